@@ -1,0 +1,168 @@
+"""The ``crossmedia`` command line.
+
+Conventions for every subcommand: ``--help``; a user mistake (missing file, bad value,
+malformed config) prints one line ``error: …`` naming the thing and what was expected, exits
+with status 2, and leaves no partial output behind."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ..errors import UserError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@click.version_option(package_name="crossmedia")
+def cli(quiet: bool) -> None:
+    """crossmedia: fine-grained cross-media (image <-> text) retrieval with compact learned codes."""
+    from ..progress import set_quiet
+
+    set_quiet(quiet)
+
+
+# ---------------------------------------------------------------------------- data
+@cli.group()
+def data() -> None:
+    """Make and inspect datasets."""
+
+
+def _prob(name: str):
+    def check(ctx, param, value):
+        if value is not None and not 0.0 <= value <= 1.0:
+            raise click.BadParameter(f"expected a probability in [0, 1], got {value}")
+        return value
+
+    return check
+
+
+@data.command("synth")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output dataset folder.")
+@click.option("--n", "n", default=10_000, show_default=True, type=click.IntRange(min=20), help="Number of scenes.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--p-drop", default=0.4, show_default=True, type=float, callback=_prob("p-drop"), help="Probability of dropping each true tag.")
+@click.option("--p-noise", default=0.2, show_default=True, type=float, callback=_prob("p-noise"), help="Wrong tags added per true tag (rate).")
+@click.option("--image-size", default=72, show_default=True, type=int, help="Image side in pixels (a multiple of 3).")
+@click.option("--n-query", type=click.IntRange(min=1), default=None, help="Query items (default 10%).")
+@click.option("--n-train", type=click.IntRange(min=1), default=None, help="Train items (default 50%).")
+@click.option("--n-val", type=click.IntRange(min=0), default=None, help="Val items (default 5%).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing non-empty output folder.")
+def data_synth(out, n, seed, p_drop, p_noise, image_size, n_query, n_train, n_val, overwrite) -> None:
+    """Generate the embedded synthetic scene dataset (PNG images, captions, noisy tags, labels)."""
+    from ..data.info import format_summary, summarize
+    from ..data.make_synth import make_synthetic_dataset
+
+    ds = make_synthetic_dataset(out, n=n, seed=seed, p_drop=p_drop, p_noise=p_noise, image_size=image_size,
+                                n_query=n_query, n_train=n_train, n_val=n_val, overwrite=overwrite)
+    click.echo(format_summary(summarize(ds)))
+
+
+@data.command("info")
+@click.argument("root", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def data_info(root, as_json) -> None:
+    """Summarise a dataset: counts, label frequencies, vocabulary sizes, protocol splits."""
+    from ..data import Dataset
+    from ..data.info import format_summary, summarize
+
+    s = summarize(Dataset.load(root))
+    click.echo(json.dumps(s, indent=2) if as_json else format_summary(s))
+
+
+# ---------------------------------------------------------------------------- models
+@cli.command("models")
+def models_cmd() -> None:
+    """List the registered models and their default options."""
+    from ..models import get_model_class, list_models
+
+    for name in list_models():
+        opts = ", ".join(f"{k}={v}" for k, v in get_model_class(name).default_config.items())
+        click.echo(f"{name}: {opts}")
+
+
+# ---------------------------------------------------------------------------- train
+@cli.command("train")
+@click.option("--config", "config_file", type=click.Path(path_type=Path), default=None, help="YAML or TOML config.")
+@click.option("--model", default=None, help="Model name (see `crossmedia models`).")
+@click.option("--data", "data_root", type=click.Path(path_type=Path), default=None, help="Dataset folder.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run directory.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value, e.g. train.epochs=5.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
+@click.option("--overwrite", is_flag=True, help="Start over in a non-empty --out.")
+def train_cmd(config_file, model, data_root, out, overrides, resume, overwrite) -> None:
+    """Train a registered model; the run directory gets config, logs, checkpoints."""
+    from ..config import load_config_file, resolve_config
+    from ..train import train
+
+    if resume and (config_file or model or data_root or overrides):
+        raise UserError("--resume continues the run with its saved config; drop --config/--model/--data/--set")
+    cfg = None
+    if not resume:
+        file_cfg = load_config_file(config_file) if config_file else None
+        cfg = resolve_config(file_cfg, overrides, model__name=model, data__root=str(data_root) if data_root else None)
+    run = train(cfg, out, resume=resume, overwrite=overwrite)
+    info = run.info()
+    click.echo(f"trained {info.get('model')} into {run.path}: best epoch {info.get('best_epoch')}, "
+               f"val score {info.get('best_val_score')}, {info.get('train_time_s')} s")
+
+
+# ---------------------------------------------------------------------------- eval
+@cli.command("eval")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--split", type=click.Choice(["test", "val"]), default="test", show_default=True,
+              help="test = query vs retrieval; val = val vs train (model selection only, labelled so).")
+@click.option("--metrics", default=None, help="Comma-separated measures, e.g. map_all,map@100,p@10.")
+@click.option("--tie", type=click.Choice(["index", "random", "expected"]), default=None, help="Tie policy.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="Output folder (default: RUN_DIR).")
+def eval_cmd(run_dir, split, metrics, tie, out) -> None:
+    """Evaluate a trained run in both directions; writes results.json and results.md."""
+    from ..eval.report import evaluate_run
+
+    path = evaluate_run(run_dir, split=split, metrics=metrics, tie=tie, out=out, echo=click.echo)
+    click.echo(f"wrote {path}")
+
+
+# ---------------------------------------------------------------------------- demo
+@cli.command("demo")
+@click.option("--quick", is_flag=True, help="Small dataset and short training (≤ 3 min on 2 CPU cores).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("demo_out"), show_default=True)
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--threads", default=None, type=click.IntRange(min=1), help="torch threads (default: torch's choice).")
+def demo_cmd(quick, out, seed, threads) -> None:
+    """The main job: synthetic data → train → evaluate both directions → table, results.json, example PNG."""
+    from ..demo import run_demo
+
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a folder")
+    run_demo(out, quick=quick, seed=seed, threads=threads, echo=click.echo)
+
+
+# ---------------------------------------------------------------------------- entry point
+_NoArgsIsHelp = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        rv = cli.main(args=argv, prog_name="crossmedia", standalone_mode=False)
+        return rv if isinstance(rv, int) else 0
+    except _NoArgsIsHelp as e:  # bare `crossmedia` / `crossmedia data`: show the help
+        click.echo(e.format_message())
+        return 0
+    except click.UsageError as e:
+        msg = e.format_message().replace("\n", " ")
+        click.echo(f"error: {msg}", err=True)
+        return 2
+    except UserError as e:
+        click.echo(f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", err=True)
+        return 2
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        click.echo("interrupted (runs can be continued with `crossmedia train --resume`)", err=True)
+        return 130
+
+
+def entry() -> None:
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""Run configuration: defaults ← config file (YAML or TOML) ← ``--set key=value`` overrides.
+
+The resolved config is saved in the run directory, so a run can be reproduced from it. Every
+key is checked: an unknown section or key, or a value of the wrong type, is a ConfigError
+naming the key and what was expected.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from .errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "model": {"name": "twotower"},  # the model's own options come from the registry
+    "data": {
+        "root": None,  # dataset folder
+        "protocol": "default",
+        "text_field": "tags",  # tags | caption | tokens
+        "image_source": "pixels",  # pixels | features
+        "min_count": 1,  # vocabulary: minimum count in the training split
+        "max_tokens": 32,
+    },
+    "train": {
+        "epochs": 10,
+        "batch_size": 64,
+        "lr": 1e-3,
+        "weight_decay": 0.0,
+        "lr_decay": 1.0,  # multiplied into the learning rate after each epoch
+        "seed": 0,
+        "threads": None,  # torch.set_num_threads; None = torch's default
+        "device": "cpu",
+        "val_every": 1,  # validate (val queries vs train items) every N epochs; 0 = never
+        "val_metric": "map_all",
+    },
+    "eval": {
+        "metrics": ["map_all"],
+        "tie": "index",
+        "empty_query": "zero",
+        "chunk_size": 256,
+    },
+}
+
+_TYPES = {bool: (bool,), int: (int,), float: (int, float), str: (str,), list: (list,)}
+
+
+def load_config_file(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix.lower() == ".toml":
+            data = tomllib.loads(text)
+        elif path.suffix.lower() in (".yaml", ".yml", ".json"):
+            data = yaml.safe_load(text) or {}
+        else:
+            raise ConfigError(f"{path}: unknown config format (expected .yaml, .yml, .toml or .json)")
+    except (yaml.YAMLError, tomllib.TOMLDecodeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
+        raise ConfigError(f"{path}: malformed config ({first})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections (model, data, train, eval) at the top level")
+    return data
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"train.epochs=5"`` → (["train", "epochs"], 5); the value is parsed as YAML."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected key=value, e.g. train.epochs=5")
+    key, _, raw = text.partition("=")
+    parts = [p for p in key.strip().split(".") if p]
+    if len(parts) != 2:
+        raise ConfigError(f"--set {text!r}: key must be section.name, e.g. train.epochs or model.bits")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        raise ConfigError(f"--set {text!r}: value is not valid YAML") from None
+    return parts, value
+
+
+def resolve_config(file_config: dict | None = None, overrides: Iterable[str] = (), **direct: Any) -> dict:
+    """Merge defaults, a loaded config and overrides; check sections, keys and types; fill in
+    the model's defaults from the registry. ``direct`` are (section, key)-style kwargs like
+    ``data__root="DIR"`` set by CLI options."""
+    from .models import model_config
+
+    cfg = copy.deepcopy(DEFAULTS)
+    layers: list[tuple[str, list[str], Any]] = []
+    for section, values in (file_config or {}).items():
+        if not isinstance(values, dict):
+            raise ConfigError(f"config section {section!r}: expected a mapping of keys")
+        for k, v in values.items():
+            layers.append((f"{section}.{k}", [section, k], v))
+    for name, v in direct.items():
+        if v is not None:
+            layers.append((name.replace("__", "."), name.split("__"), v))
+    for text in overrides:
+        parts, v = parse_override(text)
+        layers.append((text, parts, v))
+    model_overrides: dict[str, Any] = {}
+    for where, (section, key), value in ((w, p, v) for w, p, v in layers):
+        if section not in cfg:
+            raise ConfigError(f"{where}: unknown config section {section!r} (sections: {', '.join(cfg)})")
+        if section == "model":
+            model_overrides[key] = value
+            continue
+        if key not in cfg[section]:
+            raise ConfigError(f"{where}: unknown key {section}.{key} (keys: {', '.join(cfg[section])})")
+        cfg[section][key] = _check_type(f"{section}.{key}", DEFAULTS[section][key], value)
+    name = model_overrides.pop("name", cfg["model"]["name"])
+    if not isinstance(name, str):
+        raise ConfigError(f"model.name: expected a model name, got {name!r}")
+    from .models import get_model_class
+
+    defaults = dict(get_model_class(name).default_config)
+    for k, v in model_overrides.items():
+        if k in defaults:
+            model_overrides[k] = _check_type(f"model.{k}", defaults[k], v)
+    cfg["model"] = model_config(name, model_overrides)
+    _check_values(cfg)
+    return cfg
+
+
+def _check_type(key: str, default: Any, value: Any) -> Any:
+    if default is None or value is None:
+        return value
+    ok = _TYPES.get(type(default), (type(default),))
+    if type(default) is float and isinstance(value, str):
+        try:  # YAML 1.1 reads "1e-3" as a string
+            return float(value)
+        except ValueError:
+            raise ConfigError(f"{key}: expected a number, got {value!r}") from None
+    if isinstance(value, bool) and type(default) is not bool:
+        raise ConfigError(f"{key}: expected {type(default).__name__}, got {value!r}")
+    if not isinstance(value, ok):
+        if type(default) is list and isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        raise ConfigError(f"{key}: expected {type(default).__name__}, got {value!r}")
+    if type(default) is float:
+        return float(value)
+    return value
+
+
+def _check_values(cfg: dict) -> None:
+    t = cfg["train"]
+    for key in ("epochs", "batch_size"):
+        if int(t[key]) < (0 if key == "epochs" else 1):
+            raise ConfigError(f"train.{key}: expected a positive integer, got {t[key]}")
+    if t["lr"] <= 0:
+        raise ConfigError(f"train.lr: expected a positive learning rate, got {t['lr']}")
+    if cfg["data"]["text_field"] not in ("tags", "caption", "tokens"):
+        raise ConfigError(f"data.text_field: expected tags, caption or tokens, got {cfg['data']['text_field']!r}")
+    if cfg["eval"]["tie"] not in ("index", "random", "expected"):
+        raise ConfigError(f"eval.tie: expected index, random or expected, got {cfg['eval']['tie']!r}")
+    if cfg["eval"]["empty_query"] not in ("zero", "skip"):
+        raise ConfigError(f"eval.empty_query: expected zero or skip, got {cfg['eval']['empty_query']!r}")
+
+
+def dump_config(cfg: dict) -> str:
+    return yaml.safe_dump(cfg, sort_keys=False)

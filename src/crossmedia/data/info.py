@@ -1,0 +1,62 @@
+"""``crossmedia data info``: a summary of any dataset folder."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .dataset import TEXT_FIELDS, Dataset
+from .text import Vocabulary
+
+
+def summarize(ds: Dataset, top: int = 10) -> dict:
+    y = ds.labels
+    freq = y.sum(0)
+    order = np.argsort(-freq, kind="stable")
+    out: dict = {
+        "name": ds.name,
+        "root": str(ds.root) if ds.root else None,
+        "items": len(ds),
+        "labels": {
+            "count": ds.n_labels,
+            "per_item_mean": float(y.sum(1).mean()) if len(ds) else 0.0,
+            "items_without_label": int((y.sum(1) == 0).sum()),
+            "unused_labels": int((freq == 0).sum()),
+            "most_frequent": [(ds.label_names[i], int(freq[i])) for i in order[:top]],
+            "least_frequent": [(ds.label_names[i], int(freq[i])) for i in order[::-1][:top]],
+        },
+        "text": {},
+        "protocols": {},
+    }
+    for field in TEXT_FIELDS:
+        if ds.has_field(field):
+            texts = ds.texts(field)
+            vocab = Vocabulary.build(texts)
+            lengths = [len(vocab.encode(t)) for t in texts]
+            out["text"][field] = {"vocabulary_size": len(vocab) - 2, "mean_length": float(np.mean(lengths)),
+                                  "empty": int(sum(1 for n in lengths if n == 0))}
+    for name in ds.protocol_names():
+        p = ds.protocol(name)
+        out["protocols"][name] = p.summary()
+    if "source" in ds.meta:
+        out["source"] = ds.meta["source"]
+    return out
+
+
+def format_summary(s: dict) -> str:
+    lines = [f"dataset   {s['name']}  ({s['root']})", f"items     {s['items']}"]
+    lab = s["labels"]
+    lines.append(f"labels    {lab['count']} classes, {lab['per_item_mean']:.2f} per item, "
+                 f"{lab['items_without_label']} items without a label, {lab['unused_labels']} unused classes")
+    lines.append("  most frequent:  " + ", ".join(f"{n} ({c})" for n, c in lab["most_frequent"]))
+    lines.append("  least frequent: " + ", ".join(f"{n} ({c})" for n, c in lab["least_frequent"]))
+    for field, t in s["text"].items():
+        lines.append(f"text      {field}: vocabulary {t['vocabulary_size']} words, mean length {t['mean_length']:.1f}, "
+                     f"{t['empty']} empty")
+    for name, p in s["protocols"].items():
+        c = p["counts"]
+        lines.append(f"protocol  {name} v{p['version']} (seed {p['seed']}): train {c.get('train')}, val {c.get('val')}, "
+                     f"query {c.get('query')}, retrieval {c.get('retrieval')}")
+        lines.append(f"          rule: {p['rule']}")
+    if not s["protocols"]:
+        lines.append("protocol  none")
+    return "\n".join(lines)

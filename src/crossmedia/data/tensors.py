@@ -1,0 +1,87 @@
+"""Tensors for training and encoding: images, bag-of-words / token rows and labels of a dataset,
+prepared once and sliced into batch dicts (the format :class:`RetrievalModel` consumes)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from ..errors import DataError
+from ..progress import progress
+from .dataset import Dataset
+from .text import Vocabulary
+
+
+def load_images(paths: Sequence, size: int | None = None, desc: str = "loading images") -> np.ndarray:
+    """Decode image files into a uint8 (N, 3, H, W) array, resizing to ``size`` when given."""
+    out = None
+    for i, p in enumerate(progress(paths, desc=desc, unit="img")):
+        try:
+            with Image.open(p) as im:
+                im = im.convert("RGB")
+                if size is not None and im.size != (size, size):
+                    im = im.resize((size, size), Image.BILINEAR)
+                arr = np.asarray(im, dtype=np.uint8)
+        except (OSError, UnidentifiedImageError) as e:
+            raise DataError(f"{p}: cannot decode image ({e.__class__.__name__})") from None
+        if out is None:
+            out = np.empty((len(paths), 3, arr.shape[0], arr.shape[1]), dtype=np.uint8)
+        elif arr.shape[:2] != out.shape[2:]:
+            raise DataError(f"{p}: image is {arr.shape[1]}x{arr.shape[0]}, expected {out.shape[3]}x{out.shape[2]} like the others")
+        out[i] = arr.transpose(2, 0, 1)
+    if out is None:
+        return np.zeros((0, 3, size or 1, size or 1), dtype=np.uint8)
+    return out
+
+
+class TensorData:
+    """All items of a dataset as tensors: ``image`` (uint8 pixels or float features), ``bow``,
+    ``tokens``/``lengths`` and ``labels``. The vocabulary must come from the training split."""
+
+    def __init__(self, dataset: Dataset, vocab: Vocabulary, text_field: str, image_size: int | None = None,
+                 max_tokens: int = 32, image_source: str = "pixels"):
+        self.dataset = dataset
+        self.vocab = vocab
+        self.text_field = text_field
+        texts = dataset.texts(text_field)
+        self.bow = torch.from_numpy(vocab.bow(texts))
+        tok = np.zeros((len(texts), max_tokens), dtype=np.int64)
+        lengths = np.zeros(len(texts), dtype=np.int64)
+        for i, t in enumerate(texts):
+            ids = vocab.encode(t)[:max_tokens]
+            tok[i, : len(ids)] = ids
+            lengths[i] = len(ids)
+        self.tokens = torch.from_numpy(tok)
+        self.lengths = torch.from_numpy(lengths)
+        self.labels = torch.from_numpy(dataset.labels.astype(np.float32))
+        self.image_source = image_source
+        if image_source == "pixels":
+            self.images = torch.from_numpy(load_images(dataset.image_paths(), size=image_size))
+        elif image_source == "features":
+            self.images = torch.from_numpy(np.ascontiguousarray(dataset.features("global"), dtype=np.float32))
+        else:
+            raise DataError(f"image source must be 'pixels' or 'features', got {image_source!r}")
+
+    def __len__(self) -> int:
+        return self.labels.shape[0]
+
+    @property
+    def image_size(self) -> int | None:
+        return int(self.images.shape[-1]) if self.image_source == "pixels" else None
+
+    def batch(self, idx: torch.Tensor | np.ndarray, device: str | torch.device = "cpu") -> dict:
+        idx = torch.as_tensor(idx, dtype=torch.long)
+        img = self.images[idx]
+        if self.image_source == "pixels":
+            img = img.float().div_(255.0)
+        return {
+            "index": idx,
+            "image": img.to(device),
+            "bow": self.bow[idx].to(device),
+            "tokens": self.tokens[idx].to(device),
+            "lengths": self.lengths[idx],
+            "labels": self.labels[idx].to(device),
+        }

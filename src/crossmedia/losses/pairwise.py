@@ -1,0 +1,39 @@
+"""Pairwise likelihood loss on shared labels.
+
+With θ_ij = α⟨u_i, v_j⟩ and s_ij = 1 when items i and j share at least one label, the negative
+log-likelihood of the pairwise similarities under p(s_ij=1) = σ(θ_ij) is
+``log(1 + exp(θ_ij)) − s_ij θ_ij`` (DCMH, Jiang & Li CVPR 2017, with α = ½; CDQ, Cao et al.
+AAAI 2017, with α = 1 and θ clipped to [−15, 15]). ``softplus`` keeps it stable for large θ.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def label_similarity(labels_a: torch.Tensor, labels_b: torch.Tensor) -> torch.Tensor:
+    """s_ij = 1.0 where the multi-hot rows share at least one label, else 0.0."""
+    return (labels_a.float() @ labels_b.float().T > 0).float()
+
+
+def pairwise_likelihood_loss(
+    u: torch.Tensor,
+    v: torch.Tensor,
+    s: torch.Tensor,
+    scale: float = 0.5,
+    clip: float | None = None,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """Σ or mean over pairs of ``softplus(θ) − s·θ``, θ = scale·u vᵀ (optionally clipped)."""
+    theta = scale * (u @ v.T)
+    if clip is not None:
+        theta = theta.clamp(-clip, clip)
+    loss = F.softplus(theta) - s * theta
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "none":
+        return loss
+    raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")

@@ -1,0 +1,92 @@
+"""What every retrieval model offers the trainer, the evaluator and the index.
+
+A model encodes a batch of images and a batch of texts into retrieval representations, says
+how a query representation is scored against a database representation (a metrics scorer:
+Hamming over binary codes, AQD over quantization codes, cosine over real vectors), and
+computes its training losses for a batch. Models with alternating optimisation (DCMH's
+binary-code step, CMSL's codebook/ICM step) hook ``on_epoch_start``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+
+@dataclass
+class DataInfo:
+    """Facts about the training data a model is built for (saved with the checkpoint)."""
+
+    n_labels: int
+    vocab: list[str]
+    image_size: int | None = None
+    image_channels: int = 3
+    text_field: str = "tags"
+    max_tokens: int = 32
+    image_feature_dim: int | None = None  # precomputed features instead of pixels
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab)
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+class RetrievalModel(nn.Module):
+    """Base class for registered models. ``batch`` dicts carry ``image`` (float B×3×H×W in
+    [0,1] or features), ``bow`` (B×V), ``tokens``/``lengths``, ``labels`` (B×C float) and
+    ``pos`` (positions within the training split, for models that keep per-item state)."""
+
+    default_config: dict = {}
+    model_name = "base"
+    #: what the text side consumes: "bow" or "tokens"
+    text_input = "bow"
+    #: the kind of representation used for ranking: "binary", "quantized" or "real"
+    code_kind = "binary"
+
+    def __init__(self, config: dict, info: DataInfo):
+        super().__init__()
+        self.config = dict(config)
+        self.info = info
+
+    # --- training ---------------------------------------------------------
+    def setup_training(self, train_labels: torch.Tensor) -> None:
+        """Called once before training with the training split's labels (N_train × C)."""
+
+    def on_epoch_start(self, epoch: int) -> dict[str, float]:
+        """Alternating-optimisation step run before each epoch; returns numbers to log."""
+        return {}
+
+    def training_step(self, batch: dict, epoch: int, progress: float) -> dict[str, torch.Tensor]:
+        """Return a dict of loss terms; ``loss`` is the one minimised."""
+        raise NotImplementedError
+
+    def configure_optimizer(self, lr: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.parameters(), lr=lr, weight_decay=weight_decay)
+
+    # --- retrieval --------------------------------------------------------
+    def encode_image(self, batch: dict) -> torch.Tensor:
+        raise NotImplementedError
+
+    def encode_text(self, batch: dict) -> torch.Tensor:
+        raise NotImplementedError
+
+    def to_codes(self, x: torch.Tensor) -> np.ndarray:
+        """Continuous representation → what is stored in the database (default: ±1 int8)."""
+        return np.where(x.detach().cpu().numpy() >= 0, 1, -1).astype(np.int8)
+
+    def scorer(self, query: torch.Tensor, database: torch.Tensor):
+        """A metrics scorer ranking ``database`` for each ``query`` (continuous outputs of the
+        encoders). Default: Hamming distance between binarised codes."""
+        from ..metrics import HammingScorer
+
+        return HammingScorer(self.to_codes(query), self.to_codes(database))
+
+    def ranking_spec(self) -> dict:
+        return {"representation": self.code_kind, "distance": "hamming", "binarisation": "x >= 0 -> +1"}

@@ -1,0 +1,58 @@
+"""Model registry, in the style of torchvision's ``register_model`` / ``get_model``.
+
+A model class registers under a name with its default config; ``get_model`` builds it from a
+(partial) config merged over those defaults, so an unknown key is caught, not ignored."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from ..errors import ConfigError
+
+_REGISTRY: dict[str, type] = {}
+
+
+def register_model(name: str) -> Callable[[type], type]:
+    """Class decorator: ``@register_model("twotower")``. The class must define ``default_config``
+    (a dict) and ``__init__(self, config: dict, info: DataInfo)``."""
+
+    def deco(cls: type) -> type:
+        if name in _REGISTRY and _REGISTRY[name] is not cls:
+            raise ValueError(f"model name {name!r} is already registered by {_REGISTRY[name].__qualname__}")
+        if not isinstance(getattr(cls, "default_config", None), dict):
+            raise TypeError(f"{cls.__qualname__} must define a dict `default_config` to be registered")
+        cls.model_name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return deco
+
+
+def list_models() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def get_model_class(name: str) -> type:
+    if name not in _REGISTRY:
+        raise ConfigError(f"model.name: unknown model {name!r} (available: {', '.join(list_models()) or 'none'})")
+    return _REGISTRY[name]
+
+
+def model_config(name: str, overrides: dict | None = None) -> dict:
+    """The model's default config with ``overrides`` merged in; unknown keys are an error."""
+    cls = get_model_class(name)
+    cfg = dict(cls.default_config)
+    for key, value in (overrides or {}).items():
+        if key == "name":
+            continue
+        if key not in cfg:
+            raise ConfigError(f"model.{key}: not an option of model {name!r} (options: {', '.join(sorted(cfg))})")
+        cfg[key] = value
+    cfg["name"] = name
+    return cfg
+
+
+def get_model(name: str, config: dict | None = None, info: Any = None):
+    """Build the registered model ``name`` from ``config`` (merged over its defaults)."""
+    cls = get_model_class(name)
+    return cls(model_config(name, config), info)

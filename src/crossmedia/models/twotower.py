@@ -1,0 +1,106 @@
+"""Two-tower cross-modal hashing (DCMH-style), the first model of the pipeline.
+
+Image tower: :class:`SmallCNN` global feature → linear → b real outputs F. Text tower:
+bag-of-words MLP → b real outputs G. Objective (DCMH, Jiang & Li CVPR 2017, eq. 3), with F, G, B
+kept for every training item:
+
+    L = −Σ_ij (s_ij θ_ij − log(1 + e^θ_ij)) + γ(‖B − F‖² + ‖B − G‖²) + η(‖F·1‖² + ‖G·1‖²),
+    θ_ij = ½ F_i·G_j,  B = sign(F + G)  (x ≥ 0 → +1)
+
+DCMH alternates whole passes over the image net and the text net; here each mini-batch updates
+both towers, each against the other modality's stored (detached) outputs for *all* training
+items — the same gradients DCMH's per-modality steps use. B is refreshed from the stored F, G at
+the start of every epoch. Losses are normalised by the number of pairs so the learning rate
+does not depend on the training-set size. Retrieval: Hamming distance between sign codes.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..losses import label_similarity, pairwise_likelihood_loss
+from .base import DataInfo, RetrievalModel
+from .encoders import BowMLP, SmallCNN
+from .registry import register_model
+
+
+@register_model("twotower")
+class TwoTowerHashing(RetrievalModel):
+    default_config = {
+        "bits": 32,
+        "cnn_channels": [16, 32, 64, 128],
+        "grid": 3,
+        "text_hidden": 1024,
+        "dropout": 0.5,
+        "gamma": 1.0,  # quantization term weight (DCMH γ)
+        "eta": 1.0,  # bit-balance term weight (DCMH η)
+    }
+    text_input = "bow"
+    code_kind = "binary"
+
+    def __init__(self, config: dict, info: DataInfo):
+        super().__init__(config, info)
+        bits = int(config["bits"])
+        if bits < 1:
+            from ..errors import ConfigError
+
+            raise ConfigError(f"model.bits: expected a positive number of bits, got {bits}")
+        self.bits = bits
+        self.cnn = SmallCNN(tuple(config["cnn_channels"]), grid=int(config["grid"]))
+        self.img_head = nn.Linear(self.cnn.out_dim, bits)
+        self.txt = BowMLP(info.vocab_size, bits, hidden=int(config["text_hidden"]), dropout=float(config["dropout"]))
+        # per-training-item state (DCMH's F, G, B): checkpointed through get/set_extra_state so
+        # an inference-only load does not need the training-set size
+        for name in self._train_state:
+            self.register_buffer(name, torch.zeros(0), persistent=False)
+
+    _train_state = ("F_all", "G_all", "B_all", "train_labels")
+
+    def get_extra_state(self) -> dict:
+        return {name: getattr(self, name) for name in self._train_state}
+
+    def set_extra_state(self, state: dict) -> None:
+        for name in self._train_state:
+            setattr(self, name, state[name])
+
+    def setup_training(self, train_labels: torch.Tensor) -> None:
+        n = train_labels.shape[0]
+        g = torch.Generator().manual_seed(0)
+        self.F_all = torch.randn(n, self.bits, generator=g) * 0.01
+        self.G_all = torch.randn(n, self.bits, generator=g) * 0.01
+        self.B_all = torch.where(self.F_all + self.G_all >= 0, 1.0, -1.0)
+        self.train_labels = train_labels.float()
+
+    def on_epoch_start(self, epoch: int) -> dict[str, float]:
+        if epoch > 0 and self.F_all.numel():
+            self.B_all = torch.where(self.F_all + self.G_all >= 0, 1.0, -1.0)
+        return {}
+
+    def encode_image(self, batch: dict) -> torch.Tensor:
+        g, _ = self.cnn(batch["image"])
+        return self.img_head(g)
+
+    def encode_text(self, batch: dict) -> torch.Tensor:
+        return self.txt(batch["bow"])
+
+    def training_step(self, batch: dict, epoch: int, progress: float) -> dict[str, torch.Tensor]:
+        pos = batch["pos"]
+        f = self.encode_image(batch)
+        g = self.encode_text(batch)
+        with torch.no_grad():
+            self.F_all[pos] = f.detach()
+            self.G_all[pos] = g.detach()
+        s = label_similarity(batch["labels"], self.train_labels)
+        b = self.B_all[pos]
+        gamma, eta = float(self.config["gamma"]), float(self.config["eta"])
+        n = self.F_all.shape[0]
+        # image step: batch images against all stored text outputs (and vice versa)
+        lik_x = pairwise_likelihood_loss(f, self.G_all, s, scale=0.5)
+        lik_y = pairwise_likelihood_loss(g, self.F_all, s, scale=0.5)
+        quant = ((b - f) ** 2).mean() + ((b - g) ** 2).mean()
+        others_f = self.F_all.sum(0) - self.F_all[pos].sum(0)
+        others_g = self.G_all.sum(0) - self.G_all[pos].sum(0)
+        balance = (((f.sum(0) + others_f) / n) ** 2).mean() + (((g.sum(0) + others_g) / n) ** 2).mean()
+        loss = lik_x + lik_y + gamma * quant + eta * balance
+        return {"loss": loss, "likelihood": (lik_x + lik_y).detach(), "quantization": quant.detach(), "balance": balance.detach()}

@@ -1,0 +1,175 @@
+"""Training plumbing shared by every registered model.
+
+Seeded and reproducible (the epoch's shuffling is derived from (seed, epoch), and the torch RNG
+state is checkpointed, so an interrupted and resumed run matches an uninterrupted one); a
+progress bar over batches; per-epoch validation on the protocol's ``val`` queries against the
+``train`` items (never the test queries) that picks ``best.pt``; ``last.pt`` written atomically
+after every epoch for ``--resume``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..config import resolve_config
+from ..data.loading import RunData, load_run_data
+from ..errors import UserError
+from ..io import torch_save, write_json
+from ..models import DataInfo, get_model
+from ..progress import progress
+from ..seed import git_commit, seed_everything
+from .rundir import RunDir
+
+
+def build_model(cfg: dict, run_data: RunData):
+    t = run_data.tensors
+    info = DataInfo(
+        n_labels=run_data.dataset.n_labels,
+        vocab=run_data.vocab.to_list(),
+        image_size=t.image_size,
+        text_field=cfg["data"]["text_field"],
+        max_tokens=int(cfg["data"]["max_tokens"]),
+        image_feature_dim=None if t.image_source == "pixels" else int(t.images.shape[-1]),
+    )
+    return get_model(cfg["model"]["name"], cfg["model"], info)
+
+
+def train(cfg: dict, out: str | Path, *, resume: bool = False, overwrite: bool = False) -> RunDir:
+    """Train ``cfg`` into run directory ``out`` (or continue it with ``resume``)."""
+    run = RunDir(out)
+    if resume:
+        if not run.checkpoint("last").is_file():
+            raise UserError(f"{run.checkpoint('last')}: no checkpoint to resume from")
+        cfg = resolve_config(run.load_config())
+    saved_vocab = None
+    if resume and (run.path / "vocab.json").is_file():
+        import json
+
+        saved_vocab = json.loads((run.path / "vocab.json").read_text(encoding="utf-8"))
+    # load (and validate) the data before anything is written, so a bad dataset leaves no run dir
+    rd = load_run_data(cfg["data"], vocab_words=saved_vocab)
+    if not resume:
+        run.create(cfg, overwrite=overwrite)
+    try:
+        return _train(cfg, run, rd, resume)
+    except UserError:
+        if not resume and not run.checkpoint("last").is_file():
+            import shutil
+
+            shutil.rmtree(run.path, ignore_errors=True)
+        raise
+
+
+def _train(cfg: dict, run: RunDir, rd: RunData, resume: bool) -> RunDir:
+    tc = cfg["train"]
+    seed = int(tc["seed"])
+    seed_everything(seed)
+    if tc.get("threads"):
+        torch.set_num_threads(int(tc["threads"]))
+    device = torch.device(tc.get("device") or "cpu")
+    write_json(run.path / "vocab.json", rd.vocab.to_list())
+    model = build_model(cfg, rd).to(device)
+    train_idx = torch.as_tensor(rd.protocol["train"], dtype=torch.long)
+    model.setup_training(rd.tensors.labels[train_idx].to(device))
+    opt = model.configure_optimizer(lr=float(tc["lr"]), weight_decay=float(tc["weight_decay"]))
+    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=float(tc["lr_decay"]))
+
+    start_epoch, best, best_epoch, elapsed = 0, -math.inf, None, 0.0
+    if resume:
+        ck = torch.load(run.checkpoint("last"), map_location=device, weights_only=False)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        sched.load_state_dict(ck["scheduler"])
+        torch.set_rng_state(ck["torch_rng"])
+        start_epoch, best, best_epoch, elapsed = ck["epoch"], ck["best"], ck["best_epoch"], ck.get("elapsed", 0.0)
+        run.log_text(f"resumed at epoch {start_epoch}")
+    else:
+        run.update_info(
+            status="running", model=cfg["model"]["name"], started=time.strftime("%Y-%m-%dT%H:%M:%S"),
+            git_commit=git_commit(), dataset=rd.dataset.name, data_root=str(rd.dataset.root),
+            protocol=rd.protocol.summary(), seed=seed,
+        )
+    epochs, bs = int(tc["epochs"]), int(tc["batch_size"])
+    n_train = len(train_idx)
+    steps = max(1, math.ceil(n_train / bs))
+    val_every = int(tc.get("val_every") or 0)
+    for epoch in range(start_epoch, epochs):
+        t0 = time.perf_counter()
+        model.train()
+        record: dict = {"epoch": epoch + 1}
+        record.update(model.on_epoch_start(epoch))
+        perm = torch.randperm(n_train, generator=torch.Generator().manual_seed(seed * 1000003 + epoch))
+        sums: dict[str, float] = {}
+        bar = progress(range(steps), desc=f"epoch {epoch + 1}/{epochs}", unit="batch")
+        for step in bar:
+            pos = perm[step * bs : (step + 1) * bs]
+            batch = rd.tensors.batch(train_idx[pos], device)
+            batch["pos"] = pos.to(device)
+            out = model.training_step(batch, epoch, (epoch + step / steps) / max(epochs, 1))
+            loss = out["loss"]
+            if not torch.isfinite(loss):
+                raise RuntimeError(f"loss became {loss.item()} at epoch {epoch + 1}, step {step}; lower train.lr")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            for k, v in out.items():
+                sums[k] = sums.get(k, 0.0) + float(v.detach())
+            if hasattr(bar, "set_postfix") and step % 10 == 0:
+                bar.set_postfix(loss=f"{sums['loss'] / (step + 1):.4f}")
+        sched.step()
+        record.update({k: v / steps for k, v in sums.items()})
+        if val_every and ((epoch + 1) % val_every == 0 or epoch + 1 == epochs):
+            from ..eval.evaluator import validate
+
+            val = validate(model, rd, cfg, device)
+            record.update(val)
+            score = val["val_score"]
+            if score > best:
+                best, best_epoch = score, epoch + 1
+                _save(run.checkpoint("best"), model, opt, sched, epoch + 1, best, best_epoch, elapsed, cfg)
+        elapsed += time.perf_counter() - t0
+        record["time_s"] = round(time.perf_counter() - t0, 3)
+        if not val_every:
+            best_epoch = epoch + 1
+            _save(run.checkpoint("best"), model, opt, sched, epoch + 1, best, best_epoch, elapsed, cfg)
+        _save(run.checkpoint("last"), model, opt, sched, epoch + 1, best, best_epoch, elapsed, cfg)
+        run.log_epoch(record)
+    if epochs == 0 or not run.checkpoint("best").is_file():
+        _save(run.checkpoint("best"), model, opt, sched, epochs, best, best_epoch, elapsed, cfg)
+        _save(run.checkpoint("last"), model, opt, sched, epochs, best, best_epoch, elapsed, cfg)
+    run.update_info(status="done", finished=time.strftime("%Y-%m-%dT%H:%M:%S"), epochs=epochs,
+                    best_epoch=best_epoch, best_val_score=None if best == -math.inf else best,
+                    val_selection=f"{tc['val_metric']} (mean of both directions), val queries vs train items",
+                    train_time_s=round(elapsed, 3))
+    return run
+
+
+def _save(path, model, opt, sched, epoch, best, best_epoch, elapsed, cfg) -> None:
+    torch_save({
+        "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+        "torch_rng": torch.get_rng_state(), "numpy_rng": np.random.get_state(),
+        "epoch": epoch, "best": best, "best_epoch": best_epoch, "elapsed": elapsed,
+        "info": model.info.to_dict(), "config": cfg,
+    }, path)
+
+
+def load_trained(run: RunDir, which: str = "best", device: str = "cpu"):
+    """(model in eval mode, resolved config, RunData) of a finished run."""
+    import json
+
+    cfg = resolve_config(run.load_config())
+    path = run.checkpoint(which)
+    if not path.is_file():
+        raise UserError(f"{path}: checkpoint not found; has {run.path} finished training?")
+    vocab = json.loads((run.path / "vocab.json").read_text(encoding="utf-8"))
+    rd = load_run_data(cfg["data"], vocab_words=vocab)
+    model = build_model(cfg, rd)
+    ck = torch.load(path, map_location=device, weights_only=False)
+    model.load_state_dict(ck["model"])
+    model.eval()
+    return model, cfg, rd, ck
