@@ -173,7 +173,7 @@ class Dataset:
         if check_files:
             for it in items:
                 if "image" in it and not (root / it["image"]).is_file():
-                    raise DataError(f"{root / it['image']}: image of item {it['id']!r} not found")
+                    raise DataError(f"{root / it['image']}: image of item {str(it['id'])!r} not found")
         return ds
 
 

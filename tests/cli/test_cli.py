@@ -1,0 +1,104 @@
+"""CLI conventions: --help everywhere; user mistakes → one line `error: …`, exit 2, nothing left."""
+
+import json
+
+import pytest
+
+from crossmedia.cli.main import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_user_error(code, err, *needles):
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ")
+    for n in needles:
+        assert n in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("cmd", [[], ["data"], ["data", "synth"], ["data", "info"], ["train"], ["eval"], ["demo"], ["models"]])
+def test_help(capsys, cmd):
+    code, out, err = run(capsys, *cmd, "--help")
+    assert code == 0 and "Usage:" in out
+
+
+def test_bare_command_shows_help(capsys):
+    code, out, _ = run(capsys)
+    assert code == 0 and "Commands:" in out
+
+
+def test_synth_and_info(capsys, tmp_path):
+    out_dir = tmp_path / "d"
+    code, out, err = run(capsys, "data", "synth", "--out", str(out_dir), "--n", "60", "--seed", "1")
+    assert code == 0, err
+    assert "items     60" in out and "protocol  default" in out
+    code, out, _ = run(capsys, "data", "info", str(out_dir), "--json")
+    s = json.loads(out)
+    assert s["items"] == 60 and s["labels"]["count"] == 48
+    assert s["protocols"]["default"]["counts"] == {"train": 30, "val": 3, "query": 6, "retrieval": 54}
+    # a non-empty output folder is not overwritten without --overwrite
+    code, _, err = run(capsys, "data", "synth", "--out", str(out_dir), "--n", "60")
+    assert_user_error(code, err, "not empty", "--overwrite")
+
+
+@pytest.mark.parametrize(
+    "args, needles",
+    [
+        (["--n", "abc"], ["'--n'", "abc"]),
+        (["--n", "5"], ["--n"]),
+        (["--p-drop", "1.5"], ["--p-drop", "[0, 1]"]),
+        (["--p-noise", "-0.1"], ["--p-noise"]),
+        (["--image-size", "70"], ["--image-size", "multiple of 3"]),
+        (["--n", "100", "--n-query", "60", "--n-train", "60"], ["add up to more than"]),
+    ],
+)
+def test_synth_bad_values_leave_nothing(capsys, tmp_path, args, needles):
+    out_dir = tmp_path / "d"
+    code, _, err = run(capsys, "data", "synth", "--out", str(out_dir), *args)
+    assert_user_error(code, err, *needles)
+    assert not out_dir.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_info_errors(capsys, tmp_path):
+    code, _, err = run(capsys, "data", "info", str(tmp_path / "missing"))
+    assert_user_error(code, err, "missing", "not found")
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "dataset.json").write_text("{oops")
+    code, _, err = run(capsys, "data", "info", str(tmp_path / "x"))
+    assert_user_error(code, err, "dataset.json", "not valid JSON")
+
+
+def test_unknown_option_and_command(capsys):
+    code, _, err = run(capsys, "data", "synth", "--bogus")
+    assert_user_error(code, err, "--bogus")
+    code, _, err = run(capsys, "frobnicate")
+    assert_user_error(code, err, "frobnicate")
+
+
+def test_train_errors_leave_no_run_dir(capsys, tmp_path, tiny_dataset):
+    out = tmp_path / "run"
+    code, _, err = run(capsys, "train", "--data", str(tmp_path / "nope"), "--out", str(out))
+    assert_user_error(code, err, "nope", "not found")
+    code, _, err = run(capsys, "train", "--data", str(tiny_dataset.root), "--out", str(out), "--set", "train.epochs=lots")
+    assert_user_error(code, err, "train.epochs", "expected int")
+    code, _, err = run(capsys, "train", "--data", str(tiny_dataset.root), "--out", str(out), "--model", "nosuch")
+    assert_user_error(code, err, "unknown model 'nosuch'")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: [1,\n")
+    code, _, err = run(capsys, "train", "--config", str(bad), "--data", str(tiny_dataset.root), "--out", str(out))
+    assert_user_error(code, err, "bad.yaml", "malformed")
+    code, _, err = run(capsys, "train", "--out", str(out), "--resume")
+    assert_user_error(code, err, "no checkpoint to resume from")
+    assert not out.exists()
+
+
+def test_eval_missing_run(capsys, tmp_path):
+    code, _, err = run(capsys, "eval", str(tmp_path / "norun"))
+    assert_user_error(code, err, "norun")

@@ -1,0 +1,45 @@
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("CROSSMEDIA_NO_PROGRESS", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def make_tiny_dataset(root, n=40, n_labels=4, seed=0, with_images=True):
+    """A small hand-made dataset (not the synthetic generator): coloured squares + words."""
+    from PIL import Image
+
+    from crossmedia.data import Dataset, Protocol
+
+    rng = np.random.default_rng(seed)
+    colours = [(220, 30, 30), (30, 200, 30), (30, 30, 220), (220, 220, 30)][:n_labels]
+    words = ["red", "green", "blue", "yellow"][:n_labels]
+    items = []
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "images").mkdir(exist_ok=True)
+    for i in range(n):
+        labels = sorted(set(rng.choice(n_labels, size=rng.integers(1, 3), replace=True).tolist()))
+        arr = np.full((24, 24, 3), 230, np.uint8)
+        for j, c in enumerate(labels):
+            arr[2 + j * 10 : 10 + j * 10, 4:20] = colours[c]
+        it = {"id": f"it{i}", "caption": "a picture of " + " and ".join(words[c] for c in labels),
+              "tags": [words[c] for c in labels], "labels": labels}
+        if with_images:
+            Image.fromarray(arr).save(root / "images" / f"{i}.png")
+            it["image"] = f"images/{i}.png"
+        else:
+            it["feature_row"] = i
+        items.append(it)
+    ds = Dataset(name="tiny", items=items, label_names=words)
+    ds.save(root)
+    proto = Protocol.random(n, n_query=n // 5, n_train=n // 2, n_val=n // 10, seed=seed, name="default",
+                            labels=ds.labels)
+    ds.save_protocol(proto)
+    return Dataset.load(root)
+
+
+@pytest.fixture
+def tiny_dataset(tmp_path):
+    return make_tiny_dataset(tmp_path / "tiny")

@@ -1,0 +1,97 @@
+import json
+
+import numpy as np
+import pytest
+
+from crossmedia.data import Protocol
+from crossmedia.errors import DataError
+
+
+def good():
+    return Protocol.random(100, n_query=10, n_train=50, n_val=5, seed=3, name="p")
+
+
+def test_random_protocol_is_disjoint_and_seeded():
+    p = good()
+    p.validate()
+    assert p.counts == {"train": 50, "val": 5, "query": 10, "retrieval": 90}
+    assert not set(p["query"]) & set(p["retrieval"])
+    assert set(p["train"]) <= set(p["retrieval"]) and set(p["val"]) <= set(p["retrieval"])
+    assert not set(p["train"]) & set(p["val"])
+    q = Protocol.random(100, n_query=10, n_train=50, n_val=5, seed=3, name="p")
+    assert all(np.array_equal(p[s], q[s]) for s in p.splits)
+    r = Protocol.random(100, n_query=10, n_train=50, n_val=5, seed=4, name="p")
+    assert not np.array_equal(p["query"], r["query"])
+    assert "default_rng(3)" in p.rule
+
+
+def test_unlabelled_items_never_become_queries():
+    labels = np.zeros((50, 3), np.uint8)
+    labels[:30, 0] = 1
+    p = Protocol.random(50, n_query=20, n_train=10, n_val=2, seed=0, labels=labels)
+    assert labels[p["query"]].sum(1).min() == 1
+
+
+def test_round_trip(tmp_path):
+    p = good()
+    p.save(tmp_path / "p.json")
+    q = Protocol.load(tmp_path / "p.json")
+    assert q.to_dict() == p.to_dict()
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda d: d["splits"].update(train=d["splits"]["train"] + d["splits"]["query"][:1]), "both 'query' and 'train'"),
+        (lambda d: d["splits"].update(val=d["splits"]["train"][:2]), "both 'val' and 'train'"),
+        (lambda d: d["splits"].update(retrieval=d["splits"]["retrieval"] + d["splits"]["query"][:1]), "both 'query' and 'retrieval'"),
+        (lambda d: d["splits"].pop("val"), "missing split"),
+        (lambda d: d["splits"].update(query=[0, 0]), "more than once"),
+        (lambda d: d["splits"].update(query=[1000]), "outside"),
+        (lambda d: d["counts"].update(train=49), "records counts.train = 49"),
+        (lambda d: d.pop("n_items"), "missing field 'n_items'"),
+        (lambda d: d.update(format="other"), "not a crossmedia protocol"),
+        (lambda d: d.update(format_version=99), "newer than"),
+    ],
+)
+def test_validation_errors_name_file_and_problem(tmp_path, mutate, message):
+    d = good().to_dict()
+    mutate(d)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(d))
+    with pytest.raises(DataError) as e:
+        Protocol.load(path)
+    assert message in str(e.value)
+    assert str(path) in str(e.value)
+
+
+def test_label_coverage_checked():
+    p = good()
+    labels = np.zeros((100, 3), np.uint8)
+    labels[:, 0] = 1
+    labels[p["query"][0], 2] = 1  # label 2 only in a query item
+    with pytest.raises(DataError, match="never in 'train'"):
+        p.validate(labels=labels)
+
+
+def test_query_in_retrieval_allowed_when_declared():
+    p = good()
+    p.splits["retrieval"] = np.union1d(p["retrieval"], p["query"])
+    with pytest.raises(DataError):
+        p.validate()
+    p.query_in_retrieval = True
+    p.validate()
+
+
+def test_malformed_json(tmp_path):
+    path = tmp_path / "x.json"
+    path.write_text("{not json")
+    with pytest.raises(DataError, match="not valid JSON"):
+        Protocol.load(path)
+    with pytest.raises(DataError, match="not found"):
+        Protocol.load(tmp_path / "missing.json")
+
+
+def test_too_many_items_requested():
+    with pytest.raises(DataError, match="exceeds"):
+        Protocol.random(10, n_query=5, n_train=5, n_val=1, seed=0)

@@ -1,0 +1,56 @@
+import numpy as np
+import torch
+
+from crossmedia.models import DataInfo, get_model
+from crossmedia.models.encoders import SmallCNN
+
+
+def test_small_cnn_shapes():
+    cnn = SmallCNN((8, 8, 16, 16), grid=3)
+    g, r = cnn(torch.rand(2, 3, 72, 72))
+    assert g.shape == (2, 16) and r.shape == (2, 9, 16)
+    assert torch.allclose(g, r.mean(1))
+    assert SmallCNN(grid=9)(torch.rand(1, 3, 72, 72))[1].shape == (1, 81, 128)
+
+
+def _batch(n, vocab=6, labels=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    y = (torch.rand(n, labels, generator=g) > 0.5).float()
+    y[:, 0] = 1  # every item has at least one label
+    return {"image": torch.rand(n, 3, 24, 24, generator=g), "bow": torch.rand(n, vocab, generator=g),
+            "labels": y, "pos": torch.arange(n)}
+
+
+def test_training_step_decreases_loss_and_codes_are_pm1():
+    torch.manual_seed(0)
+    info = DataInfo(n_labels=3, vocab=[f"w{i}" for i in range(6)], image_size=24)
+    m = get_model("twotower", {"bits": 8, "cnn_channels": [4, 4, 8, 8], "text_hidden": 16}, info)
+    batch = _batch(16)
+    m.setup_training(batch["labels"])
+    opt = m.configure_optimizer(lr=1e-2)
+    first = None
+    for step in range(30):
+        m.on_epoch_start(step)
+        out = m.training_step(batch, step, 0.0)
+        opt.zero_grad()
+        out["loss"].backward()
+        opt.step()
+        first = first if first is not None else out["loss"].item()
+    assert out["loss"].item() < first
+    m.eval()
+    codes = m.to_codes(m.encode_image(batch))
+    assert codes.dtype == np.int8 and set(np.unique(codes)) <= {-1, 1}
+    assert m.to_codes(torch.zeros(1, 3)).tolist() == [[1, 1, 1]]  # x >= 0 -> +1, never 0
+
+
+def test_state_dict_round_trip_without_training_state():
+    info = DataInfo(n_labels=3, vocab=[f"w{i}" for i in range(6)], image_size=24)
+    cfg = {"bits": 8, "cnn_channels": [4, 4, 8, 8], "text_hidden": 16}
+    a = get_model("twotower", cfg, info)
+    a.setup_training(torch.ones(5, 3))
+    b = get_model("twotower", cfg, info)
+    b.load_state_dict(a.state_dict())
+    assert b.F_all.shape == (5, 8)
+    a.eval(), b.eval()
+    x = _batch(2)
+    assert torch.equal(a.encode_text(x), b.encode_text(x))

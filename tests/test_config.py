@@ -1,0 +1,66 @@
+import pytest
+
+from crossmedia.config import load_config_file, parse_override, resolve_config
+from crossmedia.errors import ConfigError
+
+
+def test_defaults_and_model_defaults_filled():
+    cfg = resolve_config()
+    assert cfg["model"]["name"] == "twotower" and cfg["model"]["bits"] == 32
+    assert cfg["train"]["seed"] == 0 and cfg["eval"]["tie"] == "index"
+
+
+def test_file_then_overrides(tmp_path):
+    (tmp_path / "c.yaml").write_text("model:\n  bits: 16\ntrain:\n  epochs: 3\n  lr: 1e-3\n")
+    (tmp_path / "c.toml").write_text("[model]\nbits = 64\n[train]\nepochs = 4\n")
+    y = resolve_config(load_config_file(tmp_path / "c.yaml"), ["train.epochs=7", "model.gamma=0.5"])
+    assert y["model"]["bits"] == 16 and y["train"]["epochs"] == 7 and y["model"]["gamma"] == 0.5
+    assert y["train"]["lr"] == pytest.approx(1e-3)
+    t = resolve_config(load_config_file(tmp_path / "c.toml"), data__root="D")
+    assert t["model"]["bits"] == 64 and t["train"]["epochs"] == 4 and t["data"]["root"] == "D"
+    assert resolve_config(None, ["eval.metrics=map_all,p@10"])["eval"]["metrics"] == ["map_all", "p@10"]
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("train.epochs", "expected key=value"),
+        ("epochs=3", "section.name"),
+        ("nosuch.x=1", "unknown config section 'nosuch'"),
+        ("train.nosuch=1", "unknown key train.nosuch"),
+        ("model.nosuch=1", "model.nosuch: not an option of model 'twotower'"),
+        ("model.name=nosuch", "unknown model 'nosuch'"),
+        ("train.epochs=many", "train.epochs: expected int"),
+        ("train.lr=fast", "train.lr: expected a number"),
+        ("train.lr=-1", "positive learning rate"),
+        ("model.bits=true", "model.bits: expected int"),
+        ("eval.tie=sometimes", "eval.tie: expected index, random or expected"),
+        ("data.text_field=poem", "data.text_field"),
+    ],
+)
+def test_bad_overrides(override, message):
+    with pytest.raises(ConfigError) as e:
+        resolve_config(None, [override])
+    assert message in str(e.value)
+
+
+def test_malformed_files(tmp_path):
+    (tmp_path / "bad.yaml").write_text("model: [unclosed\n")
+    with pytest.raises(ConfigError, match="bad.yaml: malformed config"):
+        load_config_file(tmp_path / "bad.yaml")
+    (tmp_path / "bad.toml").write_text("[model\n")
+    with pytest.raises(ConfigError, match="bad.toml: malformed config"):
+        load_config_file(tmp_path / "bad.toml")
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="mapping of sections"):
+        load_config_file(tmp_path / "list.yaml")
+    (tmp_path / "c.ini").write_text("")
+    with pytest.raises(ConfigError, match="unknown config format"):
+        load_config_file(tmp_path / "c.ini")
+    with pytest.raises(ConfigError, match="not found"):
+        load_config_file(tmp_path / "missing.yaml")
+
+
+def test_parse_override_yaml_values():
+    assert parse_override("train.threads=null") == (["train", "threads"], None)
+    assert parse_override("model.cnn_channels=[8, 16]") == (["model", "cnn_channels"], [8, 16])
