@@ -70,8 +70,11 @@ def test_label_coverage_checked():
     labels = np.zeros((100, 3), np.uint8)
     labels[:, 0] = 1
     labels[p["query"][0], 2] = 1  # label 2 only in a query item
-    with pytest.raises(DataError, match="never in 'train'"):
-        p.validate(labels=labels)
+    labels[p["query"][1], 0] = 0  # a query with no label at all
+    warnings = p.validate(labels=labels)
+    assert any("1 label(s) occur in 'query' but never in 'train'" in w for w in warnings)
+    assert any("1 query item(s) have no label" in w for w in warnings)
+    assert p.summary()["warnings"] == warnings
 
 
 def test_query_in_retrieval_allowed_when_declared():

@@ -57,6 +57,8 @@ def format_summary(s: dict) -> str:
         lines.append(f"protocol  {name} v{p['version']} (seed {p['seed']}): train {c.get('train')}, val {c.get('val')}, "
                      f"query {c.get('query')}, retrieval {c.get('retrieval')}")
         lines.append(f"          rule: {p['rule']}")
+        for w in p.get("warnings", []):
+            lines.append(f"          warning: {w}")
     if not s["protocols"]:
         lines.append("protocol  none")
     return "\n".join(lines)

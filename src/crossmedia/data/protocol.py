@@ -37,6 +37,7 @@ class Protocol:
     dataset: str = ""
     query_in_retrieval: bool = False
     extra: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.splits = {k: np.asarray(v, dtype=np.int64).reshape(-1) for k, v in self.splits.items()}
@@ -96,9 +97,14 @@ class Protocol:
         )
 
     # ------------------------------------------------------------------ checking
-    def validate(self, labels: np.ndarray | None = None, source: str | None = None) -> None:
-        """Raise :class:`DataError` naming the protocol file and the first problem found."""
+    def validate(self, labels: np.ndarray | None = None, source: str | None = None) -> list[str]:
+        """Raise :class:`DataError` naming the protocol file and the first problem found.
+
+        Label coverage is not fatal (small or long-tailed datasets have rare labels): labels
+        that occur in ``query`` but never in ``train`` are returned as warnings, kept in
+        ``self.warnings`` and recorded with every result computed on this protocol."""
         where = source or f"protocol {self.name!r}"
+        warnings: list[str] = []
         missing = [s for s in SPLITS if s not in self.splits]
         if missing:
             raise DataError(f"{where}: missing split(s) {missing}; expected {list(SPLITS)}")
@@ -145,14 +151,20 @@ class Protocol:
             in_train = labels[sets["train"]].sum(0) > 0
             in_query = labels[sets["query"]].sum(0) > 0
             uncovered = np.flatnonzero(in_query & ~in_train)
+            n_unlabelled = int((labels[sets["query"]].sum(1) == 0).sum())
             if uncovered.size:
-                raise DataError(
-                    f"{where}: {uncovered.size} label(s) occur in 'query' but never in 'train' (first: label {int(uncovered[0])})"
+                warnings.append(
+                    f"{uncovered.size} label(s) occur in 'query' but never in 'train' (first: label {int(uncovered[0])})"
                 )
+            if n_unlabelled:
+                warnings.append(f"{n_unlabelled} query item(s) have no label (no relevant item; see empty_query policy)")
+        self.warnings = warnings
+        return warnings
 
     def summary(self) -> dict:
         return {"name": self.name, "version": self.version, "seed": self.seed, "rule": self.rule,
-                "counts": self.counts, "query_in_retrieval": self.query_in_retrieval}
+                "counts": self.counts, "query_in_retrieval": self.query_in_retrieval,
+                "warnings": list(self.warnings)}
 
     # ------------------------------------------------------------------ storage
     def to_dict(self) -> dict:

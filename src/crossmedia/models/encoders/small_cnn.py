@@ -22,7 +22,8 @@ class SmallCNN(nn.Module):
             if i < len(channels) - 1:
                 layers.append(nn.MaxPool2d(2))
             c_in = c
-        self.body = nn.Sequential(*layers)
+        # channels-last runs the convolutions several times faster on CPU (oneDNN)
+        self.body = nn.Sequential(*layers).to(memory_format=torch.channels_last)
         self.pool = nn.AdaptiveAvgPool2d(grid)
         self.grid = grid
         self.out_dim = channels[-1]
@@ -33,6 +34,7 @@ class SmallCNN(nn.Module):
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """images (B, 3, H, W) in [0, 1] → (global (B, F), regions (B, grid², F), row-major)."""
-        x = self.pool(self.body(images * 2.0 - 1.0))
+        x = (images * 2.0 - 1.0).contiguous(memory_format=torch.channels_last)
+        x = self.pool(self.body(x))
         regions = x.flatten(2).transpose(1, 2)
         return regions.mean(1), regions
