@@ -54,3 +54,10 @@ def test_state_dict_round_trip_without_training_state():
     a.eval(), b.eval()
     x = _batch(2)
     assert torch.equal(a.encode_text(x), b.encode_text(x))
+
+
+def test_precomputed_image_features():
+    info = DataInfo(n_labels=3, vocab=[f"w{i}" for i in range(6)], image_feature_dim=10)
+    m = get_model("twotower", {"bits": 8, "text_hidden": 16}, info)
+    assert m.cnn is None
+    assert m.encode_image({"image": torch.rand(4, 10)}).shape == (4, 8)

@@ -1,6 +1,7 @@
 """Two-tower cross-modal hashing (DCMH-style), the first model of the pipeline.
 
-Image tower: :class:`SmallCNN` global feature → linear → b real outputs F. Text tower:
+Image tower: :class:`SmallCNN` global feature → linear → b real outputs F (or, for
+precomputed image features, an MLP on them). Text tower:
 bag-of-words MLP → b real outputs G. Objective (DCMH, Jiang & Li CVPR 2017, eq. 3), with F, G, B
 kept for every training item:
 
@@ -47,8 +48,13 @@ class TwoTowerHashing(RetrievalModel):
 
             raise ConfigError(f"model.bits: expected a positive number of bits, got {bits}")
         self.bits = bits
-        self.cnn = SmallCNN(tuple(config["cnn_channels"]), grid=int(config["grid"]))
-        self.img_head = nn.Linear(self.cnn.out_dim, bits)
+        if info.image_feature_dim:  # precomputed global features (e.g. a pretrained CNN's)
+            self.cnn = None
+            self.img_head = BowMLP(info.image_feature_dim, bits, hidden=int(config["text_hidden"]),
+                                   dropout=float(config["dropout"]))
+        else:
+            self.cnn = SmallCNN(tuple(config["cnn_channels"]), grid=int(config["grid"]))
+            self.img_head = nn.Linear(self.cnn.out_dim, bits)
         self.txt = BowMLP(info.vocab_size, bits, hidden=int(config["text_hidden"]), dropout=float(config["dropout"]))
         # per-training-item state (DCMH's F, G, B): checkpointed through get/set_extra_state so
         # an inference-only load does not need the training-set size
@@ -78,6 +84,8 @@ class TwoTowerHashing(RetrievalModel):
         return {}
 
     def encode_image(self, batch: dict) -> torch.Tensor:
+        if self.cnn is None:
+            return self.img_head(batch["image"])
         g, _ = self.cnn(batch["image"])
         return self.img_head(g)
 

@@ -1,4 +1,4 @@
-"""Bag-of-words text encoder: BoW → hidden (ReLU, dropout) → output, as the text nets of
+"""Bag-of-words text encoder (also used on precomputed image feature vectors): BoW → hidden (ReLU, dropout) → output, as the text nets of
 DCMH and CDQ (CDQ: BoW → 4096 ReLU, dropout 0.5 → D)."""
 
 from __future__ import annotations
