@@ -141,6 +141,29 @@ def demo_cmd(quick, out, seed, threads) -> None:
     run_demo(out, quick=quick, seed=seed, threads=threads, echo=click.echo)
 
 
+# ---------------------------------------------------------------------------- subcommands in other modules
+def _register_plugins() -> None:
+    """Commands defined in their own modules (one concept per module) are attached here."""
+    import importlib
+
+    for module, group, name in _PLUGINS:
+        try:
+            mod = importlib.import_module(f"crossmedia.cli.{module}")
+        except ModuleNotFoundError as e:
+            if e.name == f"crossmedia.cli.{module}":
+                continue
+            raise
+        (data if group == "data" else cli).add_command(getattr(mod, name))
+
+
+#: (module in crossmedia.cli, group "data" or "root", click command object name)
+_PLUGINS: list[tuple[str, str, str]] = [
+    ("prepare", "data", "prepare_cmd"),  # crossmedia data prepare NAME --src --out
+    ("features", "root", "features_group"),  # crossmedia features extract ...
+]
+_register_plugins()
+
+
 # ---------------------------------------------------------------------------- entry point
 _NoArgsIsHelp = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
