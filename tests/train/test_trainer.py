@@ -1,0 +1,77 @@
+import json
+
+import pytest
+import torch
+
+from crossmedia.config import resolve_config
+from crossmedia.models.twotower import TwoTowerHashing
+from crossmedia.train import RunDir, load_trained, train
+
+SMALL = ["model.bits=8", "model.cnn_channels=[4, 8, 8, 8]", "model.text_hidden=16", "train.batch_size=8"]
+
+
+def cfg_for(root, *extra):
+    return resolve_config(None, [*SMALL, *extra], data__root=str(root))
+
+
+def weights(run, which="last"):
+    return torch.load(RunDir(run).checkpoint(which), weights_only=False)["model"]
+
+
+def same_weights(a, b):
+    return all(torch.equal(a[k], b[k]) for k in a if isinstance(a[k], torch.Tensor))
+
+
+def test_run_directory_contents(tmp_path, tiny_dataset):
+    run = train(cfg_for(tiny_dataset.root, "train.epochs=2", "train.val_every=0"), tmp_path / "r")
+    names = {p.name for p in run.path.iterdir()}
+    assert {"config.yaml", "run.json", "vocab.json", "log.jsonl", "train.log", "checkpoints"} <= names
+    assert {p.name for p in run.checkpoints.iterdir()} == {"last.pt", "best.pt"}
+    info = run.info()
+    assert info["status"] == "done" and info["epochs"] == 2 and info["protocol"]["name"] == "default"
+    log = run.read_log()
+    assert [r["epoch"] for r in log] == [1, 2] and all("loss" in r and "time_s" in r for r in log)
+    assert json.loads((run.path / "vocab.json").read_text())[:2] == ["<pad>", "<unk>"]
+    # the saved config reproduces the run
+    assert resolve_config(run.load_config()) == run.load_config()
+    model, cfg, rd, ck = load_trained(run)
+    assert not model.training and ck["epoch"] == 2
+
+
+def test_same_seed_same_weights_other_seed_differs(tmp_path, tiny_dataset):
+    a = train(cfg_for(tiny_dataset.root, "train.epochs=1", "train.val_every=0"), tmp_path / "a")
+    b = train(cfg_for(tiny_dataset.root, "train.epochs=1", "train.val_every=0"), tmp_path / "b")
+    c = train(cfg_for(tiny_dataset.root, "train.epochs=1", "train.val_every=0", "train.seed=1"), tmp_path / "c")
+    assert same_weights(weights(a.path), weights(b.path))
+    assert not same_weights(weights(a.path), weights(c.path))
+
+
+def test_interrupt_and_resume_matches_uninterrupted(tmp_path, tiny_dataset, monkeypatch):
+    cfg = cfg_for(tiny_dataset.root, "train.epochs=3", "train.val_every=0")
+    full = train(cfg, tmp_path / "full")
+
+    real = TwoTowerHashing.on_epoch_start
+
+    def interrupt_at_epoch_2(self, epoch):
+        if epoch == 2:
+            raise KeyboardInterrupt
+        return real(self, epoch)
+
+    monkeypatch.setattr(TwoTowerHashing, "on_epoch_start", interrupt_at_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "cut")
+    assert torch.load(RunDir(tmp_path / "cut").checkpoint("last"), weights_only=False)["epoch"] == 2
+    monkeypatch.setattr(TwoTowerHashing, "on_epoch_start", real)
+    resumed = train(None, tmp_path / "cut", resume=True)
+    assert [r["epoch"] for r in resumed.read_log()] == [1, 2, 3]
+    assert same_weights(weights(full.path), weights(resumed.path))
+
+
+def test_existing_run_dir_protected(tmp_path, tiny_dataset):
+    from crossmedia.errors import UserError
+
+    cfg = cfg_for(tiny_dataset.root, "train.epochs=1", "train.val_every=0")
+    train(cfg, tmp_path / "r")
+    with pytest.raises(UserError, match="--resume"):
+        train(cfg, tmp_path / "r")
+    train(cfg, tmp_path / "r", overwrite=True)
