@@ -64,3 +64,20 @@ def test_malformed_files(tmp_path):
 def test_parse_override_yaml_values():
     assert parse_override("train.threads=null") == (["train", "threads"], None)
     assert parse_override("model.cnn_channels=[8, 16]") == (["model", "cnn_channels"], [8, 16])
+
+
+def test_nested_model_options():
+    from crossmedia.models import RetrievalModel, register_model
+
+    @register_model("_test_nested")
+    class Nested(RetrievalModel):
+        default_config = {"bits": 8, "graph": {"enabled": True, "walks": 10}}
+
+    cfg = resolve_config({"model": {"name": "_test_nested", "graph": {"walks": 3}}}, ["model.graph.enabled=false"])
+    assert cfg["model"]["graph"] == {"enabled": False, "walks": 3}
+    with pytest.raises(ConfigError, match="model.graph.nope: not an option of model '_test_nested' \\(options of graph: enabled, walks\\)"):
+        resolve_config({"model": {"name": "_test_nested"}}, ["model.graph.nope=1"])
+    with pytest.raises(ConfigError, match="model.graph.walks: expected int"):
+        resolve_config({"model": {"name": "_test_nested"}}, ["model.graph.walks=many"])
+    with pytest.raises(ConfigError, match="section.name"):
+        resolve_config(None, ["train.a.b=1"])

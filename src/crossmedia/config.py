@@ -42,6 +42,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "device": "cpu",
         "val_every": 1,  # validate (val queries vs train items) every N epochs; 0 = never
         "val_metric": "map_all",
+        "tensorboard": False,  # also write TensorBoard scalars (needs the tensorboard package)
     },
     "eval": {
         "metrics": ["map_all"],
@@ -80,8 +81,9 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         raise ConfigError(f"--set {text!r}: expected key=value, e.g. train.epochs=5")
     key, _, raw = text.partition("=")
     parts = [p for p in key.strip().split(".") if p]
-    if len(parts) != 2:
-        raise ConfigError(f"--set {text!r}: key must be section.name, e.g. train.epochs or model.bits")
+    if len(parts) < 2 or (len(parts) > 2 and parts[0] != "model"):
+        raise ConfigError(f"--set {text!r}: key must be section.name, e.g. train.epochs or model.bits "
+                          "(model options may be nested: model.graph.enabled)")
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError:
@@ -101,13 +103,19 @@ def resolve_config(file_config: dict | None = None, overrides: Iterable[str] = (
         if not isinstance(values, dict):
             raise ConfigError(f"config section {section!r}: expected a mapping of keys")
         for k, v in values.items():
-            layers.append((f"{section}.{k}", [section, k], v))
+            if section == "model" and isinstance(v, dict):
+                from .models.registry import _flatten
+
+                for kk, vv in _flatten(v, k + ".").items():
+                    layers.append((f"model.{kk}", ["model", kk], vv))
+            else:
+                layers.append((f"{section}.{k}", [section, k], v))
     for name, v in direct.items():
         if v is not None:
             layers.append((name.replace("__", "."), name.split("__"), v))
     for text in overrides:
         parts, v = parse_override(text)
-        layers.append((text, parts, v))
+        layers.append((text, [parts[0], ".".join(parts[1:])], v))
     model_overrides: dict[str, Any] = {}
     for where, (section, key), value in ((w, p, v) for w, p, v in layers):
         if section not in cfg:
@@ -123,7 +131,9 @@ def resolve_config(file_config: dict | None = None, overrides: Iterable[str] = (
         raise ConfigError(f"model.name: expected a model name, got {name!r}")
     from .models import get_model_class
 
-    defaults = dict(get_model_class(name).default_config)
+    from .models.registry import _flatten
+
+    defaults = _flatten(get_model_class(name).default_config)
     for k, v in model_overrides.items():
         if k in defaults:
             model_overrides[k] = _check_type(f"model.{k}", defaults[k], v)

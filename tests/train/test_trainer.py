@@ -25,7 +25,9 @@ def same_weights(a, b):
 def test_run_directory_contents(tmp_path, tiny_dataset):
     run = train(cfg_for(tiny_dataset.root, "train.epochs=2", "train.val_every=0"), tmp_path / "r")
     names = {p.name for p in run.path.iterdir()}
-    assert {"config.yaml", "run.json", "vocab.json", "log.jsonl", "train.log", "checkpoints"} <= names
+    assert {"config.yaml", "run.json", "vocab.json", "log.jsonl", "log.csv", "train.log", "checkpoints"} <= names
+    csv = (run.path / "log.csv").read_text().splitlines()
+    assert csv[0].startswith("epoch,") and "loss" in csv[0] and len(csv) == 3
     assert {p.name for p in run.checkpoints.iterdir()} == {"last.pt", "best.pt"}
     info = run.info()
     assert info["status"] == "done" and info["epochs"] == 2 and info["protocol"]["name"] == "default"

@@ -39,17 +39,43 @@ def get_model_class(name: str) -> type:
 
 
 def model_config(name: str, overrides: dict | None = None) -> dict:
-    """The model's default config with ``overrides`` merged in; unknown keys are an error."""
+    """The model's default config with ``overrides`` merged in; unknown keys are an error.
+
+    Options may be nested (``{"graph": {"enabled": True}}``); an override key may be dotted
+    (``"graph.enabled"``) or a nested dict, and must name an existing option."""
+    import copy
+
     cls = get_model_class(name)
-    cfg = dict(cls.default_config)
-    for key, value in (overrides or {}).items():
+    cfg = copy.deepcopy(cls.default_config)
+    for key, value in _flatten(overrides or {}).items():
         if key == "name":
             continue
-        if key not in cfg:
-            raise ConfigError(f"model.{key}: not an option of model {name!r} (options: {', '.join(sorted(cfg))})")
-        cfg[key] = value
+        parts = key.split(".")
+        node = cfg
+        for i, part in enumerate(parts):
+            if not isinstance(node, dict) or part not in node:
+                where = ".".join(parts[:i])
+                opts = ", ".join(sorted(node)) if isinstance(node, dict) else ""
+                raise ConfigError(f"model.{key}: not an option of model {name!r} "
+                                  f"({'options' + (' of ' + where if where else '')}: {opts})")
+            if i == len(parts) - 1:
+                node[part] = value
+            else:
+                node = node[part]
     cfg["name"] = name
     return cfg
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    """{"a": {"b": 1}} → {"a.b": 1}, except where the default itself is a dict value to replace."""
+    out: dict = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
 
 
 def get_model(name: str, config: dict | None = None, info: Any = None):

@@ -69,9 +69,16 @@ class RunDir:
         return info
 
     def log_epoch(self, record: dict) -> None:
+        """Append to ``log.jsonl`` and rewrite ``log.csv`` (columns = every key seen so far)."""
         with open(self.path / "log.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
         self.log_text(" ".join(f"{k}={_fmt(v)}" for k, v in record.items()))
+        rows = self.read_log()
+        cols: list[str] = []
+        for r in rows:
+            cols += [k for k in r if k not in cols]
+        lines = [",".join(cols)] + [",".join("" if r.get(c) is None else str(r[c]) for c in cols) for r in rows]
+        write_text(self.path / "log.csv", "\n".join(lines) + "\n")
 
     def read_log(self) -> list[dict]:
         p = self.path / "log.jsonl"

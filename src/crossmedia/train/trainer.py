@@ -98,6 +98,7 @@ def _train(cfg: dict, run: RunDir, rd: RunData, resume: bool) -> RunDir:
     n_train = len(train_idx)
     steps = max(1, math.ceil(n_train / bs))
     val_every = int(tc.get("val_every") or 0)
+    tb = _tensorboard(run) if tc.get("tensorboard") else None
     for epoch in range(start_epoch, epochs):
         t0 = time.perf_counter()
         model.train()
@@ -139,6 +140,11 @@ def _train(cfg: dict, run: RunDir, rd: RunData, resume: bool) -> RunDir:
             _save(run.checkpoint("best"), model, opt, sched, epoch + 1, best, best_epoch, elapsed, cfg)
         _save(run.checkpoint("last"), model, opt, sched, epoch + 1, best, best_epoch, elapsed, cfg)
         run.log_epoch(record)
+        if tb is not None:
+            for k, v in record.items():
+                if k != "epoch" and isinstance(v, (int, float)):
+                    tb.add_scalar(k, v, epoch + 1)
+            tb.flush()
     if epochs == 0 or not run.checkpoint("best").is_file():
         _save(run.checkpoint("best"), model, opt, sched, epochs, best, best_epoch, elapsed, cfg)
         _save(run.checkpoint("last"), model, opt, sched, epochs, best, best_epoch, elapsed, cfg)
@@ -147,6 +153,15 @@ def _train(cfg: dict, run: RunDir, rd: RunData, resume: bool) -> RunDir:
                     val_selection=f"{tc['val_metric']} (mean of both directions), val queries vs train items",
                     train_time_s=round(elapsed, 3))
     return run
+
+
+def _tensorboard(run: RunDir):
+    """A TensorBoard writer in ``RUN/tensorboard`` (needs the ``tensorboard`` package)."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise UserError("train.tensorboard: the tensorboard package is not installed (pip install tensorboard)") from None
+    return SummaryWriter(str(run.path / "tensorboard"))
 
 
 def _save(path, model, opt, sched, epoch, best, best_epoch, elapsed, cfg) -> None:
