@@ -21,16 +21,21 @@ def _batch(n, vocab=6, labels=3, seed=0):
             "labels": y, "pos": torch.arange(n)}
 
 
+class _ctx:
+    def __init__(self, labels):
+        self.train_labels = labels
+
+
 def test_training_step_decreases_loss_and_codes_are_pm1():
     torch.manual_seed(0)
     info = DataInfo(n_labels=3, vocab=[f"w{i}" for i in range(6)], image_size=24)
     m = get_model("twotower", {"bits": 8, "cnn_channels": [4, 4, 8, 8], "text_hidden": 16}, info)
     batch = _batch(16)
-    m.setup_training(batch["labels"])
+    m.setup_training(_ctx(batch["labels"]))
     opt = m.configure_optimizer(lr=1e-2)
     first = None
     for step in range(30):
-        m.on_epoch_start(step)
+        m.on_epoch_start(step, None)
         out = m.training_step(batch, step, 0.0)
         opt.zero_grad()
         out["loss"].backward()
@@ -47,7 +52,7 @@ def test_state_dict_round_trip_without_training_state():
     info = DataInfo(n_labels=3, vocab=[f"w{i}" for i in range(6)], image_size=24)
     cfg = {"bits": 8, "cnn_channels": [4, 4, 8, 8], "text_hidden": 16}
     a = get_model("twotower", cfg, info)
-    a.setup_training(torch.ones(5, 3))
+    a.setup_training(_ctx(torch.ones(5, 3)))
     b = get_model("twotower", cfg, info)
     b.load_state_dict(a.state_dict())
     assert b.F_all.shape == (5, 8)

@@ -54,10 +54,10 @@ def test_interrupt_and_resume_matches_uninterrupted(tmp_path, tiny_dataset, monk
 
     real = TwoTowerHashing.on_epoch_start
 
-    def interrupt_at_epoch_2(self, epoch):
+    def interrupt_at_epoch_2(self, epoch, ctx):
         if epoch == 2:
             raise KeyboardInterrupt
-        return real(self, epoch)
+        return real(self, epoch, ctx)
 
     monkeypatch.setattr(TwoTowerHashing, "on_epoch_start", interrupt_at_epoch_2)
     with pytest.raises(KeyboardInterrupt):

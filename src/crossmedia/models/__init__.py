@@ -1,7 +1,7 @@
 """Models and the registry they are built from (``get_model("twotower", {...}, info)``)."""
 
-from .base import DataInfo, RetrievalModel
+from .base import DataInfo, RetrievalModel, TrainContext
 from .registry import get_model, get_model_class, list_models, model_config, register_model
 from . import twotower  # noqa: F401  (registers "twotower")
 
-__all__ = ["DataInfo", "RetrievalModel", "get_model", "get_model_class", "list_models", "model_config", "register_model"]
+__all__ = ["DataInfo", "RetrievalModel", "TrainContext", "get_model", "get_model_class", "list_models", "model_config", "register_model"]

@@ -38,6 +38,33 @@ class DataInfo:
         return dict(self.__dict__)
 
 
+@dataclass
+class TrainContext:
+    """What a model may look at while training: the run's data (dataset, protocol, vocabulary,
+    tensors), the training split's item indices, the device and the resolved config. Only the
+    training split may be used to fit anything (graphs, vocabularies, codebooks)."""
+
+    run_data: Any
+    train_idx: torch.Tensor
+    device: torch.device
+    config: dict
+
+    @property
+    def train_labels(self) -> torch.Tensor:
+        return self.run_data.tensors.labels[self.train_idx].to(self.device)
+
+    def batches(self, indices=None, batch_size: int = 256, desc: str = "encoding train"):
+        """Batch dicts over ``indices`` (default: the training split), with ``pos`` = position
+        within ``indices``."""
+        from ..progress import progress
+
+        idx = self.train_idx if indices is None else torch.as_tensor(indices, dtype=torch.long)
+        for s in progress(range(0, len(idx), batch_size), desc=desc, unit="batch"):
+            b = self.run_data.tensors.batch(idx[s : s + batch_size], self.device)
+            b["pos"] = torch.arange(s, min(s + batch_size, len(idx)), device=self.device)
+            yield b
+
+
 class RetrievalModel(nn.Module):
     """Base class for registered models. ``batch`` dicts carry ``image`` (float B×3×H×W in
     [0,1] or features), ``bow`` (B×V), ``tokens``/``lengths``, ``labels`` (B×C float) and
@@ -56,10 +83,11 @@ class RetrievalModel(nn.Module):
         self.info = info
 
     # --- training ---------------------------------------------------------
-    def setup_training(self, train_labels: torch.Tensor) -> None:
-        """Called once before training with the training split's labels (N_train × C)."""
+    def setup_training(self, ctx: "TrainContext") -> None:
+        """Called once before training (and before a checkpoint is loaded on resume): build
+        per-training-item state, graphs over the training split, etc."""
 
-    def on_epoch_start(self, epoch: int) -> dict[str, float]:
+    def on_epoch_start(self, epoch: int, ctx: "TrainContext") -> dict[str, float]:
         """Alternating-optimisation step run before each epoch; returns numbers to log."""
         return {}
 

@@ -70,7 +70,8 @@ class TwoTowerHashing(RetrievalModel):
         for name in self._train_state:
             setattr(self, name, state[name])
 
-    def setup_training(self, train_labels: torch.Tensor) -> None:
+    def setup_training(self, ctx) -> None:
+        train_labels = ctx.train_labels
         n = train_labels.shape[0]
         g = torch.Generator().manual_seed(0)
         self.F_all = torch.randn(n, self.bits, generator=g) * 0.01
@@ -78,7 +79,7 @@ class TwoTowerHashing(RetrievalModel):
         self.B_all = torch.where(self.F_all + self.G_all >= 0, 1.0, -1.0)
         self.train_labels = train_labels.float()
 
-    def on_epoch_start(self, epoch: int) -> dict[str, float]:
+    def on_epoch_start(self, epoch: int, ctx) -> dict[str, float]:
         if epoch > 0 and self.F_all.numel():
             self.B_all = torch.where(self.F_all + self.G_all >= 0, 1.0, -1.0)
         return {}

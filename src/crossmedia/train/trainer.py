@@ -20,7 +20,7 @@ from ..config import resolve_config
 from ..data.loading import RunData, load_run_data
 from ..errors import UserError
 from ..io import torch_save, write_json
-from ..models import DataInfo, get_model
+from ..models import DataInfo, TrainContext, get_model
 from ..progress import progress
 from ..seed import git_commit, seed_everything
 from .rundir import RunDir
@@ -75,7 +75,8 @@ def _train(cfg: dict, run: RunDir, rd: RunData, resume: bool) -> RunDir:
     write_json(run.path / "vocab.json", rd.vocab.to_list())
     model = build_model(cfg, rd).to(device)
     train_idx = torch.as_tensor(rd.protocol["train"], dtype=torch.long)
-    model.setup_training(rd.tensors.labels[train_idx].to(device))
+    ctx = TrainContext(run_data=rd, train_idx=train_idx, device=device, config=cfg)
+    model.setup_training(ctx)
     opt = model.configure_optimizer(lr=float(tc["lr"]), weight_decay=float(tc["weight_decay"]))
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=float(tc["lr_decay"]))
 
@@ -103,7 +104,7 @@ def _train(cfg: dict, run: RunDir, rd: RunData, resume: bool) -> RunDir:
         t0 = time.perf_counter()
         model.train()
         record: dict = {"epoch": epoch + 1}
-        record.update(model.on_epoch_start(epoch))
+        record.update(model.on_epoch_start(epoch, ctx))
         perm = torch.randperm(n_train, generator=torch.Generator().manual_seed(seed * 1000003 + epoch))
         sums: dict[str, float] = {}
         bar = progress(range(steps), desc=f"epoch {epoch + 1}/{epochs}", unit="batch")
