@@ -26,12 +26,12 @@ from .viz.grids import retrieval_grid
 
 #: dataset and training sizes; ``quick`` must finish in ≤ 3 minutes on 2 CPU cores, full ≤ 20.
 SIZES = {
-    "quick": {"n": 2000, "epochs": 8},
-    "full": {"n": 10000, "epochs": 15},
+    "quick": {"n": 2000, "epochs": 12},
+    "full": {"n": 10000, "epochs": 20},
 }
-#: (model name, model options) trained by the demo; later models join this list.
-DEMO_PLAN: list[tuple[str, dict]] = [
-    ("twotower", {"bits": 32}),
+#: (model name, model options, train options) trained by the demo; later models join this list.
+DEMO_PLAN: list[tuple[str, dict, dict]] = [
+    ("twotower", {"bits": 32}, {"lr": 3e-3}),
 ]
 METRIC = "map_all"
 
@@ -41,7 +41,7 @@ def _model_label(name: str, opts: dict) -> str:
 
 
 def run_demo(out: str | Path = "demo_out", quick: bool = False, seed: int = 0, threads: int | None = None,
-             plan: list[tuple[str, dict]] | None = None, echo=print) -> dict:
+             plan: list[tuple[str, dict, dict]] | None = None, echo=print) -> dict:
     t_start = time.perf_counter()
     out = Path(out)
     size = SIZES["quick" if quick else "full"]
@@ -55,11 +55,11 @@ def run_demo(out: str | Path = "demo_out", quick: bool = False, seed: int = 0, t
         echo(f"generating {size['n']} synthetic scenes into {data_dir}")
         make_synth.make_synthetic_dataset(data_dir, n=size["n"], seed=seed, overwrite=True)
     rows, runs = [], []
-    for name, opts in plan or DEMO_PLAN:
+    for name, opts, train_opts in plan or DEMO_PLAN:
         label = _model_label(name, opts)
         cfg = resolve_config(
             {"model": {"name": name, **opts}, "data": {"root": str(data_dir)},
-             "train": {"epochs": size["epochs"], "seed": seed}},
+             "train": {"epochs": size["epochs"], "seed": seed, **train_opts}},
         )
         run_dir = out / "runs" / (label + ("-quick" if quick else ""))
         echo(f"training {label} ({size['epochs']} epochs) into {run_dir}")

@@ -24,12 +24,20 @@ def pairwise_likelihood_loss(
     scale: float = 0.5,
     clip: float | None = None,
     reduction: str = "mean",
+    pos_weight: float | None = None,
 ) -> torch.Tensor:
-    """Σ or mean over pairs of ``softplus(θ) − s·θ``, θ = scale·u vᵀ (optionally clipped)."""
+    """Σ or mean over pairs of ``softplus(θ) − s·θ``, θ = scale·u vᵀ (optionally clipped).
+
+    ``pos_weight`` multiplies the terms of similar pairs (s = 1). With sparse label overlap most
+    pairs are dissimilar and the unweighted loss is minimised by the degenerate solution
+    u ≈ −v for every item; weighting positives by #neg/#pos (as weighted variants of DCMH do)
+    removes it."""
     theta = scale * (u @ v.T)
     if clip is not None:
         theta = theta.clamp(-clip, clip)
     loss = F.softplus(theta) - s * theta
+    if pos_weight is not None:
+        loss = loss * (1.0 + (pos_weight - 1.0) * s)
     if reduction == "mean":
         return loss.mean()
     if reduction == "sum":

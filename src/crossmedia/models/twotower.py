@@ -11,8 +11,9 @@ kept for every training item:
 DCMH alternates whole passes over the image net and the text net; here each mini-batch updates
 both towers, each against the other modality's stored (detached) outputs for *all* training
 items — the same gradients DCMH's per-modality steps use. B is refreshed from the stored F, G at
-the start of every epoch. Losses are normalised by the number of pairs so the learning rate
-does not depend on the training-set size. Retrieval: Hamming distance between sign codes.
+the start of every epoch. All terms are DCMH's sums divided by one constant (batch size ×
+training-set size), which keeps DCMH's relative weighting and makes the step size independent of
+the training-set size; the balance term is further divided by n (‖F·1‖² grows as n²). Retrieval: Hamming distance between sign codes.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class TwoTowerHashing(RetrievalModel):
         "dropout": 0.5,
         "gamma": 1.0,  # quantization term weight (DCMH γ)
         "eta": 1.0,  # bit-balance term weight (DCMH η)
+        "pos_weight": "auto",  # weight of similar pairs: a number, "auto" (#dissimilar/#similar in train) or null
     }
     text_input = "bow"
     code_kind = "binary"
@@ -62,13 +64,15 @@ class TwoTowerHashing(RetrievalModel):
             self.register_buffer(name, torch.zeros(0), persistent=False)
 
     _train_state = ("F_all", "G_all", "B_all", "train_labels")
+    pos_weight: float | None = None
 
     def get_extra_state(self) -> dict:
-        return {name: getattr(self, name) for name in self._train_state}
+        return {**{name: getattr(self, name) for name in self._train_state}, "pos_weight": self.pos_weight}
 
     def set_extra_state(self, state: dict) -> None:
         for name in self._train_state:
             setattr(self, name, state[name])
+        self.pos_weight = state.get("pos_weight")
 
     def setup_training(self, ctx) -> None:
         train_labels = ctx.train_labels
@@ -78,6 +82,12 @@ class TwoTowerHashing(RetrievalModel):
         self.G_all = torch.randn(n, self.bits, generator=g) * 0.01
         self.B_all = torch.where(self.F_all + self.G_all >= 0, 1.0, -1.0)
         self.train_labels = train_labels.float()
+        pw = self.config.get("pos_weight")
+        if pw == "auto":
+            s = label_similarity(self.train_labels, self.train_labels)
+            p = float(s.mean().clamp(min=1e-6, max=1 - 1e-6))
+            pw = (1 - p) / p
+        self.pos_weight = None if pw is None else float(pw)
 
     def on_epoch_start(self, epoch: int, ctx) -> dict[str, float]:
         if epoch > 0 and self.F_all.numel():
@@ -103,13 +113,16 @@ class TwoTowerHashing(RetrievalModel):
         s = label_similarity(batch["labels"], self.train_labels)
         b = self.B_all[pos]
         gamma, eta = float(self.config["gamma"]), float(self.config["eta"])
-        n = self.F_all.shape[0]
-        # image step: batch images against all stored text outputs (and vice versa)
-        lik_x = pairwise_likelihood_loss(f, self.G_all, s, scale=0.5)
-        lik_y = pairwise_likelihood_loss(g, self.F_all, s, scale=0.5)
-        quant = ((b - f) ** 2).mean() + ((b - g) ** 2).mean()
-        others_f = self.F_all.sum(0) - self.F_all[pos].sum(0)
-        others_g = self.G_all.sum(0) - self.G_all[pos].sum(0)
-        balance = (((f.sum(0) + others_f) / n) ** 2).mean() + (((g.sum(0) + others_g) / n) ** 2).mean()
-        loss = lik_x + lik_y + gamma * quant + eta * balance
-        return {"loss": loss, "likelihood": (lik_x + lik_y).detach(), "quantization": quant.detach(), "balance": balance.detach()}
+        n, bsz = self.F_all.shape[0], f.shape[0]
+        # DCMH's sums, all divided by the same constant (batch × n_train) so that the relative
+        # weights of the three terms are DCMH's and the step size does not depend on n
+        norm = float(bsz * n)
+        pw = self.pos_weight
+        lik = (pairwise_likelihood_loss(f, self.G_all, s, scale=0.5, reduction="sum", pos_weight=pw)
+               + pairwise_likelihood_loss(g, self.F_all, s, scale=0.5, reduction="sum", pos_weight=pw)) / norm
+        quant = (((b - f) ** 2).sum() + ((b - g) ** 2).sum()) / norm
+        col_f = f.sum(0) + (self.F_all.sum(0) - self.F_all[pos].sum(0))
+        col_g = g.sum(0) + (self.G_all.sum(0) - self.G_all[pos].sum(0))
+        balance = ((col_f ** 2).sum() + (col_g ** 2).sum()) / (norm * n)
+        loss = lik + gamma * quant + eta * balance
+        return {"loss": loss, "likelihood": lik.detach(), "quantization": quant.detach(), "balance": balance.detach()}

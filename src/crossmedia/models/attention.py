@@ -1,0 +1,85 @@
+"""Attention layers shared by the fine-grained models (CMSL's local branch; DAFSN may reuse them).
+
+* :func:`stacked_cross_attention` — SCAN's text-to-image stacked cross attention (Lee et al.
+  ECCV 2018, "t-i" formulation): for every (image, text) pair, each word attends over the
+  image's regions and the pair's similarity pools the word-level cosines.
+* :class:`AttentionPool` — additive (saliency) attention pooling of a set of vectors into one
+  vector, with a padding mask; used to turn regions and words into the *local* vectors a model
+  can encode per item (cross attention needs both items, so it cannot index a database).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["stacked_cross_attention", "AttentionPool", "l2norm"]
+
+
+def l2norm(x: torch.Tensor, dim: int = -1, eps: float = 1e-8) -> torch.Tensor:
+    return x / x.norm(dim=dim, keepdim=True).clamp_min(eps)
+
+
+def stacked_cross_attention(regions: torch.Tensor, words: torch.Tensor, word_mask: torch.Tensor | None = None,
+                            region_mask: torch.Tensor | None = None, temperature: float = 9.0,
+                            pooling: str = "lse", lse_lambda: float = 6.0,
+                            return_attention: bool = False):
+    """SCAN t-i similarity of every image with every text.
+
+    regions (Bi, R, d), words (Bt, T, d), word_mask (Bt, T) bool (True = real word) →
+    S (Bi, Bt). Recipe (SCAN, Lee et al. ECCV 2018, t-i): s_rw = cos(region r, word w);
+    LeakyReLU(0.1); l2-normalise over the query (word) axis; α = softmax over regions of
+    ``temperature`` · s̄ (λ1 = 9); attended region vector a_w = Σ_r α_rw v_r; R_w = cos(e_w, a_w);
+    pooled over the text's words by LogSumExp, (1/λ2) log Σ_w exp(λ2 R_w) with λ2 = ``lse_lambda``
+    (6), or by the mean (``pooling="mean"``). A text without words scores 0 with every image.
+    With ``return_attention`` also returns α (Bi, Bt, T, R).
+    """
+    if pooling not in ("lse", "mean"):
+        raise ValueError(f"pooling: expected 'lse' or 'mean', got {pooling!r}")
+    bi, r, d = regions.shape
+    bt, t, _ = words.shape
+    if word_mask is None:
+        word_mask = torch.ones(bt, t, dtype=torch.bool, device=words.device)
+    v = l2norm(regions)
+    e = l2norm(words)
+    # s[i, j, w, r] = cos(word w of text j, region r of image i)
+    s = torch.einsum("ird,jwd->ijwr", v, e)
+    s = F.leaky_relu(s, 0.1)
+    s = s * word_mask.view(1, bt, t, 1)
+    s = l2norm(s, dim=2)  # over the query (word) axis
+    logits = temperature * s
+    if region_mask is not None:
+        logits = logits.masked_fill(~region_mask.view(bi, 1, 1, r), -float("inf"))
+    attn = logits.softmax(dim=-1)
+    attended = torch.einsum("ijwr,ird->ijwd", attn, regions)
+    rel = F.cosine_similarity(words.unsqueeze(0).expand(bi, -1, -1, -1), attended, dim=-1, eps=1e-8)  # (Bi, Bt, T)
+    m = word_mask.view(1, bt, t)
+    has = word_mask.any(1).view(1, bt)
+    if pooling == "lse":
+        z = (lse_lambda * rel).masked_fill(~m, -float("inf"))
+        out = torch.logsumexp(z, dim=-1) / lse_lambda
+    else:
+        out = (rel * m).sum(-1) / m.sum(-1).clamp_min(1)
+    out = torch.where(has, out, torch.zeros_like(out))
+    return (out, attn) if return_attention else out
+
+
+class AttentionPool(nn.Module):
+    """Additive saliency attention pooling: a_n = softmax_n(wᵀ tanh(W x_n)), pooled = Σ_n a_n x_n
+    (the attention of hierarchical attention networks, Yang et al. NAACL 2016). Masked items get
+    no weight; an all-masked set pools to 0."""
+
+    def __init__(self, dim: int, hidden: int = 64):
+        super().__init__()
+        self.proj = nn.Linear(dim, hidden)
+        self.score = nn.Linear(hidden, 1, bias=False)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, return_weights: bool = False):
+        logits = self.score(torch.tanh(self.proj(x))).squeeze(-1)  # (B, N)
+        if mask is not None:
+            logits = logits.masked_fill(~mask, -float("inf"))
+        w = torch.softmax(logits, dim=-1)
+        w = torch.nan_to_num(w, nan=0.0)  # rows with no valid item
+        pooled = torch.einsum("bn,bnd->bd", w, x)
+        return (pooled, w) if return_weights else pooled
