@@ -6,7 +6,8 @@ On disk a dataset is a folder::
     items.jsonl           one item a line: id, image (relative path) and/or feature_row,
                           caption and/or tags (or tokens), labels (indices into label_names),
                           optional region ground truth
-    features/*.npy        optional precomputed image features: global (N, F), regions (N, R, F)
+    features/*.npy        optional precomputed features, listed in dataset.json "features":
+                          image "global" (N, F) and "regions" (N, R, F), "text" (N, D)
     protocols/NAME.json   splits (see :mod:`crossmedia.data.protocol`)
 
 Everything is checked on load and a problem is reported as a :class:`DataError` naming the file,
@@ -89,10 +90,12 @@ class Dataset:
         return out
 
     def features(self, kind: str = "global", mmap: bool = True) -> np.ndarray:
-        """Precomputed image features: ``global`` (N, F) or ``regions`` (N, R, F)."""
+        """Precomputed features listed in ``dataset.json`` ``"features"``: image ``global`` (N, F)
+        or ``regions`` (N, R, F), or ``text`` (N, D) (e.g. Wikipedia's LDA vectors)."""
         rel = self.meta.get("features", {}).get(kind)
         if rel is None or self.root is None:
-            raise DataError(f"dataset {self.name!r}: no precomputed {kind!r} image features")
+            what = "text" if kind == "text" else "image"
+            raise DataError(f"dataset {self.name!r}: no precomputed {kind!r} {what} features")
         path = self.root / rel
         if not path.is_file():
             raise DataError(f"{path}: feature file listed in dataset.json is missing")
@@ -100,6 +103,9 @@ class Dataset:
         if arr.shape[0] != len(self):
             raise DataError(f"{path}: has {arr.shape[0]} rows, expected one per item ({len(self)})")
         return arr
+
+    def has_features(self, kind: str) -> bool:
+        return self.root is not None and bool(self.meta.get("features", {}).get(kind))
 
     # ------------------------------------------------------------------ protocols
     def protocol_names(self) -> list[str]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import ConfigError
-from .dataset import Dataset
+from ..errors import ConfigError, DataError
+from .dataset import TEXT_FIELDS, Dataset
 from .protocol import Protocol
 from .tensors import TensorData
 from .text import Vocabulary
@@ -22,18 +22,44 @@ class RunData:
 
 def load_run_data(data_cfg: dict, vocab_words: list[str] | None = None) -> RunData:
     """Load the dataset at ``data_cfg["root"]`` with its protocol; build the vocabulary from the
-    protocol's ``train`` items unless ``vocab_words`` (a saved vocabulary) is given."""
+    protocol's ``train`` items unless ``vocab_words`` (a saved vocabulary) is given.
+
+    Text comes from the items' words (``data.text_field`` tags/caption/tokens) or, with
+    ``data.text_field = "features"`` — and for datasets whose text is only precomputed features
+    (Wikipedia's LDA vectors) — from the dataset's ``text`` features, whose columns then form the
+    "vocabulary". The load-time checks of :mod:`crossmedia.data.loaders.checks` run here; their
+    warnings are added to the protocol's warnings (recorded with every result)."""
+    from .loaders.checks import check_dataset
+
     root = data_cfg.get("root")
     if not root:
         raise ConfigError("data.root: no dataset folder given (pass --data DIR or set data.root)")
     ds = Dataset.load(root)
     proto = ds.protocol(data_cfg.get("protocol"))
     field = data_cfg["text_field"]
-    if vocab_words is None:
+    image_source = data_cfg.get("image_source", "pixels")
+    text_source = "features" if field == "features" or (
+        not any(ds.has_field(f) for f in TEXT_FIELDS) and ds.has_features("text")) else "words"
+    if text_source == "features":
+        dim = int(ds.features("text").shape[1])
+        words = list(vocab_words) if vocab_words is not None else text_feature_names(ds, dim)
+        if len(words) != dim:
+            raise DataError(f"{ds.root}: the run's vocabulary has {len(words)} entries but the text features have {dim} columns")
+        vocab = Vocabulary(words)
+    elif vocab_words is None:
         texts = ds.texts(field)
         vocab = Vocabulary.build([texts[i] for i in proto["train"]], min_count=int(data_cfg.get("min_count", 1)))
     else:
         vocab = Vocabulary(list(vocab_words))
+    warnings = check_dataset(ds, proto, text_source=text_source, image_source=image_source)
+    proto.warnings.extend(w for w in warnings if w not in proto.warnings)
     tensors = TensorData(ds, vocab, field, max_tokens=int(data_cfg.get("max_tokens", 32)),
-                         image_source=data_cfg.get("image_source", "pixels"))
+                         image_source=image_source, text_source=text_source,
+                         image_size=data_cfg.get("image_size"))
     return RunData(ds, proto, vocab, tensors)
+
+
+def text_feature_names(ds: Dataset, dim: int) -> list[str]:
+    """Column names of a dataset's text features (the "vocabulary" of feature-text runs)."""
+    kind = str(ds.meta.get("features", {}).get("text_kind", "text")).split()[0].lower() or "text"
+    return [f"<{kind}:{j}>" for j in range(dim)]

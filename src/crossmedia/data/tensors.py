@@ -39,21 +39,35 @@ def load_images(paths: Sequence, size: int | None = None, desc: str = "loading i
 
 class TensorData:
     """All items of a dataset as tensors: ``image`` (uint8 pixels or float features), ``bow``,
-    ``tokens``/``lengths`` and ``labels``. The vocabulary must come from the training split."""
+    ``tokens``/``lengths`` and ``labels``. The vocabulary must come from the training split.
+    With ``text_source="features"`` the ``bow`` rows are the dataset's precomputed text features
+    (``vocab`` then names their columns) and ``tokens``/``lengths`` are empty."""
 
     def __init__(self, dataset: Dataset, vocab: Vocabulary, text_field: str, image_size: int | None = None,
-                 max_tokens: int = 32, image_source: str = "pixels"):
+                 max_tokens: int = 32, image_source: str = "pixels", text_source: str = "words"):
         self.dataset = dataset
         self.vocab = vocab
         self.text_field = text_field
-        texts = dataset.texts(text_field)
-        self.bow = torch.from_numpy(vocab.bow(texts))
-        tok = np.zeros((len(texts), max_tokens), dtype=np.int64)
-        lengths = np.zeros(len(texts), dtype=np.int64)
-        for i, t in enumerate(texts):
-            ids = vocab.encode(t)[:max_tokens]
-            tok[i, : len(ids)] = ids
-            lengths[i] = len(ids)
+        self.text_source = text_source
+        if text_source == "features":  # precomputed text vectors (e.g. LDA) stand in for the BoW rows
+            feats = np.array(dataset.features("text"), dtype=np.float32)  # a writable copy of the memory map
+            if feats.ndim != 2 or feats.shape[1] != len(vocab):
+                raise DataError(f"dataset {dataset.name!r}: text features have shape {feats.shape}; "
+                                f"expected (N, {len(vocab)}) to match the vocabulary of the run")
+            self.bow = torch.from_numpy(feats)
+            tok = np.zeros((len(dataset), max_tokens), dtype=np.int64)
+            lengths = np.zeros(len(dataset), dtype=np.int64)
+        elif text_source == "words":
+            texts = dataset.texts(text_field)
+            self.bow = torch.from_numpy(vocab.bow(texts))
+            tok = np.zeros((len(texts), max_tokens), dtype=np.int64)
+            lengths = np.zeros(len(texts), dtype=np.int64)
+            for i, t in enumerate(texts):
+                ids = vocab.encode(t)[:max_tokens]
+                tok[i, : len(ids)] = ids
+                lengths[i] = len(ids)
+        else:
+            raise DataError(f"text source must be 'words' or 'features', got {text_source!r}")
         self.tokens = torch.from_numpy(tok)
         self.lengths = torch.from_numpy(lengths)
         self.labels = torch.from_numpy(dataset.labels.astype(np.float32))
@@ -61,7 +75,7 @@ class TensorData:
         if image_source == "pixels":
             self.images = torch.from_numpy(load_images(dataset.image_paths(), size=image_size))
         elif image_source == "features":
-            self.images = torch.from_numpy(np.ascontiguousarray(dataset.features("global"), dtype=np.float32))
+            self.images = torch.from_numpy(np.array(dataset.features("global"), dtype=np.float32))
         else:
             raise DataError(f"image source must be 'pixels' or 'features', got {image_source!r}")
 
