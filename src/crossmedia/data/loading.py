@@ -34,10 +34,10 @@ def load_run_data(data_cfg: dict, vocab_words: list[str] | None = None) -> RunDa
     root = data_cfg.get("root")
     if not root:
         raise ConfigError("data.root: no dataset folder given (pass --data DIR or set data.root)")
-    ds = Dataset.load(root)
+    image_source = data_cfg.get("image_source", "pixels")
+    ds = Dataset.load(root, check_files=image_source == "pixels")  # runs on features need no image files
     proto = ds.protocol(data_cfg.get("protocol"))
     field = data_cfg["text_field"]
-    image_source = data_cfg.get("image_source", "pixels")
     text_source = "features" if field == "features" or (
         not any(ds.has_field(f) for f in TEXT_FIELDS) and ds.has_features("text")) else "words"
     if text_source == "features":
