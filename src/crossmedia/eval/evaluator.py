@@ -43,15 +43,60 @@ def split_indices(protocol, split: str) -> tuple[np.ndarray, np.ndarray, str, st
     raise UserError(f"--split: expected 'test' or 'val', got {split!r}")
 
 
+def split_recall(metrics) -> tuple[list, tuple[int, ...]]:
+    """Separate ``recall@K`` entries (instance-level, need a positives matrix) from the
+    label-based ranking measures."""
+    if isinstance(metrics, str):
+        metrics = metrics.split(",")
+    ranking, ks = [], []
+    for m in metrics:
+        name = getattr(m, "name", m)
+        low = str(name).strip().lower()
+        if low.startswith("recall@"):
+            try:
+                k = int(low.split("@", 1)[1])
+                if k < 1:
+                    raise ValueError
+            except ValueError:
+                raise UserError(f"--metrics: {name!r}: expected recall@K with K a positive integer") from None
+            ks.append(k)
+        else:
+            ranking.append(m)
+    return ranking, tuple(sorted(set(ks)))
+
+
+def pair_positives(dataset, q_idx, d_idx) -> np.ndarray:
+    """(Q, N) bool: database items paired with the query's own image/text — the same item, or
+    an item with the same image (caption datasets: 5 captions per image share it)."""
+    def key(i):
+        it = dataset.items[int(i)]
+        return it.get("image", it.get("feature_row", it["id"]))
+
+    where: dict = {}
+    for j, i in enumerate(d_idx):
+        where.setdefault(key(i), []).append(j)
+    pos = np.zeros((len(q_idx), len(d_idx)), dtype=bool)
+    for r, i in enumerate(q_idx):
+        pos[r, where.get(key(i), [])] = True
+    return pos
+
+
 def rank_both_directions(model, img_q, txt_q, img_d, txt_d, Yq, Yd, metrics, *, tie="index",
-                         empty_query="zero", seed=0, chunk_size=256) -> dict:
-    from ..metrics import evaluate_ranking
+                         empty_query="zero", seed=0, chunk_size=256, positives=None, recall_ks=()) -> dict:
+    from ..metrics import evaluate_ranking, recall_at_k
 
     out = {}
     for direction, q, d in (("image->text", img_q, txt_d), ("text->image", txt_q, img_d)):
         scorer = model.scorer(q, d)
         out[direction] = evaluate_ranking(scorer, Yq, Yd, metrics, tie=tie, empty_query=empty_query,
-                                          seed=seed, chunk_size=chunk_size)
+                                          seed=seed, chunk_size=chunk_size) if metrics else {}
+        if recall_ks:
+            r = recall_at_k(scorer, positives, ks=recall_ks, tie=tie, empty_query=empty_query, seed=seed,
+                            chunk_size=chunk_size).to_dict()
+            for k in recall_ks:
+                out[direction][f"recall@{k}"] = {**r, "value": r["value"][f"R@{k}"]}
+            out[direction]["medr"] = {**r, "value": r["value"]["medr"]}
+            out[direction]["meanr"] = {**r, "value": r["value"]["meanr"]}
     return out
 
 
@@ -62,6 +107,8 @@ def validate(model, rd, cfg, device="cpu") -> dict:
     if len(q_idx) == 0:
         raise UserError(f"protocol {rd.protocol.name!r} has no 'val' items; set train.val_every=0 to train without validation")
     metric = cfg["train"]["val_metric"]
+    if metric.lower().startswith("recall@"):
+        raise UserError(f"train.val_metric: {metric!r} is instance-level; use a label-based measure such as map_all")
     img_q, txt_q = encode_items(model, rd.tensors, q_idx, device=device, desc="val queries")
     img_d, txt_d = encode_items(model, rd.tensors, d_idx, device=device, desc="val database")
     Y = rd.dataset.labels
@@ -88,10 +135,17 @@ def evaluate(model, rd, cfg, *, split: str = "test", metrics=None, tie=None, dev
     t_enc = time.perf_counter() - t0
     Y = rd.dataset.labels
     Yq, Yd = Y[q_idx], Y[d_idx]
+    ranking_metrics, recall_ks = split_recall(metrics)
+    positives = None
+    if recall_ks:
+        positives = pair_positives(rd.dataset, q_idx, d_idx)
+        if not positives.any():
+            raise UserError("recall@K needs each query's paired item in the database (a protocol whose "
+                            "query items are also retrieval items, as for COCO/Flickr30K); this one has none")
     t0 = time.perf_counter()
-    res = rank_both_directions(model, img_q, txt_q, img_d, txt_d, Yq, Yd, metrics, tie=tie,
+    res = rank_both_directions(model, img_q, txt_q, img_d, txt_d, Yq, Yd, ranking_metrics, tie=tie,
                                empty_query=ec["empty_query"], seed=int(cfg["train"]["seed"]),
-                               chunk_size=int(ec["chunk_size"]))
+                               chunk_size=int(ec["chunk_size"]), positives=positives, recall_ks=recall_ks)
     t_rank = time.perf_counter() - t0
     rnd = random_ranking_map(Yq, Yd, empty_query=ec["empty_query"])
     rnd_value = float(getattr(rnd, "value", rnd))

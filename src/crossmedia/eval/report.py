@@ -21,10 +21,14 @@ def evaluate_run(run_dir, split: str = "test", metrics: str | list | None = None
     if not run.path.is_dir():
         raise UserError(f"{run.path}: run directory not found")
     if isinstance(metrics, str):
+        from .evaluator import split_recall
+
+        ranking, ks = split_recall(metrics)
         try:
-            metrics = parse_metric_list(metrics)
+            names = [m.name for m in parse_metric_list(ranking)] if ranking else []
         except ValueError as e:
             raise UserError(f"--metrics: {e}") from None
+        metrics = names + [f"recall@{k}" for k in ks]
     model, cfg, rd, ck = load_trained(run)
     t0 = time.perf_counter()
     res = evaluate(model, rd, cfg, split=split, metrics=metrics, tie=tie)
@@ -41,12 +45,42 @@ def evaluate_run(run_dir, split: str = "test", metrics: str | list | None = None
     })
     out = Path(out) if out else run.path
     name = "results" if split == "test" else "val_results"
+    res["plots"] = write_plots(res, out, prefix="" if split == "test" else "val_")
     path = out / f"{name}.json"
     write_json(path, res)
     table = results_table(res)
     write_text(out / f"{name}.md", table + "\n")
     echo(table)
     return path
+
+
+def write_plots(res: dict, out: Path, prefix: str = "") -> list[str]:
+    """PR curves (by Hamming radius and/or top-N) and precision@N curves, both directions in
+    one figure each, for whichever curve measures were computed."""
+    from ..viz import plot_pr_curves, plot_precision_at_n
+
+    per_dir = res["results"]
+    title = f"{res['model']['name']} on {res['dataset']['name']} ({res['split'].split()[0]})"
+    written = []
+    radius = {d: per_dir[d]["pr_radius"]["value"] for d in DIRECTIONS if "pr_radius" in per_dir[d]}
+    if radius:
+        curves = {}
+        for d, v in radius.items():
+            for kind in ("micro", "macro"):
+                curves[f"{d} ({kind})"] = (v[kind]["recall"], v[kind]["precision"])
+        written.append(plot_pr_curves(curves, out / f"{prefix}pr_radius.png", title=f"PR by Hamming radius — {title}"))
+    topn = {d: per_dir[d]["pr_topn"]["value"] for d in DIRECTIONS if "pr_topn" in per_dir[d]}
+    if topn:
+        curves = {d: (v["recall"], v["precision"]) for d, v in topn.items()}
+        written.append(plot_pr_curves(curves, out / f"{prefix}pr_topn.png", title=f"PR at top-N — {title}"))
+    pn = {}
+    for d in DIRECTIONS:
+        v = per_dir[d].get("p@n", per_dir[d].get("pr_topn"))
+        if v is not None:
+            pn[d] = (v["value"]["n"], v["value"]["precision"])
+    if pn:
+        written.append(plot_precision_at_n(pn, out / f"{prefix}precision_at_n.png", title=f"Precision@N — {title}"))
+    return [str(p) for p in written]
 
 
 def results_table(res: dict) -> str:

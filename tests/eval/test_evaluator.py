@@ -1,0 +1,105 @@
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from crossmedia.config import resolve_config
+from crossmedia.errors import UserError
+from crossmedia.eval import evaluator
+from crossmedia.eval.report import evaluate_run
+from crossmedia.train import train
+
+SMALL = ["model.bits=8", "model.cnn_channels=[4, 8, 8, 8]", "model.text_hidden=16", "train.batch_size=8"]
+
+
+@pytest.fixture
+def trained(tmp_path, tiny_dataset):
+    cfg = resolve_config(None, [*SMALL, "train.epochs=3"], data__root=str(tiny_dataset.root))
+    return train(cfg, tmp_path / "run")
+
+
+def test_results_file_records_conventions_and_provenance(trained, capsys):
+    path = evaluate_run(trained.path, metrics="map_all,map@5,map@r,p@3,pr_radius,pr_topn", tie="expected",
+                        echo=lambda *_: None)
+    res = json.loads(path.read_text())
+    assert res["split"] == "test" and res["queries"]["split"] == "query" and res["database"]["split"] == "retrieval"
+    assert res["protocol"]["name"] == "default" and res["protocol"]["seed"] == 0 and "rule" in res["protocol"]
+    assert res["seed"] == 0 and "git_commit" in res and res["model"]["name"] == "twotower"
+    assert res["checkpoint"]["which"] == "best"
+    for d in ("image->text", "text->image"):
+        r = res["results"][d]
+        assert set(r) == {"map_all", "map@5", "map@r", "p@3", "pr_radius", "pr_topn"}
+        for name, m in r.items():
+            # PR by Hamming radius retrieves whole radius balls: no tie policy applies
+            assert m["spec"]["tie"] == ("n/a" if name == "pr_radius" else "expected") and m["spec"]["relevance"]
+            assert "n_empty" in m
+        assert 0.0 <= r["map_all"]["value"] <= 1.0
+    assert 0.0 < res["random_ranking"]["map_all"] < 1.0
+    assert {p.split("/")[-1] for p in res["plots"]} == {"pr_radius.png", "pr_topn.png", "precision_at_n.png"}
+    for p in res["plots"]:
+        assert Image.open(p).format == "PNG"
+    md = (trained.path / "results.md").read_text()
+    assert "| map_all |" in md and "protocol default" in md
+
+
+def test_val_split_is_labelled_and_kept_apart(trained):
+    path = evaluate_run(trained.path, split="val", echo=lambda *_: None)
+    assert path.name == "val_results.json"
+    res = json.loads(path.read_text())
+    assert res["split"].startswith("val (model selection only")
+    assert res["queries"]["split"] == "val" and res["database"]["split"] == "train"
+    assert not (trained.path / "results.json").exists()
+
+
+def test_validation_never_touches_test_queries(tmp_path, tiny_dataset, monkeypatch):
+    seen = []
+    real = evaluator.encode_items
+
+    def spy(model, tensors, indices, *a, **k):
+        seen.extend(np.asarray(indices).tolist())
+        return real(model, tensors, indices, *a, **k)
+
+    monkeypatch.setattr(evaluator, "encode_items", spy)
+    cfg = resolve_config(None, [*SMALL, "train.epochs=2"], data__root=str(tiny_dataset.root))
+    run = train(cfg, tmp_path / "r")
+    proto = tiny_dataset.protocol()
+    assert seen and not set(seen) & set(proto["query"].tolist())
+    log = run.read_log()
+    best = max(log, key=lambda r: r["val_score"])
+    assert run.info()["best_epoch"] == best["epoch"]
+
+
+def test_bad_metric_and_recall_without_pairs(trained):
+    with pytest.raises(UserError, match="--metrics: unknown metric 'map@x'"):
+        evaluate_run(trained.path, metrics="map_all,map@x", echo=lambda *_: None)
+    with pytest.raises(UserError, match="recall@K needs"):
+        evaluate_run(trained.path, metrics="recall@5", echo=lambda *_: None)
+    with pytest.raises(UserError, match="recall@K with K a positive integer"):
+        evaluate_run(trained.path, metrics="recall@0", echo=lambda *_: None)
+
+
+def test_recall_at_k_with_paired_database(tmp_path, tiny_dataset):
+    from crossmedia.data import Protocol
+
+    p = tiny_dataset.protocol()
+    q = Protocol(name="paired", n_items=p.n_items, seed=0, rule="test set is query and retrieval",
+                 query_in_retrieval=True,
+                 splits={"train": p["train"], "val": p["val"], "query": p["query"],
+                         "retrieval": np.union1d(p["retrieval"], p["query"])})
+    tiny_dataset.save_protocol(q)
+    cfg = resolve_config(None, [*SMALL, "train.epochs=1", "data.protocol=paired"], data__root=str(tiny_dataset.root))
+    run = train(cfg, tmp_path / "r")
+    res = json.loads(evaluate_run(run.path, metrics="map_all,recall@1,recall@5", echo=lambda *_: None).read_text())
+    for d in ("image->text", "text->image"):
+        r = res["results"][d]
+        assert 0 <= r["recall@1"]["value"] <= r["recall@5"]["value"] <= 100
+        assert r["medr"]["value"] >= 1
+
+
+def test_pair_positives():
+    class DS:
+        items = [{"id": "a", "image": "x.png"}, {"id": "b", "image": "x.png"}, {"id": "c", "image": "y.png"}]
+
+    pos = evaluator.pair_positives(DS(), [0, 2], [1, 2, 0])
+    assert pos.tolist() == [[True, False, True], [False, True, False]]
