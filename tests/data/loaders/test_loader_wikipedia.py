@@ -100,3 +100,26 @@ def test_real_wikipedia_release(tmp_path, fixtures):
     pf.write_text(json.dumps(d))
     with pytest.raises(DataError, match=r"full-train\.json: split 'train' has 2172 items but the standard wikipedia protocol has 2173"):
         load_run_data({"root": str(ds.root), "protocol": "full-train", "text_field": "tags", "image_source": "features"})
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason=f"{REAL} not present")
+def test_benchmark_script_smoke(tmp_path):
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[3] / "benchmarks" / "wikipedia.py"
+    spec = importlib.util.spec_from_file_location("bench_wikipedia", script)
+    mod = importlib.util.module_from_spec(spec)
+    import sys
+
+    sys.modules[spec.name] = mod  # dataclasses look their module up
+    spec.loader.exec_module(mod)
+    assert [m.name for m in mod.MODELS][0] == "twotower"
+    code = mod.main(["--src", str(REAL), "--bits", "8", "--seeds", "0,1", "--epochs", "1", "--work", str(tmp_path / "w"),
+                     "--out", str(tmp_path / "out")])
+    assert code == 0
+    report = json.loads((tmp_path / "out" / "wikipedia.json").read_text())
+    s = report["summary"]["twotower"]["8"]
+    assert s["image->text"]["n_seeds"] == 2 and 0 < s["text->image"]["mean"] <= 1
+    assert report["queries"]["count"] == report["database"]["count"] == 693 and report["protocol"]["query_in_retrieval"]
+    md = (tmp_path / "out" / "wikipedia.md").read_text()
+    assert "| twotower | 8 |" in md and "same 693 test pairs" in md

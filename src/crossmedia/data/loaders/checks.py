@@ -80,8 +80,13 @@ def _check_vocabulary(ds, protocol) -> list[str]:
     if not path.is_file():
         raise DataError(f"{path}: vocabulary listed in dataset.json is missing")
     if text.get("protocol") != protocol.name:
-        return [f"{text['vocabulary']} was built from the train split of protocol {text.get('protocol')!r}, not "
-                f"{protocol.name!r}; runs build their own vocabulary from {protocol.name!r}'s train split"]
+        try:
+            same = np.array_equal(np.sort(ds.protocol(text.get("protocol"))["train"]), np.sort(protocol["train"]))
+        except DataError:
+            same = False
+        if not same:
+            return [f"{text['vocabulary']} was built from the train split of protocol {text.get('protocol')!r}, not "
+                    f"{protocol.name!r}; runs build their own vocabulary from {protocol.name!r}'s train split"]
     try:
         words = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError):
