@@ -205,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
         "models": [{"name": m.name, "label": m.label, "overrides": m.overrides, "selection": m.selection} for m in models],
         "summary": summarise(runs), "runs": [{k: v for k, v in r.items() if k not in ("config", "protocol", "convention")} for r in runs],
         "configs": {f"{r['model']}-{r['bits']}b-seed{r['seed']}": r["config"] for r in runs},
-        "command": "python benchmarks/wikipedia.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])),
+        "command": " ".join(["python benchmarks/wikipedia.py"]
+                            + [shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])]),
         "wall_time_s": round(time.perf_counter() - t0, 1), "git_commit": git_commit(),
         "machine": f"{os.cpu_count()} CPU cores, torch threads {args.threads}",
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
