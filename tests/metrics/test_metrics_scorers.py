@@ -1,0 +1,55 @@
+import numpy as np
+import torch
+
+from crossmedia.metrics import AQDScorer, InnerProductScorer, PrecomputedScorer, SQDScorer
+
+
+def _data(seed=0, M=3, K=5, D=4, N=9, Q=4):
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((M, K, D)), rng.integers(0, K, (N, M)), rng.standard_normal((Q, D)),
+            rng.integers(0, K, (Q, M)))
+
+
+def _recon(cb, codes):
+    return sum(cb[m][codes[:, m]] for m in range(cb.shape[0]))
+
+
+def test_aqd_matches_reconstruction():
+    cb, codes, q, _ = _data()
+    s = AQDScorer(q, cb, codes)
+    assert s.n_queries == 4 and s.n_db == 9 and not s.discrete
+    np.testing.assert_allclose(s.distances(0, 4), -(q @ _recon(cb, codes).T), rtol=1e-12, atol=1e-12)
+    t = AQDScorer(torch.from_numpy(q), torch.from_numpy(cb), torch.from_numpy(codes))
+    out = t.distances(1, 3)
+    assert isinstance(out, torch.Tensor)
+    np.testing.assert_allclose(out.numpy(), -(q[1:3] @ _recon(cb, codes).T), rtol=1e-12, atol=1e-12)
+
+
+def test_sqd_matches_reconstruction():
+    cb, codes, _, qcodes = _data(1)
+    s = SQDScorer(qcodes, cb, codes)
+    ref = -(_recon(cb, qcodes) @ _recon(cb, codes).T)
+    np.testing.assert_allclose(s.distances(0, 4), ref, rtol=1e-12, atol=1e-12)
+    t = SQDScorer(torch.from_numpy(qcodes), torch.from_numpy(cb), torch.from_numpy(codes))
+    np.testing.assert_allclose(t.distances(0, 4).numpy(), ref, rtol=1e-12, atol=1e-12)
+
+
+def test_inner_product_and_cosine():
+    rng = np.random.default_rng(2)
+    q, d = rng.standard_normal((3, 5)), rng.standard_normal((6, 5))
+    np.testing.assert_allclose(InnerProductScorer(q, d).distances(0, 3), -(q @ d.T))
+    qn = q / np.linalg.norm(q, axis=1, keepdims=True)
+    dn = d / np.linalg.norm(d, axis=1, keepdims=True)
+    np.testing.assert_allclose(InnerProductScorer(q, d, cosine=True).distances(0, 3), -(qn @ dn.T))
+    t = InnerProductScorer(torch.from_numpy(q), torch.from_numpy(d), cosine=True).distances(0, 3)
+    assert isinstance(t, torch.Tensor)
+    np.testing.assert_allclose(t.numpy(), -(qn @ dn.T))
+
+
+def test_precomputed():
+    D = np.array([[3, 1, 2], [0, 0, 5]])
+    s = PrecomputedScorer(D)
+    assert s.discrete and s.max_distance == 5
+    assert np.array_equal(s.distances(1, 2), D[1:2])
+    assert not PrecomputedScorer(D.astype(float)).discrete
+    assert isinstance(PrecomputedScorer(torch.from_numpy(D)).distances(0, 2), torch.Tensor)
