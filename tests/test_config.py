@@ -36,6 +36,8 @@ def test_file_then_overrides(tmp_path):
         ("model.bits=true", "model.bits: expected int"),
         ("eval.tie=sometimes", "eval.tie: expected index, random or expected"),
         ("data.text_field=poem", "data.text_field"),
+        ("data.image_source=video", "data.image_source: expected pixels or features"),
+        ("data.image_size=4", "data.image_size: expected an integer of at least 8"),
     ],
 )
 def test_bad_overrides(override, message):
@@ -59,6 +61,11 @@ def test_malformed_files(tmp_path):
         load_config_file(tmp_path / "c.ini")
     with pytest.raises(ConfigError, match="not found"):
         load_config_file(tmp_path / "missing.yaml")
+
+
+def test_feature_text_and_image_size():
+    cfg = resolve_config(None, ["data.text_field=features", "data.image_size=96"])
+    assert cfg["data"]["text_field"] == "features" and cfg["data"]["image_size"] == 96
 
 
 def test_parse_override_yaml_values():

@@ -26,8 +26,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "data": {
         "root": None,  # dataset folder
         "protocol": "default",
-        "text_field": "tags",  # tags | caption | tokens
+        "text_field": "tags",  # tags | caption | tokens | features (precomputed text vectors)
         "image_source": "pixels",  # pixels | features
+        "image_size": None,  # resize images to this side (pixels mode); None = as stored
         "min_count": 1,  # vocabulary: minimum count in the training split
         "max_tokens": 32,
     },
@@ -169,8 +170,13 @@ def _check_values(cfg: dict) -> None:
             raise ConfigError(f"train.{key}: expected a positive integer, got {t[key]}")
     if t["lr"] <= 0:
         raise ConfigError(f"train.lr: expected a positive learning rate, got {t['lr']}")
-    if cfg["data"]["text_field"] not in ("tags", "caption", "tokens"):
-        raise ConfigError(f"data.text_field: expected tags, caption or tokens, got {cfg['data']['text_field']!r}")
+    if cfg["data"]["text_field"] not in ("tags", "caption", "tokens", "features"):
+        raise ConfigError(f"data.text_field: expected tags, caption, tokens or features, got {cfg['data']['text_field']!r}")
+    if cfg["data"]["image_source"] not in ("pixels", "features"):
+        raise ConfigError(f"data.image_source: expected pixels or features, got {cfg['data']['image_source']!r}")
+    size = cfg["data"]["image_size"]
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 8):
+        raise ConfigError(f"data.image_size: expected an integer of at least 8 or null, got {size!r}")
     if cfg["eval"]["tie"] not in ("index", "random", "expected"):
         raise ConfigError(f"eval.tie: expected index, random or expected, got {cfg['eval']['tie']!r}")
     if cfg["eval"]["empty_query"] not in ("zero", "skip"):
