@@ -22,3 +22,10 @@ def test_vocabulary_from_train_only_and_unknown_words():
 def test_min_count():
     v = Vocabulary.build(["a b", "a c"], min_count=2)
     assert v.words == [PAD, UNK, "a"]
+
+
+def test_sequences_pad_and_cut():
+    v = Vocabulary.build(["red circle", "blue"])
+    ids, lengths = v.sequences(["red circle blue", "star", []], max_len=2)
+    assert ids.tolist() == [[v.index["red"], v.index["circle"]], [v.index[UNK], 0], [0, 0]]
+    assert lengths.tolist() == [2, 1, 0]

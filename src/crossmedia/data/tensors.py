@@ -60,12 +60,7 @@ class TensorData:
         elif text_source == "words":
             texts = dataset.texts(text_field)
             self.bow = torch.from_numpy(vocab.bow(texts))
-            tok = np.zeros((len(texts), max_tokens), dtype=np.int64)
-            lengths = np.zeros(len(texts), dtype=np.int64)
-            for i, t in enumerate(texts):
-                ids = vocab.encode(t)[:max_tokens]
-                tok[i, : len(ids)] = ids
-                lengths[i] = len(ids)
+            tok, lengths = vocab.sequences(texts, max_tokens)
         else:
             raise DataError(f"text source must be 'words' or 'features', got {text_source!r}")
         self.tokens = torch.from_numpy(tok)

@@ -55,5 +55,16 @@ class Vocabulary:
                     out[i, j] = 1.0 if binary else out[i, j] + 1.0
         return out
 
+    def sequences(self, texts: Sequence[str | Sequence[str]], max_len: int,
+                  dtype=np.int64) -> tuple[np.ndarray, np.ndarray]:
+        """Token ids padded with ``<pad>`` (0) to ``max_len`` (longer texts are cut) and lengths."""
+        ids = np.zeros((len(texts), max_len), dtype=dtype)
+        lengths = np.zeros(len(texts), dtype=dtype)
+        for i, t in enumerate(texts):
+            seq = self.encode(t)[:max_len]
+            ids[i, : len(seq)] = seq
+            lengths[i] = len(seq)
+        return ids, lengths
+
     def to_list(self) -> list[str]:
         return list(self.words)

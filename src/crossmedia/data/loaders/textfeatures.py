@@ -66,13 +66,7 @@ def tfidf_matrix(bow: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
 
 
 def token_sequences(vocab: Vocabulary, texts: Sequence, max_len: int) -> tuple[np.ndarray, np.ndarray]:
-    ids = np.zeros((len(texts), max_len), dtype=np.int32)
-    lengths = np.zeros(len(texts), dtype=np.int32)
-    for i, t in enumerate(texts):
-        seq = vocab.encode(t)[:max_len]
-        ids[i, : len(seq)] = seq
-        lengths[i] = len(seq)
-    return ids, lengths
+    return vocab.sequences(texts, max_len, dtype=np.int32)
 
 
 def _save_npz(path: Path, m: sp.csr_matrix) -> None:
