@@ -103,3 +103,20 @@ def test_pair_positives():
 
     pos = evaluator.pair_positives(DS(), [0, 2], [1, 2, 0])
     assert pos.tolist() == [[True, False, True], [False, True, False]]
+
+
+def test_precomputed_representations():
+    from crossmedia.eval import evaluate_representations
+
+    Y = np.eye(3, dtype=np.uint8)[[0, 1, 2, 0, 1, 2]]
+    emb = Y.astype(np.float32) * 2 - 1  # perfect codes: items of one class share their code
+    res = evaluate_representations(emb[:3], emb[:3], emb[3:], emb[3:], Y[:3], Y[3:], kind="hamming",
+                                   metrics=["map_all", "p@1"])
+    for d in ("image->text", "text->image"):
+        assert res["results"][d]["map_all"]["value"] == 1.0 and res["results"][d]["p@1"]["value"] == 1.0
+    assert res["ranking"]["distance"] == "hamming"
+    res = evaluate_representations(-emb[:3], emb[:3], emb[3:], emb[3:], Y[:3], Y[3:], kind="cosine")
+    assert res["results"]["image->text"]["map_all"]["value"] < 1.0
+    assert res["results"]["text->image"]["map_all"]["value"] == 1.0
+    with pytest.raises(UserError, match="kind"):
+        evaluate_representations(emb, emb, emb, emb, Y, Y, kind="l7")
