@@ -1,0 +1,10 @@
+"""Vector quantizers for compact codes (standalone: numpy or torch in, the same out).
+
+:class:`CompositeQuantizer` — M codebooks × K codewords, reconstruction = sum of one codeword
+per codebook (CDQ / CMSL); ICM encoding, closed-form codebooks, lookup-table asymmetric inner
+products. Used by :mod:`crossmedia.models.cmsl` and meant for the search index as well.
+"""
+
+from .composite import CompositeQuantizer, bits_to_codebooks, kmeans
+
+__all__ = ["CompositeQuantizer", "bits_to_codebooks", "kmeans"]

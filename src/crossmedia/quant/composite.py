@@ -1,0 +1,284 @@
+"""Composite quantization: M codebooks of K codewords in R^D; an item is coded by one codeword
+per codebook and reconstructed as their *sum* (x ≈ Σ_m C_m[b_m]).
+
+This is the quantizer of CDQ (Cao et al. AAAI 2017) and CMSL (shared by both modalities), a
+close relative of additive quantization (Babenko & Lempitsky CVPR 2014). The recipe, from CDQ:
+
+* **initialisation**: k-means per codebook on the residuals (codebook 1 on x, codebook 2 on
+  x − C_1[b_1], …) — residual vector quantization;
+* **codes**: iterated conditional modes (ICM): for each codebook in a random order, choose the
+  codeword minimising ‖x − Σ_{m'≠m} C_{m'}[b_{m'}] − C_m[k]‖² with the others fixed. Each step is
+  an exact minimisation over one codebook, so ICM never increases the quantization error.
+  Vectorised: per codebook the residuals' distances to all K codewords are one matrix product,
+  computed in chunks of items to bound memory;
+* **codebooks**: closed form least squares C = (HᵀH + ρI)⁻¹HᵀX, H the N × MK one-hot code
+  matrix, ρ = 1e-3 a ridge for unused codewords.
+
+The constant inner-product constraint of composite quantization (Zhang et al. ICML 2014), which
+makes symmetric distances exact, is not imposed: CDQ/CMSL rank by asymmetric inner products
+(AQD), for which it is not needed.
+
+The API is FAISS-like and standalone (numpy in → numpy out; torch tensors in → torch tensors
+out, on their device): :meth:`train`, :meth:`encode`, :meth:`decode`, :meth:`update_codebooks`,
+:meth:`quantization_error`, :meth:`lookup_tables`, :meth:`aqd_inner_products`; the codebooks are
+``codebooks`` (M, K, D) float32.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+__all__ = ["CompositeQuantizer", "kmeans", "bits_to_codebooks"]
+
+
+def bits_to_codebooks(bits: int, K: int = 256) -> int:
+    """Number of codebooks M for a code length of ``bits`` with K codewords each (M·log2 K bits)."""
+    per = math.log2(K)
+    if K < 2 or per != int(per):
+        raise ValueError(f"K: expected a power of two ≥ 2, got {K}")
+    if bits <= 0 or bits % int(per):
+        raise ValueError(f"bits: expected a positive multiple of log2(K) = {int(per)}, got {bits}")
+    return bits // int(per)
+
+
+def _as_torch(x) -> tuple[torch.Tensor, bool]:
+    if isinstance(x, torch.Tensor):
+        return x, False
+    return torch.from_numpy(np.ascontiguousarray(x)), True
+
+
+def kmeans(x: torch.Tensor, k: int, n_iter: int = 20, seed: int = 0, chunk: int = 8192) -> torch.Tensor:
+    """Lloyd's k-means (k-means++ seeding), deterministic for ``seed``; returns (k, D) centroids.
+
+    With fewer distinct points than ``k`` the surplus centroids repeat data points (they then
+    simply stay unused by ICM)."""
+    x = x.float()
+    n = x.shape[0]
+    if n == 0:
+        raise ValueError("kmeans: no data")
+    rng = np.random.default_rng(int(seed))
+    # k-means++ seeding on a subsample (enough for K=256), in numpy: hundreds of tiny steps,
+    # which torch's thread pool makes slow on a busy machine
+    sub_idx = rng.permutation(n)[: 20 * k] if n > 20 * k else np.arange(n)
+    sub = x[torch.from_numpy(sub_idx).to(x.device)].detach().cpu().numpy().astype(np.float64)
+    chosen = [int(rng.integers(sub.shape[0]))]
+    d2 = ((sub - sub[chosen[0]]) ** 2).sum(1)
+    for _ in range(1, k):
+        total = float(d2.sum())
+        if total <= 0:  # fewer distinct points than k: repeat points
+            idx = int(rng.integers(sub.shape[0]))
+        else:
+            idx = int(np.searchsorted(np.cumsum(d2), rng.random() * total, side="right"))
+            idx = min(idx, sub.shape[0] - 1)
+        chosen.append(idx)
+        d2 = np.minimum(d2, ((sub - sub[idx]) ** 2).sum(1))
+    c = torch.from_numpy(sub[chosen].astype(np.float32)).to(x.device)
+    for _ in range(n_iter):
+        assign = _nearest(x, c, chunk)
+        sums = torch.zeros_like(c).index_add_(0, assign, x)
+        counts = torch.bincount(assign, minlength=k).to(x.dtype)
+        nonempty = counts > 0
+        new = c.clone()
+        new[nonempty] = sums[nonempty] / counts[nonempty, None]
+        if torch.equal(new, c):
+            break
+        c = new
+    return c
+
+
+def _nearest(x: torch.Tensor, c: torch.Tensor, chunk: int) -> torch.Tensor:
+    cn = (c * c).sum(1)
+    out = torch.empty(x.shape[0], dtype=torch.long, device=x.device)
+    for s in range(0, x.shape[0], chunk):
+        out[s : s + chunk] = (cn - 2.0 * x[s : s + chunk] @ c.T).argmin(1)
+    return out
+
+
+class CompositeQuantizer:
+    """M codebooks × K codewords in R^dim (see the module docstring).
+
+    ``CompositeQuantizer(M=4, K=256, dim=64)`` then ``train(x)``; ``encode(x)`` → (N, M) codes
+    (uint8 for K ≤ 256, else int32, as numpy; int64 as torch); ``decode(codes)`` → (N, dim)."""
+
+    def __init__(self, M: int, K: int = 256, dim: int = 64, icm_iters: int = 3, chunk: int = 4096,
+                 ridge: float = 1e-3):
+        if M < 1 or K < 2 or dim < 1:
+            raise ValueError(f"CompositeQuantizer: need M ≥ 1, K ≥ 2, dim ≥ 1 (got M={M}, K={K}, dim={dim})")
+        self.M, self.K, self.dim = int(M), int(K), int(dim)
+        self.icm_iters = int(icm_iters)
+        self.chunk = int(chunk)
+        self.ridge = float(ridge)
+        self.codebooks_t = torch.zeros(self.M, self.K, self.dim)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def codebooks(self) -> np.ndarray:
+        """(M, K, dim) float32 numpy copy of the codebooks."""
+        return self.codebooks_t.detach().cpu().numpy().astype(np.float32)
+
+    @codebooks.setter
+    def codebooks(self, value) -> None:
+        c, _ = _as_torch(value)
+        if tuple(c.shape) != (self.M, self.K, self.dim):
+            raise ValueError(f"codebooks: expected shape {(self.M, self.K, self.dim)}, got {tuple(c.shape)}")
+        self.codebooks_t = c.detach().float().clone()
+
+    @property
+    def bits(self) -> float:
+        return self.M * math.log2(self.K)
+
+    def _cb(self, device) -> torch.Tensor:
+        if self.codebooks_t.device != torch.device(device):
+            self.codebooks_t = self.codebooks_t.to(device)
+        return self.codebooks_t
+
+    def _out_codes(self, codes: torch.Tensor, numpy_out: bool):
+        if not numpy_out:
+            return codes
+        return codes.cpu().numpy().astype(np.uint8 if self.K <= 256 else np.int32)
+
+    # ------------------------------------------------------------------ training
+    def train(self, x, n_iter: int = 10, seed: int = 0, kmeans_iter: int = 20) -> "CompositeQuantizer":
+        """k-means init per codebook on residuals, then ``n_iter`` rounds of ICM codes +
+        closed-form codebooks. Returns self."""
+        xt, _ = _as_torch(x)
+        xt = xt.float()
+        self.init_kmeans(xt, seed=seed, n_iter=kmeans_iter)
+        codes = None
+        g = torch.Generator().manual_seed(int(seed) + 1)
+        for _ in range(int(n_iter)):
+            codes = self.encode(xt, init_codes=codes, generator=g)
+            self.update_codebooks(xt, codes)
+        return self
+
+    def init_kmeans(self, x, seed: int = 0, n_iter: int = 20) -> np.ndarray | torch.Tensor:
+        """Residual k-means initialisation of all codebooks; returns the greedy codes."""
+        xt, numpy_out = _as_torch(x)
+        xt = xt.float()
+        residual = xt.clone()
+        cbs, codes = [], []
+        for m in range(self.M):
+            c = kmeans(residual, self.K, n_iter=n_iter, seed=int(seed) * 7919 + m, chunk=self.chunk)
+            a = _nearest(residual, c, self.chunk)
+            residual -= c[a]
+            cbs.append(c)
+            codes.append(a)
+        self.codebooks_t = torch.stack(cbs)
+        return self._out_codes(torch.stack(codes, 1), numpy_out)
+
+    def update_codebooks(self, x, codes, ridge: float | None = None):
+        """Closed-form least-squares codebooks C = (HᵀH + ρI)⁻¹HᵀX for fixed codes (in place);
+        returns the new codebooks (numpy or torch like ``x``)."""
+        xt, numpy_out = _as_torch(x)
+        ct, _ = _as_torch(codes)
+        xt = xt.double()
+        ct = ct.long().to(xt.device)
+        n, M, K = xt.shape[0], self.M, self.K
+        rho = self.ridge if ridge is None else float(ridge)
+        flat = (ct + torch.arange(M, device=ct.device) * K).reshape(-1)  # column of H per (item, m)
+        rows = torch.arange(n, device=ct.device).repeat_interleave(M)
+        # HᵀH via a dense (MK × MK) count matrix: entries (m·K+a, m'·K+b) = #items coded a in m and b in m'
+        pair_idx = (flat.view(n, M, 1) * (M * K) + flat.view(n, 1, M)).reshape(-1)
+        hth = torch.bincount(pair_idx, minlength=(M * K) ** 2).to(xt.dtype).view(M * K, M * K)
+        htx = torch.zeros(M * K, xt.shape[1], dtype=xt.dtype, device=xt.device).index_add_(0, flat, xt[rows])
+        hth.diagonal().add_(rho)
+        c = torch.linalg.solve(hth, htx)
+        self.codebooks_t = c.float().view(M, K, -1)
+        return self.codebooks if numpy_out else self.codebooks_t
+
+    # ------------------------------------------------------------------ coding
+    def encode(self, x, icm_iters: int | None = None, init_codes=None, generator: torch.Generator | None = None,
+               seed: int | None = None):
+        """Codes (N, M) by ICM from ``init_codes`` (default: greedy residual assignment), in
+        chunks of ``chunk`` items. The codebook order of each sweep is random (``generator`` or
+        ``seed``; default seed 0, so encoding is deterministic)."""
+        xt, numpy_out = _as_torch(x)
+        xt = xt.float()
+        cb = self._cb(xt.device)
+        iters = self.icm_iters if icm_iters is None else int(icm_iters)
+        if generator is None:
+            generator = torch.Generator().manual_seed(0 if seed is None else int(seed))
+        orders = [torch.randperm(self.M, generator=generator).tolist() for _ in range(iters)]
+        init = None if init_codes is None else _as_torch(init_codes)[0].long().to(xt.device)
+        out = torch.empty(xt.shape[0], self.M, dtype=torch.long, device=xt.device)
+        norms = (cb * cb).sum(-1)  # (M, K)
+        for s in range(0, xt.shape[0], self.chunk):
+            xc = xt[s : s + self.chunk]
+            if init is None:
+                codes = self._greedy(xc, cb, norms)
+            else:
+                codes = init[s : s + self.chunk].clone()
+            recon = self._decode_t(codes, cb)
+            for order in orders:
+                for m in order:
+                    recon -= cb[m][codes[:, m]]
+                    r = xc - recon
+                    codes[:, m] = (norms[m] - 2.0 * r @ cb[m].T).argmin(1)
+                    recon += cb[m][codes[:, m]]
+            out[s : s + self.chunk] = codes
+        return self._out_codes(out, numpy_out)
+
+    def _greedy(self, x: torch.Tensor, cb: torch.Tensor, norms: torch.Tensor) -> torch.Tensor:
+        r = x.clone()
+        codes = torch.empty(x.shape[0], self.M, dtype=torch.long, device=x.device)
+        for m in range(self.M):
+            codes[:, m] = (norms[m] - 2.0 * r @ cb[m].T).argmin(1)
+            r -= cb[m][codes[:, m]]
+        return codes
+
+    def icm_step(self, x, codes, m: int):
+        """One ICM update of codebook ``m`` for all items (exposed for tests and analysis)."""
+        xt, numpy_out = _as_torch(x)
+        ct = _as_torch(codes)[0].long().to(xt.device).clone()
+        cb = self._cb(xt.device)
+        recon = self._decode_t(ct, cb) - cb[m][ct[:, m]]
+        r = xt.float() - recon
+        ct[:, m] = ((cb[m] * cb[m]).sum(-1) - 2.0 * r @ cb[m].T).argmin(1)
+        return self._out_codes(ct, numpy_out)
+
+    @staticmethod
+    def _decode_t(codes: torch.Tensor, cb: torch.Tensor) -> torch.Tensor:
+        M = cb.shape[0]
+        out = cb[0][codes[:, 0]].clone()
+        for m in range(1, M):
+            out += cb[m][codes[:, m]]
+        return out
+
+    def decode(self, codes):
+        """Reconstructions Σ_m C_m[b_m], (N, dim)."""
+        ct, numpy_out = _as_torch(codes)
+        cb = self._cb(ct.device)
+        out = self._decode_t(ct.long(), cb)
+        return out.cpu().numpy() if numpy_out else out
+
+    def quantization_error(self, x, codes) -> float:
+        """Mean over items of ‖x − decode(codes)‖²."""
+        xt, _ = _as_torch(x)
+        ct, _ = _as_torch(codes)
+        r = xt.float() - self.decode(ct.to(xt.device))
+        return float((r * r).sum(1).mean()) if r.shape[0] else 0.0
+
+    # ------------------------------------------------------------------ search
+    def lookup_tables(self, q):
+        """Per-codebook inner products ⟨q, C_m[k]⟩: (Q, M, K)."""
+        qt, numpy_out = _as_torch(q)
+        cb = self._cb(qt.device)
+        t = torch.einsum("qd,mkd->qmk", qt.float(), cb)
+        return t.cpu().numpy() if numpy_out else t
+
+    def aqd_inner_products(self, q, codes):
+        """Asymmetric inner products ⟨q, Σ_m C_m[b_m]⟩ = Σ_m T[q, m, b_m] from the lookup tables,
+        (Q, N). Higher = more similar."""
+        qt, numpy_out = _as_torch(q)
+        ct = _as_torch(codes)[0].long().to(qt.device)
+        t = self.lookup_tables(qt)  # (Q, M, K)
+        out = torch.zeros(qt.shape[0], ct.shape[0], dtype=t.dtype, device=qt.device)
+        for m in range(self.M):
+            out += t[:, m, :][:, ct[:, m]]
+        return out.cpu().numpy() if numpy_out else out
+
+    def __repr__(self) -> str:
+        return f"CompositeQuantizer(M={self.M}, K={self.K}, dim={self.dim}, bits={self.bits:g})"

@@ -1,0 +1,116 @@
+import numpy as np
+import pytest
+import torch
+
+from crossmedia.quant import CompositeQuantizer, bits_to_codebooks, kmeans
+
+
+def _data(n=300, d=8, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((6, d)) * 2
+    return (centres[rng.integers(0, 6, n)] + 0.3 * rng.standard_normal((n, d))).astype(np.float32)
+
+
+def test_bits_to_codebooks():
+    assert [bits_to_codebooks(b) for b in (16, 32, 64, 128)] == [2, 4, 8, 16]
+    assert bits_to_codebooks(12, K=16) == 3
+    with pytest.raises(ValueError):
+        bits_to_codebooks(20)
+    with pytest.raises(ValueError):
+        bits_to_codebooks(16, K=100)
+
+
+def test_kmeans_finds_separated_clusters():
+    rng = np.random.default_rng(1)
+    x = np.concatenate([rng.normal(c, 0.05, (50, 2)) for c in (-5.0, 0.0, 5.0)]).astype(np.float32)
+    c = kmeans(torch.from_numpy(x), 3, seed=0).numpy()
+    assert np.allclose(np.sort(c[:, 0]), [-5, 0, 5], atol=0.1)
+    # deterministic; more centroids than points is allowed
+    assert torch.equal(kmeans(torch.from_numpy(x), 3, seed=0), kmeans(torch.from_numpy(x), 3, seed=0))
+    assert kmeans(torch.from_numpy(x[:5]), 8, seed=0).shape == (8, 2)
+
+
+def test_icm_never_increases_quantization_error():
+    x = _data()
+    q = CompositeQuantizer(M=3, K=16, dim=8)
+    codes = q.init_kmeans(x, seed=0)
+    rng = np.random.default_rng(0)
+    # also from random codes, where ICM has a lot to fix
+    for start in (codes, rng.integers(0, 16, codes.shape).astype(np.uint8)):
+        err = q.quantization_error(x, start)
+        c = start
+        for sweep in range(3):
+            for m in rng.permutation(3):
+                c = q.icm_step(x, c, int(m))
+                new = q.quantization_error(x, c)
+                assert new <= err + 1e-5
+                err = new
+        assert q.quantization_error(x, q.encode(x, init_codes=start)) <= q.quantization_error(x, start) + 1e-5
+    # an ICM step is the exact minimiser over its codebook: no single codeword change improves it
+    c = q.icm_step(x, codes, 1)
+    base = ((x - q.decode(c)) ** 2).sum(1)
+    for k in range(16):
+        alt = c.copy()
+        alt[:, 1] = k
+        assert np.all(((x - q.decode(alt)) ** 2).sum(1) >= base - 1e-4)
+
+
+def test_closed_form_codebooks_equal_least_squares():
+    x = _data(n=200, d=5)
+    q = CompositeQuantizer(M=2, K=8, dim=5, ridge=1e-3)
+    codes = q.init_kmeans(x, seed=0)
+    C = q.update_codebooks(x, codes)
+    H = np.zeros((len(x), 2 * 8))
+    H[np.arange(len(x)), codes[:, 0]] = 1
+    H[np.arange(len(x)), 8 + codes[:, 1].astype(int)] = 1
+    ref = np.linalg.solve(H.T @ H + 1e-3 * np.eye(16), H.T @ x.astype(np.float64))
+    np.testing.assert_allclose(C.reshape(16, 5), ref, rtol=1e-4, atol=1e-5)
+    # and it does not increase the error for the codes it was fitted to
+    q2 = CompositeQuantizer(M=2, K=8, dim=5)
+    q2.codebooks = C
+    assert q2.quantization_error(x, codes) <= q.quantization_error(x, codes) + 1e-6
+
+
+def test_train_encode_decode_numpy_and_torch():
+    x = _data(n=400, d=8)
+    q = CompositeQuantizer(M=2, K=16, dim=8).train(x, n_iter=3, seed=0)
+    codes = q.encode(x)
+    assert codes.shape == (400, 2) and codes.dtype == np.uint8
+    assert q.decode(codes).shape == (400, 8)
+    err = q.quantization_error(x, codes)
+    assert err < 0.25 * float((x ** 2).sum(1).mean())
+    xt = torch.from_numpy(x)
+    ct = q.encode(xt)
+    assert isinstance(ct, torch.Tensor) and np.array_equal(ct.numpy(), codes.astype(np.int64))
+    assert torch.allclose(q.decode(ct), torch.from_numpy(q.decode(codes)))
+    # deterministic training
+    q2 = CompositeQuantizer(M=2, K=16, dim=8).train(x, n_iter=3, seed=0)
+    assert np.array_equal(q.codebooks, q2.codebooks)
+
+
+def test_lookup_table_aqd_equals_explicit_inner_products():
+    x = _data(n=100, d=8)
+    q = CompositeQuantizer(M=3, K=16, dim=8).train(x, n_iter=2)
+    codes = q.encode(x)
+    queries = np.random.default_rng(3).standard_normal((7, 8)).astype(np.float32)
+    got = q.aqd_inner_products(queries, codes)
+    explicit = queries @ q.decode(codes).T
+    np.testing.assert_allclose(got, explicit, rtol=1e-5, atol=1e-5)
+    t = q.lookup_tables(queries)
+    assert t.shape == (7, 3, 16)
+
+
+def test_chunked_encoding_matches_unchunked():
+    x = _data(n=250, d=8)
+    q = CompositeQuantizer(M=2, K=16, dim=8).train(x, n_iter=2)
+    a = q.encode(x)
+    q.chunk = 7
+    assert np.array_equal(a, q.encode(x))
+
+
+def test_bad_shapes():
+    q = CompositeQuantizer(M=2, K=4, dim=3)
+    with pytest.raises(ValueError):
+        q.codebooks = np.zeros((2, 4, 5))
+    with pytest.raises(ValueError):
+        CompositeQuantizer(M=0, K=4, dim=3)
