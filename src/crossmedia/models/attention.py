@@ -3,6 +3,9 @@
 * :func:`stacked_cross_attention` — SCAN's text-to-image stacked cross attention (Lee et al.
   ECCV 2018, "t-i" formulation): for every (image, text) pair, each word attends over the
   image's regions and the pair's similarity pools the word-level cosines.
+* :func:`vocabulary_cross_attention` — the same word→region attention run for every word of
+  the vocabulary, giving each image a text-independent vector of per-word scores; SCAN's
+  mean-pooled similarity with a text is then an inner product, so it can be indexed.
 * :class:`AttentionPool` — additive (saliency) attention pooling of a set of vectors into one
   vector, with a padding mask; used to turn regions and words into the *local* vectors a model
   can encode per item (cross attention needs both items, so it cannot index a database).
@@ -14,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["stacked_cross_attention", "AttentionPool", "l2norm"]
+__all__ = ["stacked_cross_attention", "vocabulary_cross_attention", "AttentionPool", "l2norm"]
 
 
 def l2norm(x: torch.Tensor, dim: int = -1, eps: float = 1e-8) -> torch.Tensor:
@@ -63,6 +66,32 @@ def stacked_cross_attention(regions: torch.Tensor, words: torch.Tensor, word_mas
         out = (rel * m).sum(-1) / m.sum(-1).clamp_min(1)
     out = torch.where(has, out, torch.zeros_like(out))
     return (out, attn) if return_attention else out
+
+
+def vocabulary_cross_attention(regions: torch.Tensor, words: torch.Tensor, word_mask: torch.Tensor | None = None,
+                               temperature: float = 9.0, return_attention: bool = False):
+    """Per-word scores of every image against the whole vocabulary.
+
+    regions (B, R, d), words (V, d) (the vocabulary's word features), word_mask (V,) bool →
+    scores (B, V): c_w = cos(e_w, a_w) with a_w = Σ_r α_rw v_r the region vector word w attends to,
+    α = softmax over regions of ``temperature`` · s̄, s̄ = l2-normalised (over the vocabulary)
+    LeakyReLU(0.1) of cos(v_r, e_w) — SCAN's t-i attention (Lee et al. ECCV 2018) with the query
+    axis being the vocabulary instead of one text's words. Because nothing depends on the text,
+    SCAN's mean-pooled similarity with a text of word set W is (1/|W|) Σ_{w∈W} c_w = ⟨c, bow/|W|⟩,
+    an inner product between a per-image and a per-text vector. Masked words score 0.
+    With ``return_attention`` also returns α (B, V, R)."""
+    v = l2norm(regions)
+    e = l2norm(words)
+    s = F.leaky_relu(torch.einsum("brd,vd->bvr", v, e), 0.1)
+    if word_mask is not None:
+        s = s * word_mask.view(1, -1, 1)
+    s = l2norm(s, dim=1)
+    attn = (temperature * s).softmax(dim=-1)
+    attended = torch.einsum("bvr,brd->bvd", attn, regions)
+    scores = F.cosine_similarity(words.unsqueeze(0).expand_as(attended), attended, dim=-1, eps=1e-8)
+    if word_mask is not None:
+        scores = scores * word_mask.view(1, -1)
+    return (scores, attn) if return_attention else scores
 
 
 class AttentionPool(nn.Module):
