@@ -67,10 +67,13 @@ class TensorData:
         self.lengths = torch.from_numpy(lengths)
         self.labels = torch.from_numpy(dataset.labels.astype(np.float32))
         self.image_source = image_source
+        self.regions = None  # precomputed region features (N, R, F), a memory map sliced per batch
         if image_source == "pixels":
             self.images = torch.from_numpy(load_images(dataset.image_paths(), size=image_size))
         elif image_source == "features":
             self.images = torch.from_numpy(np.array(dataset.features("global"), dtype=np.float32))
+            if dataset.has_features("regions"):
+                self.regions = dataset.features("regions")
         else:
             raise DataError(f"image source must be 'pixels' or 'features', got {image_source!r}")
 
@@ -86,7 +89,7 @@ class TensorData:
         img = self.images[idx]
         if self.image_source == "pixels":
             img = img.float().div_(255.0)
-        return {
+        out = {
             "index": idx,
             "image": img.to(device),
             "bow": self.bow[idx].to(device),
@@ -94,3 +97,6 @@ class TensorData:
             "lengths": self.lengths[idx],
             "labels": self.labels[idx].to(device),
         }
+        if self.regions is not None:
+            out["regions"] = torch.from_numpy(np.asarray(self.regions[idx.numpy()], dtype=np.float32)).to(device)
+        return out
