@@ -1,0 +1,302 @@
+import numpy as np
+import pytest
+import torch
+
+from crossmedia.config import resolve_config
+from crossmedia.errors import ConfigError
+from crossmedia.models import DataInfo, TrainContext, get_model, model_config
+from crossmedia.models.cmsl import CMSL
+
+# a small CMSL: 8 bits = 2 codebooks of 16 codewords
+SMALL = {"bits": 8, "K": 16, "global_dim": 8, "cnn_channels": [4, 8, 8, 8], "image_hidden": 16, "text_hidden": 16,
+         "graph": {"dim": 8, "walks_per_node": 4, "walk_length": 10, "knn": 3, "epochs": 1},
+         "local": {"dim": 8, "out_dim": 4}, "quant": {"kmeans_iters": 5}}
+SMALL_SETS = ["model.bits=8", "model.K=16", "model.global_dim=8", "model.cnn_channels=[4, 8, 8, 8]",
+              "model.image_hidden=16", "model.text_hidden=16", "model.graph.dim=8", "model.graph.walks_per_node=4",
+              "model.graph.walk_length=10", "model.graph.knn=3", "model.graph.epochs=1", "model.local.dim=8",
+              "model.local.out_dim=4", "model.quant.kmeans_iters=5", "train.batch_size=8"]
+
+
+def _ctx(root, *extra):
+    from crossmedia.data.loading import load_run_data
+    from crossmedia.train.trainer import build_model
+
+    cfg = resolve_config(None, ["model.name=cmsl", *SMALL_SETS, *extra], data__root=str(root))
+    rd = load_run_data(cfg["data"])
+    torch.manual_seed(0)
+    model = build_model(cfg, rd)
+    ctx = TrainContext(run_data=rd, train_idx=torch.as_tensor(rd.protocol["train"]), device=torch.device("cpu"),
+                       config=cfg)
+    return model, ctx, cfg, rd
+
+
+def _fit(model, ctx, epochs=4, lr=3e-3, bs=8, seed=0):
+    torch.manual_seed(seed)
+    model.setup_training(ctx)
+    opt = model.configure_optimizer(lr=lr)
+    n = len(ctx.train_idx)
+    logs = []
+    for epoch in range(epochs):
+        model.train()
+        rec = dict(model.on_epoch_start(epoch, ctx))
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(epoch))
+        sums: dict = {}
+        steps = 0
+        for s in range(0, n, bs):
+            pos = perm[s : s + bs]
+            batch = ctx.run_data.tensors.batch(ctx.train_idx[pos])
+            batch["pos"] = pos
+            out = model.training_step(batch, epoch, 0.0)
+            opt.zero_grad()
+            out["loss"].backward()
+            opt.step()
+            for k, v in out.items():
+                sums[k] = sums.get(k, 0.0) + float(v.detach())
+            steps += 1
+        rec.update({k: v / steps for k, v in sums.items()})
+        logs.append(rec)
+    return logs
+
+
+def test_config_nested_options_and_cdq_preset():
+    cfg = model_config("cmsl", {"graph.enabled": False, "expansion": {"enabled": False}})
+    assert cfg["graph"]["enabled"] is False and cfg["expansion"]["enabled"] is False and cfg["bits"] == 32
+    cdq = model_config("cdq")
+    assert (cdq["graph"]["enabled"], cdq["expansion"]["enabled"], cdq["local"]["enabled"],
+            cdq["loss"]["intra_weight"]) == (False, False, False, 0.0)
+    r = resolve_config(None, ["model.name=cmsl", "model.graph.enabled=false", "model.expansion.enabled=false"])
+    assert r["model"]["graph"]["enabled"] is False
+    with pytest.raises(ConfigError, match="graph"):
+        resolve_config(None, ["model.name=cmsl", "model.graph.nope=1"])
+
+
+def test_bits_map_to_codebooks_and_errors():
+    info = DataInfo(n_labels=3, vocab=["<pad>", "<unk>", "a", "b"], image_size=24)
+    for bits, m in ((16, 2), (32, 4), (64, 8), (128, 16)):
+        assert get_model("cmsl", {"bits": bits}, info).M == m
+    with pytest.raises(ConfigError, match="bits"):
+        get_model("cmsl", {"bits": 20}, info)
+    with pytest.raises(ConfigError, match="expansion"):
+        get_model("cmsl", {"graph": {"enabled": False}}, info)
+    with pytest.raises(ConfigError, match="expansion.score"):
+        get_model("cmsl", {"expansion": {"score": "magic"}}, info)
+
+
+def test_global_features_only_disable_local_branch_or_fail_clearly():
+    info = DataInfo(n_labels=3, vocab=["<pad>", "<unk>", "a", "b"], image_feature_dim=10)
+    m = get_model("cmsl", {"bits": 16}, info)
+    assert not m.local_enabled and m.cnn is None and m.dim == 64
+    with pytest.raises(ConfigError, match="region features"):
+        get_model("cmsl", {"bits": 16, "local": {"enabled": True}}, info)
+    # region features announced by the data: local branch on, fed from batch["regions"]
+    info_r = DataInfo(n_labels=3, vocab=["<pad>", "<unk>", "a", "b"], image_feature_dim=10, extra={"region_dim": 6})
+    m = get_model("cmsl", {"bits": 16, "global_dim": 8, "local": {"dim": 4, "out_dim": 2}}, info_r)
+    assert m.local_enabled
+    batch = {"image": torch.rand(3, 10), "regions": torch.rand(3, 5, 6)}
+    assert m.encode_image(batch).shape == (3, 10)
+    with pytest.raises(ConfigError, match="regions"):
+        m.encode_image({"image": torch.rand(3, 10)})
+
+
+def test_tiny_training_lowers_every_loss_term(tiny_dataset):
+    model, ctx, cfg, rd = _ctx(tiny_dataset.root, "model.quant.weight=0.1", "model.dropout=0.0",
+                               "model.local.aux_weight=0.5")
+    assert model.local_enabled and model.M == 2 and model.dim == 12
+    logs = _fit(model, ctx, epochs=8, lr=5e-3, bs=5)
+    assert logs[0]["quant_lambda"] == 0.0 and logs[0]["quantization"] == 0.0  # warm-up epoch
+    assert "graph_images" in logs[0] and logs[0]["graph_images"] == len(ctx.train_idx)
+    for term in ("loss", "inter", "intra", "local_aux"):
+        assert logs[-1][term] < logs[0][term], term
+    # the quantization term exists from the first epoch after warm-up and goes down
+    assert logs[1]["quantization"] > 0 and logs[-1]["quantization"] < logs[1]["quantization"]
+    assert bool(model.codebooks_ready) and model.img_codes.shape == (len(ctx.train_idx), 2)
+
+
+def test_save_load_gives_identical_codes_without_setup(tiny_dataset):
+    model, ctx, cfg, rd = _ctx(tiny_dataset.root)
+    _fit(model, ctx, epochs=2)
+    model.eval()
+    from crossmedia.train.trainer import build_model
+
+    fresh = build_model(cfg, rd)  # no setup_training: everything comes from the state dict
+    fresh.load_state_dict(model.state_dict())
+    fresh.eval()
+    batch = rd.tensors.batch(torch.as_tensor(rd.protocol["retrieval"][:12]))
+    for enc in ("encode_image", "encode_text"):
+        with torch.no_grad():
+            a, b = getattr(model, enc)(batch), getattr(fresh, enc)(batch)
+        assert torch.equal(a, b)
+        assert np.array_equal(model.to_codes(a), fresh.to_codes(b))
+    assert torch.equal(model.expansion_corr, fresh.expansion_corr) and model.expansion_corr.abs().sum() > 0
+    assert torch.equal(model.img_codes, fresh.img_codes)
+
+
+def test_expansion_changes_text_input_and_cdq_does_not(tiny_dataset):
+    model, ctx, cfg, rd = _ctx(tiny_dataset.root, "model.expansion.top_k=1")
+    model.setup_training(ctx)
+    bow = rd.tensors.bow[:10]
+    ex = model.expanded_bow(bow)
+    added = (ex > 0) & (bow == 0)
+    nonempty = (bow > 0).any(1)
+    assert torch.all(added[nonempty].sum(1) <= 1) and added.any()
+    assert torch.all(ex[added] == 0.5) and torch.equal(ex[bow > 0], bow[bow > 0])
+    cdq, cctx, _, _ = _ctx(tiny_dataset.root, "model.name=cdq")
+    cdq.setup_training(cctx)
+    assert torch.equal(cdq.expanded_bow(bow), bow) and not cdq.local_enabled
+
+
+def test_aqd_scorer_equals_explicit_reconstruction_inner_products(tiny_dataset):
+    pytest.importorskip("crossmedia.metrics")
+    model, ctx, cfg, rd = _ctx(tiny_dataset.root)
+    _fit(model, ctx, epochs=2)
+    model.eval()
+    b = rd.tensors.batch(torch.as_tensor(rd.protocol["retrieval"][:15]))
+    with torch.no_grad():
+        q, d = model.encode_image(b), model.encode_text(b)
+    codes = model.to_codes(d)
+    recon = model.quantizer().decode(codes)
+    explicit = -(q.numpy() @ recon.T)
+    np.testing.assert_allclose(np.asarray(model.scorer(q, d).distances(0, 15)), explicit, rtol=1e-5, atol=1e-5)
+    assert model.ranking_spec()["representation"] == "quantized"
+    # quantization off: inner products of the continuous vectors
+    m2, ctx2, _, _ = _ctx(tiny_dataset.root, "model.quant.enabled=false")
+    m2.eval()
+    with torch.no_grad():
+        q2, d2 = m2.encode_image(b), m2.encode_text(b)
+    np.testing.assert_allclose(np.asarray(m2.scorer(q2, d2).distances(0, 15)), -(q2 @ d2.T).numpy(), rtol=1e-5, atol=1e-5)
+    assert m2.ranking_spec()["representation"] == "real"
+
+
+def test_local_similarity_is_scan_over_the_vocabulary(tiny_dataset):
+    """⟨l_img, l_txt⟩ of the indexed local vectors equals ⟨P c(image), P α(text)⟩, with c the
+    per-word cross-attention scores and α the text's word weights; with mean pooling and P = I
+    that is SCAN's mean-pooled t-i similarity when the attention is normalised over the
+    vocabulary."""
+    from crossmedia.models.attention import stacked_cross_attention, vocabulary_cross_attention
+
+    model, ctx, cfg, rd = _ctx(tiny_dataset.root, "model.local.text_pooling=mean", "model.expansion.enabled=false",
+                               "model.graph.enabled=false", "model.local.mu=1.0")
+    model.eval()
+    b = rd.tensors.batch(torch.arange(8))
+    with torch.no_grad():
+        u, regions = model._image_forward(b)
+        v, bow = model._text_forward(b)
+        words = model._vocab_words()
+        c = vocabulary_cross_attention(regions, words, model.word_mask, 9.0)
+        alpha = model.word_weights(bow)
+        gdim = cfg["model"]["global_dim"]
+        local = u[:, gdim:] @ v[:, gdim:].T
+        P = model.local_proj.weight
+        assert torch.allclose(local, (c @ P.T) @ (alpha @ P.T).T, atol=1e-5)
+        # mean pooling: α = normalised bag of words; c·α = mean over the text's words of c_w
+        mean_scores = c @ alpha.T
+        for j in range(8):
+            ws = [int(w) for w in b["tokens"][j] if w >= 2]
+            if ws:
+                assert torch.allclose(mean_scores[:, j], c[:, sorted(set(ws))].mean(1), atol=1e-5)
+        # SCAN's exact cross attention of one text equals the vocabulary version when the
+        # vocabulary is that text's words
+        ws = sorted({int(w) for w in b["tokens"][0] if w >= 2})
+        if ws:
+            sub = vocabulary_cross_attention(regions, words[ws])
+            exact = stacked_cross_attention(regions, words[ws].unsqueeze(0), pooling="mean")
+            assert torch.allclose(sub.mean(1), exact[:, 0], atol=1e-5)
+        # the auxiliary term's exact SCAN similarity over the batch
+        wt, mask = model._words(b)
+        s = model.local_similarity(regions, wt, mask)
+        assert s.shape == (8, 8) and torch.isfinite(s).all()
+
+
+def test_expansion_recovers_dropped_tags_far_above_chance(tmp_path):
+    """On the embedded synthetic scenes (p_drop 0.4, p_noise 0.2), the words an image node is
+    most correlated with in the walks over the graph with visual kNN edges are dropped true tags
+    far more often than a random absent word is."""
+    from crossmedia.data.make_synth import make_synthetic_dataset
+    from crossmedia.graph import (build_correlation_graph, expand, expansion_recovery, node_word_scores,
+                                  random_walks, walk_cooccurrence)
+
+    ds = make_synthetic_dataset(tmp_path / "scenes", n=600, seed=0)
+    from crossmedia.data.text import Vocabulary
+    from crossmedia.data.tensors import load_images
+
+    train = ds.protocol()["train"]
+    tags = [ds.items[i]["tags"] for i in train]
+    vocab = Vocabulary.build(tags)
+    bow = vocab.bow(tags)
+    true = vocab.bow([ds.items[i]["true_tags"] for i in train])
+    imgs = torch.from_numpy(load_images([ds.root / ds.items[i]["image"] for i in train])).float() / 255
+    feats = torch.nn.functional.adaptive_avg_pool2d(imgs, 6).flatten(1).numpy()
+    g = build_correlation_graph(bow, len(vocab), visual_features=feats, knn=10, exclude_words=(0, 1))
+    walks = random_walks(g.adj, 10, 40, seed=0)
+    scores = node_word_scores(g, cooccurrence=walk_cooccurrence(walks, g.n_nodes, 5))
+    allowed = torch.ones(len(vocab), dtype=torch.bool)
+    allowed[:2] = False
+    ex = expand(torch.from_numpy(bow), torch.from_numpy(scores), top_k=1, weight=0.5, allowed=allowed).numpy()
+    r = expansion_recovery((ex > 0) & (bow == 0), bow, true)
+    assert r["added"] > 200
+    assert r["precision"] > 2.0 * r["chance"], r
+
+
+def _train_cfg(root, *extra):
+    return resolve_config(None, ["model.name=cmsl", *SMALL_SETS, "train.val_every=0", *extra], data__root=str(root))
+
+
+def _state(run_path):
+    from crossmedia.train import RunDir
+
+    return torch.load(RunDir(run_path).checkpoint("last"), weights_only=False)["model"]
+
+
+def _same_state(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        if isinstance(a[k], torch.Tensor):
+            assert torch.equal(a[k], b[k]), k
+        elif isinstance(a[k], dict):  # extra state: codes of the training items
+            for kk in ("img_codes", "txt_codes", "U_all", "V_all"):
+                assert torch.equal(a[k][kk], b[k][kk]), kk
+
+
+@pytest.mark.slow
+def test_training_is_deterministic_and_resume_continues_from_saved_epoch(tmp_path, tiny_dataset, monkeypatch):
+    from crossmedia.train import RunDir, train
+
+    cfg = _train_cfg(tiny_dataset.root, "train.epochs=3")
+    full = train(cfg, tmp_path / "full")
+    again = train(cfg, tmp_path / "again")
+    _same_state(_state(full.path), _state(again.path))
+    log = full.read_log()
+    assert [r["epoch"] for r in log] == [1, 2, 3]
+    assert {"inter", "intra", "quantization", "quant_error"} <= set(log[-1])
+    assert "graph_images" in log[0] and "inter" in (full.path / "log.csv").read_text().splitlines()[0]
+
+    real = CMSL.on_epoch_start
+
+    def interrupt_at_epoch_2(self, epoch, ctx):
+        if epoch == 2:
+            raise KeyboardInterrupt
+        return real(self, epoch, ctx)
+
+    monkeypatch.setattr(CMSL, "on_epoch_start", interrupt_at_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "cut")
+    assert torch.load(RunDir(tmp_path / "cut").checkpoint("last"), weights_only=False)["epoch"] == 2
+    monkeypatch.setattr(CMSL, "on_epoch_start", real)
+    resumed = train(None, tmp_path / "cut", resume=True)
+    assert [r["epoch"] for r in resumed.read_log()] == [1, 2, 3]
+    _same_state(_state(full.path), _state(resumed.path))
+
+
+def test_cli_train_bits_and_device(tmp_path, tiny_dataset):
+    from crossmedia.cli.main import main
+    from crossmedia.train import RunDir
+
+    out = tmp_path / "run"
+    args = ["train", "--model", "cdq", "--data", str(tiny_dataset.root), "--out", str(out), "--bits", "16",
+            "--device", "cpu", "--set", "train.epochs=2", "--set", "train.val_every=0", "--set", "model.K=16",
+            "--set", "model.cnn_channels=[4, 8, 8, 8]", "--set", "model.image_hidden=16", "--set", "model.text_hidden=16"]
+    assert main(args) == 0
+    cfg = RunDir(out).load_config()
+    assert cfg["model"]["bits"] == 16 and cfg["train"]["device"] == "cpu" and cfg["model"]["name"] == "cdq"
+    assert main(args[:-16] + ["--device", "tpu"]) == 2
+    assert main(["train", "--out", str(out), "--resume", "--bits", "32"]) == 2
