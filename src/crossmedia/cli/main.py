@@ -91,19 +91,32 @@ def models_cmd() -> None:
 @click.option("--data", "data_root", type=click.Path(path_type=Path), default=None, help="Dataset folder.")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run directory.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value, e.g. train.epochs=5.")
+@click.option("--bits", type=click.IntRange(min=1), default=None, help="Code length (sets model.bits).")
+@click.option("--device", default=None, help="cpu, cuda or cuda:N (sets train.device).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @click.option("--overwrite", is_flag=True, help="Start over in a non-empty --out.")
-def train_cmd(config_file, model, data_root, out, overrides, resume, overwrite) -> None:
+def train_cmd(config_file, model, data_root, out, overrides, bits, device, resume, overwrite) -> None:
     """Train a registered model; the run directory gets config, logs, checkpoints."""
     from ..config import load_config_file, resolve_config
     from ..train import train
 
-    if resume and (config_file or model or data_root or overrides):
-        raise UserError("--resume continues the run with its saved config; drop --config/--model/--data/--set")
+    if resume and (config_file or model or data_root or overrides or bits or device):
+        raise UserError("--resume continues the run with its saved config; drop --config/--model/--data/--set/--bits/--device")
+    if device is not None:
+        import re
+
+        if not re.fullmatch(r"cpu|cuda(:\d+)?", device):
+            raise UserError(f"--device {device!r}: expected cpu, cuda or cuda:N")
+        if device.startswith("cuda"):
+            import torch
+
+            if not torch.cuda.is_available():
+                raise UserError(f"--device {device}: CUDA is not available on this machine (use --device cpu)")
     cfg = None
     if not resume:
         file_cfg = load_config_file(config_file) if config_file else None
-        cfg = resolve_config(file_cfg, overrides, model__name=model, data__root=str(data_root) if data_root else None)
+        cfg = resolve_config(file_cfg, overrides, model__name=model, data__root=str(data_root) if data_root else None,
+                             model__bits=bits, train__device=device)
     run = train(cfg, out, resume=resume, overwrite=overwrite)
     info = run.info()
     click.echo(f"trained {info.get('model')} into {run.path}: best epoch {info.get('best_epoch')}, "
