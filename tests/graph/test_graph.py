@@ -126,3 +126,13 @@ def test_node_and_word_scores_shapes():
     r = expansion_recovery(added=np.array([[0, 1], [1, 0]]), noisy=np.array([[1, 0], [0, 0]]),
                            true=np.array([[1, 1], [0, 1]]))
     assert r["precision"] == 0.5 and r["recall"] == 0.5 and r["chance"] == pytest.approx(2 / 3)
+
+
+def test_cooccurrence_restricted_to_kept_nodes():
+    g = build_correlation_graph(TEXTS, n_words=4)
+    walks = random_walks(g.adj, 10, 12, seed=0)
+    full = walk_cooccurrence(walks, g.n_nodes, 3).toarray()
+    keep = np.arange(g.n_nodes) >= 4
+    sub = walk_cooccurrence(walks, g.n_nodes, 3, keep=keep).toarray()
+    np.testing.assert_array_equal(sub[4:, 4:], full[4:, 4:])
+    assert sub[:4].sum() == 0 and sub[:, :4].sum() == 0

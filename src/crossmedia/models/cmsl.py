@@ -118,11 +118,11 @@ class CMSL(RetrievalModel):
             "window": 5,
             "dim": 64,  # skip-gram embedding size (= word embedding size of the local branch)
             "negative": 5,
-            "epochs": 2,  # skip-gram passes over the walk corpus
+            "epochs": 5,  # skip-gram passes over the walk corpus (2 leaves the hub word nodes undertrained)
         },
         "expansion": {
             "enabled": True,
-            "score": "embedding",  # embedding (walk-embedding cosine) | cooccurrence (walk co-occurrence)
+            "score": "cooccurrence",  # cooccurrence (walk co-occurrence within the window) | embedding (cosine)
             "top_k": 3,
             "weight": 0.5,  # weight of an added word (< 1)
             "weighting": "constant",  # constant | similarity (weight × score)
@@ -317,7 +317,9 @@ class CMSL(RetrievalModel):
             if self.ecfg["score"] == "embedding":
                 corr = word_correlation(graph, embeddings=emb)
             else:
-                corr = word_correlation(graph, cooccurrence=walk_cooccurrence(walks, graph.n_nodes, int(g["window"])))
+                words_only = np.arange(graph.n_nodes) >= graph.n_images
+                co = walk_cooccurrence(walks, graph.n_nodes, int(g["window"]), keep=words_only)
+                corr = word_correlation(graph, cooccurrence=co)
             corr[:, :2] = 0.0
             corr[:2, :] = 0.0
             self.expansion_corr.copy_(torch.from_numpy(corr))
