@@ -42,6 +42,13 @@ def test_synth_and_info(capsys, tmp_path):
     s = json.loads(out)
     assert s["items"] == 60 and s["labels"]["count"] == 48
     assert s["protocols"]["default"]["counts"] == {"train": 30, "val": 3, "query": 6, "retrieval": 54}
+    # themed scenes record their theme and the generator parameter
+    code, _, err = run(capsys, "data", "synth", "--out", str(tmp_path / "t"), "--n", "30", "--theme-strength", "0.8")
+    assert code == 0, err
+    rows = [json.loads(line) for line in (tmp_path / "t" / "items.jsonl").read_text().splitlines()]
+    assert all("theme" in r for r in rows)
+    meta = json.loads((tmp_path / "t" / "dataset.json").read_text())
+    assert meta["source"]["theme_strength"] == 0.8 and meta["source"]["generator_version"] == 2
     # a non-empty output folder is not overwritten without --overwrite
     code, _, err = run(capsys, "data", "synth", "--out", str(out_dir), "--n", "60")
     assert_user_error(code, err, "not empty", "--overwrite")
@@ -54,6 +61,7 @@ def test_synth_and_info(capsys, tmp_path):
         (["--n", "5"], ["--n"]),
         (["--p-drop", "1.5"], ["--p-drop", "[0, 1]"]),
         (["--p-noise", "-0.1"], ["--p-noise"]),
+        (["--theme-strength", "2"], ["--theme-strength", "[0, 1]"]),
         (["--image-size", "70"], ["--image-size", "multiple of 3"]),
         (["--n", "100", "--n-query", "60", "--n-train", "60"], ["add up to more than"]),
     ],

@@ -408,3 +408,53 @@ def test_other_validation():
         compose_caption(objs, rng, template="haiku")
     with pytest.raises(TypeError, match="rng"):
         generate_scene(0)
+
+
+# ---------------------------------------------------------------------------------- themes (v2)
+def test_theme_strength_zero_draws_no_theme_and_keeps_version_1_scenes():
+    a_img, a = generate_scene(np.random.default_rng(11))
+    b_img, b = generate_scene(np.random.default_rng(11), theme_strength=0.0)
+    assert a == b and a.theme is None
+    assert np.array_equal(np.asarray(a_img), np.asarray(b_img))
+
+
+def test_themed_scenes_draw_objects_from_their_theme():
+    from crossmedia.data.synth import THEMES
+
+    rng = np.random.default_rng(5)
+    in_theme = total = 0
+    themes = set()
+    for _ in range(400):
+        _, sc = generate_scene(rng, theme_strength=0.8)
+        colours, shapes = THEMES[sc.theme]
+        themes.add(sc.theme)
+        for o in sc.objects:
+            total += 1
+            in_theme += o.colour in colours and o.shape in shapes
+    assert themes == set(THEMES)
+    # 0.8 from the theme + the uniform draws that land in it (6 of 48) ≈ 0.82
+    assert 0.75 < in_theme / total < 0.9
+    # every colour and shape word still occurs
+    assert {c for t in THEMES.values() for c in t[0]} == set(COLOURS)
+    assert {s for t in THEMES.values() for s in t[1]} == set(SHAPES)
+
+
+def test_themes_make_tag_words_co_occur():
+    """The regularity semantic expansion relies on: P(word b | word a) far above P(b) for words
+    of a common theme, and ≈ P(b) without themes."""
+    def lift(strength):
+        rng = np.random.default_rng(1)
+        scenes = [generate_scene(rng, theme_strength=strength, p_drop=0.0, p_noise=0.0)[1] for _ in range(1500)]
+        has = lambda w: np.array([w in s.true_tags for s in scenes])  # noqa: E731
+        a, b = has("red"), has("triangle")  # both in the "fire" theme
+        return (a & b).mean() / (a.mean() * b.mean())
+
+    assert lift(0.9) > 1.3
+    assert abs(lift(0.0) - 1.0) < 0.2
+
+
+def test_theme_strength_is_validated():
+    with pytest.raises(ValueError, match="theme_strength"):
+        generate_scene(np.random.default_rng(0), theme_strength=1.5)
+    with pytest.raises(ValueError, match="theme"):
+        sample_objects(np.random.default_rng(0), theme="lava", theme_strength=0.5)

@@ -47,17 +47,20 @@ def _prob(name: str):
 @click.option("--p-drop", default=0.4, show_default=True, type=float, callback=_prob("p-drop"), help="Probability of dropping each true tag.")
 @click.option("--p-noise", default=0.2, show_default=True, type=float, callback=_prob("p-noise"), help="Wrong tags added per true tag (rate).")
 @click.option("--image-size", default=72, show_default=True, type=int, help="Image side in pixels (a multiple of 3).")
+@click.option("--theme-strength", default=0.0, show_default=True, type=float, callback=_prob("theme-strength"),
+              help="Probability that an object comes from the scene's theme (correlated words, as in real tag "
+                   "collections); 0 = independent objects.")
 @click.option("--n-query", type=click.IntRange(min=1), default=None, help="Query items (default 10%).")
 @click.option("--n-train", type=click.IntRange(min=1), default=None, help="Train items (default 50%).")
 @click.option("--n-val", type=click.IntRange(min=0), default=None, help="Val items (default 5%).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing non-empty output folder.")
-def data_synth(out, n, seed, p_drop, p_noise, image_size, n_query, n_train, n_val, overwrite) -> None:
+def data_synth(out, n, seed, p_drop, p_noise, image_size, theme_strength, n_query, n_train, n_val, overwrite) -> None:
     """Generate the embedded synthetic scene dataset (PNG images, captions, noisy tags, labels)."""
     from ..data.info import format_summary, summarize
     from ..data.make_synth import make_synthetic_dataset
 
     ds = make_synthetic_dataset(out, n=n, seed=seed, p_drop=p_drop, p_noise=p_noise, image_size=image_size,
-                                n_query=n_query, n_train=n_train, n_val=n_val, overwrite=overwrite)
+                                theme_strength=theme_strength, n_query=n_query, n_train=n_train, n_val=n_val, overwrite=overwrite)
     click.echo(format_summary(summarize(ds)))
 
 

@@ -20,7 +20,9 @@ from . import synth
 from .dataset import Dataset
 from .protocol import Protocol
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
+"""2 added scene themes (``theme_strength``); with ``theme_strength`` = 0 the scenes are
+byte-identical to version 1's."""
 
 
 def default_split_sizes(n: int) -> dict[str, int]:
@@ -28,10 +30,10 @@ def default_split_sizes(n: int) -> dict[str, int]:
 
 
 def generator_params(n: int, seed: int, p_drop: float, p_noise: float, image_size: int,
-                     max_objects: int = 4) -> dict:
+                     max_objects: int = 4, theme_strength: float = 0.0) -> dict:
     return {"generator": "crossmedia.data.synth", "generator_version": GENERATOR_VERSION, "n": n,
             "seed": seed, "p_drop": p_drop, "p_noise": p_noise, "image_size": image_size,
-            "max_objects": max_objects}
+            "max_objects": max_objects, "theme_strength": theme_strength}
 
 
 def make_synthetic_dataset(
@@ -42,6 +44,7 @@ def make_synthetic_dataset(
     p_noise: float = 0.2,
     image_size: int = 72,
     max_objects: int = 4,
+    theme_strength: float = 0.0,
     n_query: int | None = None,
     n_train: int | None = None,
     n_val: int | None = None,
@@ -59,14 +62,16 @@ def make_synthetic_dataset(
     sizes.update({k: v for k, v in (("n_query", n_query), ("n_train", n_train), ("n_val", n_val)) if v is not None})
     if sizes["n_query"] + sizes["n_train"] + sizes["n_val"] > n:
         raise UserError(f"split sizes {sizes} add up to more than --n {n}")
-    params = generator_params(n, seed, p_drop, p_noise, image_size, max_objects)
+    if not 0.0 <= theme_strength <= 1.0:
+        raise UserError(f"--theme-strength: expected a probability in [0, 1], got {theme_strength}")
+    params = generator_params(n, seed, p_drop, p_noise, image_size, max_objects, theme_strength)
     with atomic_dir(out, overwrite=overwrite) as tmp:
         (tmp / "images").mkdir()
         items = []
         for i in progress(range(n), desc="generating scenes", unit="img"):
             rng = np.random.default_rng(np.random.SeedSequence([seed, i]))
             image, scene = synth.generate_scene(rng, image_size=image_size, p_drop=p_drop, p_noise=p_noise,
-                                                max_objects=max_objects)
+                                                max_objects=max_objects, theme_strength=theme_strength)
             rel = f"images/{i:06d}.png"
             image.save(tmp / rel, format="PNG", optimize=False)
             items.append({
@@ -74,6 +79,7 @@ def make_synthetic_dataset(
                 "true_tags": scene.true_tags, "labels": list(map(int, scene.labels)),
                 "shape_labels": list(map(int, scene.shape_labels)),
                 "objects": [o.to_dict() for o in scene.objects],
+                **({"theme": scene.theme} if scene.theme is not None else {}),
             })
         ds = Dataset(
             name="synthetic-scenes", items=items, label_names=list(synth.LABEL_NAMES),

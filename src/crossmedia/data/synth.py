@@ -35,7 +35,7 @@ from PIL import Image, ImageDraw
 
 __all__ = [
     "BACKGROUND_MIN", "CELLS", "COLOURS", "FILLER_TAGS", "GRID", "LABEL_NAMES", "SCENE_TAG_WORDS",
-    "SHAPES", "SHAPE_LABEL_NAMES", "SHAPE_SYNONYMS", "SIZES", "SIZE_SYNONYMS", "TEMPLATES",
+    "SHAPES", "SHAPE_LABEL_NAMES", "THEMES", "SHAPE_SYNONYMS", "SIZES", "SIZE_SYNONYMS", "TEMPLATES",
     "Scene", "SceneObject", "cell_of_region", "compose_caption", "generate_scene", "label_index",
     "make_caption", "make_tags", "objects_mask", "render_scene", "sample_objects",
 ]
@@ -72,6 +72,19 @@ SIZE_SYNONYMS: dict[str, tuple[str, ...]] = {
     "small": ("small", "little", "tiny"),
     "large": ("large", "big", "huge"),
 }
+
+THEMES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "fire": (("red", "orange", "yellow"), ("triangle", "star")),
+    "sea": (("blue", "green", "purple"), ("circle", "ring")),
+    "earth": (("brown", "green", "black"), ("square", "cross")),
+    "night": (("black", "blue", "purple"), ("star", "circle")),
+    "candy": (("red", "yellow", "purple"), ("ring", "square")),
+    "forest": (("green", "brown", "orange"), ("triangle", "cross")),
+}
+"""Scene themes (``theme_strength`` > 0): a palette of 3 colours × a family of 2 shapes each, so
+that, as in real photo collections, words co-occur (a scene with "blue" and "ring" probably has
+"circle" or "purple" too) and a sparse tag set can be completed from its co-occurring words —
+the regularity CMSL's semantic expansion exploits. Every colour and shape is in ≥ 2 themes."""
 
 SCENE_TAG_WORDS: tuple[str, ...] = tuple(COLOURS) + SHAPES
 """The visual tag vocabulary: canonical colour and shape words (true and wrong tags come from it)."""
@@ -165,6 +178,7 @@ class Scene:
     true_tags: list[str]
     labels: list[int]
     shape_labels: list[int]
+    theme: str | None = None  # the scene's theme (generator ``theme_strength`` > 0), else None
 
 
 def label_index(colour: str, shape: str) -> int:
@@ -241,20 +255,42 @@ def _check_objects(objects: Sequence[SceneObject], image_size: int | None = None
 # layout and region ground truth
 # --------------------------------------------------------------------------------------------
 
+def _theme_pairs(rng: np.random.Generator, n: int, theme: str, strength: float) -> np.ndarray:
+    """``n`` distinct (colour, shape) label indices: each from the theme's palette × shapes with
+    probability ``strength`` (while unused theme pairs remain), otherwise uniform over the rest."""
+    colours, shapes = THEMES[theme]
+    in_theme = [label_index(c, s) for c in colours for s in shapes]
+    used: list[int] = []
+    for _ in range(n):
+        pool = [p for p in in_theme if p not in used]
+        if not (pool and rng.random() < strength):
+            pool = [p for p in range(len(LABEL_NAMES)) if p not in used]
+        used.append(int(pool[int(rng.integers(len(pool)))]))
+    return np.asarray(used)
+
+
 def sample_objects(rng: np.random.Generator, max_objects: int = 4, min_objects: int = 1,
-                   image_size: int = 72) -> list[SceneObject]:
+                   image_size: int = 72, theme: str | None = None, theme_strength: float = 0.0) -> list[SceneObject]:
     """Draw ``min_objects..max_objects`` (uniform) objects in distinct cells with distinct
-    (colour, shape) pairs (uniform over the 48), random size and a small jitter inside the cell.
+    (colour, shape) pairs, random size and a small jitter inside the cell. Pairs are uniform over
+    the 48, or, with a ``theme`` and ``theme_strength`` > 0, drawn from the theme with that
+    probability (:data:`THEMES`).
 
     Objects are returned in row-major cell order.
     """
     _check_rng(rng)
     _check_counts(min_objects, max_objects)
     _check_image_size(image_size)
+    _check_prob("theme_strength", theme_strength)
+    if theme is not None and theme not in THEMES:
+        raise ValueError(f"theme: expected one of {', '.join(THEMES)}, got {theme!r}")
     cell = image_size // GRID
     n = int(rng.integers(min_objects, max_objects + 1))
     cells = np.sort(rng.choice(CELLS, size=n, replace=False))
-    pairs = rng.choice(len(LABEL_NAMES), size=n, replace=False)
+    if theme is not None and theme_strength > 0:
+        pairs = _theme_pairs(rng, n, theme, theme_strength)
+    else:  # the v1 draw, kept byte-identical
+        pairs = rng.choice(len(LABEL_NAMES), size=n, replace=False)
     colours = list(COLOURS)
     objects = []
     for cell_idx, pair in zip(cells, pairs):
@@ -532,18 +568,25 @@ def make_tags(objects: Sequence[SceneObject], rng: np.random.Generator, p_drop: 
 
 
 def generate_scene(rng: np.random.Generator, image_size: int = 72, p_drop: float = 0.4, p_noise: float = 0.2,
-                   p_filler: float = 0.3, min_objects: int = 1, max_objects: int = 4) -> tuple[Image.Image, Scene]:
-    """One scene: ``(RGB image, Scene)``; deterministic in the generator's state."""
+                   p_filler: float = 0.3, min_objects: int = 1, max_objects: int = 4,
+                   theme_strength: float = 0.0) -> tuple[Image.Image, Scene]:
+    """One scene: ``(RGB image, Scene)``; deterministic in the generator's state. With
+    ``theme_strength`` > 0 a theme is drawn first (uniform over :data:`THEMES`) and recorded in
+    ``Scene.theme``; with 0 no theme is drawn and scenes are those of generator version 1."""
     _check_rng(rng)
     _check_image_size(image_size)
-    for name, p in (("p_drop", p_drop), ("p_noise", p_noise), ("p_filler", p_filler)):
+    for name, p in (("p_drop", p_drop), ("p_noise", p_noise), ("p_filler", p_filler), ("theme_strength", theme_strength)):
         _check_prob(name, p)
     _check_counts(min_objects, max_objects)
-    objects = sample_objects(rng, max_objects=max_objects, min_objects=min_objects, image_size=image_size)
+    theme = None
+    if theme_strength > 0:
+        theme = list(THEMES)[int(rng.integers(len(THEMES)))]
+    objects = sample_objects(rng, max_objects=max_objects, min_objects=min_objects, image_size=image_size,
+                             theme=theme, theme_strength=theme_strength)
     image = render_scene(objects, image_size, rng)
     caption = make_caption(objects, rng)
     tags, true_tags = make_tags(objects, rng, p_drop=p_drop, p_noise=p_noise, p_filler=p_filler)
     labels = sorted({label_index(o.colour, o.shape) for o in objects})
     shape_labels = sorted({SHAPES.index(o.shape) for o in objects})
     return image, Scene(objects=objects, caption=caption, tags=tags, true_tags=true_tags,
-                        labels=labels, shape_labels=shape_labels)
+                        labels=labels, shape_labels=shape_labels, theme=theme)
