@@ -45,6 +45,8 @@ def parse_args(argv=None):
     p.add_argument("--data", type=Path, default=None,
                    help="dataset folder (default: generate the quick-size synthetic dataset into --work)")
     p.add_argument("--n", type=int, default=2000, help="synthetic scenes when generating (quick size: 2000)")
+    p.add_argument("--theme-strength", type=float, default=0.0,
+                   help="scene themes when generating (0 = independent objects, the default dataset)")
     p.add_argument("--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "crossmedia-bench-cmsl")
     p.add_argument("--out", type=Path, default=here / "results")
     p.add_argument("--bits", default="16,32,64")
@@ -75,13 +77,18 @@ def main(argv=None) -> int:
         if v not in VARIANTS:
             sys.exit(f"unknown variant {v!r} (known: {', '.join(VARIANTS)})")
     data = args.data
-    gen = None
     if data is None:
-        data = args.work / f"data-{args.n}"
-        gen = make_synth.generator_params(args.n, 0, 0.4, 0.2, 72)
+        ts = args.theme_strength
+        data = args.work / (f"data-{args.n}" + (f"-theme{ts:g}" if ts else ""))
+        gen = make_synth.generator_params(args.n, 0, 0.4, 0.2, 72, theme_strength=ts)
         if not make_synth.matches(data, gen):
             print(f"generating {args.n} synthetic scenes into {data}", flush=True)
-            make_synth.make_synthetic_dataset(data, n=args.n, seed=0, p_drop=0.4, p_noise=0.2, overwrite=True)
+            make_synth.make_synthetic_dataset(data, n=args.n, seed=0, p_drop=0.4, p_noise=0.2,
+                                              theme_strength=ts, overwrite=True)
+    else:
+        from crossmedia.data.dataset import Dataset
+
+        gen = Dataset.load(data, check_files=False).meta.get("source")
     args.out.mkdir(parents=True, exist_ok=True)
     json_path = args.out / f"{args.name}.json"
     state = json.loads(json_path.read_text()) if json_path.is_file() else {}
@@ -147,7 +154,9 @@ def _summary(runs, args, data, gen, protocol, commit, variants, bits_list, seeds
         agg.append(out)
     return {
         "benchmark": "CMSL ablation on the embedded synthetic scenes (noisy tags)",
-        "dataset": {"root": str(data), "generator": gen, "text_field": "tags", "p_drop": 0.4, "p_noise": 0.2},
+        "dataset": {"root": str(data), "generator": gen, "text_field": "tags",
+                    "p_drop": (gen or {}).get("p_drop"), "p_noise": (gen or {}).get("p_noise"),
+                    "theme_strength": (gen or {}).get("theme_strength", 0.0)},
         "protocol": protocol,
         "training": {"epochs": args.epochs, "lr": args.lr, "batch_size": 64, "threads": args.threads,
                      "model_selection": "best val mAP@all (val queries vs train items, mean of both directions)"},
@@ -168,7 +177,8 @@ def format_markdown(state: dict) -> str:
     sizes = proto.get("sizes") or proto.get("counts") or {}
     rnd = [r["random_map"] for r in state["runs"]]
     lines = [
-        f"CMSL ablation — synthetic scenes, tags (p_drop {ds['p_drop']}, p_noise {ds['p_noise']}), "
+        f"CMSL ablation — synthetic scenes, tags (p_drop {ds['p_drop']}, p_noise {ds['p_noise']}, "
+        f"theme strength {ds.get('theme_strength', 0.0)}), "
         f"{(ds.get('generator') or {}).get('n', '?')} items "
         f"(splits {', '.join(f'{k} {v}' for k, v in sizes.items()) if sizes else 'see JSON'}); "
         f"{tr['epochs']} epochs, Adam lr {tr['lr']}, batch {tr['batch_size']}; checkpoint chosen on val; "

@@ -17,6 +17,7 @@ def test_demo_quick_end_to_end(tmp_path, capsys):
     assert res["evaluation"]["tie_policy"] == "index"
     rows = res["results"]
     assert {r["direction"] for r in rows} == {"image->text", "text->image"}
+    assert {r["model"] for r in rows} == {"cmsl", "cdq"}  # CMSL and its CDQ reference
     for r in rows:
         assert r["metric"] == "map_all" and r["metric_spec"]
         # clearly above the expected MAP of a random ranking

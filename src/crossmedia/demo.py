@@ -29,9 +29,11 @@ SIZES = {
     "quick": {"n": 2000, "epochs": 12},
     "full": {"n": 10000, "epochs": 20},
 }
-#: (model name, model options, train options) trained by the demo; later models join this list.
+#: (model name, model options, train options) trained by the demo: CMSL and, as its reference, its
+#: CDQ ablation (no graph, no expansion, no local branch, no intra-media loss), same code size.
 DEMO_PLAN: list[tuple[str, dict, dict]] = [
-    ("twotower", {"bits": 32}, {"lr": 3e-3}),
+    ("cmsl", {"bits": 32}, {"lr": 3e-3}),
+    ("cdq", {"bits": 32}, {"lr": 3e-3}),
 ]
 METRIC = "map_all"
 
