@@ -51,8 +51,18 @@ MODELS: list[BenchModel] = [
         selection="on the val split at 32 bits, seed 0: lr in {1e-3, 3e-3, 1e-2}, hidden in {256, 1024}, "
                   "epochs in {100, 200}, batch in {64, 128}; best val mAP",
     ),
-    # BenchModel("cmsl", "CMSL (…)", [...]),   # add once registered
-    # BenchModel("cdq", "CDQ (…)", [...]),
+    BenchModel(
+        "cmsl", "CMSL global branch + composite quantization (inter + intra loss; no graph: the text is 10 LDA topics, not words; no regions)",
+        ["model.graph.enabled=false", "model.expansion.enabled=false", "model.image_hidden=1024",
+         "model.text_hidden=1024", "train.lr=3e-3", "train.epochs=100", "train.batch_size=128", "train.val_every=5"],
+        selection="the two-tower model's val-chosen settings (lr, hidden, batch), 100 epochs (not searched)",
+    ),
+    BenchModel(
+        "cdq", "CDQ (CMSL without graph, expansion, local branch and intra loss)",
+        ["model.image_hidden=1024", "model.text_hidden=1024", "train.lr=3e-3", "train.epochs=100",
+         "train.batch_size=128", "train.val_every=5"],
+        selection="as CMSL (same settings, val split at 32 bits, seed 0)",
+    ),
 ]
 
 DIRECTIONS = ("image->text", "text->image")
@@ -150,7 +160,8 @@ def markdown(report: dict) -> str:
     lines += ["", "Models:"]
     for m in report["models"]:
         lines.append(f"- `{m['name']}`: {m['label']}; settings {' '.join(m['overrides'])}; chosen {m['selection']}")
-    lines += ["", f"Command: `{report['command']}` — {report['wall_time_s'] / 60:.1f} min wall time on "
+    cmds = "; ".join(f"`{c}`" for c in report.get("commands", [report["command"]]))
+    lines += ["", f"Commands (cumulative, finished runs are kept): {cmds} — {report['wall_time_s'] / 60:.1f} min wall time in all on "
               f"{report['machine']}; git {report['git_commit']}; {report['created']}."]
     return "\n".join(lines) + "\n"
 
@@ -182,41 +193,61 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     t0 = time.perf_counter()
     data_root = prepare(args.src, args.work)
-    runs = []
+    from crossmedia.data import Dataset
+    from crossmedia.eval.evaluator import RELEVANCE_RULE
+    from crossmedia.io import write_json, write_text
+
+    ds = Dataset.load(data_root)
+    json_path = args.out / "wikipedia.json"
+    # resumable and cumulative: runs already in the results file (same model, bits, seed) are kept
+    # and skipped; rerun one by deleting it from the file
+    old = json.loads(json_path.read_text()) if json_path.is_file() else {}
+    runs: list[dict] = list(old.get("runs", []))
+    configs: dict = dict(old.get("configs", {}))
+    done = {(r["model"], r["bits"], r["seed"]) for r in runs}
+    shared = {k: old[k] for k in ("protocol", "queries", "database", "convention", "random_ranking") if k in old}
+    model_entries = {m["name"]: m for m in old.get("models", [])}
+    for m in models:
+        model_entries[m.name] = {"name": m.name, "label": m.label, "overrides": m.overrides, "selection": m.selection}
+    command = " ".join(["python benchmarks/wikipedia.py"] + [shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])])
+    commands = list(dict.fromkeys(old.get("commands", [old["command"]] if "command" in old else []) + [command]))
+
+    def report() -> dict:
+        order = [m.name for m in MODELS]
+        return {
+            "benchmark": "wikipedia", "dataset": {"name": ds.name, "description": ds.meta.get("description"),
+                                                   "source": str(args.src), "features": ds.meta.get("features")},
+            **shared, "relevance": RELEVANCE_RULE, "measure": "map_all",
+            "bits": sorted({r["bits"] for r in runs}), "seeds": sorted({r["seed"] for r in runs}),
+            "models": sorted(model_entries.values(), key=lambda e: order.index(e["name"]) if e["name"] in order else 99),
+            "summary": summarise(runs), "runs": runs, "configs": configs,
+            "command": command, "commands": commands,
+            "wall_time_s": round(float(old.get("wall_time_s", 0.0)) + time.perf_counter() - t0, 1),
+            "git_commit": git_commit(), "machine": f"{os.cpu_count()} CPU cores, torch threads {args.threads}",
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        }
+
+    args.out.mkdir(parents=True, exist_ok=True)
     for m in models:
         for b in bits:
             for s in seeds:
+                if (m.name, b, s) in done:
+                    continue
                 r = run_one(m, b, s, data_root, args.work, args.epochs, args.threads)
-                runs.append(r)
+                shared = {"protocol": r["protocol"], "queries": r["queries"], "database": r["database"],
+                          "convention": r["convention"]["image->text"], "random_ranking": r["random_ranking"]}
+                configs[f"{r['model']}-{r['bits']}b-seed{r['seed']}"] = r["config"]
+                runs.append({k: v for k, v in r.items() if k not in ("config", "protocol", "convention")})
                 print(f"{m.name} {b:>2} bits seed {s}: i->t {r['map_all']['image->text']:.4f}  "
                       f"t->i {r['map_all']['text->image']:.4f}  (best epoch {r['best_epoch']}, {r['train_wall_s']} s)", flush=True)
-    from crossmedia.data import Dataset
-    from crossmedia.eval.evaluator import RELEVANCE_RULE
-
-    ds = Dataset.load(data_root)
-    first = runs[0]
-    report = {
-        "benchmark": "wikipedia", "dataset": {"name": ds.name, "description": ds.meta.get("description"),
-                                               "source": str(args.src), "features": ds.meta.get("features")},
-        "protocol": first["protocol"], "queries": first["queries"], "database": first["database"],
-        "relevance": RELEVANCE_RULE, "measure": "map_all", "convention": first["convention"]["image->text"],
-        "random_ranking": first["random_ranking"], "ranking": first["ranking"],
-        "bits": bits, "seeds": seeds,
-        "models": [{"name": m.name, "label": m.label, "overrides": m.overrides, "selection": m.selection} for m in models],
-        "summary": summarise(runs), "runs": [{k: v for k, v in r.items() if k not in ("config", "protocol", "convention")} for r in runs],
-        "configs": {f"{r['model']}-{r['bits']}b-seed{r['seed']}": r["config"] for r in runs},
-        "command": " ".join(["python benchmarks/wikipedia.py"]
-                            + [shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])]),
-        "wall_time_s": round(time.perf_counter() - t0, 1), "git_commit": git_commit(),
-        "machine": f"{os.cpu_count()} CPU cores, torch threads {args.threads}",
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-    }
-    args.out.mkdir(parents=True, exist_ok=True)
-    from crossmedia.io import write_json, write_text
-
-    write_json(args.out / "wikipedia.json", report)
-    write_text(args.out / "wikipedia.md", markdown(report))
-    print(markdown(report))
+                write_json(json_path, report())
+    if not runs:
+        print("error: nothing ran and no earlier results", file=sys.stderr)
+        return 2
+    rep = report()
+    write_json(json_path, rep)
+    write_text(args.out / "wikipedia.md", markdown(rep))
+    print(markdown(rep))
     return 0
 
 

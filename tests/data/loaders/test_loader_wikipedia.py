@@ -114,9 +114,16 @@ def test_benchmark_script_smoke(tmp_path):
     sys.modules[spec.name] = mod  # dataclasses look their module up
     spec.loader.exec_module(mod)
     assert [m.name for m in mod.MODELS][0] == "twotower"
-    code = mod.main(["--src", str(REAL), "--bits", "8", "--seeds", "0,1", "--epochs", "1", "--work", str(tmp_path / "w"),
-                     "--out", str(tmp_path / "out")])
-    assert code == 0
+    assert {"cmsl", "cdq"} <= {m.name for m in mod.MODELS}
+    common = ["--src", str(REAL), "--bits", "8", "--epochs", "2", "--work", str(tmp_path / "w"), "--out", str(tmp_path / "out")]
+    assert mod.main(common + ["--seeds", "0,1", "--models", "twotower"]) == 0
+    first = json.loads((tmp_path / "out" / "wikipedia.json").read_text())
+    # cumulative and resumable: another model joins the file, finished runs are not retrained
+    assert mod.main(common + ["--seeds", "0", "--models", "twotower,cdq"]) == 0
+    report = json.loads((tmp_path / "out" / "wikipedia.json").read_text())
+    assert [r for r in report["runs"] if r["model"] == "twotower"] == first["runs"]
+    assert report["summary"]["cdq"]["8"]["image->text"]["n_seeds"] == 1
+    assert report["runs"][-1]["ranking"]["representation"] == "quantized"
     report = json.loads((tmp_path / "out" / "wikipedia.json").read_text())
     s = report["summary"]["twotower"]["8"]
     assert s["image->text"]["n_seeds"] == 2 and 0 < s["text->image"]["mean"] <= 1
