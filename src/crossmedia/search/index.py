@@ -173,6 +173,10 @@ class Index:
         if out is None:
             raise UserError("index build: no output folder given (--out)")
         model, cfg, ck_path = _load_run_model(run_dir, checkpoint)
+        ready = getattr(model, "codebooks_ready", None)
+        if model.code_kind == "quantized" and ready is not None and not bool(ready):
+            raise UserError(f"{ck_path}: the model's codebooks are not trained yet (checkpoint from a warm-up epoch); "
+                            "use --checkpoint last or train for more epochs")
         data_dir = data_dir if data_dir is not None else cfg["data"]["root"]
         ds, tensors = _tensors_for(model, data_dir)
         indices = _split_indices(ds, split, protocol or cfg["data"].get("protocol"))
@@ -308,6 +312,9 @@ class Index:
                     self._vocab = Vocabulary(list(model.info.vocab))
                     self._model = model
         return self._model
+
+    def default_engine(self) -> str:
+        return ENGINES[self.code_kind][0]
 
     def engine(self, modality: str, name: str | None = None) -> Engine:
         """The engine searching the ``modality`` items (default engine of the code kind)."""
