@@ -60,6 +60,14 @@ def test_aqd_engine_matches_quantizer(aq_data, backend, M):
         assert rows[i].tolist() == top_k(own, 10)[1].tolist()
 
 
+def test_aqd_threads_same_result(aq_data):
+    q, codes, queries = aq_data
+    one = AQDEngine(q.codebooks, codes).search(queries, 10)
+    two = AQDEngine(q.codebooks, codes, threads=3).search(queries, 10)
+    np.testing.assert_array_equal(one[1], two[1])
+    np.testing.assert_array_equal(one[0], two[0])
+
+
 @pytest.mark.parametrize("nlist", [0, 8])
 def test_faiss_additive_quantizer_same_topk_as_aqd(aq_data, nlist, tmp_path):
     q, codes, queries = aq_data

@@ -99,6 +99,17 @@ def _item_record(ds, i: int) -> dict:
     return rec
 
 
+def _raw_regions(model, batch: dict):
+    """Raw region features (B, R, F) of a batch for the rerank, or None: the model's own
+    ``image_regions`` (CMSL: CNN grid cells or precomputed regions), else the batch's precomputed
+    ``regions``; only for models with a fine-grained score."""
+    if not model.supports_fine_grained:
+        return None
+    if hasattr(model, "image_regions"):
+        return model.image_regions(batch)
+    return batch.get("regions")
+
+
 def _metric(model) -> str:
     spec = model.ranking_spec() if hasattr(model, "ranking_spec") else {}
     return "cosine" if "cosine" in str(spec.get("distance", "")).lower() else "ip"
@@ -120,8 +131,9 @@ def _encode(model, ds, tensors, indices, batch_size: int = 256) -> tuple[dict, l
             else:
                 codes = x.detach().cpu().float().numpy()
             parts[f"{mod}_db"].append(np.asarray(codes))
-        if model.supports_fine_grained:
-            parts["regions"].append(model.image_regions(b).cpu().numpy().astype(np.float16))
+        regions = _raw_regions(model, b)
+        if regions is not None:
+            parts["regions"].append(regions.cpu().numpy().astype(np.float16))
         parts["tokens"].append(b["tokens"].cpu().numpy().astype(np.int32))
     arrays = {}
     for key, chunks in parts.items():
@@ -390,7 +402,10 @@ class Index:
 
         def fine(rows):
             with torch.no_grad():
-                regions = self.model.image_regions(b)
+                regions = _raw_regions(self.model, b)
+            if regions is None:
+                raise UserError("--rerank: this model needs region features for an image query; give a dict with "
+                                "'image' and 'regions'")
             return rerank_texts_for_image(self.model, regions, np.asarray(self.arrays["tokens"])[rows])
 
         return self._search(q, "text", k, rerank, engine, fine)

@@ -23,7 +23,7 @@ class AQDEngine(Engine):
     name = "aqd"
 
     def __init__(self, codebooks: np.ndarray, codes: np.ndarray, backend: str = "numpy", device: str = "cpu",
-                 chunk: int = 1 << 18):
+                 chunk: int = 1 << 18, threads: int = 1):
         cb = np.ascontiguousarray(codebooks, dtype=np.float32)
         codes = np.asarray(codes)
         if cb.ndim != 3 or codes.ndim != 2 or codes.shape[1] != cb.shape[0]:
@@ -43,6 +43,8 @@ class AQDEngine(Engine):
         else:
             self._codes_t = np.ascontiguousarray(codes.T.astype(np.int32 if self.K > 256 else np.uint8))
         self._torch_codes = None
+        self.threads = max(1, int(threads))  # numpy backend: database split over this many threads
+        self._pool = None
 
     @property
     def ntotal(self) -> int:
@@ -84,9 +86,22 @@ class AQDEngine(Engine):
         out_r = np.full((q.shape[0], k), -1, dtype=np.int64)
         tabs = self.tables(q)
         buf = np.empty(self._n, dtype=np.float32)
+        bounds = np.linspace(0, self._n, self.threads + 1).astype(np.int64)
+
+        def part(i, j):
+            lo, hi = int(bounds[j]), int(bounds[j + 1])
+            self._scan_numpy(tabs[i], lo, hi, buf[lo:hi])
+            return top_k(buf[lo:hi], k, offset=lo)
+
         for i in range(q.shape[0]):
-            self._scan_numpy(tabs[i], 0, self._n, buf)
-            s, r = top_k(buf, k)
+            if self.threads == 1:
+                s, r = part(i, 0)
+            else:  # numpy's take and add release the GIL: the parts scan in parallel
+                if self._pool is None:
+                    from concurrent.futures import ThreadPoolExecutor
+
+                    self._pool = ThreadPoolExecutor(self.threads)
+                s, r = merge_top_k(list(self._pool.map(lambda j: part(i, j), range(self.threads))), k)
             out_s[i, : len(s)], out_r[i, : len(r)] = s, r
         return out_s, out_r
 
