@@ -195,14 +195,20 @@ def rerank_part(args) -> dict:
     torch.set_num_threads(1)
     run, data = Path(args.rerank_run), Path(args.rerank_data)
     out_ix = Path(args.cache) / "rerank_index"
-    ix = Index.build(run, data, out_ix, overwrite=True)
     from crossmedia.data import Dataset
 
     ds = Dataset.load(data)
-    proto = ds.protocol()
-    q_idx = proto["query"]
-    Y = ds.labels
-    Yq, Yd = Y[q_idx], Y[[ds.ids.index(i) for i in ix.ids]]
+    q_idx = ds.protocol()["query"]
+    if args.rerank_db:  # a separate (larger) database: all its items; queries stay the run data's query split
+        db = Dataset.load(args.rerank_db)
+        if db.label_names != ds.label_names:
+            sys.exit(f"--rerank-db {args.rerank_db}: label names differ from {data}")
+        ix = Index.build(run, db.root, out_ix, split="all", overwrite=True)
+    else:
+        db = ds
+        ix = Index.build(run, data, out_ix, overwrite=True)
+    row_of = {i: r for r, i in enumerate(db.ids)}
+    Yq, Yd = ds.labels[q_idx], db.labels[[row_of[i] for i in ix.ids]]
     model = ix.model
     eng = ix.engine("image")
     regions = torch.from_numpy(np.asarray(ix.arrays["regions"], dtype=np.float32))
@@ -228,32 +234,41 @@ def rerank_part(args) -> dict:
     first, full = np.stack(first), np.stack(full)
 
     def mapall(dist):
-        return evaluate_ranking(PrecomputedScorer(dist), Yq, Yd, ["map_all"], tie="index")["map_all"]["value"]
+        r = evaluate_ranking(PrecomputedScorer(dist), Yq, Yd, ["map_all", f"map@{K}"], tie="index")
+        return {"map_all": r["map_all"]["value"], f"map@{K}": r[f"map@{K}"]["value"]}
 
-    res = {"run": str(run), "data": str(data), "n_db": n, "n_queries": len(q_idx), "direction": "text->image",
-           "metric": "mAP@all, relevance = shared label, tie policy index, empty queries count 0",
-           "first_stage": {"map": mapall(-first), "ms_per_query": 1e3 * float(np.mean(t_first))},
-           "full_fine": {"map": mapall(-full), "ms_per_query": 1e3 * float(np.mean(t_full))}, "two_stage": []}
+    K = max(args.rerank_n)
+
+    res = {"run": str(run), "data": str(data), "database": str(db.root), "n_db": n, "n_queries": len(q_idx),
+           "direction": "text->image", "measures": ["map_all", f"map@{K}"],
+           "metric": f"mAP@all and mAP@{K} (hashing convention: ÷ relevant in the top {K}); relevance = shared label; "
+                     "tie policy index; queries without relevant items count 0",
+           "first_stage": {**mapall(-first), "ms_per_query": 1e3 * float(np.mean(t_first))},
+           "full_fine": {**mapall(-full), "ms_per_query": 1e3 * float(np.mean(t_full))}, "two_stage": []}
+    from crossmedia.search.engines import top_k
+
     for N in args.rerank_n:
         dist = np.empty_like(first)
         ts = []
-        for i, b in enumerate(batches):
+        for i in range(len(texts)):
             t0 = time.perf_counter()
             hits = ix.search_text(texts[i], k=N, rerank=N)
             ts.append(time.perf_counter() - t0)
             order = [ix._row[h.id] for h in hits]
-            from crossmedia.search.engines import top_k
-
-            rest = [r for r in top_k(first[i], n)[1] if r not in set(order)]
+            taken = set(order)
+            rest = [r for r in top_k(first[i], n)[1] if r not in taken]
             dist[i, np.array(order + rest)] = np.arange(n)
         m = mapall(dist)
-        res["two_stage"].append({"N": N, "map": m, "ms_per_query": 1e3 * float(np.mean(ts)),
-                                 "map_vs_full": m / res["full_fine"]["map"],
-                                 "cost_vs_full": float(np.mean(ts)) / float(np.mean(t_full))})
-        print(f"rerank N={N}: MAP {m:.4f} ({m / res['full_fine']['map']:.3f} of full), "
-              f"{1e3 * np.mean(ts):.2f} ms/query ({np.mean(ts) / np.mean(t_full):.3f} of full)", flush=True)
-    print(f"first stage MAP {res['first_stage']['map']:.4f}, full fine-grained MAP {res['full_fine']['map']:.4f} "
-          f"({res['full_fine']['ms_per_query']:.1f} ms/query)", flush=True)
+        cost = float(np.mean(ts)) / float(np.mean(t_full))
+        rec = {"N": N, **m, "ms_per_query": 1e3 * float(np.mean(ts)), "cost_vs_full": cost}
+        for key in res["measures"]:
+            rec[f"{key}_vs_full"] = m[key] / res["full_fine"][key]
+        res["two_stage"].append(rec)
+        print(f"rerank N={N}: " + ", ".join(f"{k} {m[k]:.4f} ({rec[k + '_vs_full']:.3f} of full)" for k in m)
+              + f", {rec['ms_per_query']:.2f} ms/query ({cost:.3f} of full)", flush=True)
+    print("first stage " + ", ".join(f"{k} {res['first_stage'][k]:.4f}" for k in res["measures"])
+          + "; full fine-grained " + ", ".join(f"{k} {res['full_fine'][k]:.4f}" for k in res["measures"])
+          + f" ({res['full_fine']['ms_per_query']:.1f} ms/query)", flush=True)
     return res
 
 
@@ -263,10 +278,13 @@ def write_report(out: Path, meta: dict, rows: list[dict], rerank: dict | None) -
 
     write_json(out.with_suffix(".json"), {**meta, "scan": rows, "rerank": rerank})
     lines = [f"# Search benchmark ({meta['machine']['cpu']}, {meta['machine']['cores']} cores, shared)", "",
-             f"git {meta['git_commit']}, seed {meta['args']['seed']}, dim {meta['args']['dim']}, top-10, "
-             "one query per call; ratios against numpy float brute force in the same process and thread count.", "",
-             "| n | threads | method | bits | q/s | p50 ms | p99 ms | recall@10 | B/item | speed vs float | size vs float |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             f"git {meta['git_commit']}, seed {meta['args']['seed']}, load average {meta['machine']['loadavg_at_start']} "
+             f"→ {meta['machine'].get('loadavg_at_end')}", ""]
+    if rows:
+        lines += [f"Scan: dim {meta['args']['dim']}, top-10, one query per call; ratios against numpy float brute "
+                  "force in the same process and thread count.", "",
+                  "| n | threads | method | bits | q/s | p50 ms | p99 ms | recall@10 | B/item | speed vs float | size vs float |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
     ref = {(r["n"], r["threads"]): r for r in rows if r["method"] == "numpy-float"}
     for r in rows:
         f = ref[(r["n"], r["threads"])]
@@ -274,22 +292,28 @@ def write_report(out: Path, meta: dict, rows: list[dict], rerank: dict | None) -
                      f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['recall@10']:.3f} | {r['bytes_per_item']:g} | "
                      f"{f['p50_ms'] / r['p50_ms']:.1f}× | {f['bytes_per_item'] / r['bytes_per_item']:.0f}× smaller |")
     aq = {(r["n"], r["threads"], r["bits"]): r for r in rows if r["method"] == "faiss-aq"}
-    lines += ["", "AQD vs FAISS on the same codes (p50 latency ratio, < 1 = ours faster):", ""]
+    if rows:
+        lines += ["", "AQD vs FAISS on the same codes (p50 latency ratio, < 1 = ours faster):", ""]
     for r in rows:
         if r["method"] == "aqd":
             o = aq[(r["n"], r["threads"], r["bits"])]
             lines.append(f"- n={r['n']:,}, {r['bits']} bits, {r['threads']} thread(s): {r['p50_ms'] / o['p50_ms']:.2f}")
     if rerank:
-        lines += ["", f"## Two-stage rerank ({rerank['direction']}, {rerank['n_queries']} queries × {rerank['n_db']} items)",
-                  "", f"{rerank['metric']}", "", "| ranking | MAP | vs full fine-grained | ms/query | cost vs full |",
-                  "|---|---|---|---|---|",
-                  f"| first stage (AQD) | {rerank['first_stage']['map']:.4f} | "
-                  f"{rerank['first_stage']['map'] / rerank['full_fine']['map']:.3f} | {rerank['first_stage']['ms_per_query']:.2f} | "
-                  f"{rerank['first_stage']['ms_per_query'] / rerank['full_fine']['ms_per_query']:.3f} |",
-                  f"| full fine-grained | {rerank['full_fine']['map']:.4f} | 1 | {rerank['full_fine']['ms_per_query']:.2f} | 1 |"]
+        ms = rerank["measures"]
+        ff = rerank["full_fine"]
+        lines += ["", f"## Two-stage rerank ({rerank['direction']}, {rerank['n_queries']} queries × {rerank['n_db']:,} items)",
+                  "", f"{rerank['metric']}", "",
+                  "| ranking | " + " | ".join(f"{m} | vs full" for m in ms) + " | ms/query | cost vs full |",
+                  "|---|" + "---|---|" * len(ms) + "---|---|"]
+
+        def row(name, r):
+            return (f"| {name} | " + " | ".join(f"{r[m]:.4f} | {r[m] / ff[m]:.3f}" for m in ms)
+                    + f" | {r['ms_per_query']:.2f} | {r['ms_per_query'] / ff['ms_per_query']:.3f} |")
+
+        lines.append(row("first stage (AQD)", rerank["first_stage"]))
+        lines.append(row("full fine-grained", ff))
         for t in rerank["two_stage"]:
-            lines.append(f"| AQD top-{t['N']} + rerank | {t['map']:.4f} | {t['map_vs_full']:.3f} | "
-                         f"{t['ms_per_query']:.2f} | {t['cost_vs_full']:.3f} |")
+            lines.append(row(f"AQD top-{t['N']} + rerank", t))
     write_text(out.with_suffix(".md"), "\n".join(lines) + "\n")
 
 
@@ -310,7 +334,9 @@ def main() -> None:
     ap.add_argument("--skip-rerank", action="store_true")
     ap.add_argument("--rerank-run", default=None)
     ap.add_argument("--rerank-data", default=None)
+    ap.add_argument("--rerank-db", default=None, help="Dataset whose items (all) form the rerank database.")
     ap.add_argument("--rerank-n", default="20,50,100")
+    ap.add_argument("--report-only", action="store_true", help="Rewrite OUT.md from OUT.json.")
     ap.add_argument("--worker", action="store_true")
     ap.add_argument("--tag", default=None)
     ap.add_argument("--worker-out", default=None)
@@ -321,6 +347,10 @@ def main() -> None:
     args.rerank_n = [int(t) for t in args.rerank_n.split(",")]
     if args.worker:
         worker(args)
+        return
+    if args.report_only:  # rewrite the .md from the .json
+        d = json.loads(Path(args.out).with_suffix(".json").read_text())
+        write_report(Path(args.out), {k: v for k, v in d.items() if k not in ("scan", "rerank")}, d["scan"], d["rerank"])
         return
     from crossmedia.seed import git_commit
 

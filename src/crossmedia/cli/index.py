@@ -123,7 +123,7 @@ def search_cmd(index_dir, text, image, k, rerank, engine, as_json) -> None:
         rows.append({**h.to_dict(), "text": it.get("text"), "image": it.get("image"), "labels": it.get("labels")})
     if as_json:
         click.echo(json.dumps({"query": {"text": text, "image": None if image is None else str(image)}, "k": k,
-                               "rerank": rerank, "engine": engine or Index.default_engine(ix), "hits": rows}, indent=2))
+                               "rerank": rerank, "engine": engine or ix.default_engine(), "hits": rows}, indent=2))
         return
     for r in rows:
         click.echo(f"{r['rank']:>3}  {r['score']:+.4f}  {r['id']}  {r['image'] or ''}")

@@ -40,7 +40,7 @@ def known_words(vocab, query: str) -> list[str]:
 def text_batch(info, vocab, query: str) -> dict:
     """Batch dict of one text query (``bow``, ``tokens``, ``lengths``), the way the run's
     tensors make them. An empty query or one with no known word is a :class:`UserError`."""
-    if info.text_field == "features" or (vocab.words and vocab.words[0].startswith("<") and vocab.words[0] != "<pad>"):
+    if info.text_field == "features" or not vocab.words or vocab.words[0] != "<pad>":  # feature "vocabulary"
         raise UserError("this index's model reads precomputed text features, not words; text queries are not possible")
     if not isinstance(query, str) or not query.strip():
         raise UserError("query: empty text; give some words to search for")
