@@ -100,13 +100,16 @@ def test_hamming_engine_and_faiss_binary(tmp_path):
     ref_d = 0.5 * (32 - bq @ bd.T)  # METRICS.md: H = ½(b − B_q·B_dᵀ)
     np.testing.assert_array_equal(eng.distances(queries), ref_d)
     s, rows = eng.search(queries, 10)
-    for kind in ("flat", "hash"):
-        fe = FaissEngine.from_binary(packed, 32, kind=kind, hash_bits=8, nflip=8)
+    for kind in ("flat", "hash", "ivf"):
+        fe = FaissEngine.from_binary(packed, 32, kind=kind, hash_bits=8, nflip=8, nlist=4, nprobe=4)
         fs, frows = fe.search(queries, 10)
         for i in range(5):
             assert_same_topk_up_to_ties(-ref_d[i], s[i], rows[i], 10)
-            if kind == "flat":  # exhaustive: same as the scan up to ties
+            if kind != "hash":  # exhaustive (IVF with every list probed): same as the scan up to ties
                 assert_same_topk_up_to_ties(-ref_d[i], fs[i], frows[i], 10)
+            else:  # approximate: whatever it returns carries its true distance
+                ok = frows[i] >= 0
+                np.testing.assert_array_equal(fs[i][ok], -ref_d[i][frows[i][ok]])
     fe = FaissEngine.from_binary(packed, 32)
     fe.write(tmp_path / "b.faiss")
     np.testing.assert_array_equal(FaissEngine.read(tmp_path / "b.faiss", "binary", bits=32).search(queries, 7)[1],
