@@ -64,15 +64,27 @@ def machine() -> dict:
 
 
 # ---------------------------------------------------------------------------- data
-def make_data(n: int, n_query: int, dim: int, clusters: int, noise: float, seed: int):
+def make_data(n: int, n_query: int, dim: int, clusters: int, noise: float, seed: int, latent: int = 0):
+    """Gaussian mixture in ``dim`` dimensions; with ``latent`` > 0 the mixture lives in a
+    ``latent``-dimensional space mapped to ``dim`` by a random linear map, plus 0.05 isotropic
+    noise (learned embeddings have a low intrinsic dimension)."""
     rng = np.random.default_rng(seed)
-    centres = rng.standard_normal((clusters, dim)).astype(np.float32)
+    zd = latent or dim
+    centres = rng.standard_normal((clusters, zd)).astype(np.float32)
+    W = (rng.standard_normal((zd, dim)) / np.sqrt(zd)).astype(np.float32) if latent else None
+
+    def sample(m):
+        z = centres[rng.integers(0, clusters, m)] + noise * rng.standard_normal((m, zd), dtype=np.float32)
+        if W is None:
+            return z
+        return z @ W + 0.05 * rng.standard_normal((m, dim), dtype=np.float32)
+
     x = np.empty((n, dim), np.float32)
     for s in range(0, n, 100_000):
         e = min(n, s + 100_000)
-        x[s:e] = centres[rng.integers(0, clusters, e - s)] + noise * rng.standard_normal((e - s, dim), dtype=np.float32)
-    q = centres[rng.integers(0, clusters, n_query)] + noise * rng.standard_normal((n_query, dim), dtype=np.float32)
-    train = centres[rng.integers(0, clusters, 20_000)] + noise * rng.standard_normal((20_000, dim), dtype=np.float32)
+        x[s:e] = sample(e - s)
+    q = sample(n_query)
+    train = sample(20_000)
     return x, q.astype(np.float32), train.astype(np.float32)
 
 
@@ -86,11 +98,11 @@ def prepare(args) -> Path:
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
     nmax = max(args.sizes)
-    tag = f"n{nmax}_d{args.dim}_c{args.clusters}_s{args.seed}"
+    tag = f"n{nmax}_d{args.dim}_c{args.clusters}_s{args.seed}" + (f"_z{args.latent}" if args.latent else "")
     data = cache / f"data_{tag}.npz"
     if not data.is_file():
         t0 = time.perf_counter()
-        x, q, train = make_data(nmax, args.queries, args.dim, args.clusters, args.noise, args.seed)
+        x, q, train = make_data(nmax, args.queries, args.dim, args.clusters, args.noise, args.seed, args.latent)
         np.savez(data, x=x, q=q, train=train)
         print(f"data {x.shape} in {time.perf_counter() - t0:.1f}s", flush=True)
     d = np.load(data)
@@ -325,6 +337,7 @@ def main() -> None:
     ap.add_argument("--dim", type=int, default=128)
     ap.add_argument("--clusters", type=int, default=1000)
     ap.add_argument("--noise", type=float, default=0.5)
+    ap.add_argument("--latent", type=int, default=0, help="Intrinsic dimension of the mixture (0 = dim).")
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--queries-1m", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
