@@ -224,7 +224,7 @@ class Index:
         man = read_manifest(path)
         verify_files(path, man, checksums=verify)
         items = read_items(path)
-        arrays = {p.stem: load_array(path, p.stem) for p in sorted(path.glob("*.npy"))}
+        arrays = {name[:-4]: load_array(path, name[:-4]) for name in sorted(man["files"]) if name.endswith(".npy")}
         if len(items) != int(man.get("counts", {}).get("items", -1)):
             raise DataError(f"{path / 'items.jsonl'}: has {len(items)} items, the manifest records "
                             f"{man.get('counts', {}).get('items')}")
