@@ -176,6 +176,8 @@ def _register_plugins() -> None:
 _PLUGINS: list[tuple[str, str, str]] = [
     ("prepare", "data", "prepare_cmd"),  # crossmedia data prepare NAME --src --out
     ("features", "root", "features_group"),  # crossmedia features extract ...
+    ("index", "root", "index_group"),  # crossmedia index build|add|remove|info|export-faiss
+    ("index", "root", "search_cmd"),  # crossmedia search INDEX --text/--image
 ]
 _register_plugins()
 

@@ -192,6 +192,7 @@ class CMSL(RetrievalModel):
             raise ConfigError("model.local.enabled: the local branch needs image region features, but this data "
                               "has only global image features; set model.local.enabled=false")
         self.local_enabled = bool(local)
+        self.supports_fine_grained = self.local_enabled
         self.quant_enabled = bool(self.qcfg["enabled"])
         self.code_kind = "quantized" if self.quant_enabled else "real"
         gdim = int(c["global_dim"])
@@ -438,6 +439,46 @@ class CMSL(RetrievalModel):
         lc = self.lcfg
         return stacked_cross_attention(regions, words, mask, temperature=float(lc["temperature"]),
                                        pooling=lc["aux_pooling"], lse_lambda=float(lc["lse_lambda"]), **kw)
+
+    # ------------------------------------------------------------------ fine-grained (rerank, heatmaps)
+    def image_regions(self, batch: dict) -> torch.Tensor:
+        """Raw region features (B, R, F) as they enter the local branch — the dataset's
+        precomputed regions, or the CNN's grid cells (row-major, R = grid²). This is what a search
+        index stores (float16) so that reranking needs neither pixels nor the CNN."""
+        if not self.local_enabled:
+            raise NotImplementedError(f"{self.model_name}: the local branch is off (no region features)")
+        if "regions" in batch:
+            return batch["regions"].float()
+        return self._image_parts(batch)[1]
+
+    def _fine_inputs(self, images: dict, texts: dict):
+        if not self.local_enabled:
+            raise NotImplementedError(f"{self.model_name} has no fine-grained score (model.local.enabled is off)")
+        words, mask = self._words(texts)
+        return self.region_proj(self.image_regions(images)), words, mask
+
+    def fine_grained_scores(self, images: dict, texts: dict) -> torch.Tensor:
+        """SCAN's exact t-i stacked cross attention (Lee et al. ECCV 2018) of the local branch
+        between every image and every text (:meth:`local_similarity`: λ1 = ``local.temperature``,
+        pooled over the text's words by ``local.aux_pooling``) — the cross-attention score that
+        cannot be indexed, used to rerank a first-stage top-N. ``images`` may carry raw
+        ``regions`` (see :meth:`image_regions`) instead of pixels; ``texts`` needs ``tokens``."""
+        regions, words, mask = self._fine_inputs(images, texts)
+        return self.local_similarity(regions, words, mask)
+
+    def word_region_attention(self, images: dict, texts: dict) -> list[torch.Tensor]:
+        """SCAN's attention α (softmax over regions) of each known word of text i over the regions
+        of image i, one (n_words_i × R) tensor per pair; rows follow the text's in-vocabulary words
+        (token ids ≥ 2) in their order and sum to 1."""
+        regions, words, mask = self._fine_inputs(images, texts)
+        if regions.shape[0] != words.shape[0]:
+            raise ValueError(f"word_region_attention: {regions.shape[0]} images but {words.shape[0]} texts; pairs expected")
+        out = []
+        for i in range(regions.shape[0]):
+            _, attn = stacked_cross_attention(regions[i : i + 1], words[i : i + 1], mask[i : i + 1],
+                                              temperature=float(self.lcfg["temperature"]), return_attention=True)
+            out.append(attn[0, 0][mask[i]])
+        return out
 
     # ------------------------------------------------------------------ training
     def training_step(self, batch: dict, epoch: int, progress: float) -> dict[str, torch.Tensor]:

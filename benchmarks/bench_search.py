@@ -1,0 +1,403 @@
+"""Benchmark: searching learned codes — our AQD scan vs FAISS on the same codes vs float search,
+and the two-stage fine-grained rerank vs full fine-grained scoring.
+
+Part 1 (scan), synthetic and seeded: a D-dimensional Gaussian mixture (``--clusters`` centres,
+unit-variance noise around them at ``--noise``), databases of 10⁴, 10⁵, 10⁶ items (prefixes of
+one 10⁶ set), held-out queries from the same mixture. Codebooks are trained with the project's
+:class:`CompositeQuantizer` (residual k-means + ICM/least-squares rounds on a 20k training
+sample; K = 256, 32 bits = 4 codebooks, 64 bits = 8) and every database item is ICM-coded.
+Methods, each called one query at a time (a service's latency), top-10:
+  (a) ``aqd``        our lookup-table scan (:class:`AQDEngine`, numpy, paired 16-bit tables)
+  (b) ``faiss-aq``   FAISS ``IndexLocalSearchQuantizer`` with the same codebooks and codes
+  (c) ``faiss-flat`` FAISS ``IndexFlatIP`` on the float vectors
+  (d) ``numpy-float`` numpy brute force (matrix-vector product + the same top-k selection)
+Reported: queries/s, p50/p99 latency (ms), recall@10 against the exact float inner-product
+top-10, bytes per item, and ratios against the float brute force measured in the same process.
+Threads: each thread count runs in its own process with OMP/OpenBLAS/MKL/torch threads set
+before numpy is imported; our scan splits the database over the threads.
+
+Part 2 (rerank): CMSL trained on the synthetic scenes (``crossmedia data synth``; run config
+recorded), text→image over the protocol's query/retrieval split: MAP@all (relevance = shared
+label, tie policy index) of the first stage (AQD), of full fine-grained scoring (SCAN cross
+attention with every database image) and of two-stage search (AQD top-N reranked by the
+fine-grained score, the rest in first-stage order), with the per-query time of each.
+
+    PYTHONPATH=src python benchmarks/bench_search.py [--sizes 10000,100000,1000000] [--bits 32,64]
+        [--threads 1,2] [--queries 200] [--cache DIR] [--out benchmarks/results/search]
+        [--skip-scan] [--skip-rerank] [--rerank-run RUN --rerank-data DIR]
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+if "--worker" in sys.argv:  # thread count fixed before numpy / torch / faiss load
+    _t = sys.argv[sys.argv.index("--threads") + 1]
+    for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_v] = _t
+
+import argparse
+import json
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+
+def machine() -> dict:
+    cpu = platform.processor() or ""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+            "loadavg_at_start": list(os.getloadavg())}
+
+
+# ---------------------------------------------------------------------------- data
+def make_data(n: int, n_query: int, dim: int, clusters: int, noise: float, seed: int, latent: int = 0):
+    """Gaussian mixture in ``dim`` dimensions; with ``latent`` > 0 the mixture lives in a
+    ``latent``-dimensional space mapped to ``dim`` by a random linear map, plus 0.05 isotropic
+    noise (learned embeddings have a low intrinsic dimension)."""
+    rng = np.random.default_rng(seed)
+    zd = latent or dim
+    centres = rng.standard_normal((clusters, zd)).astype(np.float32)
+    W = (rng.standard_normal((zd, dim)) / np.sqrt(zd)).astype(np.float32) if latent else None
+
+    def sample(m):
+        z = centres[rng.integers(0, clusters, m)] + noise * rng.standard_normal((m, zd), dtype=np.float32)
+        if W is None:
+            return z
+        return z @ W + 0.05 * rng.standard_normal((m, dim), dtype=np.float32)
+
+    x = np.empty((n, dim), np.float32)
+    for s in range(0, n, 100_000):
+        e = min(n, s + 100_000)
+        x[s:e] = sample(e - s)
+    q = sample(n_query)
+    train = sample(20_000)
+    return x, q.astype(np.float32), train.astype(np.float32)
+
+
+def prepare(args) -> Path:
+    """Vectors, queries, codebooks and codes (cached), ground-truth top-10 per size."""
+    import torch
+
+    from crossmedia.quant import CompositeQuantizer
+
+    torch.set_num_threads(1)
+    cache = Path(args.cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    nmax = max(args.sizes)
+    tag = f"n{nmax}_d{args.dim}_c{args.clusters}_s{args.seed}" + (f"_z{args.latent}" if args.latent else "")
+    data = cache / f"data_{tag}.npz"
+    if not data.is_file():
+        t0 = time.perf_counter()
+        x, q, train = make_data(nmax, args.queries, args.dim, args.clusters, args.noise, args.seed, args.latent)
+        np.savez(data, x=x, q=q, train=train)
+        print(f"data {x.shape} in {time.perf_counter() - t0:.1f}s", flush=True)
+    d = np.load(data)
+    x, q, train = d["x"], d["q"], d["train"]
+    for bits in args.bits:
+        f = cache / f"codes_{tag}_b{bits}.npz"
+        if f.is_file():
+            continue
+        t0 = time.perf_counter()
+        cq = CompositeQuantizer(M=bits // 8, K=256, dim=args.dim, icm_iters=3, chunk=8192)
+        cq.train(train, n_iter=4, seed=args.seed, kmeans_iter=10)
+        t1 = time.perf_counter()
+        codes = cq.encode(x)
+        err = cq.quantization_error(x[:100_000], codes[:100_000]) / float((x[:100_000] ** 2).sum(1).mean())
+        np.savez(f, codebooks=cq.codebooks, codes=codes, train_s=t1 - t0, encode_s=time.perf_counter() - t1,
+                 rel_error=err)
+        print(f"{bits} bits: train {t1 - t0:.1f}s, encode {time.perf_counter() - t1:.1f}s, rel. error {err:.3f}",
+              flush=True)
+    gt = cache / f"gt_{tag}.npz"
+    if not gt.is_file():
+        from crossmedia.search.engines import top_k
+
+        tops = {}
+        for n in args.sizes:
+            s = torch.from_numpy(q) @ torch.from_numpy(x[:n]).T
+            tops[str(n)] = np.stack([top_k(row, 10)[1] for row in s.numpy()])
+        np.savez(gt, **tops)
+    return cache / tag
+
+
+def time_queries(fn, q, warm: int = 3) -> np.ndarray:
+    for i in range(min(warm, len(q))):
+        fn(q[i : i + 1])
+    lat = np.empty(len(q))
+    res = []
+    for i in range(len(q)):
+        t0 = time.perf_counter()
+        r = fn(q[i : i + 1])
+        lat[i] = time.perf_counter() - t0
+        res.append(r)
+    return lat, np.concatenate(res)
+
+
+def worker(args) -> None:
+    import faiss
+    import torch
+
+    from crossmedia.search.engines import AQDEngine, FaissEngine, FloatEngine, top_k
+
+    T = int(args.threads[0])
+    torch.set_num_threads(T)
+    faiss.omp_set_num_threads(T)
+    base = Path(args.cache)
+    tag = Path(args.tag).name
+    d = np.load(base / f"data_{tag}.npz")
+    x, q = d["x"], d["q"]
+    gt = np.load(base / f"gt_{tag}.npz")
+    rows = []
+
+    def record(method, n, bits, lat, found, bpi, extra=None):
+        truth = gt[str(n)]
+        rec = float(np.mean([len(set(found[i]) & set(truth[i])) / 10 for i in range(len(found))]))
+        rows.append({"method": method, "n": n, "bits": bits, "threads": T, "queries": len(lat),
+                     "qps": len(lat) / lat.sum(), "p50_ms": 1e3 * np.percentile(lat, 50),
+                     "p99_ms": 1e3 * np.percentile(lat, 99), "recall@10": rec, "bytes_per_item": bpi, **(extra or {})})
+        r = rows[-1]
+        print(f"T={T} n={n:>8} bits={bits!s:>4} {method:<12} {r['qps']:8.1f} q/s  p50 {r['p50_ms']:7.2f} ms  "
+              f"p99 {r['p99_ms']:7.2f} ms  R@10 {rec:.3f}  {bpi:g} B/item", flush=True)
+
+    for n in args.sizes:
+        nq = args.queries if n < 1_000_000 else min(args.queries, args.queries_1m)
+        qq = q[:nq]
+        xs = np.ascontiguousarray(x[:n])
+        fe = FloatEngine(xs)
+        lat, found = time_queries(lambda v: top_k(fe.scores(v)[0], 10)[1][None], qq)
+        record("numpy-float", n, None, lat, found, 4 * args.dim)
+        ff = FaissEngine.from_vectors(xs)
+        lat, found = time_queries(lambda v: ff.index.search(v, 10)[1], qq)
+        record("faiss-flat", n, None, lat, found, 4 * args.dim)
+        del ff
+        for bits in args.bits:
+            c = np.load(base / f"codes_{tag}_b{bits}.npz")
+            cb, codes = c["codebooks"], c["codes"][:n]
+            eng = AQDEngine(cb, codes, threads=T)
+            lat, found = time_queries(lambda v: eng.search(v, 10)[1], qq)
+            record("aqd", n, bits, lat, found, eng.bytes_per_item)
+            fa = FaissEngine.from_codes(cb, codes)
+            lat, found = time_queries(lambda v: fa.index.search(v, 10)[1], qq)
+            record("faiss-aq", n, bits, lat, found, fa.bytes_per_item)
+            del fa, eng
+    Path(args.worker_out).write_text(json.dumps(rows, indent=1))
+
+
+# ---------------------------------------------------------------------------- rerank
+def rerank_part(args) -> dict:
+    import torch
+
+    from crossmedia.metrics import PrecomputedScorer, evaluate_ranking
+    from crossmedia.search import Index
+    from crossmedia.search.query import text_batch
+
+    torch.set_num_threads(1)
+    run, data = Path(args.rerank_run), Path(args.rerank_data)
+    out_ix = Path(args.cache) / "rerank_index"
+    from crossmedia.data import Dataset
+
+    ds = Dataset.load(data)
+    q_idx = ds.protocol()["query"]
+    if args.rerank_db:  # a separate (larger) database: all its items; queries stay the run data's query split
+        db = Dataset.load(args.rerank_db)
+        if db.label_names != ds.label_names:
+            sys.exit(f"--rerank-db {args.rerank_db}: label names differ from {data}")
+        ix = Index.build(run, db.root, out_ix, split="all", overwrite=True)
+    else:
+        db = ds
+        ix = Index.build(run, data, out_ix, overwrite=True)
+    row_of = {i: r for r, i in enumerate(db.ids)}
+    Yq, Yd = ds.labels[q_idx], db.labels[[row_of[i] for i in ix.ids]]
+    model = ix.model
+    eng = ix.engine("image")
+    regions = torch.from_numpy(np.asarray(ix.arrays["regions"], dtype=np.float32))
+    n = len(ix)
+    texts = [ds.items[i].get("caption") or " ".join(ds.items[i]["tags"]) for i in q_idx]
+    first, full, t_first, t_full = [], [], [], []
+    batches = []
+    for t in texts:
+        b = text_batch(model.info, ix._vocab, t)
+        batches.append(b)
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            v = model.encode_text(b).numpy()
+        s = eng.scores(v)[0]
+        t_first.append(time.perf_counter() - t0)
+        first.append(s)
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            f = torch.cat([model.fine_grained_scores({"regions": regions[s0 : s0 + 512]}, b)[:, 0]
+                           for s0 in range(0, n, 512)]).numpy()
+        t_full.append(time.perf_counter() - t0)
+        full.append(f)
+    first, full = np.stack(first), np.stack(full)
+
+    def mapall(dist):
+        r = evaluate_ranking(PrecomputedScorer(dist), Yq, Yd, ["map_all", f"map@{K}"], tie="index")
+        return {"map_all": r["map_all"]["value"], f"map@{K}": r[f"map@{K}"]["value"]}
+
+    K = max(args.rerank_n)
+
+    res = {"run": str(run), "data": str(data), "database": str(db.root), "n_db": n, "n_queries": len(q_idx),
+           "direction": "text->image", "measures": ["map_all", f"map@{K}"],
+           "metric": f"mAP@all and mAP@{K} (hashing convention: ÷ relevant in the top {K}); relevance = shared label; "
+                     "tie policy index; queries without relevant items count 0",
+           "first_stage": {**mapall(-first), "ms_per_query": 1e3 * float(np.mean(t_first))},
+           "full_fine": {**mapall(-full), "ms_per_query": 1e3 * float(np.mean(t_full))}, "two_stage": []}
+    from crossmedia.search.engines import top_k
+
+    for N in args.rerank_n:
+        dist = np.empty_like(first)
+        ts = []
+        for i in range(len(texts)):
+            t0 = time.perf_counter()
+            hits = ix.search_text(texts[i], k=N, rerank=N)
+            ts.append(time.perf_counter() - t0)
+            order = [ix._row[h.id] for h in hits]
+            taken = set(order)
+            rest = [r for r in top_k(first[i], n)[1] if r not in taken]
+            dist[i, np.array(order + rest)] = np.arange(n)
+        m = mapall(dist)
+        cost = float(np.mean(ts)) / float(np.mean(t_full))
+        rec = {"N": N, **m, "ms_per_query": 1e3 * float(np.mean(ts)), "cost_vs_full": cost}
+        for key in res["measures"]:
+            rec[f"{key}_vs_full"] = m[key] / res["full_fine"][key]
+        res["two_stage"].append(rec)
+        print(f"rerank N={N}: " + ", ".join(f"{k} {m[k]:.4f} ({rec[k + '_vs_full']:.3f} of full)" for k in m)
+              + f", {rec['ms_per_query']:.2f} ms/query ({cost:.3f} of full)", flush=True)
+    print("first stage " + ", ".join(f"{k} {res['first_stage'][k]:.4f}" for k in res["measures"])
+          + "; full fine-grained " + ", ".join(f"{k} {res['full_fine'][k]:.4f}" for k in res["measures"])
+          + f" ({res['full_fine']['ms_per_query']:.1f} ms/query)", flush=True)
+    return res
+
+
+# ---------------------------------------------------------------------------- report
+def write_report(out: Path, meta: dict, rows: list[dict], rerank: dict | None) -> None:
+    from crossmedia.io import write_json, write_text
+
+    write_json(out.with_suffix(".json"), {**meta, "scan": rows, "rerank": rerank})
+    lines = [f"# Search benchmark ({meta['machine']['cpu']}, {meta['machine']['cores']} cores, shared)", "",
+             f"git {meta['git_commit']}, seed {meta['args']['seed']}, load average {meta['machine']['loadavg_at_start']} "
+             f"→ {meta['machine'].get('loadavg_at_end')}", ""]
+    if rows:
+        lines += [f"Scan: dim {meta['args']['dim']}, top-10, one query per call; ratios against numpy float brute "
+                  "force in the same process and thread count.", "",
+                  "| n | threads | method | bits | q/s | p50 ms | p99 ms | recall@10 | B/item | speed vs float | size vs float |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+    ref = {(r["n"], r["threads"]): r for r in rows if r["method"] == "numpy-float"}
+    for r in rows:
+        f = ref[(r["n"], r["threads"])]
+        lines.append(f"| {r['n']:,} | {r['threads']} | {r['method']} | {r['bits'] or '—'} | {r['qps']:.1f} | "
+                     f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['recall@10']:.3f} | {r['bytes_per_item']:g} | "
+                     f"{f['p50_ms'] / r['p50_ms']:.1f}× | {f['bytes_per_item'] / r['bytes_per_item']:.0f}× smaller |")
+    aq = {(r["n"], r["threads"], r["bits"]): r for r in rows if r["method"] == "faiss-aq"}
+    if rows:
+        lines += ["", "AQD vs FAISS on the same codes (p50 latency ratio, < 1 = ours faster):", ""]
+    for r in rows:
+        if r["method"] == "aqd":
+            o = aq[(r["n"], r["threads"], r["bits"])]
+            lines.append(f"- n={r['n']:,}, {r['bits']} bits, {r['threads']} thread(s): {r['p50_ms'] / o['p50_ms']:.2f}")
+    if rerank:
+        ms = rerank["measures"]
+        ff = rerank["full_fine"]
+        lines += ["", f"## Two-stage rerank ({rerank['direction']}, {rerank['n_queries']} queries × {rerank['n_db']:,} items)",
+                  "", f"{rerank['metric']}", "",
+                  "| ranking | " + " | ".join(f"{m} | vs full" for m in ms) + " | ms/query | cost vs full |",
+                  "|---|" + "---|---|" * len(ms) + "---|---|"]
+
+        def row(name, r):
+            return (f"| {name} | " + " | ".join(f"{r[m]:.4f} | {r[m] / ff[m]:.3f}" for m in ms)
+                    + f" | {r['ms_per_query']:.2f} | {r['ms_per_query'] / ff['ms_per_query']:.3f} |")
+
+        lines.append(row("first stage (AQD)", rerank["first_stage"]))
+        lines.append(row("full fine-grained", ff))
+        for t in rerank["two_stage"]:
+            lines.append(row(f"AQD top-{t['N']} + rerank", t))
+    write_text(out.with_suffix(".md"), "\n".join(lines) + "\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="10000,100000,1000000")
+    ap.add_argument("--bits", default="32,64")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--dim", type=int, default=128)
+    ap.add_argument("--clusters", type=int, default=1000)
+    ap.add_argument("--noise", type=float, default=0.5)
+    ap.add_argument("--latent", type=int, default=0, help="Intrinsic dimension of the mixture (0 = dim).")
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--queries-1m", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--cache", default="/tmp/crossmedia-bench-search")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "search"))
+    ap.add_argument("--skip-scan", action="store_true")
+    ap.add_argument("--skip-rerank", action="store_true")
+    ap.add_argument("--rerank-run", default=None)
+    ap.add_argument("--rerank-data", default=None)
+    ap.add_argument("--rerank-db", default=None, help="Dataset whose items (all) form the rerank database.")
+    ap.add_argument("--rerank-n", default="20,50,100")
+    ap.add_argument("--report-only", action="store_true", help="Rewrite OUT.md from OUT.json.")
+    ap.add_argument("--worker", action="store_true")
+    ap.add_argument("--tag", default=None)
+    ap.add_argument("--worker-out", default=None)
+    args = ap.parse_args()
+    args.sizes = [int(float(s)) for s in args.sizes.split(",")]
+    args.bits = [int(b) for b in args.bits.split(",")]
+    args.threads = [int(t) for t in args.threads.split(",")]
+    args.rerank_n = [int(t) for t in args.rerank_n.split(",")]
+    if args.worker:
+        worker(args)
+        return
+    if args.report_only:  # rewrite the .md from the .json
+        d = json.loads(Path(args.out).with_suffix(".json").read_text())
+        write_report(Path(args.out), {k: v for k, v in d.items() if k not in ("scan", "rerank")}, d["scan"], d["rerank"])
+        return
+    from crossmedia.seed import git_commit
+
+    meta = {"benchmark": "search", "git_commit": git_commit(), "machine": machine(),
+            "args": {k: v for k, v in vars(args).items() if not k.startswith("worker")},
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    rows: list[dict] = []
+    prev = Path(args.out).with_suffix(".json")
+    if args.skip_scan and prev.is_file():  # keep the scan part of an earlier run (rerank re-run only)
+        old = json.loads(prev.read_text())
+        rows = old.get("scan") or []
+        if rows:
+            meta["scan_from"] = {k: old.get(k) for k in ("git_commit", "machine", "started", "args")}
+    if not args.skip_scan:
+        tag = prepare(args)
+        for T in args.threads:
+            wo = Path(args.cache) / f"rows_T{T}.json"
+            cmd = [sys.executable, __file__, "--worker", "--threads", str(T), "--tag", str(tag), "--worker-out", str(wo),
+                   "--cache", args.cache, "--sizes", ",".join(map(str, args.sizes)), "--bits",
+                   ",".join(map(str, args.bits)), "--dim", str(args.dim), "--queries", str(args.queries),
+                   "--queries-1m", str(args.queries_1m)]
+            subprocess.run(cmd, check=True)
+            rows += json.loads(wo.read_text())
+    rerank = None
+    if not args.skip_rerank:
+        if not (args.rerank_run and args.rerank_data):
+            sys.exit("--rerank-run and --rerank-data are needed for the rerank part (or --skip-rerank)")
+        rerank = rerank_part(args)
+        rerank["run_config"] = (Path(args.rerank_run) / "config.yaml").read_text()
+    meta["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    meta["machine"]["loadavg_at_end"] = list(os.getloadavg())
+    write_report(Path(args.out), meta, rows, rerank)
+    print(f"wrote {Path(args.out).with_suffix('.md')}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""``crossmedia index build|add|remove|info|export-faiss`` and ``crossmedia search``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ..errors import UserError
+
+
+@click.group("index")
+def index_group() -> None:
+    """Build and maintain a search index over a trained model's codes."""
+
+
+@index_group.command("build")
+@click.option("--run", "run_dir", required=True, type=click.Path(path_type=Path), help="Trained run directory.")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None, help="Dataset folder (default: the run's).")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Index folder to write.")
+@click.option("--split", default="retrieval", show_default=True, help="Protocol split to index, or 'all'.")
+@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True)
+@click.option("--batch-size", default=256, show_default=True, type=click.IntRange(min=1))
+@click.option("--overwrite", is_flag=True, help="Replace an existing non-empty --out.")
+def build_cmd(run_dir, data_dir, out, split, checkpoint, batch_size, overwrite) -> None:
+    """Encode the items of both modalities and write a versioned index folder."""
+    from ..search import Index
+
+    ix = Index.build(run_dir, data_dir, out, checkpoint=checkpoint, split=split, batch_size=batch_size,
+                     overwrite=overwrite)
+    i = ix.info()
+    click.echo(f"indexed {i['items']} items ({ix.model_name}, {ix.code_kind} codes, "
+               f"{i['code_bytes_per_item']:g} code bytes/item, rerank {'yes' if i['rerank'] else 'no'}) into {ix.path}")
+
+
+@index_group.command("add")
+@click.argument("index_dir", type=click.Path(path_type=Path))
+@click.option("--data", "data_dir", required=True, type=click.Path(path_type=Path), help="Dataset folder with the new items.")
+@click.option("--split", default="all", show_default=True, help="'all' or a protocol split of --data.")
+def add_cmd(index_dir, data_dir, split) -> None:
+    """Encode the items of another dataset folder and append them (ids must be new)."""
+    from ..search import Index
+
+    ix = Index.load(index_dir)
+    n0 = len(ix)
+    ix = ix.add(data_dir, split=split)
+    click.echo(f"added {len(ix) - n0} items; {ix.path} now holds {len(ix)}")
+
+
+@index_group.command("remove")
+@click.argument("index_dir", type=click.Path(path_type=Path))
+@click.argument("ids", nargs=-1)
+@click.option("--ids-file", type=click.Path(dir_okay=False, path_type=Path), default=None, help="One id per line.")
+def remove_cmd(index_dir, ids, ids_file) -> None:
+    """Remove items by id."""
+    from ..search import Index
+
+    ids = list(ids)
+    if ids_file is not None:
+        if not ids_file.is_file():
+            raise UserError(f"--ids-file {ids_file}: not found")
+        ids += [line.strip() for line in ids_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not ids:
+        raise UserError("index remove: no ids given (pass IDS or --ids-file)")
+    ix = Index.load(index_dir).remove(ids)
+    click.echo(f"removed {len(ids)} items; {ix.path} now holds {len(ix)}")
+
+
+@index_group.command("info")
+@click.argument("index_dir", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+def info_cmd(index_dir, as_json) -> None:
+    """Summarise an index (model, code kind, counts, sizes); verifies its checksums."""
+    from ..search import Index
+
+    i = Index.load(index_dir).info()
+    if as_json:
+        click.echo(json.dumps(i, indent=2))
+        return
+    m = i["model"]
+    click.echo(f"index     {i['path']} (format v{i['format_version']}, created {i['created']})")
+    click.echo(f"model     {m['name']} from {m['run']} ({m['checkpoint']}), fingerprint {m['fingerprint'][:12]}")
+    click.echo(f"codes     {m['code_kind']}, {i['code_bytes_per_item']:g} bytes/item (both modalities); engines: "
+               f"{', '.join(i['engines'])}; rerank features: {'yes' if i['rerank'] else 'no'}")
+    click.echo(f"items     {i['items']} from {(i.get('data') or {}).get('root')}; {len(i['updates'])} update(s)")
+    click.echo(f"size      {i['bytes_on_disk'] / 1e6:.2f} MB on disk")
+
+
+@index_group.command("export-faiss")
+@click.argument("index_dir", type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder for image.faiss / text.faiss.")
+def export_faiss_cmd(index_dir, out) -> None:
+    """Write FAISS indexes (same codes, same codebooks) for both modalities."""
+    from ..search import Index
+
+    for mod, p in Index.load(index_dir).export_faiss(out).items():
+        click.echo(f"{mod}: {p}")
+
+
+@click.command("search")
+@click.argument("index_dir", type=click.Path(path_type=Path))
+@click.option("--text", "text", default=None, help="Text query (searches the image items).")
+@click.option("--image", "image", type=click.Path(path_type=Path), default=None, help="Image query (searches the text items).")
+@click.option("-k", "k", default=10, show_default=True, type=click.IntRange(min=1))
+@click.option("--rerank", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Rerank the first-stage top-N with the model's fine-grained score (0 = off).")
+@click.option("--engine", type=click.Choice(["aqd", "hamming", "float", "faiss"]), default=None,
+              help="Default: aqd (quantized), hamming (binary), float (real-valued).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def search_cmd(index_dir, text, image, k, rerank, engine, as_json) -> None:
+    """Search an index with a text or an image query."""
+    from ..search import Index
+
+    if (text is None) == (image is None):
+        raise UserError("search: give exactly one of --text or --image")
+    ix = Index.load(index_dir)
+    hits = ix.search_text(text, k=k, rerank=rerank, engine=engine) if text is not None else \
+        ix.search_image(image, k=k, rerank=rerank, engine=engine)
+    rows = []
+    for h in hits:
+        it = ix.item(h.id)
+        rows.append({**h.to_dict(), "text": it.get("text"), "image": it.get("image"), "labels": it.get("labels")})
+    if as_json:
+        click.echo(json.dumps({"query": {"text": text, "image": None if image is None else str(image)}, "k": k,
+                               "rerank": rerank, "engine": engine or ix.default_engine(), "hits": rows}, indent=2))
+        return
+    for r in rows:
+        click.echo(f"{r['rank']:>3}  {r['score']:+.4f}  {r['id']}  {r['image'] or ''}")
+        if r["text"]:
+            click.echo(f"     {r['text'][:120]}")

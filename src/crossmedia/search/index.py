@@ -1,0 +1,497 @@
+"""A searchable cross-media index built from a trained run: the retrieval items of both
+modalities encoded once (composite codes + codebooks, packed binary codes, or float vectors),
+the model that encodes queries, and the compact features the fine-grained rerank needs
+(float16 raw region features of the images, token ids of the texts).
+
+Text queries search the image items, image queries the text items (cross-media retrieval).
+``Index.load`` only reads the manifest and item table and memory-maps the arrays; the model and
+the engines are built on first use under a lock, after which searches are read-only and may run
+concurrently from several threads.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import DataError, UserError
+from ..progress import progress
+from .engines import AQDEngine, Engine, FaissEngine, FloatEngine, HammingEngine, pack_bits
+from .format import (load_array, model_fingerprint, read_items, read_manifest, sha256_file, verify_files,
+                     write_index_dir)
+from .query import Hit, image_batch, known_words, text_batch
+from .rerank import reorder, rerank_images_for_text, rerank_texts_for_image
+
+__all__ = ["Index", "ENGINES"]
+
+MODALITIES = ("image", "text")
+#: engines per code kind; the first is the default
+ENGINES = {"quantized": ("aqd", "faiss"), "binary": ("hamming", "faiss"), "real": ("float", "faiss")}
+
+
+# ---------------------------------------------------------------------------- model + data helpers
+def _load_run_model(run_dir, checkpoint: str = "best"):
+    """(model in eval mode, its checkpoint path) of a finished run; checks the run."""
+    from ..config import resolve_config
+    from ..models import DataInfo, get_model
+    from ..train.rundir import RunDir
+
+    run = RunDir(run_dir)
+    cfg = resolve_config(run.load_config())
+    path = run.checkpoint(checkpoint)
+    if not path.is_file():
+        raise UserError(f"{path}: checkpoint not found; has {run.path} finished training?")
+    ck = torch.load(path, map_location="cpu", weights_only=False)
+    info = DataInfo(**ck["info"])
+    model = get_model(cfg["model"]["name"], cfg["model"], info)
+    model.load_state_dict(ck["model"])
+    model.eval()
+    return model, cfg, path
+
+
+def _model_from_blob(blob: dict):
+    from ..models import DataInfo, get_model
+
+    model = get_model(blob["model_name"], blob["config"], DataInfo(**blob["info"]))
+    model.load_state_dict(blob["state_dict"])
+    model.eval()
+    return model
+
+
+def _tensors_for(model, data_dir):
+    """The dataset at ``data_dir`` as tensors the way ``model`` was trained on (its vocabulary,
+    text field, image size / feature kind)."""
+    from ..data.dataset import TEXT_FIELDS, Dataset
+    from ..data.tensors import TensorData
+    from ..data.text import Vocabulary
+
+    info = model.info
+    image_source = "features" if info.image_feature_dim else "pixels"
+    ds = Dataset.load(data_dir, check_files=image_source == "pixels")
+    text_source = "features" if info.text_field == "features" or (
+        not any(ds.has_field(f) for f in TEXT_FIELDS) and ds.has_features("text")) else "words"
+    if image_source == "features":
+        dim = int(ds.features("global").shape[1])
+        if dim != int(info.image_feature_dim):
+            raise DataError(f"{ds.root}: global image features have {dim} dimensions, the model expects "
+                            f"{info.image_feature_dim}")
+    tensors = TensorData(ds, Vocabulary(list(info.vocab)), info.text_field if text_source == "words" else "tags",
+                         image_size=info.image_size, max_tokens=int(info.max_tokens), image_source=image_source,
+                         text_source=text_source)
+    return ds, tensors
+
+
+def _item_record(ds, i: int) -> dict:
+    it = ds.items[i]
+    text = it.get("caption")
+    if text is None and "tags" in it:
+        text = " ".join(map(str, it["tags"]))
+    if text is None and "tokens" in it:
+        text = " ".join(map(str, it["tokens"]))
+    rec = {"id": str(it["id"]), "text": text, "labels": [ds.label_names[j] for j in it.get("labels", [])]}
+    rec["image"] = str((ds.root / it["image"]).resolve()) if "image" in it and ds.root is not None else None
+    return rec
+
+
+def _raw_regions(model, batch: dict):
+    """Raw region features (B, R, F) of a batch for the rerank, or None: the model's own
+    ``image_regions`` (CMSL: CNN grid cells or precomputed regions), else the batch's precomputed
+    ``regions``; only for models with a fine-grained score."""
+    if not model.supports_fine_grained:
+        return None
+    if hasattr(model, "image_regions"):
+        return model.image_regions(batch)
+    return batch.get("regions")
+
+
+def _metric(model) -> str:
+    spec = model.ranking_spec() if hasattr(model, "ranking_spec") else {}
+    return "cosine" if "cosine" in str(spec.get("distance", "")).lower() else "ip"
+
+
+@torch.no_grad()
+def _encode(model, ds, tensors, indices, batch_size: int = 256) -> tuple[dict, list[dict]]:
+    """Arrays (codes per modality, rerank features) and item records of ``indices``."""
+    kind = model.code_kind
+    parts: dict[str, list] = {"image_db": [], "text_db": [], "regions": [], "tokens": []}
+    indices = np.asarray(indices, dtype=np.int64)
+    for s in progress(range(0, len(indices), batch_size), desc="encoding items", unit="batch"):
+        b = tensors.batch(indices[s : s + batch_size])
+        for mod, x in (("image", model.encode_image(b)), ("text", model.encode_text(b))):
+            if kind == "quantized":
+                codes = model.to_codes(x)
+            elif kind == "binary":
+                codes = pack_bits(x.cpu().numpy())
+            else:
+                codes = x.detach().cpu().float().numpy()
+            parts[f"{mod}_db"].append(np.asarray(codes))
+        regions = _raw_regions(model, b)
+        if regions is not None:
+            parts["regions"].append(regions.cpu().numpy().astype(np.float16))
+        parts["tokens"].append(b["tokens"].cpu().numpy().astype(np.int32))
+    arrays = {}
+    for key, chunks in parts.items():
+        if chunks:
+            arrays[key] = np.concatenate(chunks)
+    items = [_item_record(ds, int(i)) for i in indices]
+    return arrays, items
+
+
+# ---------------------------------------------------------------------------- the index
+class Index:
+    """A built index folder (see :mod:`crossmedia.search.format`). Make one with
+    :meth:`build`, open one with :meth:`load`."""
+
+    def __init__(self, path: Path, manifest: dict, items: list[dict], arrays: dict[str, np.ndarray]):
+        self.path = Path(path)
+        self.manifest = manifest
+        self.items = items
+        self.arrays = arrays
+        self.ids = [it["id"] for it in items]
+        self._row = {i: r for r, i in enumerate(self.ids)}
+        self._lock = threading.RLock()
+        self._model = None
+        self._vocab = None
+        self._engines: dict[tuple[str, str], Engine] = {}
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def code_kind(self) -> str:
+        return self.manifest["model"]["code_kind"]
+
+    @property
+    def model_name(self) -> str:
+        return self.manifest["model"]["name"]
+
+    @property
+    def fingerprint(self) -> str:
+        return self.manifest["model"]["fingerprint"]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    # ------------------------------------------------------------------ build / load / save
+    @classmethod
+    def build(cls, run_dir, data_dir=None, out=None, *, checkpoint: str = "best", split: str = "retrieval",
+              protocol: str | None = None, batch_size: int = 256, overwrite: bool = False) -> "Index":
+        """Encode the ``split`` items (a protocol split, or ``all``) of ``data_dir`` (default: the
+        run's dataset) with the run's model and write the index folder ``out`` atomically."""
+        if out is None:
+            raise UserError("index build: no output folder given (--out)")
+        model, cfg, ck_path = _load_run_model(run_dir, checkpoint)
+        ready = getattr(model, "codebooks_ready", None)
+        if model.code_kind == "quantized" and ready is not None and not bool(ready):
+            raise UserError(f"{ck_path}: the model's codebooks are not trained yet (checkpoint from a warm-up epoch); "
+                            "use --checkpoint last or train for more epochs")
+        data_dir = data_dir if data_dir is not None else cfg["data"]["root"]
+        ds, tensors = _tensors_for(model, data_dir)
+        indices = _split_indices(ds, split, protocol or cfg["data"].get("protocol"))
+        if len(indices) == 0:
+            raise UserError(f"{ds.root}: split {split!r} has no items to index")
+        out = Path(out)
+        if out.exists() and not overwrite and any(out.iterdir()):
+            raise UserError(f"{out}: exists and is not empty (pass --overwrite to replace it)")
+        arrays, items = _encode(model, ds, tensors, indices, batch_size)
+        manifest = _manifest(model, ck_path, run_dir, checkpoint, ds, split)
+        return cls._write(out, manifest, arrays, items, model=model, overwrite=overwrite)
+
+    @classmethod
+    def _write(cls, out, manifest: dict, arrays: dict, items: list[dict], model=None, model_file=None,
+               overwrite: bool = False) -> "Index":
+        if model is not None:
+            arrays = {**arrays, **_static_arrays(model)}
+        man = dict(manifest)
+        man["counts"] = {"items": len(items), **{k: list(v.shape) for k, v in sorted(arrays.items())}}
+        blob = None
+        if model is not None:
+            blob = {"model_name": model.model_name, "config": model.config, "info": model.info.to_dict(),
+                    "state_dict": model.state_dict()}
+        write_index_dir(out, man, arrays, items, model_blob=blob, model_file=model_file, overwrite=overwrite)
+        return cls.load(out)
+
+    @classmethod
+    def load(cls, path, *, verify: bool = True, run=None, checkpoint: str = "best") -> "Index":
+        """Open an index folder: manifest and version checked, files' sizes (and with ``verify``
+        their sha256) checked, arrays memory-mapped. With ``run``, the run's model must be the
+        one the index was built with (same fingerprint)."""
+        path = Path(path)
+        man = read_manifest(path)
+        verify_files(path, man, checksums=verify)
+        items = read_items(path)
+        arrays = {name[:-4]: load_array(path, name[:-4]) for name in sorted(man["files"]) if name.endswith(".npy")}
+        if len(items) != int(man.get("counts", {}).get("items", -1)):
+            raise DataError(f"{path / 'items.jsonl'}: has {len(items)} items, the manifest records "
+                            f"{man.get('counts', {}).get('items')}")
+        for key in ("image_db", "text_db"):
+            if key not in arrays or arrays[key].shape[0] != len(items):
+                raise DataError(f"{path / (key + '.npy')}: missing or not one row per item ({len(items)})")
+        idx = cls(path, man, items, arrays)
+        if run is not None:
+            model, _, _ = _load_run_model(run, checkpoint)
+            fp = model_fingerprint(model.state_dict())
+            if fp != idx.fingerprint:
+                raise UserError(f"{path}: index was built by a different model ({idx.model_name}, fingerprint "
+                                f"{idx.fingerprint[:12]}) than run {run} ({model.model_name}, fingerprint {fp[:12]}); "
+                                "rebuild it with `crossmedia index build`")
+        return idx
+
+    def save(self, out, overwrite: bool = False) -> "Index":
+        """Write this index to ``out`` (a bit-identical copy of its files)."""
+        arrays = {k: np.asarray(v) for k, v in self.arrays.items()}
+        man = {k: v for k, v in self.manifest.items() if k != "files"}
+        return Index._write(out, man, arrays, self.items, model_file=self.path / "model.pt", overwrite=overwrite)
+
+    # ------------------------------------------------------------------ incremental updates
+    def add(self, data_dir, *, split: str = "all", protocol: str | None = None, batch_size: int = 256) -> "Index":
+        """Encode the items of ``data_dir`` (``split``: all or a protocol split) with the index's
+        model and append them; ids already in the index are an error. Rewrites the folder
+        atomically and returns the updated index."""
+        model = self.model
+        ds, tensors = _tensors_for(model, data_dir)
+        indices = _split_indices(ds, split, protocol)
+        new_ids = [str(ds.items[int(i)]["id"]) for i in indices]
+        dup = [i for i in new_ids if i in self._row]
+        if dup:
+            raise UserError(f"{ds.root}: {len(dup)} item id(s) already in the index {self.path} "
+                            f"(e.g. {', '.join(dup[:3])}); remove them first or give new ids")
+        if len(set(new_ids)) != len(new_ids):
+            raise UserError(f"{ds.root}: duplicate item ids in split {split!r}")
+        arrays, items = _encode(model, ds, tensors, indices, batch_size)
+        merged = {}
+        for key, old in self.arrays.items():
+            if key in arrays:
+                new = arrays[key]
+                if key == "tokens" and new.shape[1] != old.shape[1]:
+                    raise UserError(f"{ds.root}: token rows of width {new.shape[1]}, the index has {old.shape[1]}")
+                merged[key] = np.concatenate([np.asarray(old), new])
+            else:
+                merged[key] = np.asarray(old)
+        man = {k: v for k, v in self.manifest.items() if k != "files"}
+        man["updates"] = list(man.get("updates", [])) + [
+            {"op": "add", "data_root": str(ds.root), "split": split, "n": len(items), "time": _now()}]
+        return self._replace(man, merged, self.items + items)
+
+    def remove(self, ids) -> "Index":
+        """Drop the items ``ids`` (unknown ids are an error); rewrites the folder atomically."""
+        ids = [str(i) for i in ids]
+        unknown = [i for i in ids if i not in self._row]
+        if unknown:
+            raise UserError(f"{self.path}: unknown item id(s) {', '.join(unknown[:5])}" + (" …" if len(unknown) > 5 else ""))
+        drop = np.zeros(len(self.items), dtype=bool)
+        drop[[self._row[i] for i in ids]] = True
+        keep = np.flatnonzero(~drop)
+        merged = {}
+        for key, arr in self.arrays.items():
+            arr = np.asarray(arr)
+            merged[key] = arr[keep] if arr.ndim and arr.shape[0] == len(self.items) and key in _ROW_ARRAYS else arr
+        man = {k: v for k, v in self.manifest.items() if k != "files"}
+        man["updates"] = list(man.get("updates", [])) + [{"op": "remove", "n": int(drop.sum()), "time": _now()}]
+        return self._replace(man, merged, [self.items[i] for i in keep])
+
+    def _replace(self, man, arrays, items) -> "Index":
+        # the folder is replaced as a whole (atomic_dir): keep a copy of model.pt outside it
+        import os
+        import shutil
+        import tempfile
+
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.model.", suffix=".pt", dir=self.path.parent)
+        os.close(fd)
+        try:
+            shutil.copyfile(self.path / "model.pt", tmp)
+            return Index._write(self.path, man, arrays, items, model_file=tmp, overwrite=True)
+        finally:
+            os.unlink(tmp)
+
+    # ------------------------------------------------------------------ model, engines
+    @property
+    def model(self):
+        """The index's model (loaded on first use; eval mode)."""
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    blob = torch.load(self.path / "model.pt", map_location="cpu", weights_only=False)
+                    model = _model_from_blob(blob)
+                    if model_fingerprint(model.state_dict()) != self.fingerprint:
+                        raise DataError(f"{self.path / 'model.pt'}: model does not match the manifest's fingerprint")
+                    from ..data.text import Vocabulary
+
+                    self._vocab = Vocabulary(list(model.info.vocab))
+                    self._model = model
+        return self._model
+
+    def default_engine(self) -> str:
+        return ENGINES[self.code_kind][0]
+
+    def engine(self, modality: str, name: str | None = None) -> Engine:
+        """The engine searching the ``modality`` items (default engine of the code kind)."""
+        allowed = ENGINES[self.code_kind]
+        name = name or allowed[0]
+        if name not in allowed:
+            raise UserError(f"--engine {name}: not available for {self.code_kind} codes (use {' or '.join(allowed)})")
+        key = (modality, name)
+        eng = self._engines.get(key)
+        if eng is None:
+            with self._lock:
+                eng = self._engines.get(key)
+                if eng is None:
+                    eng = self._make_engine(modality, name)
+                    self._engines[key] = eng
+        return eng
+
+    def _make_engine(self, modality: str, name: str) -> Engine:
+        db = np.asarray(self.arrays[f"{modality}_db"])
+        m = self.manifest["model"]
+        if self.code_kind == "quantized":
+            cb = np.asarray(self.arrays["codebooks"])
+            return AQDEngine(cb, db) if name == "aqd" else FaissEngine.from_codes(cb, db)
+        if self.code_kind == "binary":
+            bits = int(m["bits"])
+            return HammingEngine(db, bits) if name == "hamming" else FaissEngine.from_binary(db, bits)
+        metric = m.get("metric", "ip")
+        return FloatEngine(db, metric) if name == "float" else FaissEngine.from_vectors(db, metric)
+
+    def export_faiss(self, folder) -> dict[str, Path]:
+        """Write a FAISS index per modality (``image.faiss`` / ``text.faiss``) built from the
+        stored codes; rows = item order (``items.jsonl``)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        out = {}
+        for mod in MODALITIES:
+            p = folder / f"{mod}.faiss"
+            self.engine(mod, "faiss").write(p)
+            out[mod] = p
+        return out
+
+    # ------------------------------------------------------------------ items
+    def item(self, item_id: str) -> dict:
+        """The stored record of ``item_id``: id, text, labels, image path (absolute; the image file
+        itself is not copied into the index)."""
+        row = self._row.get(str(item_id))
+        if row is None:
+            raise UserError(f"{self.path}: no item with id {item_id!r}")
+        return dict(self.items[row])
+
+    # ------------------------------------------------------------------ search
+    @torch.no_grad()
+    def encode_text_query(self, query: str) -> tuple[np.ndarray, dict]:
+        model = self.model
+        b = text_batch(model.info, self._vocab, query)
+        return model.encode_text(b).float().cpu().numpy(), b
+
+    @torch.no_grad()
+    def encode_image_query(self, image) -> tuple[np.ndarray, dict]:
+        model = self.model
+        b = image_batch(model.info, image)
+        return model.encode_image(b).float().cpu().numpy(), b
+
+    def search_text(self, query: str, k: int = 10, rerank: int = 0, engine: str | None = None) -> list[Hit]:
+        """Image items for a text query, best first."""
+        q, b = self.encode_text_query(query)
+        return self._search(q, "image", k, rerank, engine,
+                            lambda rows: rerank_images_for_text(self.model, b, np.asarray(self.arrays["regions"])[rows]))
+
+    def search_image(self, image, k: int = 10, rerank: int = 0, engine: str | None = None) -> list[Hit]:
+        """Text items for an image query (PIL image, path, array; feature vector for feature runs)."""
+        q, b = self.encode_image_query(image)
+
+        def fine(rows):
+            with torch.no_grad():
+                regions = _raw_regions(self.model, b)
+            if regions is None:
+                raise UserError("--rerank: this model needs region features for an image query; give a dict with "
+                                "'image' and 'regions'")
+            return rerank_texts_for_image(self.model, regions, np.asarray(self.arrays["tokens"])[rows])
+
+        return self._search(q, "text", k, rerank, engine, fine)
+
+    def _search(self, q: np.ndarray, modality: str, k: int, rerank: int, engine: str | None, fine) -> list[Hit]:
+        k = int(k)
+        if k < 1:
+            raise UserError(f"-k {k}: expected a positive number of results")
+        if rerank and not self.model.supports_fine_grained:
+            raise UserError(f"--rerank: model {self.model_name} has no fine-grained score to rerank with")
+        if rerank and "regions" not in self.arrays:
+            raise UserError(f"--rerank: {self.path} holds no rerank features (built without a fine-grained model)")
+        eng = self.engine(modality, engine)
+        n_first = max(int(rerank), k) if rerank else k
+        scores, rows = eng.search(q, n_first)
+        ok = rows[0] >= 0
+        scores, rows = scores[0][ok], rows[0][ok]
+        if rerank:
+            rows, scores = reorder(rows, fine(rows), k)
+        return [Hit(id=self.ids[int(r)], score=float(s), rank=i + 1, modality=modality)
+                for i, (r, s) in enumerate(zip(rows[:k], scores[:k]))]
+
+    @torch.no_grad()
+    def explain(self, query: str, item_id: str) -> tuple[list[str], np.ndarray, int]:
+        """Why image ``item_id`` matches text ``query``: the query's known words, the attention of
+        each word over the image's regions (n_words × R, rows sum to 1) and the grid side g
+        (R = g², row-major, so a row reshapes to g × g for a heatmap)."""
+        model = self.model
+        if not model.supports_fine_grained or "regions" not in self.arrays:
+            raise UserError(f"explain: model {self.model_name} has no word-region attention")
+        row = self._row.get(str(item_id))
+        if row is None:
+            raise UserError(f"{self.path}: no item with id {item_id!r}")
+        b = text_batch(model.info, self._vocab, query)
+        words = known_words(self._vocab, query)[: int(model.info.max_tokens)]
+        regions = torch.from_numpy(np.asarray(self.arrays["regions"][row : row + 1], dtype=np.float32))
+        attn = model.word_region_attention({"regions": regions}, b)[0].float().cpu().numpy()
+        g = math.isqrt(attn.shape[1])
+        return words, attn, (g if g * g == attn.shape[1] else None)
+
+    # ------------------------------------------------------------------ info
+    def info(self) -> dict:
+        m = self.manifest
+        per_item = sum(int(np.asarray(self.arrays[f"{mod}_db"]).nbytes) for mod in MODALITIES) / max(len(self), 1)
+        return {"path": str(self.path), "format_version": m["format_version"], "items": len(self),
+                "model": m["model"], "data": m.get("data"), "created": m.get("created"),
+                "engines": list(ENGINES[self.code_kind]), "rerank": "regions" in self.arrays,
+                "code_bytes_per_item": per_item, "arrays": m.get("counts"), "updates": m.get("updates", []),
+                "bytes_on_disk": sum(int(f["bytes"]) for f in m["files"].values())}
+
+
+_ROW_ARRAYS = ("image_db", "text_db", "regions", "tokens")
+
+
+def _static_arrays(model) -> dict[str, np.ndarray]:
+    if model.code_kind == "quantized":
+        return {"codebooks": model.quantizer().codebooks}
+    return {}
+
+
+def _split_indices(ds, split: str, protocol: str | None) -> np.ndarray:
+    if split == "all":
+        return np.arange(len(ds))
+    proto = ds.protocol(protocol)
+    if split not in proto.splits:
+        raise UserError(f"--split {split}: protocol {proto.name!r} has no such split "
+                        f"(has {', '.join(sorted(proto.splits))}, or use 'all')")
+    return np.asarray(proto[split], dtype=np.int64)
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _manifest(model, ck_path: Path, run_dir, checkpoint: str, ds, split: str) -> dict[str, Any]:
+    from ..seed import git_commit
+
+    m: dict[str, Any] = {
+        "name": model.model_name, "code_kind": model.code_kind, "run": str(Path(run_dir).resolve()),
+        "checkpoint": checkpoint, "checkpoint_sha256": sha256_file(ck_path),
+        "fingerprint": model_fingerprint(model.state_dict()), "ranking": model.ranking_spec(),
+        "fine_grained": bool(model.supports_fine_grained),
+    }
+    if model.code_kind == "binary":
+        m["bits"] = int(getattr(model, "bits", 0) or model.config.get("bits"))
+    if model.code_kind == "real":
+        m["metric"] = _metric(model)
+    return {"model": m, "data": {"root": str(Path(ds.root).resolve()), "dataset": ds.name, "split": split},
+            "created": _now(), "git_commit": git_commit()}

@@ -1,0 +1,49 @@
+"""``crossmedia index …`` and ``crossmedia search`` end to end (the CLI module
+``crossmedia.cli.index``; kept here to share the trained-run fixtures)."""
+
+import json
+
+from crossmedia.cli.main import main
+
+
+def run(capsys, *args):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_index_build_info_search_add_remove(capsys, tmp_path, cmsl_run, synth_data):
+    ix = tmp_path / "ix"
+    code, out, err = run(capsys, "index", "build", "--run", cmsl_run, "--data", synth_data, "--out", ix)
+    assert code == 0, err
+    assert "indexed" in out and "rerank yes" in out
+    code, out, _ = run(capsys, "index", "info", ix)
+    assert code == 0 and "cmsl" in out and "quantized" in out
+    code, out, _ = run(capsys, "search", ix, "--text", "red circle", "-k", "3", "--json")
+    res = json.loads(out)
+    assert code == 0 and [h["rank"] for h in res["hits"]] == [1, 2, 3] and res["engine"] == "aqd"
+    assert all(h["modality"] == "image" and h["image"].endswith(".png") for h in res["hits"])
+    img = res["hits"][0]["image"]
+    code, out, _ = run(capsys, "search", ix, "--image", img, "-k", "2", "--rerank", "10", "--engine", "faiss")
+    assert code == 0 and len([ln for ln in out.splitlines() if ln.strip().startswith(("1 ", "2 "))]) == 2
+    code, out, err = run(capsys, "index", "remove", ix, res["hits"][0]["id"])
+    assert code == 0 and "removed 1" in out
+    code, out, err = run(capsys, "index", "add", ix, "--data", synth_data, "--split", "query")
+    assert code == 0 and "added" in out
+    code, out, err = run(capsys, "index", "export-faiss", ix, "--out", tmp_path / "fx")
+    assert code == 0 and (tmp_path / "fx" / "image.faiss").is_file()
+
+
+def test_cli_errors(capsys, tmp_path, cmsl_index):
+    for args, needle in [
+        (("search", cmsl_index.path, "--text", ""), "empty"),
+        (("search", cmsl_index.path, "--text", "qqqq zzzz"), "vocabulary"),
+        (("search", cmsl_index.path), "exactly one of --text or --image"),
+        (("search", tmp_path / "nope", "--text", "red"), "not found"),
+        (("search", cmsl_index.path, "--text", "red", "--engine", "hamming"), "not available"),
+        (("index", "build", "--run", tmp_path / "norun", "--out", tmp_path / "o"), "not a crossmedia run"),
+        (("index", "remove", cmsl_index.path, "nope"), "unknown item"),
+    ]:
+        code, _, err = run(capsys, *args)
+        assert code == 2 and err.startswith("error:") and needle in err and len(err.strip().splitlines()) == 1, (args, err)
+    assert not (tmp_path / "o").exists()

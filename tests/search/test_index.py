@@ -1,0 +1,252 @@
+"""Index: build from a trained run, search both ways with every engine, rerank, explain,
+round trip, incremental updates, and the error paths (corruption, version, foreign model,
+bad queries) — each a clear one-line error that leaves the index untouched."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from crossmedia.errors import DataError, UserError
+from crossmedia.search import Hit, Index
+from crossmedia.search.format import sha256_file
+
+
+def _files(path):
+    return {p.name: p.read_bytes() for p in sorted(path.iterdir())}
+
+
+def test_build_layout_and_info(cmsl_index):
+    ix = cmsl_index
+    info = ix.info()
+    assert info["model"]["name"] == "cmsl" and info["model"]["code_kind"] == "quantized"
+    assert info["rerank"] and info["engines"] == ["aqd", "faiss"]
+    man = json.loads((ix.path / "manifest.json").read_text())
+    assert man["format"] == "crossmedia-index" and man["format_version"] == 1
+    assert set(man["files"]) >= {"items.jsonl", "model.pt", "image_db.npy", "text_db.npy", "codebooks.npy",
+                                 "regions.npy", "tokens.npy"}
+    for name, rec in man["files"].items():
+        assert sha256_file(ix.path / name) == rec["sha256"]
+    assert ix.arrays["image_db"].dtype == np.uint8 and ix.arrays["image_db"].shape == (len(ix), 2)  # 16 bits
+    assert ix.arrays["regions"].dtype == np.float16
+    # the indexed items are the protocol's retrieval split, with their records
+    from crossmedia.data import Dataset
+
+    ds = Dataset.load(man["data"]["root"])
+    retrieval = ds.protocol()["retrieval"]
+    assert ix.ids == [ds.items[i]["id"] for i in retrieval]
+    rec = ix.item(ix.ids[0])
+    assert set(rec) == {"id", "text", "labels", "image"} and Image.open(rec["image"]).size == (24, 24)
+
+
+def test_codes_match_model_encoding(cmsl_index, cmsl_run):
+    """The stored codes are the model's own database codes, and the AQD scan ranks exactly like
+    the model's scorer (the evaluator's ranking)."""
+    from crossmedia.eval.evaluator import encode_items
+    from crossmedia.train.rundir import RunDir
+    from crossmedia.train.trainer import load_trained
+
+    model, cfg, rd, _ = load_trained(RunDir(cmsl_run))
+    idx = rd.protocol["retrieval"]
+    img, txt = encode_items(model, rd.tensors, idx)
+    np.testing.assert_array_equal(cmsl_index.arrays["image_db"], model.to_codes(img))
+    np.testing.assert_array_equal(cmsl_index.arrays["text_db"], model.to_codes(txt))
+    q_txt = txt[:3]
+    want = -np.asarray(model.scorer(q_txt, img).distances(0, 3))  # the evaluator's AQD distances
+    got = cmsl_index.engine("image").scores(q_txt.numpy())
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("engine", ["aqd", "faiss"])
+def test_search_text_and_image(cmsl_index, engine):
+    ix = cmsl_index
+    hits = ix.search_text("red circle", k=5, engine=engine)
+    assert [h.rank for h in hits] == [1, 2, 3, 4, 5] and all(isinstance(h, Hit) and h.modality == "image" for h in hits)
+    assert all(a.score >= b.score for a, b in zip(hits, hits[1:]))
+    img = ix.item(ix.ids[3])["image"]
+    by_path = ix.search_image(img, k=4, engine=engine)
+    assert all(h.modality == "text" for h in by_path)
+    with Image.open(img) as im:
+        pil = im.convert("RGB")
+    assert ix.search_image(pil, k=4, engine=engine) == by_path
+    assert ix.search_image(np.asarray(pil), k=4, engine=engine) == by_path
+
+
+def test_engines_agree_on_index(cmsl_index):
+    ix = cmsl_index
+    for query in ("red circle", "blue square green star"):
+        a = ix.search_text(query, k=8, engine="aqd")
+        f = ix.search_text(query, k=8, engine="faiss")
+        np.testing.assert_allclose([h.score for h in a], [h.score for h in f], atol=1e-4)
+
+
+def test_rerank_uses_fine_grained_scores(cmsl_index):
+    ix = cmsl_index
+    model = ix.model
+    n = len(ix)
+    hits = ix.search_text("red circle", k=5, rerank=n)  # rerank everything = full fine-grained ranking
+    from crossmedia.search.query import text_batch
+
+    b = text_batch(model.info, ix._vocab, "red circle")
+    with torch.no_grad():
+        full = model.fine_grained_scores({"regions": torch.from_numpy(np.asarray(ix.arrays["regions"], np.float32))},
+                                         b)[:, 0].numpy()
+    best = np.sort(full)[::-1][:5]
+    np.testing.assert_allclose([h.score for h in hits], best, rtol=1e-5, atol=1e-6)
+    # partial rerank: the returned items are a reordering of the first stage's top-N
+    first = [h.id for h in ix.search_text("red circle", k=20)]
+    re = ix.search_text("red circle", k=5, rerank=20)
+    assert {h.id for h in re} <= set(first)
+    assert all(a.score >= b.score for a, b in zip(re, re[1:]))
+    img_hits = ix.search_image(ix.item(ix.ids[0])["image"], k=3, rerank=15)
+    assert len(img_hits) == 3 and img_hits[0].modality == "text"
+
+
+def test_explain_word_region_attention(cmsl_index):
+    words, attn, g = cmsl_index.explain("a red circle and a pencil", cmsl_index.ids[0])
+    known = [w for w in ("red", "circle") if w in cmsl_index._vocab.index]
+    assert words == known
+    assert attn.shape == (len(words), g * g) and g == 3  # the small CNN's 3×3 grid
+    np.testing.assert_allclose(attn.sum(1), 1.0, atol=1e-5)
+    with pytest.raises(UserError, match="no item"):
+        cmsl_index.explain("red", "nope")
+
+
+@pytest.mark.parametrize("query, needle", [("", "empty"), ("   ", "empty"), ("zzzz qqqq", "vocabulary")])
+def test_bad_text_queries(cmsl_index, query, needle):
+    with pytest.raises(UserError, match=needle):
+        cmsl_index.search_text(query)
+
+
+def test_bad_image_queries_and_options(cmsl_index, tmp_path):
+    with pytest.raises(UserError, match="not found"):
+        cmsl_index.search_image(tmp_path / "nope.png")
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    with pytest.raises(UserError, match="cannot decode"):
+        cmsl_index.search_image(tmp_path / "bad.png")
+    with pytest.raises(UserError, match="hamming"):
+        cmsl_index.search_text("red", engine="hamming")
+    with pytest.raises(UserError, match="no item"):
+        cmsl_index.item("nope")
+
+
+def test_round_trip_bit_identical(cmsl_index, tmp_path):
+    copy = Index.load(cmsl_index.path).save(tmp_path / "copy")
+    assert _files(copy.path) == _files(cmsl_index.path)
+    again = Index.load(tmp_path / "copy")
+    assert again.search_text("red circle", k=5) == cmsl_index.search_text("red circle", k=5)
+
+
+def _copy(ix, dst):
+    shutil.copytree(ix.path, dst)
+    return dst
+
+
+def test_corruption_and_version_errors_leave_files(cmsl_index, tmp_path):
+    p = _copy(cmsl_index, tmp_path / "c")
+    arr = bytearray((p / "image_db.npy").read_bytes())
+    arr[-1] ^= 0xFF
+    (p / "image_db.npy").write_bytes(bytes(arr))
+    before = _files(p)
+    with pytest.raises(DataError, match="checksum"):
+        Index.load(p)
+    assert _files(p)["image_db.npy"] == before["image_db.npy"]  # nothing rewritten
+    (p / "image_db.npy").write_bytes((cmsl_index.path / "image_db.npy").read_bytes())
+    (p / "text_db.npy").write_bytes(b"short")
+    with pytest.raises(DataError, match="bytes"):
+        Index.load(p)
+    q = _copy(cmsl_index, tmp_path / "v")
+    man = json.loads((q / "manifest.json").read_text())
+    man["format_version"] = 99
+    (q / "manifest.json").write_text(json.dumps(man))
+    with pytest.raises(DataError, match="format_version 99"):
+        Index.load(q)
+    (q / "manifest.json").write_text("{")
+    with pytest.raises(DataError, match="not valid JSON"):
+        Index.load(q)
+    with pytest.raises(DataError, match="not a crossmedia index"):
+        Index.load(tmp_path)
+
+
+def test_build_refuses_to_overwrite(cmsl_index, cmsl_run, synth_data, twotower_run):
+    before = _files(cmsl_index.path)
+    with pytest.raises(UserError, match="not empty"):
+        Index.build(twotower_run, synth_data, cmsl_index.path)
+    assert _files(cmsl_index.path) == before
+
+
+def test_index_of_another_model_is_refused(cmsl_index, cmsl_run, twotower_run):
+    assert Index.load(cmsl_index.path, run=cmsl_run).fingerprint == cmsl_index.fingerprint
+    with pytest.raises(UserError, match="different model"):
+        Index.load(cmsl_index.path, run=twotower_run)
+
+
+def test_add_and_remove_keep_ids_consistent(cmsl_index, synth_data, tmp_path):
+    from crossmedia.data import Dataset
+
+    p = _copy(cmsl_index, tmp_path / "u")
+    ix = Index.load(p)
+    n0 = len(ix)
+    query_ids = [Dataset.load(synth_data).items[i]["id"] for i in Dataset.load(synth_data).protocol()["query"]]
+    ix = ix.add(synth_data, split="query")
+    assert len(ix) == n0 + len(query_ids) and ix.ids[n0:] == query_ids
+    # a new item is found under its id with the same codes it would get in a fresh build
+    fresh = Index.build(ix.manifest["model"]["run"], synth_data, tmp_path / "fresh", split="all")
+    for key in ("image_db", "text_db", "tokens"):
+        np.testing.assert_array_equal(np.asarray(ix.arrays[key])[n0:],
+                                      np.asarray(fresh.arrays[key])[[fresh.ids.index(i) for i in query_ids]])
+    with pytest.raises(UserError, match="already in the index"):
+        ix.add(synth_data, split="query")
+    removed = [ix.ids[0], query_ids[1]]
+    keep_before = [i for i in ix.ids if i not in removed]
+    rows_before = {i: np.asarray(ix.arrays["image_db"])[ix.ids.index(i)].copy() for i in keep_before}
+    ix = ix.remove(removed)
+    assert ix.ids == keep_before and len(ix) == n0 + len(query_ids) - 2
+    for i in keep_before:
+        np.testing.assert_array_equal(np.asarray(ix.arrays["image_db"])[ix.ids.index(i)], rows_before[i])
+    assert all(h.id not in removed for h in ix.search_text("red circle", k=len(ix)))
+    before = _files(p)
+    with pytest.raises(UserError, match="unknown item"):
+        ix.remove(["nope"])
+    assert _files(p) == before
+    assert Index.load(p).info()["updates"][-1]["op"] == "remove"
+
+
+def test_binary_index_hamming_and_faiss(twotower_run, synth_data, tmp_path):
+    ix = Index.build(twotower_run, synth_data, tmp_path / "tt", checkpoint="last")
+    assert ix.code_kind == "binary" and ix.arrays["image_db"].shape[1] == 2  # 16 bits packed
+    assert not ix.info()["rerank"] or "regions" not in ix.arrays
+    h = ix.search_text("red circle", k=10)
+    f = ix.search_text("red circle", k=10, engine="faiss")
+    assert [x.score for x in h] == [x.score for x in f]  # −Hamming distances
+    assert all(float(x.score).is_integer() and -16 <= x.score <= 0 for x in h)
+    with pytest.raises(UserError, match="fine-grained"):
+        ix.search_text("red circle", rerank=10)
+    with pytest.raises(UserError, match="word-region"):
+        ix.explain("red", ix.ids[0])
+    out = ix.export_faiss(tmp_path / "fx")
+    import faiss
+
+    assert faiss.read_index_binary(str(out["image"])).ntotal == len(ix)
+
+
+def test_real_valued_index(real_run, synth_data, tmp_path):
+    ix = Index.build(real_run, synth_data, tmp_path / "real")
+    assert ix.code_kind == "real" and ix.arrays["image_db"].dtype == np.float32
+    a = ix.search_text("red circle", k=6)
+    b = ix.search_text("red circle", k=6, engine="faiss")
+    np.testing.assert_allclose([x.score for x in a], [x.score for x in b], rtol=1e-5, atol=1e-5)
+
+
+def test_concurrent_searches(cmsl_index):
+    from concurrent.futures import ThreadPoolExecutor
+
+    ix = Index.load(cmsl_index.path)  # fresh: model and engines built lazily under the lock
+    queries = ["red circle", "blue square", "green star", "red circle"] * 3
+    with ThreadPoolExecutor(4) as ex:
+        got = list(ex.map(lambda q: ix.search_text(q, k=5, rerank=10), queries))
+    for q, hits in zip(queries, got):
+        assert hits == cmsl_index.search_text(q, k=5, rerank=10)
