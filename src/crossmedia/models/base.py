@@ -118,3 +118,17 @@ class RetrievalModel(nn.Module):
 
     def ranking_spec(self) -> dict:
         return {"representation": self.code_kind, "distance": "hamming", "binarisation": "x >= 0 -> +1"}
+
+    #: True when the model offers a fine-grained (word/region-level) score for reranking
+    supports_fine_grained: bool = False
+
+    def fine_grained_scores(self, images: dict, texts: dict) -> torch.Tensor:
+        """(n_images × n_texts) fine-grained similarity between every image of the ``images``
+        batch dict and every text of the ``texts`` batch dict (higher = more similar); used to
+        rerank a first-stage top-N. Batch dicts are what ``RunTensors.batch`` yields."""
+        raise NotImplementedError(f"{self.model_name} has no fine-grained score")
+
+    def word_region_attention(self, images: dict, texts: dict) -> list[torch.Tensor]:
+        """For pairs (image i, text i): attention of each of text i's words over image i's
+        regions, one (n_words_i × n_regions) tensor per pair, rows sum to 1; used for heatmaps."""
+        raise NotImplementedError(f"{self.model_name} has no word-region attention")
