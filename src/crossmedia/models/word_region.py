@@ -23,11 +23,16 @@ __all__ = ["word_region_attention", "attentional_similarity"]
 _NEG = -1e9
 
 
-def word_region_attention(s: torch.Tensor, word_mask: torch.Tensor, gamma1: float) -> torch.Tensor:
+def word_region_attention(s: torch.Tensor, word_mask: torch.Tensor, gamma1: float,
+                          word_softmax: bool = True) -> torch.Tensor:
     """s (..., T, R) word–region dot products, word_mask broadcastable to (..., T) → α (..., T, R):
-    softmax over words, then γ1-scaled softmax over regions; rows of padding words are 0."""
+    softmax over words (DAMSM; skipped with ``word_softmax=False``), then γ1-scaled softmax over
+    regions; rows of padding words are 0."""
     m = word_mask.unsqueeze(-1)
-    sbar = s.masked_fill(~m, _NEG).softmax(dim=-2)  # finite fill: no NaN gradients for empty texts
+    if word_softmax:
+        sbar = s.masked_fill(~m, _NEG).softmax(dim=-2)  # finite fill: no NaN gradients for empty texts
+    else:
+        sbar = s
     attn = (gamma1 * sbar).softmax(dim=-1)
     return attn * m
 
@@ -45,6 +50,7 @@ def _pool(rel: torch.Tensor, word_mask: torch.Tensor, gamma2: float) -> torch.Te
 
 def attentional_similarity(regions: torch.Tensor, words: torch.Tensor, word_mask: torch.Tensor,
                            gamma1: float = 4.0, gamma2: float = 5.0, *, pairs: bool = False,
+                           word_softmax: bool = True,
                            return_attention: bool = False, eps: float = 1e-8):
     """R(image, text) of every image with every text.
 
@@ -56,13 +62,13 @@ def attentional_similarity(regions: torch.Tensor, words: torch.Tensor, word_mask
         if regions.shape[0] != words.shape[0]:
             raise ValueError(f"pairs=True needs as many images as texts, got {regions.shape[0]} and {words.shape[0]}")
         s = torch.einsum("brd,btd->btr", regions, words)
-        attn = word_region_attention(s, word_mask, gamma1)
+        attn = word_region_attention(s, word_mask, gamma1, word_softmax)
         c = torch.einsum("btr,brd->btd", attn, regions)
         rel = (c * words).sum(-1) / (_norm(c, eps) * _norm(words, eps)).clamp_min(eps)
         out = _pool(rel, word_mask, gamma2)
         return (out, attn) if return_attention else out
     s = torch.einsum("ird,jtd->ijtr", regions, words)  # (Bi, Bt, T, R)
-    attn = word_region_attention(s, word_mask.unsqueeze(0), gamma1)
+    attn = word_region_attention(s, word_mask.unsqueeze(0), gamma1, word_softmax)
     r, d = regions.shape[1], regions.shape[2]
     e_norm = _norm(words, eps).unsqueeze(0)  # (1, Bt, T)
     if r <= d:
