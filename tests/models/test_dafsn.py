@@ -124,6 +124,22 @@ def _ctx(root, *extra):
     return model, ctx, cfg, rd
 
 
+def test_word_vectors_initialise_the_embeddings(tmp_path, tiny_dataset):
+    vec = tmp_path / "vecs.txt"
+    rng = np.random.default_rng(0)
+    table = {w: rng.normal(size=16).round(4) for w in ("red", "green", "picture")}
+    vec.write_text("".join(f"{w} {' '.join(map(str, v))}\n" for w, v in table.items()))
+    model, ctx, cfg, rd = _ctx(tiny_dataset.root, f"model.text.word_vectors={vec}")
+    model.setup_training(ctx)
+    emb = model.text.embed.weight.detach()
+    for w, v in table.items():
+        assert torch.allclose(emb[rd.vocab.index[w]], torch.tensor(v, dtype=torch.float32), atol=1e-6)
+    assert (emb[0] == 0).all()  # <pad>
+    model, ctx, _, _ = _ctx(tiny_dataset.root, f"model.text.word_vectors={vec}", "model.text.embed_dim=12")
+    with pytest.raises(ConfigError, match="embed_dim=16"):
+        model.setup_training(ctx)
+
+
 def test_tiny_run_lowers_the_matching_losses(tiny_dataset):
     # with 4 labels nearly every pair shares one: without masking there are negatives to learn from
     model, ctx, cfg, rd = _ctx(tiny_dataset.root, "model.loss.mask_same_class=false")
