@@ -170,6 +170,18 @@ def test_tiny_run_lowers_the_matching_losses(tiny_dataset):
     assert [g["lr"] for g in opt.param_groups] == [1e-2, 1e-4]
 
 
+def test_optimizer_clips_the_rnn_gradient_norm_only():
+    model = get_model("dafsn", SMALL, _info())
+    opt = model.configure_optimizer(lr=1e-3)
+    for p in model.parameters():
+        p.grad = torch.full_like(p, 10.0)
+    opt.step()
+    rnn = torch.cat([p.grad.flatten() for p in model.text.rnn.parameters()])
+    assert abs(float(rnn.norm()) - 0.25) < 1e-4
+    assert float(model.text.embed.weight.grad.abs().max()) == 10.0
+    assert opt.param_groups[0]["betas"] == (0.5, 0.999)
+
+
 def test_hooks_scores_attention_and_cosine_ranking(tiny_dataset):
     model, ctx, cfg, rd = _ctx(tiny_dataset.root)
     model.eval()
