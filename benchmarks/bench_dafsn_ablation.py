@@ -221,12 +221,13 @@ def format_markdown(state: dict) -> str:
         f"queries, mean ± std over seeds {', '.join(map(str, state['seeds']))}; random ranking ≈ "
         f"{statistics.fmean(rnd):.3f}. Hit = the caption word's attention peaks on its object's cell (chance 0.111).",
         "",
-        "| variant | image→text | text→image | shape-word hit | colour-word hit | train pairs/s |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| variant | seeds | image→text | text→image | shape-word hit | colour-word hit | train pairs/s |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for a in state["aggregate"]:
         it, ti, sh, co = a["image->text"], a["text->image"], a["shape_hit_rate"], a["colour_hit_rate"]
-        lines.append(f"| {a['variant']} | {it['mean']:.4f} ± {it['std']:.4f} | {ti['mean']:.4f} ± {ti['std']:.4f} | "
+        lines.append(f"| {a['variant']} | {','.join(map(str, a['seeds']))} | {it['mean']:.4f} ± {it['std']:.4f} | "
+                     f"{ti['mean']:.4f} ± {ti['std']:.4f} | "
                      f"{sh['mean']:.3f} ± {sh['std']:.3f} | {co['mean']:.3f} ± {co['std']:.3f} | "
                      f"{a['train_pairs_per_s']['mean']:.0f} |")
     return "\n".join(lines)

@@ -223,7 +223,11 @@ def test_cli_train_eval_and_reload_give_identical_embeddings(tmp_path, tiny_data
 
 @pytest.mark.slow
 def test_embedded_dataset_discriminator_goes_toward_chance_and_shape_words_attend_to_their_object(tmp_path):
-    """One training on 1,200 synthetic scenes (600 train, 10 epochs, ~1 min on one core)."""
+    """One training on 1,200 synthetic scenes (600 train, 10 epochs, seed 0; ~1 min on one core).
+
+    A regression test of a measured behaviour, not a guarantee for every seed: with the default
+    attention some seeds settle into a mode where words attend to background cells (the
+    ablation benchmark's seed 1: hit rates ≈ 0.02 and a much lower mAP)."""
     from crossmedia.data.make_synth import make_synthetic_dataset
     from crossmedia.eval.localization import attention_localization
     from crossmedia.train import load_trained, train
