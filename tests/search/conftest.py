@@ -51,3 +51,11 @@ def real_run(synth_data, tmp_path_factory):
     """CMSL with quantization off: real-valued vectors ranked by inner product."""
     return _train(synth_data, tmp_path_factory.mktemp("runs") / "real", "model.name=cmsl", *SMALL_CMSL,
                   "model.quant.enabled=false", "train.epochs=1")
+
+
+@pytest.fixture(scope="session")
+def dafsn_run(synth_data, tmp_path_factory):
+    """DAFSN (real-valued, cosine; word-level attentional score for the rerank)."""
+    return _train(synth_data, tmp_path_factory.mktemp("runs") / "dafsn", "model.name=dafsn", "model.text.embed_dim=16",
+                  "model.text.hidden=8", "model.image.cnn_channels=[4, 8, 8, 8]", "data.text_field=caption",
+                  "train.batch_size=16", "train.epochs=1", "train.val_every=0", "train.threads=1")

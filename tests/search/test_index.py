@@ -250,3 +250,31 @@ def test_concurrent_searches(cmsl_index):
         got = list(ex.map(lambda q: ix.search_text(q, k=5, rerank=10), queries))
     for q, hits in zip(queries, got):
         assert hits == cmsl_index.search_text(q, k=5, rerank=10)
+
+
+def test_dafsn_index_reranks_and_explains_from_stored_regions(dafsn_run, synth_data, tmp_path):
+    """The index stores DAFSN's projected regions; the rerank over all items equals ranking by the
+    model's word-level score computed from pixels, and explain gives one attention row per word."""
+    import torch
+
+    from crossmedia.train import load_trained
+    from crossmedia.train.rundir import RunDir
+
+    ix = Index.build(dafsn_run, synth_data, tmp_path / "dafsn")
+    assert ix.code_kind == "real" and "regions" in ix.arrays
+    n = len(ix)
+    hits = ix.search_text("a red circle", k=5, rerank=n)
+    model, cfg, rd, _ = load_trained(RunDir(dafsn_run))
+    idx = [ix._row[h.id] for h in hits]
+    assert len(hits) == 5
+    with torch.no_grad():
+        from crossmedia.search.query import text_batch
+
+        tb = text_batch(model.info, ix._vocab, "a red circle")
+        regions = torch.from_numpy(np.asarray(ix.arrays["regions"], dtype=np.float32))
+        full = model.fine_grained_scores({"regions": regions}, tb)[:, 0].numpy()
+    expected = np.argsort(-full, kind="stable")[:5]
+    np.testing.assert_allclose(sorted(full[idx], reverse=True), full[expected], rtol=1e-3, atol=1e-3)
+    words, attn, g = ix.explain("a red circle", ix.ids[0])
+    assert attn.shape[0] == len(words) and g and attn.shape[1] == g * g
+    np.testing.assert_allclose(attn.sum(1), 1.0, atol=1e-4)

@@ -178,6 +178,7 @@ _PLUGINS: list[tuple[str, str, str]] = [
     ("features", "root", "features_group"),  # crossmedia features extract ...
     ("index", "root", "index_group"),  # crossmedia index build|add|remove|info|export-faiss
     ("index", "root", "search_cmd"),  # crossmedia search INDEX --text/--image
+    ("explain", "root", "explain_cmd"),  # crossmedia explain RUN --data DIR --query ...
 ]
 _register_plugins()
 

@@ -1,0 +1,54 @@
+"""BiLSTM text encoder (DAFSN's text side; the recipe is DAMSM's text encoder, AttnGAN, Xu et
+al. CVPR 2018): word embeddings (dropout) → 1-layer bidirectional LSTM over packed sequences.
+
+Outputs per text the *word features* (the two directions' hidden states at every position
+concatenated, B × T × 2h) and the *sentence feature* (both directions' last hidden states
+concatenated, B × 2h). Token id 0 is ``<pad>`` (see :class:`crossmedia.data.text.Vocabulary`);
+``<unk>`` (id 1) is a real position. A text of length 0 is run as one ``<pad>`` token and gets a
+mask of all False.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+__all__ = ["BiLSTMEncoder"]
+
+
+class BiLSTMEncoder(nn.Module):
+    def __init__(self, vocab_size: int, embed_dim: int = 300, hidden: int = 128, dropout: float = 0.5):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
+        self.drop = nn.Dropout(dropout)
+        self.rnn = nn.LSTM(embed_dim, hidden, num_layers=1, batch_first=True, bidirectional=True)
+        self.hidden = hidden
+        self.out_dim = 2 * hidden
+        nn.init.uniform_(self.embed.weight, -0.1, 0.1)  # DAMSM's init
+        with torch.no_grad():
+            self.embed.weight[0].zero_()
+
+    def load_vectors(self, vectors: np.ndarray | torch.Tensor) -> None:
+        """Initialise the embedding table from pretrained word vectors (V × embed_dim)."""
+        v = torch.as_tensor(np.asarray(vectors, dtype=np.float32))
+        if tuple(v.shape) != tuple(self.embed.weight.shape):
+            raise ValueError(f"word vectors have shape {tuple(v.shape)}, expected {tuple(self.embed.weight.shape)}")
+        with torch.no_grad():
+            self.embed.weight.copy_(v.to(self.embed.weight.device))
+            self.embed.weight[0].zero_()
+
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor):
+        """tokens (B, T) long, lengths (B,) → (words (B, T', 2h), sentence (B, 2h), mask (B, T') bool)
+        with T' = the batch's longest text (at least 1)."""
+        lengths = torch.as_tensor(lengths).cpu().long().clamp(max=tokens.shape[1])
+        t = max(int(lengths.max()) if lengths.numel() else 0, 1)
+        tokens = tokens[:, :t]
+        x = self.drop(self.embed(tokens))
+        packed = pack_padded_sequence(x, lengths.clamp(min=1), batch_first=True, enforce_sorted=False)
+        out, (h, _) = self.rnn(packed)
+        words, _ = pad_packed_sequence(out, batch_first=True, total_length=t)
+        sentence = torch.cat([h[0], h[1]], dim=1)  # forward's last state, backward's (first-token) state
+        mask = torch.arange(t, device=tokens.device).view(1, -1) < lengths.to(tokens.device).view(-1, 1)
+        return words, sentence, mask

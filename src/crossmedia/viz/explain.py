@@ -1,0 +1,224 @@
+"""Visual comparisons of trained runs (DAFSN's "visual comparisons of results"):
+
+* query → top-k image grids, relevant results framed green, irrelevant red (unknown: grey), for
+  one run or two runs side by side;
+* per-word attention heatmaps over the top result of each run whose model offers
+  :meth:`~crossmedia.models.RetrievalModel.word_region_attention`.
+
+A query is a dataset item id (its text is the query, relevance = shares a label with the item)
+or free text (relevance = shares a label the text names: every word of the label's name occurs in
+the query, e.g. "red circle"; when the text names no label, results are framed grey).
+
+Entry points: :func:`write_visual_comparison` (used by ``crossmedia explain`` and the demo) and
+:func:`explain_query`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont
+
+from ..data.text import tokenize
+from ..errors import UserError
+from ..io import atomic_path, write_json
+from .grids import GREEN, GREY, RED, _framed, _text_cell
+from .heatmaps import attention_heatmaps
+
+__all__ = ["LoadedRun", "load_run", "explain_query", "write_visual_comparison", "comparison_grid"]
+
+
+@dataclass
+class LoadedRun:
+    name: str
+    model: object
+    cfg: dict
+    rd: object
+    db_index: np.ndarray  # dataset indices of the database (protocol retrieval split)
+    db_images: torch.Tensor = field(repr=False)  # encoded database images
+
+
+def load_run(run_dir: str | Path, data_dir: str | Path | None = None, name: str | None = None) -> LoadedRun:
+    """A trained run (best checkpoint, eval mode) on ``data_dir`` (default: the run's own data),
+    with its database images (the protocol's retrieval split) encoded."""
+    from ..config import resolve_config
+    from ..data.loading import load_run_data
+    from ..eval import encode_items
+    from ..train.rundir import RunDir
+    from ..train.trainer import build_model
+
+    run = RunDir(run_dir)
+    if not run.config_path.is_file():
+        raise UserError(f"{run_dir}: not a run directory (no {run.config_path.name})")
+    ck_path = run.checkpoint("best")
+    if not ck_path.is_file():
+        raise UserError(f"{ck_path}: checkpoint not found; has {run_dir} finished training?")
+    cfg = resolve_config(run.load_config())
+    if data_dir is not None:
+        cfg["data"]["root"] = str(data_dir)
+    vocab = json.loads((run.path / "vocab.json").read_text(encoding="utf-8"))
+    rd = load_run_data(cfg["data"], vocab_words=vocab)
+    model = build_model(cfg, rd)
+    ck = torch.load(ck_path, map_location="cpu", weights_only=False)
+    model.load_state_dict(ck["model"])
+    model.eval()
+    db = np.asarray(rd.protocol["retrieval"])
+    img, _ = encode_items(model, rd.tensors, db, desc=f"encoding {Path(run_dir).name} database")
+    return LoadedRun(name or Path(run_dir).name, model, cfg, rd, db, img)
+
+
+def _text_batch(rd, text: str) -> dict:
+    t = rd.tensors
+    tok, lengths = rd.vocab.sequences([text], t.tokens.shape[1])
+    return {"tokens": torch.from_numpy(tok), "lengths": torch.from_numpy(lengths),
+            "bow": torch.from_numpy(rd.vocab.bow([text]))}
+
+
+def _resolve_query(rd, query: str) -> tuple[str, np.ndarray | None, int | None]:
+    """(query text, query labels or None, dataset index or None)."""
+    ds = rd.dataset
+    ids = {it["id"]: i for i, it in enumerate(ds.items)}
+    if query in ids:
+        i = ids[query]
+        text = ds.texts(rd.tensors.text_field)[i]
+        text = text if isinstance(text, str) else " ".join(text)
+        return text, ds.labels[i], i
+    words = set(tokenize(query))
+    named = np.array([bool(tokenize(n)) and set(tokenize(n)) <= words for n in ds.label_names])
+    return query, (named.astype(ds.labels.dtype) if named.any() else None), None
+
+
+@torch.no_grad()
+def explain_query(run: LoadedRun, query: str, k: int = 6, rerank: int = 0) -> dict:
+    """Top-k database images of ``run`` for a text ``query`` (an item id or free text); with
+    ``rerank`` > 0 the first-stage top-``rerank`` are re-sorted by the model's fine-grained score."""
+    m, rd = run.model, run.rd
+    text, qlabels, qi = _resolve_query(rd, query)
+    batch = _text_batch(rd, text)
+    q = m.encode_text(batch)
+    dist = np.asarray(m.scorer(q, run.db_images).distances(0, 1))[0]
+    order = np.argsort(dist, kind="stable")
+    scores = -dist
+    if rerank and getattr(m, "supports_fine_grained", False):
+        top = order[:rerank]
+        imgs = rd.tensors.batch(run.db_index[top])
+        fg = m.fine_grained_scores(imgs, batch)[:, 0].cpu().numpy()
+        top = top[np.argsort(-fg, kind="stable")]
+        order = np.concatenate([top, order[rerank:]])
+        scores = scores.copy()
+        scores[top] = np.sort(fg)[::-1]
+    hits = order[:k]
+    Y = rd.dataset.labels
+    rel = None if qlabels is None else [bool((Y[run.db_index[h]] @ qlabels) > 0) for h in hits]
+    return {"run": run.name, "query": query, "text": text, "query_item": qi,
+            "relevance": "shares a label with the query item" if qi is not None else
+                         ("shares a label named by the query" if qlabels is not None else "unknown (no label named)"),
+            "results": [{"id": rd.dataset.items[int(run.db_index[h])]["id"], "index": int(run.db_index[h]),
+                         "score": float(scores[h]), "relevant": None if rel is None else rel[j]}
+                        for j, h in enumerate(hits)],
+            "reranked": bool(rerank and getattr(m, "supports_fine_grained", False))}
+
+
+@torch.no_grad()
+def _attention_png(run: LoadedRun, text: str, index: int, path: Path) -> Path | None:
+    m, rd = run.model, run.rd
+    if not getattr(m, "supports_fine_grained", False):
+        return None
+    grid = getattr(m, "region_grid", None)
+    if not grid:
+        return None
+    batch = {**rd.tensors.batch(np.array([index])), **_text_batch(rd, text)}
+    attn = m.word_region_attention(batch, batch)[0].cpu().numpy()
+    words = [rd.vocab.words[int(t)] for t in batch["tokens"][0, : attn.shape[0]]]
+    src = [w for w in tokenize(text)][: len(words)]
+    words = [f"{s} ({w})" if w == "<unk>" else w for s, w in zip(src, words)]
+    image = Image.open(rd.dataset.root / rd.dataset.items[index]["image"]).convert("RGB")
+    return attention_heatmaps(image, words, attn, grid, path,
+                              title=f"{run.name}: attention of each query word over {rd.dataset.items[index]['id']}")
+
+
+def comparison_grid(rows: Sequence[dict], path: str | Path, names: Sequence[str], cell: int = 88,
+                    title: str | None = None) -> Path:
+    """A PNG with one row per query: the query text, then each run's top-k images side by side.
+    ``rows``: ``{"label": str, "query": str, "runs": [[(PIL image, relevant: bool | None), ...], ...]}``."""
+    border, gap, label_h = 3, 14, 14
+    k = max((len(r) for row in rows for r in row["runs"]), default=0)
+    n = len(names)
+    cw = cell + 2 * border
+    w = 5 + cw + gap + n * (k * (cw + 2) + gap)
+    title_h = 18 if title else 0
+    head_h = 14
+    row_h = cw + label_h + 4
+    canvas = Image.new("RGB", (w, title_h + head_h + len(rows) * row_h + 6), (255, 255, 255))
+    d = ImageDraw.Draw(canvas)
+    font = ImageFont.load_default()
+    if title:
+        d.text((5, 3), title, fill=(0, 0, 0), font=font)
+    for j, name in enumerate(names):
+        d.text((5 + cw + gap + j * (k * (cw + 2) + gap), title_h), name, fill=(0, 0, 0), font=font)
+    for r_i, row in enumerate(rows):
+        y = title_h + head_h + r_i * row_h
+        d.text((5, y), row.get("label", ""), fill=(0, 0, 0), font=font)
+        y += label_h
+        canvas.paste(_framed(_text_cell(row["query"], cell), GREY, border), (5, y))
+        for j, results in enumerate(row["runs"]):
+            x = 5 + cw + gap + j * (k * (cw + 2) + gap)
+            for im, relevant in results:
+                colour = GREY if relevant is None else (GREEN if relevant else RED)
+                canvas.paste(_framed(im.convert("RGB").resize((cell, cell), Image.NEAREST), colour, border), (x, y))
+                x += cw + 2
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        canvas.save(tmp, format="PNG")
+    return path
+
+
+def write_visual_comparison(run_a: str | Path, run_b: str | Path | None, data_dir: str | Path | None,
+                            out_dir: str | Path, queries: Sequence[str], k: int = 6, rerank: int = 0,
+                            attention: bool = True) -> dict:
+    """Write ``OUT/comparison.png`` (each query's top-k images for run A and, when given, run B,
+    side by side; green = relevant, red = not, grey = unknown), ``OUT/attention-<q>-<run>.png``
+    (per-word attention heatmaps over each run's top result, for models that have word–region
+    attention) and ``OUT/explain.json`` (the ranked results). Returns the JSON's content."""
+    if not queries:
+        raise UserError("--query: give at least one query (an item id or a text)")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    runs = [load_run(run_a, data_dir)]
+    if run_b is not None:
+        runs.append(load_run(run_b, data_dir))
+        if runs[1].name == runs[0].name:
+            runs[1].name += " (B)"
+    rows, report, files = [], [], []
+    for qn, query in enumerate(queries):
+        per_run = []
+        entry = {"query": query, "runs": []}
+        for run in runs:
+            res = explain_query(run, query, k=k, rerank=rerank)
+            ds = run.rd.dataset
+            per_run.append([(Image.open(ds.root / ds.items[h["index"]]["image"]), h["relevant"]) for h in res["results"]])
+            if attention and res["results"]:
+                safe = "".join(ch if ch.isalnum() else "_" for ch in run.name)
+                png = _attention_png(run, res["text"], res["results"][0]["index"], out / f"attention-q{qn}-{safe}.png")
+                if png is not None:
+                    res["attention_png"] = str(png)
+                    files.append(str(png))
+            entry["runs"].append(res)
+        rels = [[r for _, r in pr if r is not None] for pr in per_run]
+        stats = "   ".join(f"{runs[j].name}: {sum(x)}/{len(x)} relevant" for j, x in enumerate(rels) if x)
+        text = entry["runs"][0]["text"]
+        rows.append({"label": f"query {qn}: {query if query == text else 'item ' + query}   {stats}", "query": text,
+                     "runs": per_run})
+        report.append(entry)
+    grid = comparison_grid(rows, out / "comparison.png", [r.name for r in runs],
+                           title="top-%d images per query (green = relevant, red = not, grey = unknown)%s"
+                                 % (k, f", fine-grained rerank of the top {rerank}" if rerank else ""))
+    summary = {"comparison_png": str(grid), "attention_pngs": files, "k": k, "rerank": rerank,
+               "runs": [{"name": r.name, "model": r.cfg["model"]["name"]} for r in runs], "queries": report}
+    write_json(out / "explain.json", summary)
+    return summary
