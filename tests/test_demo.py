@@ -22,5 +22,7 @@ def test_demo_quick_end_to_end(tmp_path, capsys):
         assert r["metric"] == "map_all" and r["metric_spec"]
         # clearly above the expected MAP of a random ranking
         assert r["map"] > r["random_map"] + 0.03, r
+    cmp_png = Image.open(out / "comparison" / "comparison.png")
+    assert cmp_png.format == "PNG" and res["comparison_png"].endswith("comparison.png")
     png = Image.open(out / "examples.png")
     assert png.format == "PNG" and png.width > 400

@@ -2,8 +2,9 @@
 
 Generates (or reuses) the synthetic scene dataset, trains every model in :data:`DEMO_PLAN`,
 evaluates both directions on the protocol's test queries with mAP@all (conventions recorded),
-saves example text→image and image→text searches as a PNG grid, prints a results table and
-writes ``OUT/results.json``.
+saves example text→image and image→text searches as a PNG grid and a side-by-side comparison of
+the first two models' results (``OUT/comparison/``), prints a results table and writes
+``OUT/results.json``.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def run_demo(out: str | Path = "demo_out", quick: bool = False, seed: int = 0, t
     else:
         echo(f"generating {size['n']} synthetic scenes into {data_dir}")
         make_synth.make_synthetic_dataset(data_dir, n=size["n"], seed=seed, overwrite=True)
-    rows, runs = [], []
+    rows, runs, run_paths = [], [], []
     for name, opts, train_opts in plan or DEMO_PLAN:
         label = _model_label(name, opts)
         cfg = resolve_config(
@@ -75,6 +76,7 @@ def run_demo(out: str | Path = "demo_out", quick: bool = False, seed: int = 0, t
         res.update(_provenance(rd, cfg, run, ck))
         write_json(run.path / "results.json", res)
         runs.append((label, model, rd, cfg))
+        run_paths.append(run.path)
         for direction in ("image->text", "text->image"):
             m = res["results"][direction][METRIC]
             rows.append({
@@ -87,6 +89,13 @@ def run_demo(out: str | Path = "demo_out", quick: bool = False, seed: int = 0, t
     grid = out / "examples.png"
     label, model, rd, cfg = runs[0]
     example_searches(model, rd, grid, title=f"{label}: example searches (green = relevant, red = not)")
+    comparison = None
+    if len(run_paths) >= 2:  # the first two models side by side, with word-region heatmaps where the model has them
+        from .viz.explain import write_visual_comparison
+
+        qids = [rd.dataset.items[i]["id"] for i in rd.protocol["query"][:3]]
+        write_visual_comparison(run_paths[0], run_paths[1], data_dir, out / "comparison", qids, k=6)
+        comparison = str(out / "comparison" / "comparison.png")
     summary = {
         "task": "crossmedia demo" + (" --quick" if quick else ""),
         "dataset": {"name": rd.dataset.name, "root": str(rd.dataset.root), "generator": params},
@@ -96,14 +105,15 @@ def run_demo(out: str | Path = "demo_out", quick: bool = False, seed: int = 0, t
                        "tie_policy": cfg["eval"]["tie"], "empty_query": cfg["eval"]["empty_query"],
                        "model_selection": "best val score (val queries vs train items); test queries evaluated once"},
         "seed": seed, "git_commit": git_commit(), "torch_threads": torch.get_num_threads(),
-        "results": rows, "examples_png": str(grid),
+        "results": rows, "examples_png": str(grid), "comparison_png": comparison,
         "wall_time_s": round(time.perf_counter() - t_start, 2),
     }
     write_json(out / "results.json", summary)
     table = format_table(rows)
     write_text(out / "results.md", table + "\n")
     echo(table)
-    echo(f"wrote {out / 'results.json'}, {out / 'results.md'} and {grid}  ({summary['wall_time_s']:.0f} s)")
+    echo(f"wrote {out / 'results.json'}, {out / 'results.md'}, {grid}"
+         + (f" and {comparison}" if comparison else "") + f"  ({summary['wall_time_s']:.0f} s)")
     return summary
 
 
