@@ -178,6 +178,7 @@ _PLUGINS: list[tuple[str, str, str]] = [
     ("features", "root", "features_group"),  # crossmedia features extract ...
     ("index", "root", "index_group"),  # crossmedia index build|add|remove|info|export-faiss
     ("index", "root", "search_cmd"),  # crossmedia search INDEX --text/--image
+    ("serve", "root", "serve_cmd"),  # crossmedia serve INDEX --host --port --workers
 ]
 _register_plugins()
 
