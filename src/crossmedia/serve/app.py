@@ -238,12 +238,15 @@ class _Service:
 
 
 def create_app(index, *, limits: Limits | None = None, warm: bool = True, verify: bool = True) -> FastAPI:
-    """The FastAPI app serving ``index`` (an :class:`~crossmedia.search.Index` or an index folder).
-    ``warm`` builds the model and both default engines now instead of on the first request."""
+    """The FastAPI app serving ``index`` (an index folder, or an opened
+    :class:`~crossmedia.search.Index`). ``warm`` builds the model and both default engines now
+    instead of on the first request."""
+    import os
+
     from ..search import Index
 
     limits = limits or Limits()
-    ix = index if isinstance(index, Index) else Index.load(index, verify=verify)
+    ix = Index.load(index, verify=verify) if isinstance(index, (str, os.PathLike)) else index
     if warm:
         ix.model
         for mod in ("image", "text"):
