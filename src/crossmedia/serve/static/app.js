@@ -35,7 +35,7 @@
       img.className = "thumb"; img.loading = "lazy"; img.alt = h.text || h.id;
       if (h.thumbnail) img.src = h.thumbnail;
       const cap = document.createElement("div"); cap.className = "cap";
-      const t = document.createElement("div"); t.textContent = h.text || h.id;
+      const t = document.createElement("div"); t.className = "txt"; t.textContent = h.text || h.id; card.title = h.text || h.id;
       const s = document.createElement("div"); s.className = "score"; s.textContent = "#" + h.rank + "  score " + h.score.toFixed(3);
       cap.append(t, s);
       if (h.labels && h.labels.length) { const l = document.createElement("div"); l.className = "labels"; l.textContent = h.labels.join(", "); cap.append(l); }
@@ -107,13 +107,13 @@
       const img = $("heatmap");
       img.src = state.heatmapUrl; img.dataset.item = hit.id;
       show($("explain"), true);
-      $("explain").scrollIntoView({ block: "nearest" });
     } catch (e) { setError(e.message); }
   }
 
   async function init() {
     $("text-form").addEventListener("submit", searchText);
     $("explain-close").addEventListener("click", () => show($("explain"), false));
+    document.addEventListener("keydown", (e) => { if (e.key === "Escape") show($("explain"), false); });
     const drop = $("drop"), file = $("file");
     file.addEventListener("change", () => searchImage(file.files[0]));
     drop.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); file.click(); } });
