@@ -13,8 +13,8 @@ synthetic scenes; its ``--base`` items (default 1000) are encoded for real, then
 model — training and encoding 10⁵ scenes on this machine would take far longer, and the scan
 cost does not depend on the code values. The thumbnails of the copies are their originals'.
 
-Server and load generator run on the same machine (the client is an asyncio/httpx process
-and competes for the CPU), the server with one uvicorn worker and torch threads = 1 unless
+Server and load generator run on the same machine (the client, a minimal asyncio HTTP/1.1
+client in this process, competes for the CPU), the server with one uvicorn worker and torch threads = 1 unless
 ``--workers``/``--threads`` say otherwise, default :class:`crossmedia.serve.Limits`.
 
     PYTHONPATH=src python benchmarks/bench_serve.py [--items 100000] [--clients 1,10,100]
@@ -125,39 +125,72 @@ def start_server(index: Path, workers: int, threads: int):
 
 
 # ---------------------------------------------------------------------------- the load
-async def run_level(url: str, kind: str, payloads: list, n_clients: int, n_requests: int) -> dict:
-    import httpx
+def _request_bytes(port: int, kind: str, payload) -> bytes:
+    """One complete HTTP/1.1 keep-alive request, prebuilt (the load generator only writes bytes)."""
+    if kind == "text":
+        body = json.dumps({"query": payload, "k": 10}).encode()
+        ctype, path = "application/json", "/api/search/text"
+    else:
+        b = "crossmedia-bench-boundary"
+        body = (f"--{b}\r\nContent-Disposition: form-data; name=\"k\"\r\n\r\n10\r\n"
+                f"--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"q.png\"\r\n"
+                "Content-Type: image/png\r\n\r\n").encode() + payload + f"\r\n--{b}--\r\n".encode()
+        ctype, path = f"multipart/form-data; boundary={b}", "/api/search/image"
+    head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: {ctype}\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n")
+    return head.encode() + body
 
+
+async def _exchange(reader, writer, req: bytes) -> tuple[int, bytes]:
+    writer.write(req)
+    await writer.drain()
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    length = next(int(line.split(":", 1)[1]) for line in lines[1:] if line.lower().startswith("content-length:"))
+    return status, await reader.readexactly(length)
+
+
+async def run_level(url: str, kind: str, payloads: list, n_clients: int, n_requests: int) -> dict:
+    """``n_clients`` keep-alive connections, each sending its next request when the previous
+    answer is in, until ``n_requests`` are done. A minimal asyncio HTTP/1.1 client (prebuilt
+    requests, Content-Length framing) so that the load generator costs little CPU next to the
+    server on the same machine."""
+    port = int(url.rsplit(":", 1)[1])
+    reqs = [_request_bytes(port, kind, p) for p in payloads]
     lat: list[float] = []
     errors: Counter = Counter()
     nxt = iter(range(n_requests))
-    limits = httpx.Limits(max_connections=n_clients, max_keepalive_connections=n_clients)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120) as c:
-        async def one(i):
-            p = payloads[i % len(payloads)]
-            if kind == "text":
-                return await c.post("/api/search/text", json={"query": p, "k": 10})
-            return await c.post("/api/search/image", files={"file": ("q.png", p, "image/png")}, data={"k": "10"})
 
-        for i in range(min(n_clients, 20)):  # warm the connections and the server
-            await one(i)
-
-        async def client():
+    async def client(warm: int):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 22)
+        try:
+            for i in range(warm):
+                await _exchange(reader, writer, reqs[i % len(reqs)])
+            await start.wait()
             for i in nxt:
                 t0 = time.perf_counter()
                 try:
-                    r = await one(i)
-                    if r.status_code != 200:
-                        errors[str(r.status_code)] += 1
-                    else:
-                        assert len(r.json()["hits"]) == 10
+                    status, body = await _exchange(reader, writer, reqs[i % len(reqs)])
+                    if status != 200:
+                        errors[str(status)] += 1
+                    elif len(json.loads(body)["hits"]) != 10:
+                        errors["short"] += 1
                 except Exception as e:  # noqa: BLE001 — every failure counts as an error
                     errors[type(e).__name__] += 1
+                    writer.close()
+                    reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 22)
                 lat.append(time.perf_counter() - t0)
+        finally:
+            writer.close()
 
-        t0 = time.perf_counter()
-        await asyncio.gather(*(client() for _ in range(n_clients)))
-        wall = time.perf_counter() - t0
+    start = asyncio.Event()
+    tasks = [asyncio.create_task(client(2 if w < 10 else 0)) for w in range(n_clients)]  # connect + warm up
+    await asyncio.sleep(0.5 + 0.02 * n_clients)
+    t0 = time.perf_counter()
+    start.set()
+    await asyncio.gather(*tasks)
+    wall = time.perf_counter() - t0
     ms = np.asarray(lat) * 1000
     return {"kind": kind, "clients": n_clients, "requests": n_requests, "wall_s": round(wall, 3),
             "rps": round(n_requests / wall, 2), "p50_ms": round(float(np.percentile(ms, 50)), 2),
@@ -187,7 +220,7 @@ def reference(index: Path, kind: str, payloads: list, n: int) -> dict:
         if i >= 20:
             lat.append(time.perf_counter() - t0)
     ms = np.asarray(lat) * 1000
-    return {"kind": kind, "requests": n, "qps": round(n / (ms.sum() / 1000), 2),
+    return {"kind": kind, "requests": n, "qps": round(float(n / (ms.sum() / 1000)), 2),
             "p50_ms": round(float(np.percentile(ms, 50)), 2), "p99_ms": round(float(np.percentile(ms, 99)), 2)}
 
 
@@ -245,7 +278,7 @@ def main() -> None:
                 n_req = n_req if kind == "text" else max(n_clients, n_req // 2)
                 row = asyncio.run(run_level(url, kind, payloads, n_clients, n_req))
                 ref = next(r for r in refs if r["kind"] == kind)
-                row["rps_vs_inprocess"] = round(row["rps"] / ref["qps"], 3)
+                row["rps_vs_inprocess"] = round(float(row["rps"] / ref["qps"]), 3)
                 rows.append(row)
                 print(row, flush=True)
     finally:
@@ -264,7 +297,7 @@ def main() -> None:
              f"`crossmedia serve` on loopback, {health['items']:,} items ({health['model']}, {health['code_kind']} codes, "
              f"{args.base} real items tiled), {args.workers} uvicorn worker(s), torch threads {args.threads}, "
              f"default limits (max_concurrent {health['limits']['max_concurrent']}, max_queued "
-             f"{health['limits']['max_queued']}); client: asyncio + httpx on the same machine, keep-alive, k = 10. "
+             f"{health['limits']['max_queued']}); client: minimal asyncio HTTP/1.1 on the same machine, keep-alive, k = 10. "
              "Reference: the same queries in-process, sequential, no HTTP.", "",
              "| query | clients | requests | req/s | p50 ms | p99 ms | errors | req/s vs in-process |",
              "|---|---|---|---|---|---|---|---|"]
