@@ -31,3 +31,19 @@ def serve_index(serve_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("serve-ix") / "ix"
     Index.build(run, serve_data, out, split="all")
     return out
+
+
+@pytest.fixture(scope="session")
+def plain_index(serve_data, tmp_path_factory):
+    """An index of a model without fine-grained scoring (two-tower, binary codes): no rerank, no explain."""
+    from crossmedia.config import resolve_config
+    from crossmedia.search import Index
+    from crossmedia.train import train
+
+    run = tmp_path_factory.mktemp("serve-run") / "tt"
+    train(resolve_config(None, ["model.name=twotower", "model.bits=16", "model.cnn_channels=[4, 8, 8, 8]",
+                                "model.text_hidden=16", "train.epochs=1", "train.val_every=0", "train.threads=1",
+                                "train.batch_size=32"], data__root=str(serve_data)), run)
+    out = tmp_path_factory.mktemp("serve-ix") / "tt"
+    Index.build(run, serve_data, out, split="all")
+    return out

@@ -290,3 +290,16 @@ def test_overload_is_a_503_and_compute_is_bounded(ix):
     busy = next(r for r in rs if r.status_code == 503)
     assert busy.json()["error"]["code"] == "overloaded" and busy.headers["retry-after"] == "1"
     assert slow.peak <= 2
+
+
+def test_model_without_fine_grained_scoring(plain_index):
+    ix = Index.load(plain_index)
+    with TestClient(create_app(plain_index)) as c:
+        h = c.get("/healthz").json()
+        assert h["code_kind"] == "binary" and not h["rerank"] and not h["explain"]
+        r = c.post("/api/search/text", json={"query": "red circle", "k": 4})
+        assert r.status_code == 200
+        assert [x["id"] for x in r.json()["hits"]] == [x.id for x in ix.search_text("red circle", k=4)]
+        _assert_error(c.post("/api/search/text", json={"query": "red", "rerank": 10}), 400, "bad_request", "fine-grained")
+        _assert_error(c.get("/api/explain", params={"query": "red", "item": ix.ids[0]}), 400, "bad_request",
+                      "attention")
