@@ -179,6 +179,7 @@ _PLUGINS: list[tuple[str, str, str]] = [
     ("index", "root", "index_group"),  # crossmedia index build|add|remove|info|export-faiss
     ("index", "root", "search_cmd"),  # crossmedia search INDEX --text/--image
     ("explain", "root", "explain_cmd"),  # crossmedia explain RUN --data DIR --query ...
+    ("serve", "root", "serve_cmd"),  # crossmedia serve INDEX --host --port --workers
 ]
 _register_plugins()
 
