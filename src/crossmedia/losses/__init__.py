@@ -1,8 +1,13 @@
 """Loss functions, each usable on its own (numpy-free, torch in/out)."""
 
+from .adversarial import grad_reverse, grl_coefficient, modality_adversarial_loss
 from .correlation import cross_media_correlation_loss
+from .invariance import modality_invariance_loss
+from .label import label_classification_loss, label_regression_loss
 from .pairwise import label_similarity, pairwise_likelihood_loss
 from .quantization import quantization_loss, reconstruct
+from .triplet import cross_modal_triplet_loss
 
-__all__ = ["cross_media_correlation_loss", "label_similarity", "pairwise_likelihood_loss", "quantization_loss",
-           "reconstruct"]
+__all__ = ["cross_media_correlation_loss", "cross_modal_triplet_loss", "grad_reverse", "grl_coefficient",
+           "label_classification_loss", "label_regression_loss", "label_similarity", "modality_adversarial_loss",
+           "modality_invariance_loss", "pairwise_likelihood_loss", "quantization_loss", "reconstruct"]
