@@ -173,6 +173,7 @@ def _register_plugins() -> None:
 _PLUGINS: list[tuple[str, str, str]] = [
     ("prepare", "data", "prepare_cmd"),  # crossmedia data prepare NAME --src --out
     ("features", "root", "features_group"),  # crossmedia features extract ...
+    ("bench", "root", "bench_group"),  # crossmedia bench quality ...
 ]
 _register_plugins()
 
