@@ -17,10 +17,9 @@ def cross_modal_triplet_loss(anchor: torch.Tensor, other: torch.Tensor, s: torch
     d = (2.0 - 2.0 * a @ o.T).clamp_min(0.0)  # squared distance of unit vectors
     pos = s > 0
     neg = ~pos
-    # (B, P, N) hinge over every positive j and negative k of each anchor
-    cost = (margin + d.unsqueeze(2) - d.unsqueeze(1)).clamp_min(0.0)
-    valid = pos.unsqueeze(2) & neg.unsqueeze(1)
-    cost = cost * valid
+    ii, jj = pos.nonzero(as_tuple=True)  # every (anchor, positive) pair
+    # hinge of each pair against every negative of its anchor: (P, N)
+    cost = (margin + d[ii, jj].unsqueeze(1) - d[ii]).clamp_min(0.0) * neg[ii]
     active = (cost > 0).sum()
     if active == 0:
         return cost.sum() * 0.0
