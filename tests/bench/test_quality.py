@@ -53,6 +53,12 @@ def test_bench_writes_complete_table_and_skips_done_cells(tmp_path, capsys):
     assert "dscmr-8b-seed0: i->t" in text
     assert (out / "cells" / "acmr-8b-seed0.json").stat().st_mtime_ns == mtime
     assert {r["model"] for r in json.loads((out / "quality.json").read_text())["rows"]} == {"twotower", "acmr", "dscmr"}
+    # the same dataset in another folder (another machine): still the same cells
+    import shutil
+
+    shutil.copytree(tmp_path / "d", tmp_path / "moved")
+    assert _bench(tmp_path / "moved", out, models="acmr") == 0
+    assert "acmr-8b-seed0: done earlier, skipped" in capsys.readouterr().out
     # changed settings for a finished cell: one clear error, not a silent reuse
     assert main(["bench", "quality", "--data", str(tmp_path / "d"), "--models", "twotower", "--bits", "8",
                  "--seeds", "1", "--out", str(out), *FAST, "--set", "train.lr=0.5"]) == 2

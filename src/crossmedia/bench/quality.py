@@ -126,6 +126,11 @@ class QualityBench:
         if not p.is_file():
             return None
         cell = json.loads(p.read_text(encoding="utf-8"))
+        here = (self._rd.dataset.name, _split_counts(self._rd.protocol.summary()))
+        there = (cell.get("dataset", {}).get("name"), _split_counts(cell.get("protocol", {})))
+        if here != there:
+            raise UserError(f"{p}: this cell was computed on dataset {there[0]!r} with splits {there[1]}, "
+                            f"but --data has {here[0]!r} with {here[1]}; use another --out")
         if _comparable(cell.get("config", {})) != _comparable(cfg):
             raise UserError(f"{p}: this cell was computed with other settings than now "
                             f"({_diff(cell.get('config', {}), cfg)}); use another --out or delete the file")
@@ -251,11 +256,18 @@ def _stats(values) -> dict:
 
 
 def _comparable(cfg: dict) -> dict:
-    """A config without the keys that do not change results (threads, device)."""
+    """A config without the keys that do not change results (threads, device) or that may
+    differ between machines (the dataset's folder: the dataset is compared by name and splits)."""
     out = json.loads(json.dumps(cfg))
     out.get("train", {}).pop("threads", None)
     out.get("train", {}).pop("device", None)
+    out.get("data", {}).pop("root", None)
     return out
+
+
+def _split_counts(protocol_summary: dict) -> dict:
+    return {"name": protocol_summary.get("name"), "version": protocol_summary.get("version"),
+            "seed": protocol_summary.get("seed"), "counts": protocol_summary.get("counts")}
 
 
 def _diff(a: dict, b: dict) -> str:
