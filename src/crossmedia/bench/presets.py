@@ -16,7 +16,7 @@ PRESETS: dict[str, dict[str, list[str]]] = {
         "*": ["train.epochs=12", "train.lr=3e-3"],
     },
     "features": {
-        "*": ["train.epochs=200", "train.batch_size=128", "train.val_every=5", "train.lr=3e-3"],
+        "*": ["train.epochs=100", "train.batch_size=128", "train.val_every=5", "train.lr=3e-3"],
         "cmsl": ["model.graph.enabled=false", "model.expansion.enabled=false"],  # no words on feature texts
     },
 }

@@ -48,6 +48,7 @@ class QualityBench:
     overrides: list[str] = field(default_factory=list)  # "key=value" or "model:key=value"
     threads: int | None = 1
     image_source: str = "auto"
+    train_missing: bool = True  # False: summarise the finished cells only, list the others
     echo: object = print
 
     # ------------------------------------------------------------------ checks, before any work
@@ -182,7 +183,7 @@ class QualityBench:
         self.preflight()
         t0 = time.perf_counter()
         plan = [(m, b, s) for b in self.bits for m in self.models for s in self.seeds]
-        cells, n_done, n_new = [], 0, 0
+        cells, missing, n_done, n_new = [], [], 0, 0
         for m, b, s in progress(plan, desc="bench cells", unit="cell"):
             cid = cell_id(m, b, s)
             cfg = self.config(m, b, s)
@@ -190,6 +191,9 @@ class QualityBench:
             if cell is not None:
                 n_done += 1
                 self.echo(f"{cid}: done earlier, skipped")
+            elif not self.train_missing:
+                missing.append(cid)
+                continue
             else:
                 t1 = time.perf_counter()
                 cell = self.run_cell(m, b, s, cfg)
@@ -199,17 +203,25 @@ class QualityBench:
                 self.echo(f"{cid}: i->t {nat['image->text']:.4f}  t->i {nat['text->image']:.4f}  "
                           f"({time.perf_counter() - t1:.0f} s)")
             cells.append(cell)
-        report = self.report(cells, wall_s=time.perf_counter() - t0, n_skipped=n_done, n_trained=n_new)
-        write_json(self.out / "quality.json", report)
-        write_text(self.out / "quality.md", markdown(report))
-        plot(report, self.out / "quality.png")
+            if n_new:  # keep the summary of what is finished on disk while the bench runs
+                todo = [cell_id(*c) for c in plan[plan.index((m, b, s)) + 1:]]
+                self.write(self.report(cells, time.perf_counter() - t0, n_done, n_new, todo))
+        if not cells:
+            raise UserError(f"{self.out}: no finished cell to summarise (run without --no-train first)")
+        report = self.report(cells, wall_s=time.perf_counter() - t0, n_skipped=n_done, n_trained=n_new, missing=missing)
+        self.write(report)
         self.echo(markdown(report))
         self.echo(f"wrote {self.out / 'quality.md'}, {self.out / 'quality.json'}, {self.out / 'quality.png'} "
                   f"({n_new} cells trained, {n_done} skipped)")
         return report
 
     # ------------------------------------------------------------------ summary
-    def report(self, cells: list[dict], wall_s: float, n_skipped: int, n_trained: int) -> dict:
+    def write(self, report: dict) -> None:
+        write_json(self.out / "quality.json", report)
+        write_text(self.out / "quality.md", markdown(report))
+        plot(report, self.out / "quality.png")
+
+    def report(self, cells: list[dict], wall_s: float, n_skipped: int, n_trained: int, missing=()) -> dict:
         first = cells[0]
         rows = []
         for m in self.models:
@@ -237,7 +249,7 @@ class QualityBench:
             "command": "crossmedia bench quality " + " ".join(shlex.quote(a) for a in sys.argv[1:])
             if Path(sys.argv[0]).name == "crossmedia" else None,
             "machine": _machine(self.threads), "wall_time_s": round(wall_s, 1),
-            "cells_trained_now": n_trained, "cells_skipped": n_skipped,
+            "cells_trained_now": n_trained, "cells_skipped": n_skipped, "cells_missing": list(missing),
             "git_commit": first.get("git_commit"), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }
 
@@ -296,8 +308,8 @@ def _bytes(x) -> str:
 
 def markdown(report: dict) -> str:
     lines = [f"# Retrieval quality: {report['dataset']['name']}, mAP@all", "",
-             "| model | codes | bits | bytes/item | image→text | text→image | train s |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+             "| model | codes | bits | bytes/item | image→text | text→image | seeds | train s |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in report["rows"]:
         bits = r["bits"]
         if r["codes"] == "native" and r["code_kind"] == "real":
@@ -306,7 +318,10 @@ def markdown(report: dict) -> str:
         t = r["train_time_s"]
         t_s = f"{t['mean']:.0f}" if t["mean"] is not None else "–"
         lines.append(f"| {r['model']} | {r['codes']} | {bits} | {_bytes(r['code_bytes_per_item'])} | "
-                     f"{_fmt(r['image->text'])} | {_fmt(r['text->image'])} | {t_s} |")
+                     f"{_fmt(r['image->text'])} | {_fmt(r['text->image'])} | {len(r['seeds'])} | {t_s} |")
+    if report.get("cells_missing"):
+        lines += ["", f"Not run (yet): {', '.join(report['cells_missing'])} — the same command without "
+                  "`--no-train` trains them; finished cells are kept."]
     p, conv = report["protocol"], report["convention"]
     spec = conv.get("spec", conv)
     seeds = ", ".join(map(str, report["seeds"]))
@@ -321,7 +336,7 @@ def markdown(report: dict) -> str:
         "",
         f"**Metric.** mAP@all ({spec.get('convention', 'AP over the whole ranking')}); "
         f"{report['relevance']}; ties: {spec.get('tie', '?')}; queries without a relevant item: "
-        f"{spec.get('empty_query', '?')}. mean ± sample std (ddof 1) over seeds {seeds} (a single number: one seed). "
+        f"{spec.get('empty_query', '?')}. mean ± sample std (ddof 1) over the seeds finished of {seeds} (column seeds; a single number: one seed). "
         f"A random ranking scores {report['random_ranking']:.4f}.",
         "",
         "**Codes.** `native`: the model's own representation and distance (Hamming on sign codes for "

@@ -38,7 +38,8 @@ def _ints(option: str, text: str) -> list[int]:
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1), help="torch threads per run.")
 @click.option("--image-source", type=click.Choice(["auto", "pixels", "features"]), default="auto", show_default=True,
               help="Images as pixels or as the dataset's precomputed global features (auto: pixels if the items have images).")
-def quality_cmd(data_root, models, bits, seeds, out, overrides, threads, image_source) -> None:
+@click.option("--no-train", is_flag=True, help="Only summarise the finished cells (the others are listed as not run).")
+def quality_cmd(data_root, models, bits, seeds, out, overrides, threads, image_source, no_train) -> None:
     """Train and evaluate every (model, bits, seed); write OUT/quality.md, .json and .png."""
     from ..bench import run_quality_bench
 
@@ -53,4 +54,4 @@ def quality_cmd(data_root, models, bits, seeds, out, overrides, threads, image_s
         seed_list = list(range(n))
     run_quality_bench(data_root, [m.strip() for m in models.split(",") if m.strip()], _ints("--bits", bits),
                       seed_list, out, overrides=list(overrides), threads=threads, image_source=image_source,
-                      echo=click.echo)
+                      train_missing=not no_train, echo=click.echo)
