@@ -47,3 +47,19 @@ def test_bad_view_and_missing_train_embeddings():
         code_view(_model(), "pq")
     with pytest.raises(UserError, match="training split"):
         code_view(_model(), "cq")
+
+
+def test_eval_command_codes_option(tmp_path, tiny_dataset):
+    import json
+
+    from crossmedia.cli.main import main
+
+    out = tmp_path / "run"
+    assert main(["train", "--model", "dscmr", "--data", str(tiny_dataset.root), "--out", str(out), "--bits", "8",
+                 "--set", "train.epochs=1", "--set", "model.hidden=16", "--set", "model.cnn_channels=[4,4,8,8]"]) == 0
+    assert main(["eval", str(out), "--codes", "sign"]) == 0
+    res = json.loads((out / "results_sign.json").read_text())
+    assert res["ranking"]["codes"] == "sign" and res["code_bytes_per_item"] == 1
+    assert main(["eval", str(out)]) == 0
+    assert json.loads((out / "results.json").read_text())["code_bytes_per_item"] == 32
+    assert main(["eval", str(out), "--codes", "pq"]) == 2
