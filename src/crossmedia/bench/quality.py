@@ -182,7 +182,8 @@ class QualityBench:
 
         self.preflight()
         t0 = time.perf_counter()
-        plan = [(m, b, s) for b in self.bits for m in self.models for s in self.seeds]
+        # seed by seed over all models: an interrupted bench leaves a complete table with fewer seeds
+        plan = [(m, b, s) for b in self.bits for s in self.seeds for m in self.models]
         cells, missing, n_done, n_new = [], [], 0, 0
         for m, b, s in progress(plan, desc="bench cells", unit="cell"):
             cid = cell_id(m, b, s)
