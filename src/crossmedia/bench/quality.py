@@ -247,7 +247,7 @@ class QualityBench:
             "image_source": self.image_source, "models": self.models, "bits": self.bits, "seeds": self.seeds,
             "overrides": self.overrides, "presets": {m: preset_overrides(self.kind, m) for m in self.models},
             "rows": rows, "cells": [{k: v for k, v in c.items() if k not in ("config", "protocol", "convention")} for c in cells],
-            "command": "crossmedia bench quality " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+            "command": "crossmedia " + " ".join(shlex.quote(a) for a in sys.argv[1:])
             if Path(sys.argv[0]).name == "crossmedia" else None,
             "machine": _machine(self.threads), "wall_time_s": round(wall_s, 1),
             "cells_trained_now": n_trained, "cells_skipped": n_skipped, "cells_missing": list(missing),
