@@ -359,12 +359,16 @@ def markdown(report: dict) -> str:
 
 
 def plot(report: dict, path: Path) -> None:
-    """mAP@all against code length, one line per (model, codes), both directions."""
+    """mAP@all against code length, one line per (model, codes), both directions; with a
+    single code length, bars per (model, codes) instead."""
     import matplotlib
 
     matplotlib.use(os.environ.get("MPLBACKEND", "Agg"))
     import matplotlib.pyplot as plt
 
+    if len({r["bits"] for r in report["rows"]}) == 1:
+        _bars(report, path, plt)
+        return
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     series: dict[tuple, list] = {}
     for r in report["rows"]:
@@ -391,6 +395,27 @@ def plot(report: dict, path: Path) -> None:
     from ..io import atomic_path
 
     path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+
+
+def _bars(report: dict, path: Path, plt) -> None:
+    rows = report["rows"]
+    x = np.arange(len(rows))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.75 * len(rows) + 2), 4.2))
+    for k, d in enumerate(DIRECTIONS):
+        ax.bar(x + (k - 0.5) * 0.38, [r[d]["mean"] for r in rows], 0.38, yerr=[r[d]["std"] for r in rows],
+               capsize=2, label=d.replace("->", " → "), color=f"C{k}")
+    ax.axhline(report["random_ranking"], color="grey", lw=0.8, ls="-.", label="random ranking")
+    ax.set_xticks(x, [f"{r['model']}\n{r['codes']}" for r in rows], fontsize=8)
+    ax.set_ylabel("mAP@all (mean ± std over seeds)")
+    ax.set_title(f"{report['dataset']['name']}: {rows[0]['bits']} bits (native real-valued rows: float32 vectors)")
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    from ..io import atomic_path
+
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
