@@ -134,11 +134,14 @@ def train_cmd(config_file, model, data_root, out, overrides, bits, device, resum
 @click.option("--metrics", default=None, help="Comma-separated measures, e.g. map_all,map@100,p@10.")
 @click.option("--tie", type=click.Choice(["index", "random", "expected"]), default=None, help="Tie policy.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="Output folder (default: RUN_DIR).")
-def eval_cmd(run_dir, split, metrics, tie, out) -> None:
+@click.option("--codes", type=click.Choice(["native", "sign", "cq"]), default="native", show_default=True,
+              help="native: the model's own codes; sign / cq: its real-valued outputs binarised, or composite-quantized "
+                   "(fitted on the train split) at model.bits (written to results_CODES.json).")
+def eval_cmd(run_dir, split, metrics, tie, out, codes) -> None:
     """Evaluate a trained run in both directions; writes results.json and results.md."""
     from ..eval.report import evaluate_run
 
-    path = evaluate_run(run_dir, split=split, metrics=metrics, tie=tie, out=out, echo=click.echo)
+    path = evaluate_run(run_dir, split=split, metrics=metrics, tie=tie, out=out, echo=click.echo, codes=codes)
     click.echo(f"wrote {path}")
 
 
@@ -180,6 +183,7 @@ _PLUGINS: list[tuple[str, str, str]] = [
     ("index", "root", "search_cmd"),  # crossmedia search INDEX --text/--image
     ("explain", "root", "explain_cmd"),  # crossmedia explain RUN --data DIR --query ...
     ("serve", "root", "serve_cmd"),  # crossmedia serve INDEX --host --port --workers
+    ("bench", "root", "bench_group"),  # crossmedia bench quality ...
 ]
 _register_plugins()
 

@@ -120,9 +120,11 @@ def validate(model, rd, cfg, device="cpu") -> dict:
     return {"val_i2t": i2t, "val_t2i": t2i, "val_score": (i2t + t2i) / 2}
 
 
-def evaluate(model, rd, cfg, *, split: str = "test", metrics=None, tie=None, device="cpu") -> dict:
+def evaluate(model, rd, cfg, *, split: str = "test", metrics=None, tie=None, device="cpu", codes: str = "native") -> dict:
     """Results dict for ``split`` (see module docstring): per direction, per metric, each with
-    its full convention; plus the expected mAP@all of a random ranking as a floor."""
+    its full convention; plus the expected mAP@all of a random ranking as a floor. ``codes``:
+    ``native`` (the model's own scorer), ``sign`` or ``cq`` (see :mod:`crossmedia.eval.codes`)."""
+    from .codes import code_view
     from ..metrics import random_ranking_map
 
     ec = cfg["eval"]
@@ -132,6 +134,10 @@ def evaluate(model, rd, cfg, *, split: str = "test", metrics=None, tie=None, dev
     t0 = time.perf_counter()
     img_q, txt_q = encode_items(model, rd.tensors, q_idx, device=device, desc=f"{split} queries")
     img_d, txt_d = encode_items(model, rd.tensors, d_idx, device=device, desc=f"{split} database")
+    train_emb = None
+    if codes == "cq":
+        train_emb = encode_items(model, rd.tensors, rd.protocol["train"], device=device, desc="train (quantizer)")
+    ranker = code_view(model, codes, train_embeddings=train_emb, seed=int(cfg["train"]["seed"]))
     t_enc = time.perf_counter() - t0
     Y = rd.dataset.labels
     Yq, Yd = Y[q_idx], Y[d_idx]
@@ -143,7 +149,7 @@ def evaluate(model, rd, cfg, *, split: str = "test", metrics=None, tie=None, dev
             raise UserError("recall@K needs each query's paired item in the database (a protocol whose "
                             "query items are also retrieval items, as for COCO/Flickr30K); this one has none")
     t0 = time.perf_counter()
-    res = rank_both_directions(model, img_q, txt_q, img_d, txt_d, Yq, Yd, ranking_metrics, tie=tie,
+    res = rank_both_directions(ranker, img_q, txt_q, img_d, txt_d, Yq, Yd, ranking_metrics, tie=tie,
                                empty_query=ec["empty_query"], seed=int(cfg["train"]["seed"]),
                                chunk_size=int(ec["chunk_size"]), positives=positives, recall_ks=recall_ks)
     t_rank = time.perf_counter() - t0
@@ -154,7 +160,8 @@ def evaluate(model, rd, cfg, *, split: str = "test", metrics=None, tie=None, dev
         "queries": {"split": q_name, "count": int(len(q_idx))},
         "database": {"split": d_name, "count": int(len(d_idx))},
         "relevance": RELEVANCE_RULE,
-        "ranking": model.ranking_spec(),
+        "ranking": ranker.ranking_spec(),
+        "code_bytes_per_item": ranker.code_bytes,
         "results": res,
         "random_ranking": {"map_all": rnd_value, "note": "expected mAP@all of a uniformly random ranking (same labels; same for both directions)"},
         "wall_time_s": {"encode": round(t_enc, 3), "rank_and_score": round(t_rank, 3)},

@@ -14,7 +14,7 @@ from .evaluator import DIRECTIONS, evaluate
 
 
 def evaluate_run(run_dir, split: str = "test", metrics: str | list | None = None, tie: str | None = None,
-                 out=None, echo=print) -> Path:
+                 out=None, echo=print, codes: str = "native") -> Path:
     from ..metrics import parse_metric_list
 
     run = RunDir(run_dir)
@@ -31,7 +31,7 @@ def evaluate_run(run_dir, split: str = "test", metrics: str | list | None = None
         metrics = names + [f"recall@{k}" for k in ks]
     model, cfg, rd, ck = load_trained(run)
     t0 = time.perf_counter()
-    res = evaluate(model, rd, cfg, split=split, metrics=metrics, tie=tie)
+    res = evaluate(model, rd, cfg, split=split, metrics=metrics, tie=tie, codes=codes)
     res.update({
         "dataset": {"name": rd.dataset.name, "root": str(rd.dataset.root)},
         "protocol": rd.protocol.summary(),
@@ -45,7 +45,10 @@ def evaluate_run(run_dir, split: str = "test", metrics: str | list | None = None
     })
     out = Path(out) if out else run.path
     name = "results" if split == "test" else "val_results"
-    res["plots"] = write_plots(res, out, prefix="" if split == "test" else "val_")
+    prefix = "" if split == "test" else "val_"
+    if codes != "native":  # results of another code view sit beside the native ones
+        name, prefix = f"{name}_{codes}", f"{prefix}{codes}_"
+    res["plots"] = write_plots(res, out, prefix=prefix)
     path = out / f"{name}.json"
     write_json(path, res)
     table = results_table(res)

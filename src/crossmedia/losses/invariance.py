@@ -1,0 +1,10 @@
+"""Modality invariance of paired items (DSCMR, Zhen et al. CVPR 2019, J3): the image and text
+representations of the same item should coincide — ‖u_i − v_i‖² averaged over the batch."""
+
+from __future__ import annotations
+
+import torch
+
+
+def modality_invariance_loss(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    return ((u - v) ** 2).sum(1).mean()

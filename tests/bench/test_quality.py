@@ -1,0 +1,90 @@
+"""``crossmedia bench quality`` end to end on a tiny dataset: complete table, JSON, plot; a
+rerun skips the finished cells; unknown models and changed settings fail clearly."""
+
+import json
+
+import pytest
+
+from crossmedia.cli.main import main
+from crossmedia.data.make_synth import make_synthetic_dataset
+
+
+def make_tiny_dataset(root, n=40, n_labels=None):
+    """Synthetic scenes, 24-pixel images; ≥ 128 train items so that cq's 256 codewords can be fitted."""
+    return make_synthetic_dataset(root, n=n, seed=0, image_size=24, n_query=n // 10, n_train=n // 2, n_val=n // 10)
+
+
+FAST = ["--set", "train.epochs=1", "--set", "train.batch_size=16", "--set", "model.cnn_channels=[4,4,8,8]",
+        "--set", "twotower:model.text_hidden=16", "--set", "acmr:model.hidden=16"]
+
+
+def _bench(data, out, *extra, models="twotower,acmr"):
+    return main(["bench", "quality", "--data", str(data), "--models", models, "--bits", "8", "--seeds", "1",
+                 "--out", str(out), *FAST, *extra])
+
+
+@pytest.mark.slow
+def test_bench_writes_complete_table_and_skips_done_cells(tmp_path, capsys):
+    make_tiny_dataset(tmp_path / "d", n=300)
+    out = tmp_path / "bench"
+    assert _bench(tmp_path / "d", out) == 0
+    report = json.loads((out / "quality.json").read_text())
+    got = {(r["model"], r["codes"]) for r in report["rows"]}
+    assert got == {("twotower", "native"), ("acmr", "native"), ("acmr", "sign"), ("acmr", "cq")}
+    for r in report["rows"]:
+        for d in ("image->text", "text->image"):
+            assert 0.0 <= r[d]["mean"] <= 1.0 and r[d]["n"] == 1
+    by = {(r["model"], r["codes"]): r for r in report["rows"]}
+    assert by[("twotower", "native")]["code_bytes_per_item"] == 1  # 8 bits
+    assert by[("acmr", "native")]["code_bytes_per_item"] == 32  # 8 float32
+    assert by[("acmr", "sign")]["code_bytes_per_item"] == 1 and by[("acmr", "cq")]["code_bytes_per_item"] == 1
+    md = (out / "quality.md").read_text()
+    assert "| twotower | native | 8 |" in md and "**Protocol.**" in md and "**Metric.**" in md
+    assert (out / "quality.png").stat().st_size > 1000
+    cell = json.loads((out / "cells" / "acmr-8b-seed0.json").read_text())
+    assert "git_commit" in cell and cell["codes"]["cq"]["ranking"]["fitted_on"].startswith("training split")
+    assert cell["config"]["train"]["seed"] == 0 and "protocol" in cell
+    mtime = (out / "cells" / "acmr-8b-seed0.json").stat().st_mtime_ns
+    capsys.readouterr()
+    # rerun: both cells skipped, nothing retrained; a new model only trains its own cell
+    assert _bench(tmp_path / "d", out, models="twotower,acmr,dscmr") == 0
+    text = capsys.readouterr().out
+    assert "twotower-8b-seed0: done earlier, skipped" in text and "acmr-8b-seed0: done earlier, skipped" in text
+    assert "dscmr-8b-seed0: i->t" in text
+    assert (out / "cells" / "acmr-8b-seed0.json").stat().st_mtime_ns == mtime
+    assert {r["model"] for r in json.loads((out / "quality.json").read_text())["rows"]} == {"twotower", "acmr", "dscmr"}
+    # the same dataset in another folder (another machine): still the same cells
+    import shutil
+
+    shutil.copytree(tmp_path / "d", tmp_path / "moved")
+    assert _bench(tmp_path / "moved", out, models="acmr") == 0
+    assert "acmr-8b-seed0: done earlier, skipped" in capsys.readouterr().out
+    # changed settings for a finished cell: one clear error, not a silent reuse
+    assert main(["bench", "quality", "--data", str(tmp_path / "d"), "--models", "twotower", "--bits", "8",
+                 "--seeds", "1", "--out", str(out), *FAST, "--set", "train.lr=0.5"]) == 2
+    assert "computed with other settings" in capsys.readouterr().err
+
+
+def test_unknown_model_fails_before_any_work(tmp_path, capsys):
+    make_tiny_dataset(tmp_path / "d", n=40)
+    assert _bench(tmp_path / "d", tmp_path / "out", models="twotower,dafsn_typo") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --models: unknown model 'dafsn_typo'") and "twotower" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_bits_and_scoped_override_are_user_errors(tmp_path, capsys):
+    make_tiny_dataset(tmp_path / "d", n=40)
+    assert main(["bench", "quality", "--data", str(tmp_path / "d"), "--models", "twotower", "--bits", "8,x",
+                 "--out", str(tmp_path / "o")]) == 2
+    assert "--bits" in capsys.readouterr().err
+    assert main(["bench", "quality", "--data", str(tmp_path / "d"), "--models", "twotower", "--bits", "8",
+                 "--out", str(tmp_path / "o"), "--set", "cmsll:train.lr=1"]) == 2
+    assert "'cmsll' is not a registered model" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_missing_dataset_is_a_user_error(tmp_path, capsys):
+    assert main(["bench", "quality", "--data", str(tmp_path / "none"), "--models", "twotower", "--bits", "8",
+                 "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err.startswith("error: ")

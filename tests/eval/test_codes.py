@@ -1,0 +1,65 @@
+"""Code views of the evaluator: native / sign / cq at equal code size."""
+
+import numpy as np
+import pytest
+import torch
+
+from crossmedia.errors import UserError
+from crossmedia.eval import code_view
+from crossmedia.models import DataInfo, get_model
+
+
+def _model(bits=16):
+    info = DataInfo(n_labels=3, vocab=[f"w{i}" for i in range(6)], image_feature_dim=10)
+    return get_model("acmr", {"bits": bits, "hidden": 16}, info)
+
+
+def test_sign_view_is_hamming_on_dim_bits():
+    v = code_view(_model(16), "sign")
+    assert v.code_bytes == 2 and v.ranking_spec()["bits"] == 16
+    q = torch.tensor([[1.0] * 16, [-1.0] * 16])
+    d = torch.tensor([[0.5] * 16, [-0.5] * 8 + [0.5] * 8])
+    dist = np.asarray(v.scorer(q, d).distances(0, 2))
+    assert dist[0].tolist() == [0, 8] and dist[1].tolist() == [16, 8]
+
+
+def test_cq_view_fits_on_train_and_ranks_like_cosine():
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(4, 16)).astype(np.float32)
+    train = centers[rng.integers(0, 4, 600)] + 0.05 * rng.normal(size=(600, 16)).astype(np.float32)
+    v = code_view(_model(16), "cq", train_embeddings=(train[:300], train[300:]), seed=0)
+    assert v.code_bytes == 2 and v.ranking_spec()["codebooks"] == 2
+    assert v.ranking_spec()["train_relative_error"] < 0.2
+    q = centers + 0.01
+    d = np.concatenate([centers, -centers])
+    nearest = np.asarray(v.scorer(q, d).distances(0, 4)).argmin(1)
+    assert nearest.tolist() == [0, 1, 2, 3]
+
+
+def test_native_view_bytes():
+    assert code_view(_model(16), "native").code_bytes == 64
+    info = DataInfo(n_labels=3, vocab=[f"w{i}" for i in range(6)], image_feature_dim=10)
+    assert code_view(get_model("dcmh", {"bits": 24, "text_hidden": 8}, info), "native").code_bytes == 3
+
+
+def test_bad_view_and_missing_train_embeddings():
+    with pytest.raises(UserError, match="codes"):
+        code_view(_model(), "pq")
+    with pytest.raises(UserError, match="training split"):
+        code_view(_model(), "cq")
+
+
+def test_eval_command_codes_option(tmp_path, tiny_dataset):
+    import json
+
+    from crossmedia.cli.main import main
+
+    out = tmp_path / "run"
+    assert main(["train", "--model", "dscmr", "--data", str(tiny_dataset.root), "--out", str(out), "--bits", "8",
+                 "--set", "train.epochs=1", "--set", "model.hidden=16", "--set", "model.cnn_channels=[4,4,8,8]"]) == 0
+    assert main(["eval", str(out), "--codes", "sign"]) == 0
+    res = json.loads((out / "results_sign.json").read_text())
+    assert res["ranking"]["codes"] == "sign" and res["code_bytes_per_item"] == 1
+    assert main(["eval", str(out)]) == 0
+    assert json.loads((out / "results.json").read_text())["code_bytes_per_item"] == 32
+    assert main(["eval", str(out), "--codes", "pq"]) == 2
