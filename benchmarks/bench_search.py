@@ -39,7 +39,6 @@ if "--worker" in sys.argv:  # thread count fixed before numpy / torch / faiss lo
 
 import argparse
 import json
-import platform
 import subprocess
 import time
 from pathlib import Path
@@ -51,16 +50,9 @@ sys.path.insert(0, str(ROOT / "src"))
 
 
 def machine() -> dict:
-    cpu = platform.processor() or ""
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-            "loadavg_at_start": list(os.getloadavg())}
+    from crossmedia.seed import machine_info
+
+    return machine_info()
 
 
 # ---------------------------------------------------------------------------- data

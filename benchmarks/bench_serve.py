@@ -28,7 +28,6 @@ import asyncio
 import io
 import json
 import os
-import platform
 import socket
 import subprocess
 import sys
@@ -49,16 +48,9 @@ SMALL_CMSL = ["model.name=cmsl", "model.bits=32", "model.K=256", "model.global_d
 
 
 def machine() -> dict:
-    cpu = platform.processor() or ""
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-            "loadavg_at_start": list(os.getloadavg())}
+    from crossmedia.seed import machine_info
+
+    return machine_info()
 
 
 # ---------------------------------------------------------------------------- the index

@@ -36,3 +36,22 @@ def git_commit(path: str | os.PathLike | None = None) -> str | None:
         return commit + ("+dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return None
+
+
+def machine_info() -> dict:
+    """What a results file records about the machine it was measured on: CPU model, core count,
+    Python, platform and the load average when the measurement started."""
+    import platform
+
+    cpu = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    load = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+            "loadavg_at_start": load}

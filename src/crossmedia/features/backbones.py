@@ -219,14 +219,20 @@ class _InceptionFeatures(nn.Module):
         return self.body(x)
 
 
-def inception_v3(weights: str | None = None) -> Backbone:
+def load_inception_v3_net(weights: str | None = None):
+    """torchvision's Inception-v3 in eval mode with ``weights`` (a state-dict file, ``None`` = the
+    torchvision cache, ``"random"`` = untrained, seeded); never downloads. Returns (net, weights info)."""
     models = _torchvision()
     src, info = _tv_weights("inception_v3", weights)
     torch.manual_seed(0)
     net = models.inception_v3(weights=None, aux_logits=True, init_weights=src == "random")
     if src != "random":
         _apply_state(net, _load_state(src, "inception_v3"), src, "inception_v3", optional_prefixes=("AuxLogits.", "fc."))
-    net.eval()
+    return net.eval(), info
+
+
+def inception_v3(weights: str | None = None) -> Backbone:
+    net, info = load_inception_v3_net(weights)
     return Backbone("inception_v3", _InceptionFeatures(net).eval(), 299, 2048, (8, 8),
                     _preproc(342, 299, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5),
                              "inputs scaled to [-1, 1], as torchvision's transform_input does for the Google weights"), info)

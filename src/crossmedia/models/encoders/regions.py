@@ -122,14 +122,9 @@ def load_inception_v3(weights: str | None) -> tuple[nn.Module, dict]:
     """Frozen torchvision Inception-v3 (eval mode) from ``weights`` (a state-dict file, ``None`` =
     the torchvision cache, ``"random"`` = untrained); never downloads. Missing torchvision, a
     missing file or a file that is not Inception-v3 weights is a one-line :class:`UserError`."""
-    from ...features.backbones import _apply_state, _load_state, _torchvision, _tv_weights
+    from ...features.backbones import load_inception_v3_net
 
-    models = _torchvision()
-    src, info = _tv_weights("inception_v3", weights)
-    torch.manual_seed(0)
-    net = models.inception_v3(weights=None, aux_logits=True, init_weights=src == "random")
-    if src != "random":
-        _apply_state(net, _load_state(src, "inception_v3"), src, "inception_v3", optional_prefixes=("AuxLogits.", "fc."))
+    net, info = load_inception_v3_net(weights)
     return _InceptionTaps(net).eval(), info
 
 
