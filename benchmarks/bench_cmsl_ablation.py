@@ -80,11 +80,7 @@ def main(argv=None) -> int:
     if data is None:
         ts = args.theme_strength
         data = args.work / (f"data-{args.n}" + (f"-theme{ts:g}" if ts else ""))
-        gen = make_synth.generator_params(args.n, 0, 0.4, 0.2, 72, theme_strength=ts)
-        if not make_synth.matches(data, gen):
-            print(f"generating {args.n} synthetic scenes into {data}", flush=True)
-            make_synth.make_synthetic_dataset(data, n=args.n, seed=0, p_drop=0.4, p_noise=0.2,
-                                              theme_strength=ts, overwrite=True)
+        gen = make_synth.ensure_synthetic_dataset(data, args.n, theme_strength=ts)
     else:
         from crossmedia.data.dataset import Dataset
 

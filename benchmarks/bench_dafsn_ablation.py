@@ -85,10 +85,7 @@ def main(argv=None) -> int:
     gen = None
     if data is None:
         data = args.work / f"data-{args.n}"
-        gen = make_synth.generator_params(args.n, 0, 0.4, 0.2, 72)
-        if not make_synth.matches(data, gen):
-            print(f"generating {args.n} synthetic scenes into {data}", flush=True)
-            make_synth.make_synthetic_dataset(data, n=args.n, seed=0, p_drop=0.4, p_noise=0.2, overwrite=True)
+        gen = make_synth.ensure_synthetic_dataset(data, args.n)
     args.out.mkdir(parents=True, exist_ok=True)
     json_path = args.out / f"{args.name}.json"
     state = json.loads(json_path.read_text()) if json_path.is_file() else {}

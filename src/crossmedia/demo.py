@@ -51,12 +51,7 @@ def run_demo(out: str | Path = "demo_out", quick: bool = False, seed: int = 0, t
     if threads:
         torch.set_num_threads(threads)
     data_dir = out / ("data-quick" if quick else "data")
-    params = make_synth.generator_params(size["n"], seed, 0.4, 0.2, 72)
-    if make_synth.matches(data_dir, params):
-        echo(f"reusing dataset {data_dir}")
-    else:
-        echo(f"generating {size['n']} synthetic scenes into {data_dir}")
-        make_synth.make_synthetic_dataset(data_dir, n=size["n"], seed=seed, overwrite=True)
+    params = make_synth.ensure_synthetic_dataset(data_dir, size["n"], seed=seed, echo=echo)
     rows, runs, run_paths = [], [], []
     for name, opts, train_opts in plan or DEMO_PLAN:
         label = _model_label(name, opts)

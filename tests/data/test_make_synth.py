@@ -55,3 +55,17 @@ def test_argument_errors(tmp_path):
     with pytest.raises(UserError, match="--p-drop"):
         make_synthetic_dataset(tmp_path / "d", n=30, p_drop=2)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_ensure_reuses_a_matching_dataset_and_regenerates_otherwise(tmp_path):
+    from crossmedia.data.make_synth import ensure_synthetic_dataset
+
+    said = []
+    root = tmp_path / "d"
+    p1 = ensure_synthetic_dataset(root, 40, echo=said.append)
+    stamp = (root / "items.jsonl").stat().st_mtime_ns
+    assert ensure_synthetic_dataset(root, 40, echo=said.append) == p1
+    assert (root / "items.jsonl").stat().st_mtime_ns == stamp
+    p2 = ensure_synthetic_dataset(root, 40, theme_strength=0.5, echo=said.append)
+    assert p2["theme_strength"] == 0.5 and said[0].startswith("generating") and said[1].startswith("reusing")
+    assert said[2].startswith("generating") and all('"theme"' in line for line in (root / "items.jsonl").read_text().splitlines())

@@ -94,6 +94,20 @@ def make_synthetic_dataset(
     return Dataset.load(out)
 
 
+def ensure_synthetic_dataset(root: str | Path, n: int, seed: int = 0, p_drop: float = 0.4, p_noise: float = 0.2,
+                             image_size: int = 72, theme_strength: float = 0.0, echo=print) -> dict:
+    """Reuse the synthetic dataset at ``root`` when it was generated with exactly these parameters,
+    otherwise (re)generate it there; returns the generator parameters (for results files)."""
+    params = generator_params(n, seed, p_drop, p_noise, image_size, theme_strength=theme_strength)
+    if matches(root, params):
+        echo(f"reusing dataset {root}")
+    else:
+        echo(f"generating {n} synthetic scenes into {root}")
+        make_synthetic_dataset(root, n=n, seed=seed, p_drop=p_drop, p_noise=p_noise, image_size=image_size,
+                               theme_strength=theme_strength, overwrite=True)
+    return params
+
+
 def matches(root: str | Path, params: dict) -> bool:
     """True when ``root`` holds a synthetic dataset generated with exactly ``params``."""
     try:
