@@ -193,6 +193,7 @@ def rerank_part(args) -> dict:
     import torch
 
     from crossmedia.metrics import PrecomputedScorer, evaluate_ranking
+    from crossmedia.models import REGION_FEATURES
     from crossmedia.search import Index
     from crossmedia.search.query import text_batch
 
@@ -231,7 +232,7 @@ def rerank_part(args) -> dict:
         first.append(s)
         t0 = time.perf_counter()
         with torch.no_grad():
-            f = torch.cat([model.fine_grained_scores({"regions": regions[s0 : s0 + 512]}, b)[:, 0]
+            f = torch.cat([model.fine_grained_scores({REGION_FEATURES: regions[s0 : s0 + 512]}, b)[:, 0]
                            for s0 in range(0, n, 512)]).numpy()
         t_full.append(time.perf_counter() - t0)
         full.append(f)

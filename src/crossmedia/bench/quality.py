@@ -138,9 +138,9 @@ class QualityBench:
         return cell
 
     def run_cell(self, model: str, bits: int, seed: int, cfg: dict) -> dict:
-        from ..eval.evaluator import evaluate
+        from ..eval.evaluator import evaluate, load_for_evaluation
         from ..seed import git_commit
-        from ..train import RunDir, load_trained, train
+        from ..train import RunDir, train
 
         cid = cell_id(model, bits, seed)
         run_dir = self.out / "runs" / cid
@@ -153,8 +153,10 @@ class QualityBench:
         else:
             run = train(cfg, run_dir, overwrite=True)
         info = run.info()
-        model_obj, cfg2, rd, ck = load_trained(run)
-        views = ["native"] + (["sign", "cq"] if getattr(model_obj, "code_kind", "") == "real" else [])
+        ck, rd = load_for_evaluation(run.path)
+        model_obj, cfg2 = ck.model, ck.config
+        code_kind = model_obj.codec().kind
+        views = ["native"] + (["sign", "cq"] if code_kind == "real" else [])
         evals = {}
         for v in views:
             t0 = time.perf_counter()
@@ -166,7 +168,7 @@ class QualityBench:
             }
             conv = {d: {k: val for k, val in res["results"][d][METRIC].items() if k != "value"} for d in DIRECTIONS}
         return {
-            "cell": cid, "model": model, "bits": bits, "seed": seed, "code_kind": getattr(model_obj, "code_kind", None),
+            "cell": cid, "model": model, "bits": bits, "seed": seed, "code_kind": code_kind,
             "codes": evals, "train_time_s": info.get("train_time_s"), "best_epoch": info.get("best_epoch"),
             "epochs": int(cfg["train"]["epochs"]), "best_val_score": info.get("best_val_score"),
             "val_selection": info.get("val_selection"),

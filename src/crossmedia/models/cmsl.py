@@ -60,11 +60,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..codecs import Codec, CompositeCodec, FloatIPCodec
 from ..errors import ConfigError
 from ..losses import label_similarity, quantization_loss
 from ..quant import CompositeQuantizer, bits_to_codebooks
 from .attention import stacked_cross_attention, vocabulary_cross_attention
-from .base import DataInfo, RetrievalModel
+from .base import REGION_FEATURES, DataInfo, RetrievalModel, attention_rows, train_seed
 from .encoders import BowMLP, SmallCNN
 from .registry import register_model
 
@@ -159,7 +160,6 @@ class CMSL(RetrievalModel):
         },
     }
     text_input = "bow"
-    code_kind = "quantized"
 
     def __init__(self, config: dict, info: DataInfo):
         super().__init__(config, info)
@@ -194,7 +194,7 @@ class CMSL(RetrievalModel):
         self.local_enabled = bool(local)
         self.supports_fine_grained = self.local_enabled
         self.quant_enabled = bool(self.qcfg["enabled"])
-        self.code_kind = "quantized" if self.quant_enabled else "real"
+        self.region_grid = int(c["grid"]) if self.local_enabled and info.image_feature_dim is None else None
         gdim = int(c["global_dim"])
         dl, ldim = int(self.lcfg["dim"]), int(self.lcfg["out_dim"])
         self.dim = gdim + (ldim if self.local_enabled else 0)
@@ -256,15 +256,9 @@ class CMSL(RetrievalModel):
             setattr(self, k, state[k].to(self.codebooks.device))
         self.graph_info = dict(state.get("graph_info", {}))
 
-    def quantizer(self) -> CompositeQuantizer:
-        """A :class:`CompositeQuantizer` over this model's (shared) codebooks."""
-        q = CompositeQuantizer(self.M, self.K, self.dim, icm_iters=int(self.qcfg["icm_iters"]))
-        q.codebooks_t = self.codebooks.detach().clone()
-        return q
-
     # ------------------------------------------------------------------ setup: graph, walks, embeddings
     def setup_training(self, ctx) -> None:
-        seed = int(ctx.config.get("train", {}).get("seed", 0)) if isinstance(ctx.config, dict) else 0
+        seed = train_seed(ctx)
         labels = ctx.train_labels.float()
         n = labels.shape[0]
         if self.losscfg["balance"] and n:
@@ -447,7 +441,9 @@ class CMSL(RetrievalModel):
         index stores (float16) so that reranking needs neither pixels nor the CNN."""
         if not self.local_enabled:
             raise NotImplementedError(f"{self.model_name}: the local branch is off (no region features)")
-        if "regions" in batch:
+        if REGION_FEATURES in batch:
+            return batch[REGION_FEATURES].float()
+        if self.cnn is None:
             return batch["regions"].float()
         return self._image_parts(batch)[1]
 
@@ -461,15 +457,15 @@ class CMSL(RetrievalModel):
         """SCAN's exact t-i stacked cross attention (Lee et al. ECCV 2018) of the local branch
         between every image and every text (:meth:`local_similarity`: λ1 = ``local.temperature``,
         pooled over the text's words by ``local.aux_pooling``) — the cross-attention score that
-        cannot be indexed, used to rerank a first-stage top-N. ``images`` may carry raw
-        ``regions`` (see :meth:`image_regions`) instead of pixels; ``texts`` needs ``tokens``."""
+        cannot be indexed, used to rerank a first-stage top-N. ``images`` may carry
+        ``REGION_FEATURES`` (see :meth:`image_regions`) instead of pixels; ``texts`` needs ``tokens``."""
         regions, words, mask = self._fine_inputs(images, texts)
         return self.local_similarity(regions, words, mask)
 
     def word_region_attention(self, images: dict, texts: dict) -> list[torch.Tensor]:
         """SCAN's attention α (softmax over regions) of each known word of text i over the regions
         of image i, one (n_words_i × R) tensor per pair; rows follow the text's in-vocabulary words
-        (token ids ≥ 2) in their order and sum to 1."""
+        (:func:`~crossmedia.models.base.attention_rows`) in their order and sum to 1."""
         regions, words, mask = self._fine_inputs(images, texts)
         if regions.shape[0] != words.shape[0]:
             raise ValueError(f"word_region_attention: {regions.shape[0]} images but {words.shape[0]} texts; pairs expected")
@@ -553,7 +549,7 @@ class CMSL(RetrievalModel):
             rec["quant_lambda"] = 0.0
             return rec
         t0 = time.perf_counter()
-        seed = int(ctx.config.get("train", {}).get("seed", 0)) if isinstance(ctx.config, dict) else 0
+        seed = train_seed(ctx)
         u, v = self._encode_train(ctx)
         x = torch.cat([u, v]).float()
         n = u.shape[0]
@@ -579,31 +575,14 @@ class CMSL(RetrievalModel):
         return rec
 
     # ------------------------------------------------------------------ retrieval
-    @torch.no_grad()
-    def to_codes(self, x: torch.Tensor) -> np.ndarray:
-        """Database side: ICM codes (N, M) uint8 against the learned codebooks; with
-        quantization off, the continuous vectors themselves."""
-        if not self.quant_enabled:
-            return x.detach().cpu().numpy().astype(np.float32)
-        if not bool(self.codebooks_ready):
-            raise RuntimeError("CMSL: the codebooks are not trained yet (train for more than quant.warmup_epochs epochs)")
-        return self.quantizer().encode(x.detach().cpu().float().numpy())
-
-    def scorer(self, query: torch.Tensor, database: torch.Tensor):
-        from ..metrics import AQDScorer, InnerProductScorer
-
-        q = query.detach().cpu().float().numpy()
+    def codec(self) -> Codec:
+        """Composite quantization over the learned codebooks shared by both modalities (database
+        coded by ICM, continuous queries, AQD). With ``quant.enabled=false`` — and during the
+        warm-up epochs, before the codebooks exist — the float vectors by inner product."""
         if not self.quant_enabled or not bool(self.codebooks_ready):
-            return InnerProductScorer(q, database.detach().cpu().float().numpy())
-        return AQDScorer(q, self.codebooks.detach().cpu().numpy(), self.to_codes(database))
-
-    def ranking_spec(self) -> dict:
-        if not self.quant_enabled:
-            return {"representation": "real", "distance": "negative inner product", "dim": self.dim}
-        return {"representation": "quantized", "distance": "aqd: −⟨q, Σ_m C_m[b_m]⟩ (lookup tables)",
-                "query": "continuous", "database": f"composite quantization codes by ICM ({self.qcfg['icm_iters']} sweeps)",
-                "codebooks": self.M, "codewords": self.K, "bits": int(self.M * math.log2(self.K)), "dim": self.dim}
-
+            return FloatIPCodec(self.dim)
+        return CompositeCodec.from_codebooks(self.codebooks.detach().cpu(), normalize=False,
+                                             icm_iters=int(self.qcfg["icm_iters"]))
 
 def _cdq_defaults() -> dict:
     cfg = copy.deepcopy(CMSL.default_config)

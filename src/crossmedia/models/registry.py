@@ -21,6 +21,9 @@ def register_model(name: str) -> Callable[[type], type]:
             raise ValueError(f"model name {name!r} is already registered by {_REGISTRY[name].__qualname__}")
         if not isinstance(getattr(cls, "default_config", None), dict):
             raise TypeError(f"{cls.__qualname__} must define a dict `default_config` to be registered")
+        if "bits" not in cls.default_config:
+            raise TypeError(f"{cls.__qualname__}.default_config must have a 'bits' option (the code length the model "
+                            "is compared at; see RetrievalModel)")
         cls.model_name = name
         _REGISTRY[name] = cls
         return cls

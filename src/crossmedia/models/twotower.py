@@ -21,8 +21,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..errors import ConfigError
 from ..losses import label_similarity, pairwise_likelihood_loss
-from .base import DataInfo, RetrievalModel
+from .base import DataInfo, RetrievalModel, train_seed
 from .encoders import BowMLP, SmallCNN
 from .registry import register_model
 
@@ -40,16 +41,13 @@ class TwoTowerHashing(RetrievalModel):
         "pos_weight": "auto",  # weight of similar pairs: a number, "auto" (#dissimilar/#similar in train) or null
     }
     text_input = "bow"
-    code_kind = "binary"
 
     def __init__(self, config: dict, info: DataInfo):
         super().__init__(config, info)
         bits = int(config["bits"])
         if bits < 1:
-            from ..errors import ConfigError
-
             raise ConfigError(f"model.bits: expected a positive number of bits, got {bits}")
-        self.bits = bits
+        self.dim = bits
         if info.image_feature_dim:  # precomputed global features (e.g. a pretrained CNN's)
             self.cnn = None
             self.img_head = BowMLP(info.image_feature_dim, bits, hidden=int(config["text_hidden"]),
@@ -77,7 +75,7 @@ class TwoTowerHashing(RetrievalModel):
     def setup_training(self, ctx) -> None:
         train_labels = ctx.train_labels
         n = train_labels.shape[0]
-        g = torch.Generator().manual_seed(0)
+        g = torch.Generator().manual_seed(train_seed(ctx))
         self.F_all = torch.randn(n, self.bits, generator=g) * 0.01
         self.G_all = torch.randn(n, self.bits, generator=g) * 0.01
         self.B_all = torch.where(self.F_all + self.G_all >= 0, 1.0, -1.0)
