@@ -115,7 +115,7 @@ def prepare(args) -> Path:
               flush=True)
     gt = cache / f"gt_{tag}.npz"
     if not gt.is_file():
-        from crossmedia.search.engines import top_k
+        from crossmedia.engines import top_k
 
         tops = {}
         for n in args.sizes:
@@ -142,7 +142,7 @@ def worker(args) -> None:
     import faiss
     import torch
 
-    from crossmedia.search.engines import AQDEngine, FaissEngine, FloatEngine, top_k
+    from crossmedia.engines import AQDEngine, FaissEngine, FloatEngine, top_k
 
     T = int(args.threads[0])
     torch.set_num_threads(T)
@@ -250,7 +250,7 @@ def rerank_part(args) -> dict:
                      "tie policy index; queries without relevant items count 0",
            "first_stage": {**mapall(-first), "ms_per_query": 1e3 * float(np.mean(t_first))},
            "full_fine": {**mapall(-full), "ms_per_query": 1e3 * float(np.mean(t_full))}, "two_stage": []}
-    from crossmedia.search.engines import top_k
+    from crossmedia.engines import top_k
 
     for N in args.rerank_n:
         dist = np.empty_like(first)

@@ -3,7 +3,7 @@
 A :class:`Codec` turns the real-valued outputs of a model's encoders into what a database stores
 (packed bits, quantization codes, float vectors) and says how a continuous query is compared with
 those stored codes — for the metrics (:meth:`Codec.scorer`, a :class:`crossmedia.metrics.Scorer`)
-and for search (:meth:`Codec.engine`, a :class:`crossmedia.search.engines.Engine`). A codec with
+and for search (:meth:`Codec.engine`, a :class:`crossmedia.engines.Engine`). A codec with
 learned state (codebooks, a projection) is fitted once with :meth:`Codec.fit` on training-split
 outputs and travels with an index as ``name`` + :meth:`Codec.state`.
 
@@ -70,7 +70,7 @@ class Codec:
         raise NotImplementedError
 
     def engine(self, codes, name: str | None = None):
-        """A search :class:`~crossmedia.search.engines.Engine` over ``codes`` taking continuous
+        """A search :class:`~crossmedia.engines.Engine` over ``codes`` taking continuous
         queries (``name`` one of :attr:`engines`, default the first)."""
         raise NotImplementedError
 

@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import UserError
 from ..metrics import AQDScorer, SQDScorer
 from ..quant import CompositeQuantizer, bits_to_codebooks
-from ..search.engines import AQDEngine, FaissEngine
+from ..engines import AQDEngine, FaissEngine
 from .base import Codec, _PreparedEngine, as_numpy
 from .floats import l2_normalize
 from .registry import register_codec

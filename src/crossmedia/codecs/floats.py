@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..metrics import InnerProductScorer
-from ..search.engines import FaissEngine, FloatEngine
+from ..engines import FaissEngine, FloatEngine
 from .base import Codec, as_numpy
 from .registry import register_codec
 

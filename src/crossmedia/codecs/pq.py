@@ -16,8 +16,8 @@ import torch
 from ..errors import UserError
 from ..metrics import AQDScorer
 from ..quant import bits_to_codebooks, kmeans
-from ..search.engines import AQDEngine, FaissEngine
-from ..search.engines.faiss_ import faiss_module
+from ..engines import AQDEngine, FaissEngine
+from ..engines.faiss_ import faiss_module
 from .base import Codec, _PreparedEngine, as_numpy
 from .floats import l2_normalize
 from .registry import register_codec

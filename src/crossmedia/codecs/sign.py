@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..metrics import HammingScorer, pack_bits
-from ..search.engines import FaissEngine, HammingEngine
+from ..engines import FaissEngine, HammingEngine
 from .base import Codec, _PreparedEngine, as_numpy
 from .registry import register_codec
 

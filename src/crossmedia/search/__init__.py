@@ -4,7 +4,7 @@
 float brute force or FAISS, optionally reranking the top-N with the model's fine-grained score,
 and explain a match with word→region attention."""
 
-from .engines import AQDEngine, Engine, FaissEngine, FloatEngine, HammingEngine, pack_bits, top_k
+from ..engines import AQDEngine, Engine, FaissEngine, FloatEngine, HammingEngine, pack_bits, top_k
 from .format import FORMAT, FORMAT_VERSION
 from .index import Index
 from .query import Hit

@@ -28,7 +28,7 @@ from ..models import REGION_FEATURES, attention_rows, load_checkpoint
 from ..models.checkpoint import checkpoint_dict, model_from_checkpoint, read_checkpoint
 from ..progress import progress
 from ..seed import git_commit
-from .engines import Engine
+from ..engines import Engine
 from .format import (load_array, model_fingerprint, read_items, read_manifest, sha256_file, verify_files,
                      write_index_dir)
 from .query import Hit, image_batch, text_batch

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import UserError
-from ...metrics.ranking import pack_bits
+from ..errors import UserError
+from ..metrics.ranking import pack_bits
 from .base import Engine, _as_queries
 from .floatvec import normalize
 
@@ -138,7 +138,7 @@ class FaissEngine(Engine):
 
     # ------------------------------------------------------------------ files
     def write(self, path: str | Path) -> None:
-        from ...io import atomic_path
+        from ..io import atomic_path
 
         faiss = _faiss()
         with atomic_path(path) as tmp:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...metrics.ranking import pack_bits
+from ..metrics.ranking import pack_bits
 from .base import Engine, _as_queries
 
 __all__ = ["HammingEngine", "pack_bits"]
