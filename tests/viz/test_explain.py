@@ -72,4 +72,4 @@ def test_cli_explain_and_its_errors(tmp_path, two_runs, capsys):
     assert main(["explain", str(a), "--data", str(ds.root), "--query", "green", "--out", str(out)]) == 0
     assert (out / "comparison.png").is_file() and "wrote" in capsys.readouterr().out
     assert main(["explain", str(tmp_path / "nope"), "--query", "green", "--out", str(tmp_path / "x")]) == 2
-    assert "not a run directory" in capsys.readouterr().err
+    assert "not a crossmedia run directory" in capsys.readouterr().err

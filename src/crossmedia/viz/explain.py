@@ -116,8 +116,6 @@ def _attention_png(run: LoadedRun, text: str, index: int, path: Path) -> Path | 
     attn = m.word_region_attention(batch, batch)[0].cpu().numpy()
     tokens = batch["tokens"][0]
     words = [rd.vocab.words[int(t)] for t in tokens[attention_rows(tokens)]]  # one per row; <unk> has none
-    if not words:
-        return None
     image = Image.open(rd.dataset.root / rd.dataset.items[index]["image"]).convert("RGB")
     return attention_heatmaps(image, words, attn, m.region_grid, path,
                               title=f"{run.name}: attention of each query word over {rd.dataset.items[index]['id']}")
