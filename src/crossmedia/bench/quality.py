@@ -286,9 +286,8 @@ def _split_counts(protocol_summary: dict) -> dict:
 
 
 def _diff(a: dict, b: dict) -> str:
-    from ..models.registry import _flatten
 
-    fa, fb = _flatten(_comparable(a)), _flatten(_comparable(b))
+    fa, fb = flatten_options(_comparable(a)), flatten_options(_comparable(b))
     keys = sorted(k for k in set(fa) | set(fb) if fa.get(k) != fb.get(k))
     return ", ".join(f"{k}: {fa.get(k)!r} then, {fb.get(k)!r} now" for k in keys[:4]) or "?"
 

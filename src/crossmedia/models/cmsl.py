@@ -61,7 +61,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..codecs import Codec, CompositeCodec, FloatIPCodec
+from ..data.wordvec import load_word_vectors
 from ..errors import ConfigError
+from ..graph import (build_correlation_graph, expand, random_walks, skipgram_embeddings, text_scores,
+                     walk_cooccurrence, word_correlation)
 from ..losses import label_similarity, quantization_loss
 from ..quant import CompositeQuantizer, bits_to_codebooks
 from .attention import stacked_cross_attention, vocabulary_cross_attention
@@ -292,9 +295,6 @@ class CMSL(RetrievalModel):
         return torch.cat(out).numpy()
 
     def _build_graph(self, ctx, seed: int) -> None:
-        from ..graph import (build_correlation_graph, random_walks, skipgram_embeddings, walk_cooccurrence,
-                             word_correlation)
-
         g = self.gcfg
         t0 = time.perf_counter()
         V = self.info.vocab_size
@@ -334,12 +334,6 @@ class CMSL(RetrievalModel):
                            "graph_setup_s": round(time.perf_counter() - t0, 3)}
 
     def _external_vectors(self, source: str) -> torch.Tensor:
-        try:
-            from ..data.wordvec import load_word_vectors
-        except ImportError:
-            raise ConfigError(f"model.local.external_vectors={source!r}: external word vectors need "
-                              "crossmedia.data.wordvec.load_word_vectors, which this installation does not have; "
-                              "set model.local.external_vectors=null") from None
         vecs = load_word_vectors(list(self.info.vocab), source)
         if isinstance(vecs, tuple):
             vecs = vecs[0]
@@ -395,8 +389,6 @@ class CMSL(RetrievalModel):
         """The bag of words after semantic expansion (unchanged when expansion is off)."""
         if not self.ecfg["enabled"] or self.expansion_corr.numel() == 0:
             return bow
-        from ..graph import expand, text_scores
-
         scores = text_scores(bow, self.expansion_corr)
         return expand(bow, scores, int(self.ecfg["top_k"]), float(self.ecfg["weight"]),
                       weighting=self.ecfg["weighting"], min_score=float(self.ecfg["min_score"]),

@@ -49,6 +49,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..codecs import FloatCosineCodec
+from ..data.wordvec import load_word_vectors
 from ..errors import ConfigError
 from ..losses import (batch_softmax_matching_loss, grl_coefficient, hardest_negative_hinge_loss, label_similarity,
                       modality_adversarial_loss)
@@ -146,8 +147,6 @@ class DAFSN(RetrievalModel):
             raise ConfigError("data.text_field: this dataset's text is precomputed feature vectors; DAFSN needs words")
         src = self.config["text"]["word_vectors"]
         if src:
-            from ..data.wordvec import load_word_vectors
-
             vecs, _stats = load_word_vectors(list(self.info.vocab), src)
             want = int(self.config["text"]["embed_dim"])
             if vecs.shape[1] != want:
