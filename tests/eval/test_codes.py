@@ -66,3 +66,32 @@ def test_eval_command_codes_option(tmp_path, tiny_dataset):
     assert main(["eval", str(out)]) == 0
     assert json.loads((out / "results.json").read_text())["code_bytes_per_item"] == 32
     assert main(["eval", str(out), "--codes", "bogus"]) == 2
+
+
+def _every_model(name):
+    info = DataInfo(n_labels=3, vocab=["<pad>", "<unk>"] + [f"w{i}" for i in range(6)], image_size=24)
+    return get_model(name, {"bits": 16}, info)
+
+
+@pytest.mark.parametrize("name", __import__("crossmedia.models", fromlist=["list_models"]).list_models())
+def test_every_model_has_bits_and_every_view(name):
+    """Regression: `eval --codes cq` ended in AttributeError ('bits') on DAFSN and on CMSL with
+    quantization off — every model now has a ``bits`` option and the views read the contract."""
+    m = _every_model(name)
+    assert m.bits == 16 and m.dim >= 16
+    x = np.random.default_rng(0).normal(size=(300, m.dim)).astype(np.float32)
+    for view in ("sign", "cq", "pq"):
+        v = code_view(m, view, train_embeddings=(x[:150], x[150:]), seed=0)
+        assert v.code_bytes == 2 and v.spec()["bits"] == 16
+        d = np.asarray(v.scorer(x[:3], v.encode(x[:50])).distances(0, 3))
+        assert d.shape == (3, 50)
+    native = code_view(m, "native")
+    assert native.kind == {"twotower": "binary", "dcmh": "binary", "cmsl": "real", "cdq": "real"}.get(name, "real")
+
+
+def test_cq_view_on_cmsl_without_quantization():
+    info = DataInfo(n_labels=3, vocab=["<pad>", "<unk>"] + [f"w{i}" for i in range(6)], image_size=24)
+    m = get_model("cmsl", {"bits": 16, "quant": {"enabled": False}}, info)
+    x = np.random.default_rng(1).normal(size=(300, m.dim)).astype(np.float32)
+    v = code_view(m, "cq", train_embeddings=(x[:150], x[150:]))
+    assert v.name == "composite" and v.spec()["codebooks"] == 2

@@ -280,3 +280,23 @@ def test_dafsn_index_reranks_and_explains_from_stored_regions(dafsn_run, synth_d
     words, attn, g = ix.explain("a red circle", ix.ids[0])
     assert attn.shape[0] == len(words) and g and attn.shape[1] == g * g
     np.testing.assert_allclose(attn.sum(1), 1.0, atol=1e-4)
+
+
+def test_dafsn_explain_with_an_out_of_vocabulary_word(dafsn_run, synth_data, tmp_path):
+    """Regression: with one unknown word ("red zzz circle") DAFSN's explain gave 2 labels and 3
+    attention rows, so /api/explain mislabelled rows (JSON) or answered 500 (PNG). Every model
+    now gives one row per in-vocabulary word."""
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from crossmedia.serve.app import create_app
+
+    ix = Index.build(dafsn_run, synth_data, tmp_path / "dafsn-oov")
+    item = ix.ids[0]
+    words, attn, g = ix.explain("red zzz circle", item)
+    assert words == ["red", "circle"] and attn.shape == (2, g * g)
+    with TestClient(create_app(ix)) as c:
+        r = c.get("/api/explain", params={"query": "red zzz circle", "item": item, "format": "json"})
+        assert r.status_code == 200 and r.json()["words"] == ["red", "circle"] and len(r.json()["attention"]) == 2
+        png = c.get("/api/explain", params={"query": "red zzz circle", "item": item})
+        assert png.status_code == 200 and png.headers["content-type"] == "image/png"
