@@ -24,6 +24,7 @@ from .models import Checkpoint
 from .seed import git_commit
 from .train import train
 from .train.rundir import RunDir
+from .explain import write_visual_comparison
 from .viz.grids import retrieval_grid
 
 #: dataset and training sizes; ``quick`` must finish in ≤ 3 minutes on 2 CPU cores, full ≤ 20.
@@ -88,8 +89,6 @@ def run_demo(out: str | Path = "demo_out", quick: bool = False, seed: int = 0, t
     example_searches(model, rd, grid, title=f"{label}: example searches (green = relevant, red = not)")
     comparison = None
     if len(run_paths) >= 2:  # the first two models side by side, with word-region heatmaps where the model has them
-        from .viz.explain import write_visual_comparison
-
         qids = [rd.dataset.items[i]["id"] for i in rd.protocol["query"][:3]]
         write_visual_comparison(run_paths[0], run_paths[1], data_dir, out / "comparison", qids, k=6)
         comparison = str(out / "comparison" / "comparison.png")

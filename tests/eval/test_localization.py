@@ -19,7 +19,7 @@ SMALL_CMSL = ["model.name=cmsl", "model.bits=16", "model.K=16", "model.global_di
 def test_cmsl_has_a_region_grid_heatmaps_and_localisation(tmp_path):
     """Regression: CMSL had word-region attention but no ``region_grid``, so `crossmedia explain`
     silently drew no heatmaps for it and the attention-localisation measure refused it."""
-    from crossmedia.viz.explain import write_visual_comparison
+    from crossmedia.explain import write_visual_comparison
 
     make_synthetic_dataset(tmp_path / "d", n=120, seed=0, image_size=24)
     run = train(resolve_config(None, SMALL_CMSL, data__root=str(tmp_path / "d")), tmp_path / "run")

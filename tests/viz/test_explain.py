@@ -44,7 +44,7 @@ def two_runs(tmp_path_factory):
 
 
 def test_visual_comparison_of_two_runs(tmp_path, two_runs):
-    from crossmedia.viz.explain import write_visual_comparison
+    from crossmedia.explain import write_visual_comparison
 
     a, b, ds = two_runs
     qid = ds.items[int(ds.protocol("default")["query"][0])]["id"]

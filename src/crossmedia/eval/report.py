@@ -10,6 +10,7 @@ from ..errors import UserError
 from ..io import write_json, write_text
 from ..metrics import parse_metric_list
 from ..seed import git_commit
+from ..viz import plot_pr_curves, plot_precision_at_n
 from .evaluator import DIRECTIONS, evaluate, load_for_evaluation, split_recall
 
 
@@ -57,8 +58,6 @@ def evaluate_run(run_dir, split: str = "test", metrics: str | list | None = None
 def write_plots(res: dict, out: Path, prefix: str = "") -> list[str]:
     """PR curves (by Hamming radius and/or top-N) and precision@N curves, both directions in
     one figure each, for whichever curve measures were computed."""
-    from ..viz import plot_pr_curves, plot_precision_at_n
-
     per_dir = res["results"]
     title = f"{res['model']['name']} on {res['dataset']['name']} ({res['split'].split()[0]})"
     written = []

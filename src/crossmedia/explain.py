@@ -23,13 +23,13 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from ..data.text import tokenize
-from ..errors import UserError
-from ..eval import encode_items, load_for_evaluation
-from ..io import atomic_path, write_json
-from ..models import attention_rows
-from .grids import GREEN, GREY, RED, _framed, _text_cell
-from .heatmaps import attention_heatmaps
+from .data.text import tokenize
+from .errors import UserError
+from .eval import encode_items, load_for_evaluation
+from .io import atomic_path, write_json
+from .models import attention_rows
+from .viz.grids import GREEN, GREY, RED, _framed, _text_cell
+from .viz.heatmaps import attention_heatmaps
 
 __all__ = ["LoadedRun", "load_run", "explain_query", "write_visual_comparison", "comparison_grid"]
 
