@@ -40,6 +40,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import UserError
+from ..search import Index
 from .heatmap import render_heatmap
 from .images import ImageRejected, decode_upload
 from .limits import Limits
@@ -269,8 +270,6 @@ def create_app(index, *, limits: Limits | None = None, warm: bool = True, verify
     :class:`~crossmedia.search.Index`). ``warm`` builds the model and both default engines now
     instead of on the first request."""
     import os
-
-    from ..search import Index
 
     limits = limits or Limits()
     ix = Index.load(index, verify=verify) if isinstance(index, (str, os.PathLike)) else index
