@@ -16,7 +16,8 @@ def _x(n=400, d=16, seed=0):
     return (centers[rng.integers(0, 8, n)] + 0.1 * rng.normal(size=(n, d))).astype(np.float32)
 
 
-def _codecs():
+@pytest.fixture(scope="module")
+def fitted():
     x = _x()
     return x, {
         "sign": SignCodec(16, 16),
@@ -35,8 +36,8 @@ def test_registry():
 
 
 @pytest.mark.parametrize("key", ["sign", "sign_projected", "composite", "pq", "float_ip", "float_cosine"])
-def test_state_round_trip_scorer_and_engines_agree(key):
-    x, codecs = _codecs()
+def test_state_round_trip_scorer_and_engines_agree(key, fitted):
+    x, codecs = fitted
     c = codecs[key]
     db, q = x[:300], x[300:310]
     codes = c.encode(db)
@@ -54,8 +55,8 @@ def test_state_round_trip_scorer_and_engines_agree(key):
                             "float_cosine": 64}[key]
 
 
-def test_sign_codes_are_the_one_bit_packing():
-    x, codecs = _codecs()
+def test_sign_codes_are_the_one_bit_packing(fitted):
+    x, codecs = fitted
     assert np.array_equal(codecs["sign"].encode(x[:5]), pack_bits(x[:5]))
     assert codecs["sign"].encode(np.zeros((1, 16), np.float32)).tolist() == [[255, 255]]  # x >= 0 -> 1
     p = codecs["sign_projected"]
@@ -66,8 +67,8 @@ def test_sign_codes_are_the_one_bit_packing():
         SignCodec(32, 16)
 
 
-def test_composite_aqd_and_sqd_are_reconstruction_inner_products():
-    x, codecs = _codecs()
+def test_composite_aqd_and_sqd_are_reconstruction_inner_products(fitted):
+    x, codecs = fitted
     c = CompositeCodec.from_codebooks(codecs["composite"].codebooks, normalize=False)
     codes = c.encode(x[:50])
     recon = c.quantizer.decode(codes)
@@ -80,9 +81,9 @@ def test_composite_aqd_and_sqd_are_reconstruction_inner_products():
         CompositeCodec(16, 16).fit(x[:100])
 
 
-def test_pq_reconstruction_and_faiss_index_pq():
+def test_pq_reconstruction_and_faiss_index_pq(fitted):
     faiss = pytest.importorskip("faiss")
-    x, codecs = _codecs()
+    x, codecs = fitted
     c = codecs["pq"]
     codes = c.encode(x[:300])
     index = c.faiss_index(codes)
