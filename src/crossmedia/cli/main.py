@@ -106,15 +106,9 @@ def train_cmd(config_file, model, data_root, out, overrides, bits, device, resum
     if resume and (config_file or model or data_root or overrides or bits or device):
         raise UserError("--resume continues the run with its saved config; drop --config/--model/--data/--set/--bits/--device")
     if device is not None:
-        import re
+        from ..config import check_device
 
-        if not re.fullmatch(r"cpu|cuda(:\d+)?", device):
-            raise UserError(f"--device {device!r}: expected cpu, cuda or cuda:N")
-        if device.startswith("cuda"):
-            import torch
-
-            if not torch.cuda.is_available():
-                raise UserError(f"--device {device}: CUDA is not available on this machine (use --device cpu)")
+        check_device(device, "--device")
     cfg = None
     if not resume:
         file_cfg = load_config_file(config_file) if config_file else None

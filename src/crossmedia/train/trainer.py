@@ -5,6 +5,12 @@ state is checkpointed, so an interrupted and resumed run matches an uninterrupte
 progress bar over batches; per-epoch validation on the protocol's ``val`` queries against the
 ``train`` items (never the test queries) that picks ``best.pt``; ``last.pt`` written atomically
 after every epoch for ``--resume``.
+
+A run folder survives being killed at any moment: ``last.pt`` carries the epoch log, so
+``log.jsonl`` is rebuilt from it on resume (a record appended after the checkpoint can never be
+lost or duplicated); temporary files of interrupted writes are removed at start; and a run
+killed before its first checkpoint resumes from scratch. Training and data loading run under
+the memory guard (:mod:`crossmedia.guard`, ``train.max_memory_gb``).
 """
 
 from __future__ import annotations
@@ -16,10 +22,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..config import resolve_config
+from ..config import check_device, resolve_config
+from ..guard import memory_guard
 from ..data.loading import RunData, load_run_data
 from ..errors import UserError
-from ..io import torch_save, write_json
+from ..io import clean_tmp, torch_save, write_json
 from ..models import DataInfo, TrainContext, get_model
 from ..progress import progress
 from ..seed import git_commit, seed_everything
@@ -44,26 +51,36 @@ def train(cfg: dict, out: str | Path, *, resume: bool = False, overwrite: bool =
     """Train ``cfg`` into run directory ``out`` (or continue it with ``resume``)."""
     run = RunDir(out)
     if resume:
-        if not run.checkpoint("last").is_file():
-            raise UserError(f"{run.checkpoint('last')}: no checkpoint to resume from")
+        if not run.path.is_dir():
+            raise UserError(f"{run.path}: no run directory to resume (start it without --resume)")
+        clean_tmp(run.path)
+        clean_tmp(run.checkpoints)
+        if not run.config_path.is_file():
+            raise UserError(f"{run.config_path}: not found; {run.path} holds no run to resume (start it without "
+                            "--resume, with --overwrite if the folder is not empty)")
         cfg = resolve_config(run.load_config())
+    check_device(cfg["train"].get("device") or "cpu")
+    from_scratch = resume and not run.checkpoint("last").is_file()  # killed before its first checkpoint
     saved_vocab = None
-    if resume and (run.path / "vocab.json").is_file():
+    if resume and not from_scratch and (run.path / "vocab.json").is_file():
         import json
 
         saved_vocab = json.loads((run.path / "vocab.json").read_text(encoding="utf-8"))
-    # load (and validate) the data before anything is written, so a bad dataset leaves no run dir
-    rd = load_run_data(cfg["data"], vocab_words=saved_vocab)
-    if not resume:
-        run.create(cfg, overwrite=overwrite)
-    try:
-        return _train(cfg, run, rd, resume)
-    except UserError:
-        if not resume and not run.checkpoint("last").is_file():
-            import shutil
+    device = str(cfg["train"].get("device") or "cpu")
+    with memory_guard(cfg["train"].get("max_memory_gb"), f"train {cfg['model']['name']}", "train.max_memory_gb",
+                      enabled=device == "cpu"):
+        # load (and validate) the data before anything is written, so a bad dataset leaves no run dir
+        rd = load_run_data(cfg["data"], vocab_words=saved_vocab)
+        if not resume:
+            run.create(cfg, overwrite=overwrite)
+        try:
+            return _train(cfg, run, rd, resume and not from_scratch)
+        except UserError:
+            if not resume and not run.checkpoint("last").is_file():
+                import shutil
 
-            shutil.rmtree(run.path, ignore_errors=True)
-        raise
+                shutil.rmtree(run.path, ignore_errors=True)
+            raise
 
 
 def _train(cfg: dict, run: RunDir, rd: RunData, resume: bool) -> RunDir:
@@ -82,8 +99,11 @@ def _train(cfg: dict, run: RunDir, rd: RunData, resume: bool) -> RunDir:
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=float(tc["lr_decay"]))
 
     start_epoch, best, best_epoch, elapsed = 0, -math.inf, None, 0.0
+    records: list[dict] = []
     if resume:
         ck = torch.load(run.checkpoint("last"), map_location=device, weights_only=False)
+        records = list(ck["log"]) if "log" in ck else run.read_log()[: int(ck["epoch"])]
+        run.write_log(records)  # exactly the epochs the checkpoint holds
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         sched.load_state_dict(ck["scheduler"])
@@ -91,6 +111,7 @@ def _train(cfg: dict, run: RunDir, rd: RunData, resume: bool) -> RunDir:
         start_epoch, best, best_epoch, elapsed = ck["epoch"], ck["best"], ck["best_epoch"], ck.get("elapsed", 0.0)
         run.log_text(f"resumed at epoch {start_epoch}")
     else:
+        run.write_log([])
         run.update_info(
             status="running", model=cfg["model"]["name"], started=time.strftime("%Y-%m-%dT%H:%M:%S"),
             git_commit=git_commit(), dataset=rd.dataset.name, data_root=str(rd.dataset.root),
@@ -134,13 +155,15 @@ def _train(cfg: dict, run: RunDir, rd: RunData, resume: bool) -> RunDir:
             score = val["val_score"]
             if score > best:
                 best, best_epoch = score, epoch + 1
-                _save(run.checkpoint("best"), model, opt, sched, epoch + 1, best, best_epoch, elapsed, cfg)
+                _save(run.checkpoint("best"), model, opt, sched, epoch + 1, best, best_epoch, elapsed, cfg,
+                      records + [record])
         elapsed += time.perf_counter() - t0
         record["time_s"] = round(time.perf_counter() - t0, 3)
+        records.append(record)
         if not val_every:
             best_epoch = epoch + 1
-            _save(run.checkpoint("best"), model, opt, sched, epoch + 1, best, best_epoch, elapsed, cfg)
-        _save(run.checkpoint("last"), model, opt, sched, epoch + 1, best, best_epoch, elapsed, cfg)
+            _save(run.checkpoint("best"), model, opt, sched, epoch + 1, best, best_epoch, elapsed, cfg, records)
+        _save(run.checkpoint("last"), model, opt, sched, epoch + 1, best, best_epoch, elapsed, cfg, records)
         run.log_epoch(record)
         if tb is not None:
             for k, v in record.items():
@@ -148,8 +171,8 @@ def _train(cfg: dict, run: RunDir, rd: RunData, resume: bool) -> RunDir:
                     tb.add_scalar(k, v, epoch + 1)
             tb.flush()
     if epochs == 0 or not run.checkpoint("best").is_file():
-        _save(run.checkpoint("best"), model, opt, sched, epochs, best, best_epoch, elapsed, cfg)
-        _save(run.checkpoint("last"), model, opt, sched, epochs, best, best_epoch, elapsed, cfg)
+        _save(run.checkpoint("best"), model, opt, sched, epochs, best, best_epoch, elapsed, cfg, records)
+        _save(run.checkpoint("last"), model, opt, sched, epochs, best, best_epoch, elapsed, cfg, records)
     run.update_info(status="done", finished=time.strftime("%Y-%m-%dT%H:%M:%S"), epochs=epochs,
                     best_epoch=best_epoch, best_val_score=None if best == -math.inf else best,
                     val_selection=f"{tc['val_metric']} (mean of both directions), val queries vs train items",
@@ -166,8 +189,9 @@ def _tensorboard(run: RunDir):
     return SummaryWriter(str(run.path / "tensorboard"))
 
 
-def _save(path, model, opt, sched, epoch, best, best_epoch, elapsed, cfg) -> None:
+def _save(path, model, opt, sched, epoch, best, best_epoch, elapsed, cfg, log=()) -> None:
     torch_save({
+        "log": list(log),
         "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
         "torch_rng": torch.get_rng_state(), "numpy_rng": np.random.get_state(),
         "epoch": epoch, "best": best, "best_epoch": best_epoch, "elapsed": elapsed,
