@@ -8,6 +8,9 @@ An index folder holds immutable versions and a pointer to the live one::
     INDEX/.lock         taken (flock) by writers for the whole of an update
     INDEX/.tmp-*        a version being written (a killed writer's leftovers are removed by the next)
 
+A version folder newer than the one ``CURRENT`` names was renamed into place by a writer killed
+before it swapped the pointer; it was never live and the next writer removes it too.
+
 A writer builds the new version under a temporary name, renames it to its version name (the
 folder is complete before it has that name) and then renames a new ``CURRENT`` over the old
 one, so a reader resolving ``CURRENT`` always lands on a complete version: the old one or the
@@ -34,7 +37,7 @@ from typing import Callable, Iterator, TypeVar
 from ..errors import DataError, UserError
 
 __all__ = ["POINTER", "GRACE_S", "resolve", "current_version", "new_version", "is_store", "is_empty_or_leftovers",
-           "read_consistent", "versions", "prune", "clean_leftovers", "link_or_copy"]
+           "read_consistent", "versions", "prune", "leftovers", "clean_leftovers", "link_or_copy"]
 
 POINTER = "CURRENT"
 LOCK = ".lock"
@@ -101,11 +104,15 @@ def versions(root: str | Path) -> list[tuple[int, str]]:
 
 
 def is_empty_or_leftovers(root: str | Path) -> bool:
-    """True for a missing or empty folder, or one holding only a killed writer's leftovers."""
+    """True for a missing or empty folder, or one holding only a killed writer's leftovers
+    (temporary folders; version folders that never went live, when there is no pointer)."""
     root = Path(root)
     if not root.exists():
         return True
-    return all(p.name == LOCK or p.name.startswith(TMP_PREFIX) for p in root.iterdir())
+    if not root.is_dir() or (root / POINTER).exists():
+        return False
+    return all(p.name == LOCK or p.name.startswith(TMP_PREFIX) or (_VERSION.fullmatch(p.name) and p.is_dir())
+               for p in root.iterdir())
 
 
 @contextlib.contextmanager
@@ -120,13 +127,24 @@ def _locked(root: Path) -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
+def leftovers(root: str | Path) -> list[str]:
+    """What writers that died left in ``root``: temporary entries and versions that never went live."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    cur = current_version(root)
+    cur_n = int(cur[1:]) if cur else 0
+    out = [p.name for p in root.iterdir() if p.name.startswith(TMP_PREFIX)]
+    out += [name for n, name in versions(root) if n > cur_n]
+    return sorted(out)
+
+
 def clean_leftovers(root: Path) -> list[str]:
-    """Remove the temporary folders of writers that died (call with the writer lock held)."""
-    gone = []
-    for p in root.iterdir():
-        if p.name.startswith(TMP_PREFIX):
-            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
-            gone.append(p.name)
+    """Remove what writers that died left behind (call with the writer lock held)."""
+    gone = leftovers(root)
+    for name in gone:
+        p = root / name
+        shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
     return gone
 
 
