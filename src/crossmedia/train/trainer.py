@@ -67,20 +67,22 @@ def train(cfg: dict, out: str | Path, *, resume: bool = False, overwrite: bool =
 
         saved_vocab = json.loads((run.path / "vocab.json").read_text(encoding="utf-8"))
     device = str(cfg["train"].get("device") or "cpu")
-    with memory_guard(cfg["train"].get("max_memory_gb"), f"train {cfg['model']['name']}", "train.max_memory_gb",
-                      enabled=device == "cpu"):
-        # load (and validate) the data before anything is written, so a bad dataset leaves no run dir
-        rd = load_run_data(cfg["data"], vocab_words=saved_vocab)
-        if not resume:
-            run.create(cfg, overwrite=overwrite)
-        try:
+    created = False
+    try:
+        with memory_guard(cfg["train"].get("max_memory_gb"), f"train {cfg['model']['name']}", "train.max_memory_gb",
+                          enabled=device == "cpu"):
+            # load (and validate) the data before anything is written, so a bad dataset leaves no run dir
+            rd = load_run_data(cfg["data"], vocab_words=saved_vocab)
+            if not resume:
+                run.create(cfg, overwrite=overwrite)
+                created = True
             return _train(cfg, run, rd, resume and not from_scratch)
-        except UserError:
-            if not resume and not run.checkpoint("last").is_file():
-                import shutil
+    except UserError:
+        if created and not run.checkpoint("last").is_file():
+            import shutil
 
-                shutil.rmtree(run.path, ignore_errors=True)
-            raise
+            shutil.rmtree(run.path, ignore_errors=True)
+        raise
 
 
 def _train(cfg: dict, run: RunDir, rd: RunData, resume: bool) -> RunDir:
