@@ -72,7 +72,19 @@ def data_info(root, as_json) -> None:
     from ..data import Dataset
     from ..data.info import format_summary, summarize
 
-    s = summarize(Dataset.load(root))
+    ds = Dataset.load(root)
+    paths = [ds.root / it["image"] for it in ds.items if "image" in it]
+    if paths:
+        from ..data.loaders.base import unreadable_images
+        from ..errors import DataError
+
+        bad = unreadable_images(paths)
+        if bad:
+            i, why = bad[0]
+            ids = [str(it["id"]) for it in ds.items if "image" in it]
+            raise DataError(f"{paths[i]}: {why}; {len(bad)} of {len(paths)} images do not decode (first ids: "
+                            f"{', '.join(repr(ids[j]) for j, _ in bad[:5])})")
+    s = summarize(ds)
     click.echo(json.dumps(s, indent=2) if as_json else format_summary(s))
 
 
