@@ -137,6 +137,33 @@ def test_non_finite_features_are_refused_before_training(tmp_path):
         load_run_data({"root": str(tmp_path / "ds"), "text_field": "features", "image_source": "features"})
 
 
+def test_non_finite_text_features_are_refused_before_training(tmp_path):
+    # NaN in the text (tag) matrix used to surface as "loss became nan ... lower train.lr"
+    src = _wikipedia(tmp_path / "w")
+    code, _, err = run_cli("data", "prepare", "wikipedia", "--src", src, "--out", tmp_path / "ds", "--nonstandard")
+    assert code == 0, err
+    feats = tmp_path / "ds" / "features" / "text.npy"
+    arr = np.load(feats)
+    arr[7, 2] = np.nan
+    np.save(feats, arr)
+    code, _, err = run_cli("train", "--data", tmp_path / "ds", "--out", tmp_path / "run", "--set", "model.name=twotower",
+                           "--set", "data.image_source=features", "--set", "train.epochs=1")
+    assert_one_line_error(code, err, "text.npy: 1 row(s) hold NaN or infinite values", "first rows: 7")
+
+
+def test_non_finite_feature_queries_are_refused():
+    from types import SimpleNamespace
+
+    from crossmedia.errors import UserError
+    from crossmedia.search.query import image_batch
+
+    info = SimpleNamespace(image_feature_dim=3)
+    with pytest.raises(UserError, match="NaN or infinite"):
+        image_batch(info, np.array([1.0, np.nan, 0.0]))
+    with pytest.raises(UserError, match="NaN or infinite"):
+        image_batch(info, {"image": np.array([1.0, np.inf, 0.0])})
+
+
 # ---------------------------------------------------------------------------- metrics
 @pytest.mark.parametrize("bad", [-1, 2])
 def test_metrics_refuse_labels_outside_0_1(bad):
