@@ -46,6 +46,23 @@ TRAIN_SETS = ["model.name=twotower", "model.bits=16", "model.cnn_channels=[4, 8,
 TARGETS = ("train", "build", "add", "remove")
 
 
+def _equal(a, b) -> bool:
+    """Bit-identical, through nested dicts/lists of tensors (state dicts, optimizer states)."""
+    import torch
+
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
+    if hasattr(a, "__array__") and not isinstance(a, (str, bytes)):
+        import numpy as np
+
+        return np.array_equal(np.asarray(a), np.asarray(b))
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b))
+    return a == b
+
+
 def child_env() -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO / "src") + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
@@ -163,9 +180,9 @@ class Campaign:
 
         for which in ("last", "best"):
             ck = torch.load(run / "checkpoints" / f"{which}.pt", map_location="cpu", weights_only=False)
-            sd, rsd = ck["model"], ref[which]["model"]
-            if set(sd) != set(rsd) or any(not torch.equal(sd[k], rsd[k]) for k in sd if isinstance(sd[k], torch.Tensor)):
-                self.fail("train", f"{which}.pt weights differ from the uninterrupted run")
+            for part in ("model", "optimizer", "scheduler", "torch_rng", "epoch", "best_epoch"):
+                if not _equal(ck[part], ref[which][part]):
+                    self.fail("train", f"{which}.pt {part} differs from the uninterrupted run")
         strip = [{k: v for k, v in r.items() if k != "time_s"} for r in self.read_log(run)]
         if strip != ref["log"]:
             self.fail("train", f"final log differs from the uninterrupted run ({[r.get('epoch') for r in strip]})")
@@ -204,6 +221,8 @@ class Campaign:
                 res["kills"] += 1
                 res["aimed"] += "aim" in moment
                 self.check_run_after_kill(run, epochs)
+                if res["kills"] % 10 == 0:
+                    self.log(f"train: {res['kills']} kills, {res['failures']} failures")
                 continue
             if rc != 0:
                 self.fail("train", f"{'resume' if resume else 'fresh start'} exited {rc}: {err.strip()[-300:]}")
@@ -419,6 +438,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work", type=Path, default=None, help="Scratch folder (default: a temporary one, removed).")
     ap.add_argument("--json", type=Path, default=None, help="Write the summary here.")
+    ap.add_argument("--commit", default=None, help="Commit to record (when run from an exported tree).")
     a = ap.parse_args(argv)
     if a.kills < 1:
         ap.error("--kills: expected at least 1")
@@ -433,6 +453,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     from crossmedia.seed import git_commit, machine_info
 
+    machine = machine_info()  # load average at the start
     work = a.work or Path(tempfile.mkdtemp(prefix="kill-campaign-"))
     work.mkdir(parents=True, exist_ok=True)
     c = Campaign(work, a.kills, a.seed)
@@ -452,7 +473,7 @@ def main(argv: list[str] | None = None) -> int:
                "kills_per_target": a.kills, "seed": a.seed, "results": c.results,
                "total_kills": sum(r["kills"] for r in c.results.values()), "failures": len(c.failures),
                "failure_messages": c.failures[:50], "wall_s": round(time.time() - t0, 1),
-               "git_commit": git_commit(REPO), "machine": machine_info(), "torch_threads": 1,
+               "git_commit": a.commit or git_commit(REPO), "machine": machine, "torch_threads": 1,
                "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     print(json.dumps(summary, indent=2))
     if a.json:
