@@ -1,12 +1,14 @@
 """The on-disk index format: a folder with a manifest, arrays and the model.
 
     manifest.json   format "crossmedia-index", format_version, model reference (name, run,
-                    checkpoint, fingerprint), code kind, counts, and for every other file its
-                    size and sha256
+                    checkpoint, fingerprint), the codec (name, kind, JSON parameters, spec),
+                    counts, and for every other file its size and sha256
     manifest.json.sha256   the sha256 of manifest.json itself (verified on every load)
     items.jsonl     one item a line (row order of every array): id, text, labels, image path
-    model.pt        the model needed to encode queries and rerank (config, DataInfo, weights)
-    *.npy           codes / codebooks / vectors per modality, rerank features
+    model.pt        the model needed to encode queries and rerank (a weights-only
+                    :mod:`crossmedia.models.checkpoint` file)
+    *.npy           codes per modality (image_db, text_db), the codec's array state
+                    (codec_<name>.npy, e.g. codec_codebooks), rerank features (regions, tokens)
 
 These files make one version of an index; the index folder holds its versions and a pointer to
 the live one, swapped atomically (:mod:`crossmedia.search.store`), so a reader never sees a
@@ -30,7 +32,7 @@ __all__ = ["FORMAT", "FORMAT_VERSION", "MANIFEST", "sha256_file", "write_index_d
            "load_array", "read_items", "model_fingerprint"]
 
 FORMAT = "crossmedia-index"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the codec (name + state) in the manifest; model.pt a models.checkpoint file
 MANIFEST = "manifest.json"
 MANIFEST_SUM = MANIFEST + ".sha256"
 
