@@ -207,14 +207,22 @@ class Campaign:
         run = self.work / "train-run"
         ckdir = run / "checkpoints"
 
-        def writing():
-            return ckdir.is_dir() and any(p.name.endswith(".tmp") for p in ckdir.iterdir())
+        def nth_write(n: int):
+            """True once the n-th distinct checkpoint write of this launch is under way (the first
+            launches aim at early writes, later ones at any of the run's 2 × epochs writes)."""
+            seen: set[str] = set()
+
+            def pred():
+                if ckdir.is_dir():
+                    seen.update(p.name for p in ckdir.iterdir() if p.name.endswith(".tmp"))
+                return len(seen) >= n
+            return pred
 
         while res["kills"] < self.kills:
             resume = (run / "config.yaml").is_file()
             if resume and not (ckdir / "last.pt").is_file():
                 res["resumed_from_scratch"] += 1
-            moment = self.kill_moment(dur, writing, 0.03)
+            moment = self.kill_moment(dur, nth_write(self.rng.randint(1, 2 * epochs)), 0.03)
             killed, rc, err, _ = self.launch(self.train_args(run, resume), **moment)
             res["launches"] += 1
             if killed:
