@@ -47,6 +47,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import UserError
+from ..search import Index
 from .heatmap import render_heatmap
 from .images import ImageRejected, decode_upload
 from .limits import Limits
@@ -376,8 +377,6 @@ def create_app(index, *, limits: Limits | None = None, warm: bool = True, verify
     instead of on the first request. ``allowed_hosts``: the ``Host`` names accepted (None: any;
     ``*.example.org`` matches subdomains). ``watch``: follow new versions of the index folder."""
     import os
-
-    from ..search import Index
 
     limits = limits or Limits()
     ix = Index.load(index, verify=verify) if isinstance(index, (str, os.PathLike)) else index
