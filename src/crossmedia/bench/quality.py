@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import list_presets, load_config_file, preset_path
 from ..errors import ConfigError, UserError
 from ..io import write_json, write_text
 from .presets import preset_overrides
@@ -53,7 +54,6 @@ class QualityBench:
 
     # ------------------------------------------------------------------ checks, before any work
     def __post_init__(self):
-        from ..config import list_presets
         from ..models import list_models
 
         self.data, self.out = Path(self.data), Path(self.out)
@@ -90,8 +90,6 @@ class QualityBench:
         """The bench's settings for a registered model (its per-kind preset, then the user's
         ``--set``); a shipped preset name (``dscmr-paper``) is run as its file says, with only the
         user's ``--set``, ``model.bits``, the seed and the data settings on top."""
-        from ..config import load_config_file, preset_path, resolve_config
-
         if preset_path(model) is not None:
             return self._config(load_config_file(model), [], model, bits, seed, model_name=None)
         return self._config(None, preset_overrides(self.kind, model), model, bits, seed, model_name=model)
@@ -235,8 +233,6 @@ class QualityBench:
         plot(report, self.out / "quality.png")
 
     def report(self, cells: list[dict], wall_s: float, n_skipped: int, n_trained: int, missing=()) -> dict:
-        from ..config import preset_path
-
         first = cells[0]
         rows = []
         for m in self.models:

@@ -43,7 +43,8 @@ def split_indices(protocol, split: str) -> tuple[np.ndarray, np.ndarray, str, st
     if split == "test":
         return protocol["query"], protocol["retrieval"], "query", "retrieval"
     if split == "val":
-        raise UserError("split 'val': use the protocol's validation folds (Protocol.validation_folds)")
+        raise UserError("--split val: this evaluation supports --split test only (the model-selection folds are "
+                        "evaluated by `crossmedia eval RUN --split val`)")
     raise UserError(f"--split: expected 'test' or 'val', got {split!r}")
 
 

@@ -16,6 +16,8 @@ records the thread count and device either way.
 from __future__ import annotations
 
 import math
+import os
+import platform
 import time
 from pathlib import Path
 
@@ -89,11 +91,9 @@ def _train(cfg: dict, run: RunDir, rd: RunData, resume: bool) -> RunDir:
 
 def machine_record(device) -> dict:
     """What a CPU result depends on beyond the config: torch's thread count and the device."""
-    import platform
-
     return {"device": str(device), "torch_threads": torch.get_num_threads(),
             "deterministic": torch.are_deterministic_algorithms_enabled(), "torch": torch.__version__,
-            "cpu": f"{platform.machine()} ({__import__('os').cpu_count()} cores)"}
+            "cpu": f"{platform.machine()} ({os.cpu_count()} cores)"}
 
 
 def build_optimizer(model, tc: dict) -> torch.optim.Optimizer:
