@@ -67,8 +67,8 @@ def _comparable(cfg: dict) -> dict:
 
 
 def run_one(entry: str, bits: int, seed: int, data_root: Path, work: Path, threads: int | None) -> dict:
-    from crossmedia.eval.evaluator import evaluate
-    from crossmedia.train import RunDir, load_trained, train
+    from crossmedia.eval.evaluator import evaluate, load_for_evaluation
+    from crossmedia.train import RunDir, train
 
     cfg = entry_config(entry, bits, seed, data_root, threads)
     out = work / "runs" / f"{entry}-s{seed}"
@@ -79,8 +79,8 @@ def run_one(entry: str, bits: int, seed: int, data_root: Path, work: Path, threa
         run, reused = rd_, True
     else:
         run = train(cfg, out, overwrite=True)
-    model, cfg2, rd, ck = load_trained(RunDir(out))
-    res = evaluate(model, rd, cfg2, split="test", metrics=["map_all"])
+    ck, rd = load_for_evaluation(out, "best")
+    res = evaluate(ck.model, rd, ck.config, split="test", metrics=["map_all"])
     info = run.info()
     return {
         "entry": entry, "model": cfg["model"]["name"], "bits": bits, "seed": seed,
@@ -131,7 +131,12 @@ def markdown(rep: dict) -> str:
                          f"{ref['text->image'][0]:.4f} ± {ref['text->image'][1]:.4f} | 3 | – | – |")
     missing = [e for e in rep["entries_asked"] if e not in rep["summary"]]
     if missing:
-        lines += ["", f"Not run (no time on the shared machine): {', '.join(missing)}."]
+        notes = rep.get("notes", {})
+        lines += [""] + [f"Not in the table: `{e}` — {notes.get(e, 'not run yet')}." for e in missing]
+    partial = [e for e, s in rep["summary"].items() if s["n_seeds"] < len(rep["seeds_asked"])]
+    if partial:
+        lines += ["", f"Fewer seeds than asked ({', '.join(map(str, rep['seeds_asked']))}): "
+                  + ", ".join(f"`{e}` ({rep['summary'][e]['n_seeds']})" for e in partial) + "."]
     sel = next(iter(rep["runs"]), {}).get("val_selection", "")
     rel = next(iter(rep["runs"]), {}).get("relevance_statistics") or {}
     conv = rep["convention"].get("spec", rep["convention"])
@@ -205,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     def report() -> dict:
         return {"benchmark": "wikipedia-baselines", **shared, "relevance": RELEVANCE_RULE, "measure": "map_all",
                 "bits": [args.bits], "entries_asked": sorted(set(entries) | {r["entry"] for r in runs}, key=ENTRIES.index),
+                "seeds_asked": sorted(set(seeds) | set(old.get("seeds_asked", []))), "notes": dict(old.get("notes", {})),
                 "summary": summarise(runs), "reference": REFERENCE, "runs": runs, "configs": configs,
                 "tuned_settings": list(PRESETS["features"]["*"]), "commands": commands,
                 "machine": f"{os.cpu_count()} CPU cores shared with other jobs, torch threads {args.threads}, no GPU",

@@ -16,6 +16,8 @@ from typing import Any, Iterable
 import yaml
 
 from .errors import ConfigError
+from .models import get_model_class, model_config
+from .models.registry import flatten_options
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -126,8 +128,6 @@ def resolve_config(file_config: dict | None = None, overrides: Iterable[str] = (
     """Merge defaults, a loaded config and overrides; check sections, keys and types; fill in
     the model's defaults from the registry. ``direct`` are (section, key)-style kwargs like
     ``data__root="DIR"`` set by CLI options."""
-    from .models import model_config
-
     cfg = copy.deepcopy(DEFAULTS)
     layers: list[tuple[str, list[str], Any]] = []
     for section, values in (file_config or {}).items():
@@ -135,9 +135,7 @@ def resolve_config(file_config: dict | None = None, overrides: Iterable[str] = (
             raise ConfigError(f"config section {section!r}: expected a mapping of keys")
         for k, v in values.items():
             if section == "model" and isinstance(v, dict):
-                from .models.registry import _flatten
-
-                for kk, vv in _flatten(v, k + ".").items():
+                for kk, vv in flatten_options(v, k + ".").items():
                     layers.append((f"model.{kk}", ["model", kk], vv))
             else:
                 layers.append((f"{section}.{k}", [section, k], v))
@@ -147,8 +145,6 @@ def resolve_config(file_config: dict | None = None, overrides: Iterable[str] = (
     for text in overrides:
         parts, v = parse_override(text)
         layers.append((text, [parts[0], ".".join(parts[1:])], v))
-    from .models import get_model_class
-
     name = cfg["model"]["name"]
     for _, (section, key), value in layers:
         if section == "model" and key == "name":
@@ -168,9 +164,8 @@ def resolve_config(file_config: dict | None = None, overrides: Iterable[str] = (
             raise ConfigError(f"{where}: unknown key {section}.{key} (keys: {', '.join(cfg[section])})")
         cfg[section][key] = _check_type(f"{section}.{key}", DEFAULTS[section][key], value)
     model_overrides.pop("name", None)
-    from .models.registry import _flatten
 
-    defaults = _flatten(get_model_class(name).default_config)
+    defaults = flatten_options(get_model_class(name).default_config)
     for k, v in model_overrides.items():
         if k in defaults:
             model_overrides[k] = _check_type(f"model.{k}", defaults[k], v)

@@ -8,6 +8,7 @@ import torch
 
 from crossmedia.config import resolve_config
 from crossmedia.eval import evaluator
+from crossmedia.models.checkpoint import read_checkpoint
 from crossmedia.train import train
 
 
@@ -87,7 +88,7 @@ def test_deterministic_training_is_bit_identical_across_thread_counts(noisy, tmp
     runs = [_train(noisy, tmp_path / f"t{t}", "train.epochs=2", "train.deterministic=true", f"train.threads={t}")
             for t in (1, 3)]
     assert torch.get_num_threads() == threads  # restored after the run
-    a, b = (torch.load(r.checkpoint("last"), weights_only=False)["model"] for r in runs)
+    a, b = (read_checkpoint(r.checkpoint("last"))["model"] for r in runs)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert runs[0].info()["machine"]["deterministic"] is True and runs[0].info()["machine"]["torch_threads"] == 1
 
@@ -107,8 +108,8 @@ def test_batch_orders(noisy, tmp_path):
 def test_linear_schedule_and_sgd(noisy, tmp_path):
     run = _train(noisy, tmp_path / "sgd", "train.epochs=3", "train.optimizer=sgd", "train.lr_schedule=linear",
                  "train.lr=0.01", "train.lr_end=0.001")
-    ck = torch.load(run.checkpoint("last"), weights_only=False)
-    assert "momentum" in ck["optimizer"]["param_groups"][0]  # an SGD state
+    ck = read_checkpoint(run.checkpoint("last"))
+    assert "momentum" in ck["training"]["optimizer"]["param_groups"][0]  # an SGD state
     from crossmedia.train.trainer import build_scheduler
 
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)

@@ -15,11 +15,28 @@ import time
 import numpy as np
 import torch
 
+from ..codecs import FloatCosineCodec, FloatIPCodec, SignCodec
+from ..data.loading import RunData, load_run_data
 from ..errors import UserError
+from ..metrics import evaluate_ranking, parse_metric_list, random_ranking_map, recall_at_k
+from ..models import Checkpoint, load_checkpoint
 from ..progress import progress
+from .codes import CODE_VIEWS, code_view, needs_training_outputs
 
 DIRECTIONS = ("image->text", "text->image")
 RELEVANCE_RULE = "relevant iff query and item share at least one label ((Yq @ Yd.T) > 0)"
+
+
+def load_for_evaluation(run_dir, which: str = "best", data_root=None, device="cpu") -> tuple[Checkpoint, "RunData"]:
+    """(the run's checkpoint, loaded by :func:`crossmedia.models.load_checkpoint`; the run's
+    dataset — or ``data_root`` — as tensors with the model's vocabulary)."""
+    ck = load_checkpoint(run_dir, which, device)
+    if ck.config is None:
+        raise UserError(f"{ck.path}: holds no run config; evaluate a run directory's checkpoint")
+    data_cfg = dict(ck.config["data"])
+    if data_root is not None:
+        data_cfg["root"] = str(data_root)
+    return ck, load_run_data(data_cfg, vocab_words=list(ck.model.info.vocab))
 
 
 @torch.no_grad()
@@ -115,13 +132,12 @@ def pair_positives(dataset, q_idx, d_idx) -> np.ndarray:
     return pos
 
 
-def rank_both_directions(model, img_q, txt_q, img_d, txt_d, Yq, Yd, metrics, *, tie="index",
+def rank_both_directions(codec, img_q, txt_q, img_d, txt_d, Yq, Yd, metrics, *, tie="index",
                          empty_query="zero", seed=0, chunk_size=256, positives=None, recall_ks=()) -> dict:
-    from ..metrics import evaluate_ranking, recall_at_k
-
+    """Rank with ``codec`` (database items encoded, queries continuous) in both directions."""
     out = {}
     for direction, q, d in (("image->text", img_q, txt_d), ("text->image", txt_q, img_d)):
-        scorer = model.scorer(q, d)
+        scorer = codec.scorer(q, codec.encode(d))
         out[direction] = evaluate_ranking(scorer, Yq, Yd, metrics, tie=tie, empty_query=empty_query,
                                           seed=seed, chunk_size=chunk_size) if metrics else {}
         if recall_ks:
@@ -145,12 +161,13 @@ def validate(model, rd, cfg, device="cpu") -> dict:
     img, txt = encode_items(model, rd.tensors, items, device=device, desc="val items")
     where = {int(i): k for k, i in enumerate(items)}
     Y = rd.dataset.labels
+    codec = model.codec()
     sums = {d: 0.0 for d in DIRECTIONS}
     n = 0
     for q_idx, d_idx in folds:
         qp = torch.as_tensor([where[int(i)] for i in q_idx], dtype=torch.long)
         dp = torch.as_tensor([where[int(i)] for i in d_idx], dtype=torch.long)
-        res = rank_both_directions(model, img[qp], txt[qp], img[dp], txt[dp], Y[q_idx], Y[d_idx], [metric],
+        res = rank_both_directions(codec, img[qp], txt[qp], img[dp], txt[dp], Y[q_idx], Y[d_idx], [metric],
                                    tie=cfg["eval"]["tie"], empty_query=cfg["eval"]["empty_query"],
                                    seed=int(cfg["train"]["seed"]))
         for d in DIRECTIONS:
@@ -163,27 +180,30 @@ def validate(model, rd, cfg, device="cpu") -> dict:
 def evaluate(model, rd, cfg, *, split: str = "test", metrics=None, tie=None, device="cpu", codes: str = "native") -> dict:
     """Results dict for ``split`` (see module docstring): per direction, per metric, each with
     its full convention; plus the expected mAP@all of a random ranking as a floor. ``codes``:
-    ``native`` (the model's own scorer), ``sign`` or ``cq`` (see :mod:`crossmedia.eval.codes`)."""
-    from .codes import code_view
-    from ..metrics import random_ranking_map
-
+    ``native`` (the model's own codec), ``sign``, ``cq`` or ``pq`` (see :mod:`crossmedia.eval.codes`).
+    A metric that does not apply to the view (e.g. ``pr_radius`` without Hamming codes) is a
+    :class:`UserError` raised before anything is encoded."""
     ec = cfg["eval"]
     metrics = list(metrics or ec["metrics"])
     tie = tie or ec["tie"]
+    ranking_metrics, recall_ks = split_recall(metrics)
+    if codes not in CODE_VIEWS:
+        raise UserError(f"--codes: expected one of {', '.join(CODE_VIEWS)}, got {codes!r}")
+    check_metrics_apply(ranking_metrics, code_kind(model, codes), codes)
     if split == "val":
-        return _evaluate_val(model, rd, cfg, metrics=metrics, tie=tie, device=device, codes=codes)
+        return _evaluate_val(model, rd, cfg, metrics=ranking_metrics, recall_ks=recall_ks, tie=tie, device=device,
+                             codes=codes)
     q_idx, d_idx, q_name, d_name = split_indices(rd.protocol, split)
     t0 = time.perf_counter()
     img_q, txt_q = encode_items(model, rd.tensors, q_idx, device=device, desc=f"{split} queries")
     img_d, txt_d = encode_items(model, rd.tensors, d_idx, device=device, desc=f"{split} database")
     train_emb = None
-    if codes == "cq":
+    if needs_training_outputs(model, codes):
         train_emb = encode_items(model, rd.tensors, rd.protocol["train"], device=device, desc="train (quantizer)")
     ranker = code_view(model, codes, train_embeddings=train_emb, seed=int(cfg["train"]["seed"]))
     t_enc = time.perf_counter() - t0
     Y = rd.dataset.labels
     Yq, Yd = Y[q_idx], Y[d_idx]
-    ranking_metrics, recall_ks = split_recall(metrics)
     positives = None
     if recall_ks:
         positives = pair_positives(rd.dataset, q_idx, d_idx)
@@ -202,7 +222,7 @@ def evaluate(model, rd, cfg, *, split: str = "test", metrics=None, tie=None, dev
         "queries": {"split": q_name, "count": int(len(q_idx))},
         "database": {"split": d_name, "count": int(len(d_idx))},
         "relevance": RELEVANCE_RULE,
-        "ranking": ranker.ranking_spec(),
+        "ranking": {**ranker.spec(), "codes": codes},
         "code_bytes_per_item": ranker.code_bytes,
         "results": res,
         "random_ranking": {"map_all": rnd_value, "note": "expected mAP@all of a uniformly random ranking (same labels; same for both directions)"},
@@ -211,20 +231,17 @@ def evaluate(model, rd, cfg, *, split: str = "test", metrics=None, tie=None, dev
     }
 
 
-def _evaluate_val(model, rd, cfg, *, metrics, tie, device, codes) -> dict:
+def _evaluate_val(model, rd, cfg, *, metrics, recall_ks, tie, device, codes) -> dict:
     """The val split under ``train.val_rule``: each fold evaluated like the test split; scalar
     values averaged over the folds weighted by their query counts (other values: per fold)."""
-    from .codes import code_view
-
     rule = cfg["train"]["val_rule"]
-    folds = rd.protocol.validation_folds(rule)
     if len(rd.protocol["val"]) == 0:
         raise UserError(f"protocol {rd.protocol.name!r} has no 'val' items")
-    ranking_metrics, recall_ks = split_recall(metrics)
     if recall_ks:
         raise UserError("--split val: recall@K needs paired items in the database; use a label-based measure")
+    folds = rd.protocol.validation_folds(rule)
     train_emb = None
-    if codes == "cq":
+    if needs_training_outputs(model, codes):
         train_emb = encode_items(model, rd.tensors, rd.protocol["train"], device=device, desc="train (quantizer)")
     ranker = code_view(model, codes, train_embeddings=train_emb, seed=int(cfg["train"]["seed"]))
     Y, ec = rd.dataset.labels, cfg["eval"]
@@ -232,7 +249,7 @@ def _evaluate_val(model, rd, cfg, *, metrics, tie, device, codes) -> dict:
     for q_idx, d_idx in folds:
         img_q, txt_q = encode_items(model, rd.tensors, q_idx, device=device, desc="val queries")
         img_d, txt_d = encode_items(model, rd.tensors, d_idx, device=device, desc="val database")
-        per_fold.append(rank_both_directions(ranker, img_q, txt_q, img_d, txt_d, Y[q_idx], Y[d_idx], ranking_metrics,
+        per_fold.append(rank_both_directions(ranker, img_q, txt_q, img_d, txt_d, Y[q_idx], Y[d_idx], metrics,
                                              tie=tie, empty_query=ec["empty_query"], seed=int(cfg["train"]["seed"]),
                                              chunk_size=int(ec["chunk_size"])))
     weights = np.asarray([len(q) for q, _ in folds], dtype=float)
@@ -245,8 +262,6 @@ def _evaluate_val(model, rd, cfg, *, metrics, tie, device, codes) -> dict:
             res[d][m] = {**first, "value": float(np.average(values, weights=weights)) if scalar else values}
             if len(folds) > 1:
                 res[d][m]["folds"] = "query-weighted mean over the folds" if scalar else "one value per fold"
-    from ..metrics import random_ranking_map
-
     rnd = [float(getattr(r, "value", r)) for r in (random_ranking_map(Y[q], Y[d], empty_query=ec["empty_query"]) for q, d in folds)]
     return {
         "split": "val (model selection only — not a test result)",
@@ -254,33 +269,34 @@ def _evaluate_val(model, rd, cfg, *, metrics, tie, device, codes) -> dict:
         "queries": {"split": "val", "count": int(sum(len(q) for q, _ in folds))},
         "database": {"split": "val (held out)" if rule == "heldout" else "train",
                      "count": [int(len(d)) for _, d in folds]},
-        "relevance": RELEVANCE_RULE, "ranking": ranker.ranking_spec(), "code_bytes_per_item": ranker.code_bytes,
-        "results": res,
+        "relevance": RELEVANCE_RULE, "ranking": {**ranker.spec(), "codes": codes},
+        "code_bytes_per_item": ranker.code_bytes, "results": res,
         "random_ranking": {"map_all": float(np.average(rnd, weights=weights)), "note": "expected mAP@all of a uniformly random ranking"},
         "machine": {"device": str(device), "torch_threads": torch.get_num_threads()},
     }
 
 
-class _PrecomputedRanker:
-    """Adapter giving precomputed representations a model's ``scorer``/``ranking_spec``."""
+#: measure kinds that only exist for a Hamming ranking (small integer distances, radii)
+HAMMING_ONLY = ("pr_radius",)
 
-    def __init__(self, kind: str):
-        if kind not in ("hamming", "inner_product", "cosine"):
-            raise UserError(f"kind: expected hamming, inner_product or cosine, got {kind!r}")
-        self.kind = kind
 
-    def scorer(self, q, d):
-        from ..metrics import HammingScorer, InnerProductScorer, binarize
+def code_kind(model, codes: str) -> str:
+    """"binary", "quantized" or "real": what view ``codes`` of ``model`` stores."""
+    if codes == "native":
+        return model.codec().kind
+    return {"sign": "binary", "cq": "quantized", "pq": "quantized"}[codes]
 
-        if self.kind == "hamming":
-            return HammingScorer(binarize(np.asarray(q)), binarize(np.asarray(d)))
-        return InnerProductScorer(q, d, cosine=self.kind == "cosine")
 
-    def ranking_spec(self) -> dict:
-        spec = {"representation": "precomputed", "distance": self.kind}
-        if self.kind == "hamming":
-            spec["binarisation"] = "x >= 0 -> +1"
-        return spec
+def check_metrics_apply(metrics, kind: str, codes: str = "native") -> None:
+    """A :class:`UserError` naming the first measure that does not apply to ``kind`` codes."""
+    try:
+        specs = parse_metric_list(list(metrics)) if metrics else []
+    except ValueError as e:
+        raise UserError(f"--metrics: {e}") from None
+    for m in specs:
+        if m.kind in HAMMING_ONLY and kind != "binary":
+            raise UserError(f"--metrics {m.name}: precision-recall by Hamming radius needs binary codes, but "
+                            f"--codes {codes} ranks {kind} codes; drop it or use --codes sign")
 
 
 def evaluate_representations(query_image, query_text, db_image, db_text, Yq, Yd, *, kind: str = "hamming",
@@ -288,14 +304,16 @@ def evaluate_representations(query_image, query_text, db_image, db_text, Yq, Yd,
                              seed: int = 0, chunk_size: int = 256) -> dict:
     """Evaluate precomputed codes or embeddings (any method's, e.g. a published baseline's) in
     both directions with the same measures and conventions as a trained model."""
-    ranker = _PrecomputedRanker(kind)
+    kinds = {"hamming": SignCodec, "inner_product": FloatIPCodec, "cosine": FloatCosineCodec}
+    if kind not in kinds:
+        raise UserError(f"kind: expected hamming, inner_product or cosine, got {kind!r}")
+    ranker = kinds[kind](int(np.asarray(db_image).shape[1]))
     ranking_metrics, recall_ks = split_recall(list(metrics))
+    check_metrics_apply(ranking_metrics, ranker.kind, kind)
     if recall_ks:
         raise UserError("recall@K needs item pairing; use evaluate() with a dataset")
     res = rank_both_directions(ranker, query_image, query_text, db_image, db_text, Yq, Yd, ranking_metrics,
                                tie=tie, empty_query=empty_query, seed=seed, chunk_size=chunk_size)
-    from ..metrics import random_ranking_map
-
     rnd = random_ranking_map(Yq, Yd, empty_query=empty_query)
-    return {"relevance": RELEVANCE_RULE, "ranking": ranker.ranking_spec(), "results": res,
+    return {"relevance": RELEVANCE_RULE, "ranking": {**ranker.spec(), "representation": "precomputed"}, "results": res,
             "random_ranking": {"map_all": float(getattr(rnd, "value", rnd))}}
