@@ -115,12 +115,14 @@ def expansion_recovery(added: np.ndarray, noisy: np.ndarray, true: np.ndarray) -
     }
 
 
-def image_expansion(graph: CorrelationGraph, embeddings: np.ndarray, bow, top_k: int, weight: float,
+def image_expansion(graph: CorrelationGraph, embeddings: np.ndarray | None, bow, top_k: int, weight: float,
                     weighting: str = "constant", min_score: float = 0.0, allowed: torch.Tensor | None = None,
-                    chunk: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
+                    chunk: int = 2048, cooccurrence: sp.spmatrix | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Node (image-level) expansion of the training texts: image i's bag of words ``bow[i]``
-    gains the ``top_k`` absent words whose nodes are nearest image node i in ``embeddings``
-    (cosine; the DeepWalk embedding of the graph, so visual kNN neighbours' words count). Returns
+    gains the ``top_k`` absent words whose nodes are nearest image node i — by cosine in
+    ``embeddings`` (the DeepWalk embedding of the graph), or, given ``cooccurrence`` instead, by
+    normalised walk co-occurrence (:func:`node_word_scores`); either way visual kNN neighbours'
+    words count. Returns
     (n_images, top_k) word ids and added weights (0 where nothing is added, see :func:`expand`);
     apply with ``bow.scatter_add(1, ids, weights)``. Scored ``chunk`` images at a time."""
     bow = np.asarray(bow, dtype=np.float32)
@@ -130,7 +132,8 @@ def image_expansion(graph: CorrelationGraph, embeddings: np.ndarray, bow, top_k:
     ids, vals = [torch.zeros(0, k, dtype=torch.long)], [torch.zeros(0, k)]
     for s in range(0, graph.n_images, max(int(chunk), 1)):
         imgs = np.arange(s, min(s + max(int(chunk), 1), graph.n_images))
-        scores = torch.from_numpy(node_word_scores(graph, embeddings=embeddings, images=imgs))
+        scores = torch.from_numpy(node_word_scores(graph, embeddings=embeddings, cooccurrence=cooccurrence,
+                                                   images=imgs))
         b = torch.from_numpy(bow[imgs])
         added = expand(b, scores, k, weight, weighting=weighting, min_score=min_score, allowed=allowed) - b
         v, i = added.topk(k, dim=1)

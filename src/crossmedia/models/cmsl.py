@@ -117,7 +117,8 @@ class CMSL(RetrievalModel):
             "level": "image",  # image: a training text gains the words nearest its image node in the walk
             #                    embedding (the paper); query/database texts by word–word proximity.
             #                    word: every text (training too) by word–word proximity only
-            "score": "cooccurrence",  # cooccurrence (walk co-occurrence within the window) | embedding (cosine)
+            "score": "cooccurrence",  # cooccurrence (walk co-occurrence within the window) | embedding (cosine);
+            #                           image level: image node × word node, word level: word × word
             "top_k": 3,
             "weight": 0.5,  # weight of an added word (< 1)
             "weighting": "constant",  # constant | similarity (weight × score)
@@ -328,7 +329,12 @@ class CMSL(RetrievalModel):
         self.graph = graph
         self.node_embeddings = emb
         if self.ecfg["enabled"] and self.ecfg["level"] == "image":
-            self._image_level_expansion(graph, emb, bow)
+            if self.ecfg["score"] == "embedding":
+                self._image_level_expansion(graph, bow, embeddings=emb)
+            else:
+                is_image = np.arange(graph.n_nodes) < graph.n_images
+                co = walk_cooccurrence(walks, graph.n_nodes, int(g["window"]), keep=is_image, other=~is_image)
+                self._image_level_expansion(graph, bow, cooccurrence=co)
         if self.ecfg["enabled"]:
             if self.ecfg["score"] == "embedding":
                 corr = word_correlation(graph, embeddings=emb)
@@ -354,13 +360,13 @@ class CMSL(RetrievalModel):
         self.graph_info = {**graph.summary(), "walk_tokens": int((walks >= 0).sum()),
                            "graph_setup_s": round(time.perf_counter() - t0, 3)}
 
-    def _image_level_expansion(self, graph, emb: np.ndarray, bow: np.ndarray) -> None:
-        """Each training text gains the ``top_k`` absent words nearest its image node in the walk
-        embedding (:func:`~crossmedia.graph.image_expansion`), kept as (N, top_k) ids and weights."""
+    def _image_level_expansion(self, graph, bow: np.ndarray, embeddings=None, cooccurrence=None) -> None:
+        """Each training text gains the ``top_k`` absent words nearest its image node in the walks
+        (:func:`~crossmedia.graph.image_expansion`), kept as (N, top_k) ids and weights."""
         e = self.ecfg
-        ids, vals = image_expansion(graph, emb, bow, int(e["top_k"]), float(e["weight"]), weighting=e["weighting"],
-                                    min_score=float(e["min_score"]), allowed=self.expand_allowed.cpu(),
-                                    chunk=int(e["chunk"]))
+        ids, vals = image_expansion(graph, embeddings, bow, int(e["top_k"]), float(e["weight"]),
+                                    weighting=e["weighting"], min_score=float(e["min_score"]),
+                                    allowed=self.expand_allowed.cpu(), chunk=int(e["chunk"]), cooccurrence=cooccurrence)
         self.train_added_idx = ids.to(self.codebooks.device)
         self.train_added_val = vals.to(self.codebooks.device)
 
