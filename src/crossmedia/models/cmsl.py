@@ -5,33 +5,38 @@ Pipeline (binding parts from the paper; each gap filled with the named recipe, s
 
 1. **Semantic correlation graph** over the *training split only* (:mod:`crossmedia.graph`):
    image and word nodes, image–word edges (binary or tf-idf), word–word co-occurrence edges,
-   optional visual kNN image–image edges (features: average-pooled pixels, or the precomputed
-   global features).
+   optional visual kNN image–image edges (features: see 3).
 2. **Deep random walks** (DeepWalk, Perozzi et al. 2014: 10 walks per node, length 40,
    window 5) and **skip-gram** node embeddings (gensim Word2Vec, sg=1).
-3. **Semantic expansion**: every text's bag of words gains the ``top_k`` words most correlated
-   with its word set, weighted ``weight`` < 1. Applied inductively from a V × V word-correlation
-   matrix (walk-embedding cosine or walk co-occurrence) so that query and database texts — which
-   are not graph nodes — are expanded exactly like training texts, from their own words only.
-   The walk embeddings of the word nodes initialise the word embeddings of the local branch,
-   optionally concatenated with external word vectors (GloVe, as the DHNS sibling paper does).
+3. **Semantic expansion** (``expansion.level=image``, the paper's form): a *training* image's
+   tag set gains the ``top_k`` words nearest its image node in the walks over the graph
+   (:func:`~crossmedia.graph.image_expansion`), weighted ``weight`` < 1 — by normalised
+   image–word walk co-occurrence (``expansion.score=cooccurrence``, default) or by cosine in the
+   skip-gram (DeepWalk) embedding (``score=embedding``). Visual kNN edges come from the features
+   the model uses: its precomputed global features, else the mean of the dataset's precomputed
+   (pretrained) region features, else 6×6 average-pooled pixels. Query and database texts are
+   not graph nodes (and their paired image must not be looked at), so they are expanded through
+   word–word proximity (a V × V matrix of the same score between word nodes, mean over the
+   text's words). ``level=word`` expands training texts that way too. The walk embeddings of the
+   word nodes initialise the word embeddings of the local branch, optionally concatenated with
+   external word vectors (GloVe, as the DHNS sibling paper does). :meth:`CMSL.expansion_report`
+   gives precision/recall against the true (undropped) tags when a dataset knows them.
 4. **Multi-scale similarity** S = S_global + μ·S_local. *Global* branch: CNN global vector →
    linear (or MLP on precomputed features); expanded BoW → MLP (CDQ's text net). *Local
-   saliency* branch: regions and word embeddings projected into one space and matched by SCAN's
-   stacked cross attention (Lee et al. ECCV 2018, t-i: cosine, LeakyReLU(0.1), l2-normalised over
-   the query axis, softmax over regions with temperature λ1 = 9, cosine of each word with the
-   region vector it attends to). Cross attention needs both items, so it cannot index a
-   database; the recipe here runs the word→region attention for *every vocabulary word*
-   (normalising over the vocabulary instead of one text's words), giving each image a
-   text-independent vector c of per-word scores, and pools a text's words with saliency
-   attention weights α (learned from the word embeddings; mean pooling as an option). Then
-   S_local(i, t) = Σ_w α_w(t) c_w(i) = ⟨c(i), α(t)⟩ exactly — SCAN's similarity with attention
-   (or mean) pooling over the text's words — and a shared linear map P compresses both sides to
-   the local vectors l_img = P c, l_txt = P α that join the global ones in the quantized
-   representation u = [g ; √μ·l] (so ⟨u_img, u_txt⟩ = S_global + μ⟨Pc, Pα⟩). Optionally
-   (``local.aux_weight`` > 0) SCAN's own objective on the batch's image/text pairs — its exact
-   cross attention with LogSumExp (λ2 = 6) or mean pooling and the matched-pair hinge loss with
-   the hardest label-disjoint negative (margin 0.2) — is added as an auxiliary term.
+   saliency* branch (``local.form=scan``, default): regions and word embeddings projected into
+   one space; S_local is SCAN's exact stacked cross attention
+   (:class:`~crossmedia.models.scan.StackedCrossAttention`, Lee et al. ECCV 2018: l2-normalised
+   features, cosine, LeakyReLU(0.1), l2-normalised over one text's words (t-i) or one image's
+   regions (i-t), softmax with λ1 = 9 (t-i) / 4 (i-t), cosine of each word (region) with its
+   attended vector, LogSumExp λ2 = 6 or mean; ``local.direction`` t-i, i-t or both). It is
+   trained with SCAN's matched-pair hinge loss (hardest label-disjoint negative, margin 0.2,
+   ``local.aux_weight``, default 1) and is the score :meth:`fine_grained_scores` gives the rerank.
+   Cross attention needs both items, so it cannot index a database; as METHODS.md prescribes,
+   saliency-attention pooling of the l2-normalised regions / words gives the local vectors that
+   feed the quantizer: l = P·pool(·) with a shared map P, u = [g ; √μ·l].
+   ``local.form=vocabulary`` keeps the earlier form (attention normalised over the whole
+   vocabulary, giving each image a per-word score vector c with S_local = ⟨Pc, Pα⟩ exactly
+   indexable; auxiliary SCAN term off by default).
 5. **Deep quantization** (CDQ): composite quantization with M codebooks × K = 256 codewords
    shared by both modalities (bits = M·log2 K: 16/32/64/128 → M = 2/4/8/16). Loss =
    cross-media correlation (inter: image×text, intra: image×image and text×text pairwise
@@ -46,7 +51,30 @@ Pipeline (binding parts from the paper; each gap filled with the named recipe, s
 
 Ablation switches: ``graph.enabled``, ``expansion.enabled``, ``local.enabled`` (null = on when
 region features exist), ``loss.intra_weight``, ``quant.enabled``; the ``cdq`` preset turns off
-graph, expansion, local branch and intra loss.
+graph, expansion, local branch and intra loss. ``loss.option_set=cdq`` selects CDQ's own loss
+values (:data:`LOSS_OPTION_SETS`) for comparison.
+
+Remaining deviations from the paper (and from CDQ), with the measurement behind each:
+
+* Loss defaults differ from CDQ's: θ = 0.5·⟨u, v⟩ (CDQ 1), similar pairs re-weighted by
+  #dissimilar/#similar (CDQ none), the batch paired with a memory of all training items (CDQ: the
+  batch), λ = 0.01 (CDQ ≈ 0.003). **Unmeasured** against CDQ's values (``option_set=cdq`` exists
+  to measure it; the icon-scene validation split needed to choose is not built here).
+* The indexed representation carries saliency-pooled local vectors, an approximation of SCAN's
+  cross attention that can be indexed; the exact SCAN score is only used by the rerank. The gap
+  between the two on retrieval quality is **unmeasured** for the scan form.
+* Exact SCAN is trained with SCAN's own hinge loss rather than inside CDQ's pairwise likelihood
+  on the fused S (the likelihood runs on the indexable ⟨u, v⟩). **Unmeasured.**
+* In the scan form the local branch reads the text's own words; expansion words reach only the
+  global branch. **Unmeasured.**
+* Image-level expansion scores by walk co-occurrence by default, not by embedding cosine. Measured
+  (``tests/models/test_cmsl.py::test_expansion_recovers_dropped_tags_far_above_chance``, 600
+  embedded scenes, seed 0, top_k 3, ``graph.epochs=1``): precision of added words being dropped
+  true tags 0.205 (recall 0.349) by image–word co-occurrence, 0.017 (recall 0.029) by embedding
+  cosine, 0.183 (recall 0.312) by word–word expansion; chance 0.087. Not yet measured on the icon
+  scenes or with more skip-gram epochs.
+* The vocabulary form is kept only as an option; whether it beats SCAN's form on retrieval is
+  **unmeasured** (no benchmark run of either on the icon scenes yet).
 """
 
 from __future__ import annotations
