@@ -332,9 +332,11 @@ class CMSL(RetrievalModel):
         idx = ctx.train_idx
         if self.info.image_feature_dim:
             return t.images[idx].float().numpy()
-        if self.gcfg["knn_features"] == "auto" and getattr(t, "regions", None) is not None:
+        if self.gcfg["knn_features"] == "auto" and t.regions is not None:
             # pretrained region features of the dataset: their mean over regions
-            return np.stack([np.asarray(t.regions[int(i)], dtype=np.float32).mean(0) for i in np.asarray(idx)])
+            ids = np.asarray(idx)
+            return np.concatenate([np.asarray(t.regions[ids[s : s + 1024]], dtype=np.float32).mean(1)
+                                   for s in range(0, len(ids), 1024)])
         pool = int(self.gcfg["knn_pool"])
         out = []
         for s in range(0, len(idx), 1024):
