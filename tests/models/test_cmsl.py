@@ -420,3 +420,23 @@ def test_cdq_loss_option_set(tiny_dataset):
     assert default.losscfg["scale"] == 0.5 and default.qcfg["weight"] == 0.01  # defaults unchanged
     with pytest.raises(ConfigError, match="option_set"):
         _ctx(tiny_dataset.root, "model.loss.option_set=nope")
+
+
+def test_knn_features_prefer_the_datasets_pretrained_regions():
+    from types import SimpleNamespace
+
+    info = DataInfo(n_labels=3, vocab=["<pad>", "<unk>", "a", "b"], image_size=24)
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (5, 3, 24, 24), generator=g, dtype=torch.uint8)
+    regions = np.random.default_rng(0).normal(size=(5, 4, 7)).astype(np.float32)
+    idx = torch.tensor([4, 0, 2])
+
+    def feats(knn_features, with_regions=True):
+        m = get_model("cmsl", {**SMALL, "graph": {**SMALL["graph"], "knn_features": knn_features}}, info)
+        t = SimpleNamespace(images=images, regions=regions if with_regions else None)
+        return m._visual_features(SimpleNamespace(run_data=SimpleNamespace(tensors=t), train_idx=idx))
+
+    np.testing.assert_allclose(feats("auto"), regions[[4, 0, 2]].mean(1), rtol=1e-6)
+    pooled = feats("pixels")
+    assert pooled.shape == (3, 3 * 6 * 6)
+    np.testing.assert_allclose(feats("auto", with_regions=False), pooled)
