@@ -20,7 +20,9 @@ unit-norm features, e_wᵀ a_w = Σ_r α_rw s_rw and ‖a_w‖² = α_wᵀ G α_
 region Gram matrix of the image (for i-t, the (T, T) word Gram matrix of the text), so every pair
 tensor has shape (chunk, B_t, T, R). Images are processed ``chunk_size`` at a time
 (:func:`pair_chunk_size` picks it from an element budget), so the largest pair tensor holds at
-most ``max(budget, B_t·T·R)`` elements.
+most ``max(budget, B_t·T·R)`` elements. Under autograd the saved activations of all chunks stay
+alive until backward, so training memory is a few (B_i, B_t, T, R) tensors in total — still no
+feature dimension.
 """
 
 from __future__ import annotations
