@@ -286,11 +286,11 @@ def _same_state(a, b):
     for k in a:
         if isinstance(a[k], torch.Tensor):
             assert torch.equal(a[k], b[k]), k
-        elif isinstance(a[k], dict):  # extra state: codes of the training items, the memory's outputs
+        elif isinstance(a[k], dict):  # extra state: codes and stored outputs of the training items
             assert a[k].keys() == b[k].keys()
-            for kk in a[k]:
-                if isinstance(a[k][kk], torch.Tensor):
-                    assert torch.equal(a[k][kk], b[k][kk]), kk
+            for kk, v in a[k].items():
+                if isinstance(v, torch.Tensor):
+                    assert torch.equal(v, b[k][kk]), (k, kk)
 
 
 @pytest.mark.slow
