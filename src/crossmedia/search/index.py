@@ -148,8 +148,11 @@ class Index:
     """A built index folder (see :mod:`crossmedia.search.format`). Make one with
     :meth:`build`, open one with :meth:`load`."""
 
-    def __init__(self, path: Path, manifest: dict, items: list[dict], arrays: dict[str, np.ndarray]):
+    def __init__(self, path: Path, manifest: dict, items: list[dict], arrays: dict[str, np.ndarray],
+                 device: str = "cpu"):
         self.path = Path(path)
+        #: where the default engines scan (see :func:`crossmedia.search.shards.device_engine`)
+        self.device = str(device)
         self.manifest = manifest
         self.items = items
         self.arrays = arrays
@@ -216,10 +219,19 @@ class Index:
         return cls.load(out)
 
     @classmethod
-    def load(cls, path, *, verify: bool = True, run=None, checkpoint: str = "best") -> "Index":
+    def load(cls, path, *, verify: bool = True, run=None, checkpoint: str = "best", device: str = "cpu") -> "Index":
         """Open an index folder: manifest and version checked, files' sizes (and with ``verify``
         their sha256) checked, arrays memory-mapped. With ``run``, the run's model must be the
-        one the index was built with (same fingerprint)."""
+        one the index was built with (same fingerprint). ``device`` (``cpu``, ``cuda``,
+        ``cuda:N``, ``cuda:0,1``): where the default engines scan; several devices split the
+        items into shards."""
+        if device != "cpu":
+            from .engines.torch_topk import resolve_devices
+
+            try:
+                resolve_devices(device)
+            except ValueError as e:
+                raise UserError(f"--device: {e}") from None
         path = Path(path)
         man = read_manifest(path)
         verify_files(path, man, checksums=verify)
@@ -231,7 +243,7 @@ class Index:
         for key in ("image_db", "text_db"):
             if key not in arrays or arrays[key].shape[0] != len(items):
                 raise DataError(f"{path / (key + '.npy')}: missing or not one row per item ({len(items)})")
-        idx = cls(path, man, items, arrays)
+        idx = cls(path, man, items, arrays, device=device)
         if run is not None:
             model, _, _ = _load_run_model(run, checkpoint)
             fp = model_fingerprint(model.state_dict())
@@ -344,9 +356,24 @@ class Index:
                     self._engines[key] = eng
         return eng
 
+    def set_engine(self, modality: str, engine: Engine, name: str | None = None) -> None:
+        """Serve searches of ``modality`` (with engine ``name``, default: the default engine) by
+        ``engine`` — e.g. a micro-batching or Ray-sharded wrapper of the same items."""
+        if modality not in MODALITIES:
+            raise ValueError(f"set_engine: modality must be image or text, got {modality!r}")
+        if engine.ntotal != len(self):
+            raise ValueError(f"set_engine: the engine holds {engine.ntotal} items, the index {len(self)}")
+        with self._lock:
+            self._engines[(modality, name or self.default_engine())] = engine
+
     def _make_engine(self, modality: str, name: str) -> Engine:
         db = np.asarray(self.arrays[f"{modality}_db"])
         m = self.manifest["model"]
+        if self.device != "cpu" and name == self.default_engine():
+            from .shards import device_engine
+
+            return device_engine(self.code_kind, db, self.device, bits=m.get("bits"), metric=m.get("metric", "ip"),
+                                 codebooks=np.asarray(self.arrays["codebooks"]) if "codebooks" in self.arrays else None)
         if self.code_kind == "quantized":
             cb = np.asarray(self.arrays["codebooks"])
             return AQDEngine(cb, db) if name == "aqd" else FaissEngine.from_codes(cb, db)

@@ -28,6 +28,12 @@ __all__ = ["TorchAQDEngine", "TorchHammingEngine", "TorchFloatEngine", "KERNELS"
 KERNELS = ("auto", "torch", "triton")
 
 
+def _tensor(a: np.ndarray, device) -> torch.Tensor:
+    """``a`` on ``device`` (read-only arrays, e.g. memory-mapped index files, are copied first)."""
+    a = np.ascontiguousarray(a)
+    return torch.from_numpy(a if a.flags.writeable else a.copy()).to(device)
+
+
 class TorchAQDEngine(Engine):
     """AQD scan of composite codes (N, M) with codebooks (M, K, D), K ≤ 256, on ``device``."""
 
@@ -50,15 +56,15 @@ class TorchAQDEngine(Engine):
         self.chunk = int(chunk)
         self.block_q, self.block_n = int(block_q), int(block_n)
         self.kernel = self._pick_kernel(kernel)
-        self._cb = torch.from_numpy(cb).to(self.device)
+        self._cb = _tensor(cb, self.device)
         c8 = np.ascontiguousarray(codes, dtype=np.uint8)
         if self.kernel == "triton":
-            self._codes = torch.from_numpy(c8).to(self.device)  # (N, M) bytes, row-major: M bytes an item
+            self._codes = _tensor(c8, self.device)  # (N, M) bytes, row-major: M bytes an item
         else:
             self._paired = self.M % 2 == 0
             # (P, N) int32 indices into the (pair) tables; paired: code of 2p + 256 · code of 2p+1
             t = c8.view("<u2").T if self._paired else c8.T
-            self._codes = torch.from_numpy(np.ascontiguousarray(t, dtype=np.int32)).to(self.device)
+            self._codes = _tensor(t.astype(np.int32), self.device)
 
     def _pick_kernel(self, kernel: str) -> str:
         from . import triton_aqd
@@ -162,7 +168,7 @@ class TorchHammingEngine(Engine):
             raise ValueError(f"TorchHammingEngine: expected (N, {(bits + 7) // 8}) packed codes, got {packed.shape}")
         self.bits, self.device, self.chunk = int(bits), torch.device(device), int(chunk)
         self.bytes_per_item = float(packed.shape[1])
-        self._w = torch.from_numpy(_words(packed)).to(self.device)  # (N, W)
+        self._w = _tensor(_words(packed), self.device)  # (N, W)
 
     @property
     def ntotal(self) -> int:
@@ -212,7 +218,7 @@ class TorchFloatEngine(Engine):
         self.metric, self.device, self.chunk = metric, torch.device(device), int(chunk)
         self.dtype = getattr(torch, dtype)
         self.bytes_per_item = float(v.shape[1] * (2 if dtype == "float16" else 4))
-        self._v = torch.from_numpy(normalize(v) if metric == "cosine" else v).to(self.device, self.dtype)
+        self._v = _tensor(normalize(v) if metric == "cosine" else v, self.device).to(self.dtype)
 
     @classmethod
     def from_tensor(cls, vectors: torch.Tensor, metric: str = "ip", chunk: int = 1 << 20) -> "TorchFloatEngine":
