@@ -187,3 +187,16 @@ def test_triton_kernel_on_cuda_equals_numpy():
             np.testing.assert_allclose(s, rs, rtol=1e-5, atol=1e-4)
             for i in range(len(q)):
                 np.testing.assert_allclose(exact[i][r[i]], s[i], rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("M", [4, 3])
+def test_from_device_codes_equals_host_codes(M):
+    rng = np.random.default_rng(7)
+    cb = rng.standard_normal((M, 256, 8)).astype(np.float32)
+    codes = rng.integers(0, 256, (900, M)).astype(np.uint8)
+    q = rng.standard_normal((3, 8)).astype(np.float32)
+    a = TorchAQDEngine(cb, codes, device="cpu", kernel="torch", chunk=256).search(q, 7)
+    b = TorchAQDEngine.from_device_codes(cb, torch.from_numpy(codes), kernel="torch", chunk=256)
+    assert b.ntotal == 900
+    for x, y in zip(a, b.search(q, 7)):
+        np.testing.assert_array_equal(x, y)

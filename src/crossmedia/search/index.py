@@ -116,13 +116,20 @@ def _metric(model) -> str:
 
 
 @torch.no_grad()
-def _encode(model, ds, tensors, indices, batch_size: int = 256) -> tuple[dict, list[dict]]:
-    """Arrays (codes per modality, rerank features) and item records of ``indices``."""
+def _encode(model, ds, tensors, indices, batch_size: int = 256, quiet: bool = False,
+            device: str = "cpu") -> tuple[dict, list[dict]]:
+    """Arrays (codes per modality, rerank features) and item records of ``indices``; the model
+    runs on ``device`` (it is moved there)."""
     kind = model.code_kind
     parts: dict[str, list] = {"image_db": [], "text_db": [], "regions": [], "tokens": []}
     indices = np.asarray(indices, dtype=np.int64)
-    for s in progress(range(0, len(indices), batch_size), desc="encoding items", unit="batch"):
+    steps = range(0, len(indices), batch_size)
+    if device != "cpu":
+        model.to(device)
+    for s in (steps if quiet else progress(steps, desc="encoding items", unit="batch")):
         b = tensors.batch(indices[s : s + batch_size])
+        if device != "cpu":
+            b = {key: v.to(device) if torch.is_tensor(v) else v for key, v in b.items()}
         for mod, x in (("image", model.encode_image(b)), ("text", model.encode_text(b))):
             if kind == "quantized":
                 codes = model.to_codes(x)
@@ -182,9 +189,12 @@ class Index:
     # ------------------------------------------------------------------ build / load / save
     @classmethod
     def build(cls, run_dir, data_dir=None, out=None, *, checkpoint: str = "best", split: str = "retrieval",
-              protocol: str | None = None, batch_size: int = 256, overwrite: bool = False) -> "Index":
+              protocol: str | None = None, batch_size: int = 256, overwrite: bool = False, device: str = "cpu",
+              ray: str | None = None, ray_workers: int = 2) -> "Index":
         """Encode the ``split`` items (a protocol split, or ``all``) of ``data_dir`` (default: the
-        run's dataset) with the run's model and write the index folder ``out`` atomically."""
+        run's dataset) with the run's model and write the index folder ``out`` atomically.
+        ``device``: where the model encodes (``cpu``, ``cuda[:N]``). ``ray``: encode with
+        ``ray_workers`` Ray Data actors on the cluster at that address (``local``: start one)."""
         if out is None:
             raise UserError("index build: no output folder given (--out)")
         model, cfg, ck_path = _load_run_model(run_dir, checkpoint)
@@ -200,7 +210,22 @@ class Index:
         out = Path(out)
         if out.exists() and not overwrite and any(out.iterdir()):
             raise UserError(f"{out}: exists and is not empty (pass --overwrite to replace it)")
-        arrays, items = _encode(model, ds, tensors, indices, batch_size)
+        if ray is not None:
+            from .ray_build import encode_with_ray
+
+            arrays = encode_with_ray(run_dir, checkpoint, ds.root, indices, batch_size=batch_size, workers=ray_workers,
+                                     address=ray)
+            items = [_item_record(ds, int(i)) for i in indices]
+        else:
+            if device != "cpu":
+                from .engines.torch_topk import resolve_devices
+
+                try:
+                    device = resolve_devices(device)[0]
+                except ValueError as e:
+                    raise UserError(f"--device: {e}") from None
+            arrays, items = _encode(model, ds, tensors, indices, batch_size, device=device)
+            model.to("cpu")
         manifest = _manifest(model, ck_path, run_dir, checkpoint, ds, split)
         return cls._write(out, manifest, arrays, items, model=model, overwrite=overwrite)
 

@@ -264,16 +264,26 @@ class _Service:
         return data
 
 
-def create_app(index, *, limits: Limits | None = None, warm: bool = True, verify: bool = True) -> FastAPI:
+def create_app(index, *, limits: Limits | None = None, warm: bool = True, verify: bool = True,
+               device: str = "cpu", batching=None) -> FastAPI:
     """The FastAPI app serving ``index`` (an index folder, or an opened
     :class:`~crossmedia.search.Index`). ``warm`` builds the model and both default engines now
-    instead of on the first request."""
+    instead of on the first request. ``device``: where a folder's default engines scan (an
+    opened index keeps its own). ``batching`` (a :class:`~crossmedia.serve.batching.BatchConfig`):
+    concurrent searches of the default engines are micro-batched (bounded wait)."""
     import os
 
     from ..search import Index
 
     limits = limits or Limits()
-    ix = Index.load(index, verify=verify) if isinstance(index, (str, os.PathLike)) else index
+    ix = Index.load(index, verify=verify, device=device) if isinstance(index, (str, os.PathLike)) else index
+    batchers = []
+    if batching is not None:
+        from .batching import BatchingEngine
+
+        for mod in ("image", "text"):
+            batchers.append(BatchingEngine(ix.engine(mod), batching))
+            ix.set_engine(mod, batchers[-1])
     if warm:
         ix.model
         for mod in ("image", "text"):
@@ -285,6 +295,8 @@ def create_app(index, *, limits: Limits | None = None, warm: bool = True, verify
     async def lifespan(app):
         yield
         svc.pool.shutdown(wait=False, cancel_futures=True)
+        for b in batchers:
+            b.close()
 
     app = FastAPI(title="crossmedia search", version="1", lifespan=lifespan,
                   description="Cross-media (image ⇄ text) search over learned compact codes.")
@@ -350,7 +362,8 @@ def create_app(index, *, limits: Limits | None = None, warm: bool = True, verify
     async def healthz():
         """Liveness and a summary of what is served."""
         return {"status": "ok", "items": len(ix), "model": ix.model_name, "code_kind": ix.code_kind,
-                "rerank": fine, "explain": fine, "inflight": svc.inflight, "limits": limits.to_dict()}
+                "rerank": fine, "explain": fine, "inflight": svc.inflight, "limits": limits.to_dict(),
+                "device": ix.device, "batches": [list(b.stats) for b in batchers] or None}
 
     @app.post("/api/search/text", response_model=SearchOut, tags=["search"])
     async def search_text(body: TextQuery):
@@ -439,6 +452,7 @@ def create_app(index, *, limits: Limits | None = None, warm: bool = True, verify
 #: environment variables through which ``crossmedia serve --workers N`` hands its settings to
 #: the worker processes (uvicorn imports the app factory by name in each of them)
 ENV_INDEX, ENV_LIMITS = "CROSSMEDIA_SERVE_INDEX", "CROSSMEDIA_SERVE_LIMITS"
+ENV_DEVICE, ENV_BATCH = "CROSSMEDIA_SERVE_DEVICE", "CROSSMEDIA_SERVE_BATCH"
 
 
 def app_from_env() -> FastAPI:
@@ -454,4 +468,8 @@ def app_from_env() -> FastAPI:
         import torch
 
         torch.set_num_threads(int(threads))
-    return create_app(path, limits=Limits.from_dict(json.loads(os.environ.get(ENV_LIMITS) or "{}")))
+    batch = json.loads(os.environ.get(ENV_BATCH) or "null")
+    from .batching import BatchConfig
+
+    return create_app(path, limits=Limits.from_dict(json.loads(os.environ.get(ENV_LIMITS) or "{}")),
+                      device=os.environ.get(ENV_DEVICE) or "cpu", batching=None if batch is None else BatchConfig(**batch))

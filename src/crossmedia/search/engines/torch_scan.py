@@ -66,6 +66,24 @@ class TorchAQDEngine(Engine):
             t = c8.view("<u2").T if self._paired else c8.T
             self._codes = _tensor(t.astype(np.int32), self.device)
 
+    @classmethod
+    def from_device_codes(cls, codebooks: np.ndarray, codes: torch.Tensor, kernel: str = "auto",
+                          chunk: int = 1 << 20, block_q: int = 16, block_n: int = 256) -> "TorchAQDEngine":
+        """An engine over (N, M) uint8 codes already on a device (no host copy: databases
+        generated or loaded on the GPU, e.g. 10⁹ items in the benchmark)."""
+        if codes.dim() != 2 or codes.dtype != torch.uint8 or codes.shape[1] != np.asarray(codebooks).shape[0]:
+            raise ValueError(f"from_device_codes: (N, M) uint8 codes expected, got {tuple(codes.shape)} {codes.dtype}")
+        eng = cls(codebooks, np.zeros((0, codes.shape[1]), np.uint8), device=str(codes.device), kernel=kernel,
+                  chunk=chunk, block_q=block_q, block_n=block_n)
+        eng._n = codes.shape[0]
+        if eng.kernel == "triton":
+            eng._codes = codes.contiguous()
+        else:
+            c = codes.to(torch.int32)
+            t = c[:, 0::2] + 256 * c[:, 1::2] if eng._paired else c
+            eng._codes = t.T.contiguous()
+        return eng
+
     def _pick_kernel(self, kernel: str) -> str:
         from . import triton_aqd
 
