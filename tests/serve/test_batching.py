@@ -81,3 +81,33 @@ def test_config_bounds():
     for kw in ({"max_wait_ms": -1}, {"max_batch": 0}, {"max_wait_ms": 5000}):
         with pytest.raises(ValueError):
             BatchConfig(**kw)
+
+
+def test_service_with_batching_same_hits(serve_index):
+    pytest.importorskip("fastapi")
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fastapi.testclient import TestClient
+
+    from crossmedia.search import Index
+    from crossmedia.serve import Limits
+    from crossmedia.serve.app import create_app
+
+    ix = Index.load(serve_index)
+    queries = ["red circle", "blue square", "green", "yellow triangle"] * 3
+    want = {q: [h.id for h in ix.search_text(q, k=5)] for q in queries}
+    app = create_app(serve_index, limits=Limits(max_concurrent=16), batching=BatchConfig(max_wait_ms=20, max_batch=8),
+                     device="cpu*2")
+    with TestClient(app) as c:
+        def one(q):
+            r = c.post("/api/search/text", json={"query": q, "k": 5})
+            assert r.status_code == 200, r.text
+            return q, [h["id"] for h in r.json()["hits"]]
+
+        with ThreadPoolExecutor(12) as pool:
+            for q, got in pool.map(one, queries):
+                assert got == want[q]
+        h = c.get("/healthz").json()
+        assert h["device"] == "cpu*2"
+        image_batches, text_batches = h["batches"]  # engines of image items (text queries), text items
+        assert image_batches[1] == len(queries) and 1 <= image_batches[0] <= len(queries)
