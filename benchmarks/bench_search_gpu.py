@@ -134,17 +134,23 @@ def gpu_part(args, log) -> dict:
     from crossmedia.search.engines.torch_scan import TorchAQDEngine
     from crossmedia.search.shards import ShardedEngine, shard_bounds
 
-    dev = torch.device("cuda:0")
-    sync = torch.cuda.synchronize
+    dry = args.gpu_part_on_cpu  # the same code on CPU tensors, tiny sizes: checks the script, measures nothing
+    dev = torch.device("cpu" if dry else "cuda:0")
+    sync = (lambda: None) if dry else torch.cuda.synchronize
     g = torch.Generator(device=dev)
-    props = torch.cuda.get_device_properties(dev)
-    info = {"gpu": props.name, "gpu_memory_gib": round(props.total_memory / 2**30, 1),
-            "gpus_visible": torch.cuda.device_count(), "torch": torch.__version__}
+    if dry:
+        info = {"gpu": "none (dry run on CPU tensors)", "gpu_memory_gib": 0, "gpus_visible": 1, "torch": torch.__version__}
+    else:
+        props = torch.cuda.get_device_properties(dev)
+        info = {"gpu": props.name, "gpu_memory_gib": round(props.total_memory / 2**30, 1),
+                "gpus_visible": torch.cuda.device_count(), "torch": torch.__version__}
     try:
         import triton
 
         info["triton"] = triton.__version__
     except ImportError:
+        info["triton"] = None
+    if dry and os.environ.get("TRITON_INTERPRET") != "1":
         info["triton"] = None
     rows, sweep = [], []
     best_blocks: dict[int, tuple[int, int]] = {}
@@ -165,7 +171,8 @@ def gpu_part(args, log) -> dict:
         vec_done = False
         for bits in args.bits:
             M = bits // 8
-            torch.cuda.empty_cache()
+            if not dry:
+                torch.cuda.empty_cache()
             cb_np = np.random.default_rng(args.seed + bits).standard_normal((M, K_CODE, DIM)).astype(np.float32)
             cb_t = torch.from_numpy(cb_np).to(dev)
             codes_t = torch.randint(0, 256, (n, M), dtype=torch.uint8, device=dev, generator=g)
@@ -191,15 +198,14 @@ def gpu_part(args, log) -> dict:
                     continue
                 if kernel == "triton" and bits not in best_blocks:  # block sweep at the first size
                     best = None
-                    for bq in (8, 16, 32):
-                        for bn in (128, 256, 512):
-                            e = TorchAQDEngine.from_device_codes(cb_np, codes_t, kernel="triton", block_q=bq, block_n=bn)
-                            t, out = timed(lambda: e.search_device(q, k), sync, max_reps=10)
-                            sweep.append({"items": n, "bits": bits, "block_q": bq, "block_n": bn,
-                                          "ms_per_query": 1000 * t / args.batch})
-                            log(sweep[-1])
-                            if best is None or t < best[0]:
-                                best = (t, bq, bn)
+                    for bq, bn in args.sweep:
+                        e = TorchAQDEngine.from_device_codes(cb_np, codes_t, kernel="triton", block_q=bq, block_n=bn)
+                        t, out = timed(lambda: e.search_device(q, k), sync, max_reps=10)
+                        sweep.append({"items": n, "bits": bits, "block_q": bq, "block_n": bn,
+                                      "ms_per_query": 1000 * t / args.batch})
+                        log(sweep[-1])
+                        if best is None or t < best[0]:
+                            best = (t, bq, bn)
                     best_blocks[bits] = best[1:]
                 bq, bn = best_blocks.get(bits, (16, 256))
                 e = TorchAQDEngine.from_device_codes(cb_np, codes_t, kernel=kernel, block_q=bq, block_n=bn)
@@ -209,13 +215,13 @@ def gpu_part(args, log) -> dict:
                 add(n, bits, name, t, args.batch, agree(out[1], ref), M)
                 del e
             # the sharded index: the items in 2 shards (on the visible GPUs, or twice on cuda:0)
-            ndev = torch.cuda.device_count()
+            ndev = 1 if dry else torch.cuda.device_count()
             b = shard_bounds(n, 2)
             kern = "triton" if info["triton"] else "torch"
             bq, bn = best_blocks.get(bits, (16, 256))
             shards = []
             for i in range(2):
-                part = codes_t[int(b[i]) : int(b[i + 1])].to(f"cuda:{i % ndev}")
+                part = codes_t[int(b[i]) : int(b[i + 1])].to("cpu" if dry else f"cuda:{i % ndev}")
                 shards.append(TorchAQDEngine.from_device_codes(cb_np, part, kernel=kern, block_q=bq, block_n=bn))
             se = ShardedEngine(shards, [int(b[0]), int(b[1])])
             t, out = timed(lambda: se.search(q_np, k)[1], sync)
@@ -232,18 +238,20 @@ def gpu_part(args, log) -> dict:
                     del vecs
             del codes_t, cb_t
     if args.billion and info["triton"]:
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats(dev)
-        n, M = 1_000_000_000, 4
+        if not dry:
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats(dev)
+        n, M = args.billion_items, 4
         codes_t = torch.empty((n, M), dtype=torch.uint8, device=dev)
         for s in range(0, n, 100_000_000):
             codes_t[s : s + 100_000_000].random_(0, 256, generator=g)
+        log({"generated": n, "items": "codes on the device"})
         cb_np = np.random.default_rng(args.seed + 32).standard_normal((M, K_CODE, DIM)).astype(np.float32)
         q = torch.randn(args.batch, DIM, device=dev, generator=g)
         bq, bn = best_blocks.get(32, (16, 256))
         e = TorchAQDEngine.from_device_codes(cb_np, codes_t, kernel="triton", block_q=bq, block_n=bn)
         t, out = timed(lambda: e.search_device(q, args.k), sync, max_reps=5)
-        peak = torch.cuda.max_memory_allocated(dev)
+        peak = 0 if dry else torch.cuda.max_memory_allocated(dev)
         add(n, 32, f"fused Triton scan (BQ={bq}, BN={bn})", t, args.batch, None, M,
             note=f"peak device memory {peak / 2**30:.2f} GiB (codes {n * M / 2**30:.2f} GiB)")
         info["billion_peak_gib"] = peak / 2**30
@@ -272,12 +280,14 @@ def cpu_part(args, log) -> dict:
         old = host_topk_engine(cb_t, codes_t, torch)
         dev_eng = TorchAQDEngine(cb, codes, device="cpu", kernel="torch")
         shards = device_engine("quantized", codes, "cpu*2", codebooks=cb)
-        t_ref, (rs, rr) = timed(lambda: ref.search(q, args.k), lambda: None, min_s=0.0, max_reps=3)
+        rr = ref.search(q, args.k)[1]
+        t_ref = None
         for name, fn in (("numpy AQDEngine (1 thread, reference)", lambda: ref.search(q, args.k)[1]),
                          ("previous torch path (host top-k)", lambda: old(torch.from_numpy(q), args.k)),
                          ("TorchAQDEngine torch on CPU (device top-k)", lambda: dev_eng.search(q, args.k)[1]),
                          ("2 CPU shards (torch, device top-k each)", lambda: shards.search(q, args.k)[1])):
             t, out = timed(fn, lambda: None, min_s=0.0, max_reps=3)
+            t_ref = t if t_ref is None else t_ref  # the first row is the numpy engine
             r = {"items": n, "bits": bits, "method": name, "ms_per_query": 1000 * t / len(q),
                  "top1_agree": float(np.mean(np.asarray(out)[:, 0] == rr[:, 0])), "vs_numpy": t_ref / t}
             rows.append(r)
@@ -355,6 +365,12 @@ def main() -> None:
     ap.add_argument("--sizes", default="1e6,1e7,5e7")
     ap.add_argument("--bits", default="32,64")
     ap.add_argument("--billion", action=argparse.BooleanOptionalAction, default=True)
+    ap.add_argument("--billion-items", type=int, default=1_000_000_000, help=argparse.SUPPRESS)
+    ap.add_argument("--sweep", default="8x128,16x128,16x256,32x256,16x512,32x512",
+                    help="fused-kernel blocks BQxBN tried at the first size")
+    ap.add_argument("--gpu-part-on-cpu", action="store_true",
+                    help="run the GPU part on CPU tensors (tiny --sizes; TRITON_INTERPRET=1 for the kernel): a check "
+                         "of the script, not a measurement; never write it to benchmarks/results")
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--cpu-items", type=int, default=1_000_000)
@@ -366,7 +382,9 @@ def main() -> None:
     args = ap.parse_args()
     args.sizes = [int(float(x)) for x in args.sizes.split(",") if x]
     args.bits = [int(x) for x in args.bits.split(",")]
-    if any(b not in (32, 64) for b in args.bits) or any(not 1 <= n <= 10**9 for n in args.sizes):
+    args.sweep = [tuple(int(v) for v in x.split("x")) for x in args.sweep.split(",") if x]
+    if any(b not in (32, 64) for b in args.bits) or any(not 1 <= n <= 10**9 for n in args.sizes) or \
+            not 1 <= args.billion_items <= 4 * 10**9:
         raise SystemExit("error: --bits 32,64 and --sizes in 1..1e9 expected")
     if not (1 <= args.batch <= 10_000 and 1 <= args.k <= 256 and 1 <= args.cpu_items <= 10**8):
         raise SystemExit("error: --batch 1..10000, --k 1..256, --cpu-items 1..1e8 expected")
@@ -385,7 +403,7 @@ def main() -> None:
         print(f"[{time.time() - t0:6.1f} s] {json.dumps(x)}", flush=True)
 
     gpu = None
-    if torch.cuda.is_available():
+    if torch.cuda.is_available() or args.gpu_part_on_cpu:
         gpu = gpu_part(args, log)
     else:
         meta["no_gpu_reason"] = f"torch {torch.__version__}: torch.cuda.is_available() is False"

@@ -82,8 +82,9 @@ def main() -> None:
         "in-process, 1 shard": AQDEngine(cb, codes),
         "in-process, 2 shards": ShardedEngine([AQDEngine(cb, codes[b[0] : b[1]]), AQDEngine(cb, codes[b[1] : b[2]])],
                                               [int(b[0]), int(b[1])]),
-        "Ray, 1 shard": RayShardedEngine.create("quantized", codes, 1, codebooks=cb),
-        "Ray, 2 shards": RayShardedEngine.create("quantized", codes, 2, codebooks=cb),
+        # 3 actors on the cluster at once: each reserves a quarter of the CPUs (they all fit)
+        "Ray, 1 shard": RayShardedEngine.create("quantized", codes, 1, codebooks=cb, cpus_per_shard=args.cpus / 4),
+        "Ray, 2 shards": RayShardedEngine.create("quantized", codes, 2, codebooks=cb, cpus_per_shard=args.cpus / 4),
     }
     print(f"engines ready ({time.time() - t0:.0f} s)", flush=True)
     lat = {name: [] for name in engines}
@@ -131,7 +132,7 @@ def main() -> None:
              f"{m['loadavg_at_start']} → {m['loadavg_at_end']}", "",
              f"{args.items:,} items × 32-bit composite codes (4 × K=256, 128-d), top-{args.k}, numpy AQD scan with 1 thread "
              f"per shard; local Ray cluster `ray.init(num_cpus={args.cpus})` in the benchmark process, one actor per "
-             f"shard. {args.queries} single queries (interleaved over the configurations) and {args.batches} batches "
+             f"shard (each reserving a quarter of the CPUs, so all three fit). {args.queries} single queries (interleaved over the configurations) and {args.batches} batches "
              "of 100.", "",
              "| configuration | p50 ms | p99 ms | mean ms | batch of 100: ms/query |", "|---|---|---|---|---|"]
     for r in rows:
