@@ -64,7 +64,7 @@ def timed(fn, sync, min_s: float = 0.5, max_reps: int = 30, warm: bool = True) -
 def host_topk_engine(cb_t, codes_t, torch, chunk: int = 1 << 18):
     """The previous ``AQDEngine(backend="torch")`` search: pair tables and gathers on the
     device, each chunk's scores copied to the host, top-k per query in numpy, merged."""
-    from crossmedia.search.engines.base import merge_top_k, top_k
+    from crossmedia.engines.base import merge_top_k, top_k
 
     M = codes_t.shape[1]
     c = codes_t.to(torch.int32)
@@ -130,9 +130,9 @@ def float_brute(vecs, torch, chunk: int = 10_000_000):
 def gpu_part(args, log) -> dict:
     import torch
 
-    from crossmedia.search.engines import AQDEngine
-    from crossmedia.search.engines.torch_scan import TorchAQDEngine
-    from crossmedia.search.shards import ShardedEngine, shard_bounds
+    from crossmedia.engines import AQDEngine
+    from crossmedia.engines.torch_scan import TorchAQDEngine
+    from crossmedia.engines.shards import ShardedEngine, shard_bounds
 
     dry = args.gpu_part_on_cpu  # the same code on CPU tensors, tiny sizes: checks the script, measures nothing
     dev = torch.device("cpu" if dry else "cuda:0")
@@ -263,9 +263,9 @@ def gpu_part(args, log) -> dict:
 def cpu_part(args, log) -> dict:
     import torch
 
-    from crossmedia.search.engines import AQDEngine
-    from crossmedia.search.engines.torch_scan import TorchAQDEngine
-    from crossmedia.search.shards import device_engine
+    from crossmedia.engines import AQDEngine
+    from crossmedia.engines.torch_scan import TorchAQDEngine
+    from crossmedia.engines.shards import device_engine
 
     rows = []
     rng = np.random.default_rng(args.seed)
@@ -279,7 +279,7 @@ def cpu_part(args, log) -> dict:
         cb_t, codes_t = torch.from_numpy(cb), torch.from_numpy(codes)
         old = host_topk_engine(cb_t, codes_t, torch)
         dev_eng = TorchAQDEngine(cb, codes, device="cpu", kernel="torch")
-        shards = device_engine("quantized", codes, "cpu*2", codebooks=cb)
+        shards = device_engine(codes, "cpu*2", lambda part, dev: TorchAQDEngine(cb, part, device=dev, kernel="torch"))
         rr = ref.search(q, args.k)[1]
         t_ref = None
         for name, fn in (("numpy AQDEngine (1 thread, reference)", lambda: ref.search(q, args.k)[1]),

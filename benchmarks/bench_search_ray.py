@@ -61,9 +61,10 @@ def main() -> None:
 
     torch.set_num_threads(1)
     from crossmedia.io import write_json, write_text
-    from crossmedia.search.engines import AQDEngine
+    from crossmedia.codecs import CompositeCodec
+    from crossmedia.engines import AQDEngine
     from crossmedia.search.ray_shards import RayShardedEngine
-    from crossmedia.search.shards import ShardedEngine, shard_bounds
+    from crossmedia.engines.shards import ShardedEngine, shard_bounds
     from crossmedia.seed import git_commit, machine_info
 
     meta = {"benchmark": "search_ray", "git_commit": git_commit(), "machine": machine_info(), "args": {
@@ -71,6 +72,7 @@ def main() -> None:
         "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
     rng = np.random.default_rng(args.seed)
     cb = rng.standard_normal((4, 256, 128)).astype(np.float32)
+    codec = CompositeCodec.from_codebooks(cb, normalize=False)  # what the Ray actors rebuild: AQDEngine(cb, ·)
     codes = rng.integers(0, 256, (args.items, 4), dtype=np.uint8)
     queries = rng.standard_normal((args.queries, 128)).astype(np.float32)
     batches = [rng.standard_normal((100, 128)).astype(np.float32) for _ in range(args.batches)]
@@ -83,8 +85,8 @@ def main() -> None:
         "in-process, 2 shards": ShardedEngine([AQDEngine(cb, codes[b[0] : b[1]]), AQDEngine(cb, codes[b[1] : b[2]])],
                                               [int(b[0]), int(b[1])]),
         # 3 actors on the cluster at once: each reserves a quarter of the CPUs (they all fit)
-        "Ray, 1 shard": RayShardedEngine.create("quantized", codes, 1, codebooks=cb, cpus_per_shard=args.cpus / 4),
-        "Ray, 2 shards": RayShardedEngine.create("quantized", codes, 2, codebooks=cb, cpus_per_shard=args.cpus / 4),
+        "Ray, 1 shard": RayShardedEngine.create(codec, codes, 1, cpus_per_shard=args.cpus / 4),
+        "Ray, 2 shards": RayShardedEngine.create(codec, codes, 2, cpus_per_shard=args.cpus / 4),
     }
     print(f"engines ready ({time.time() - t0:.0f} s)", flush=True)
     lat = {name: [] for name in engines}

@@ -6,38 +6,37 @@ import numpy as np
 import pytest
 
 from crossmedia.search import Index
-from crossmedia.search.engines import AQDEngine, FloatEngine, HammingEngine, pack_bits
+from crossmedia.engines import pack_bits
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
-@pytest.mark.parametrize("kind", ["quantized", "binary", "real"])
+@pytest.mark.parametrize("kind", ["composite", "sign", "float_ip"])
 def test_two_ray_shards_equal_single_engine(ray_cluster, kind):
+    from crossmedia.codecs import CompositeCodec, FloatIPCodec, SignCodec
     from crossmedia.search.ray_shards import RayShardedEngine
 
     rng = np.random.default_rng(0)
     q = rng.standard_normal((5, 16)).astype(np.float32)
-    if kind == "quantized":
-        cb = rng.standard_normal((4, 256, 16)).astype(np.float32)
+    if kind == "composite":
+        codec = CompositeCodec.from_codebooks(rng.standard_normal((4, 256, 16)).astype(np.float32), normalize=False)
         db = rng.integers(0, 256, (3001, 4)).astype(np.uint8)
         db[1400:1600] = db[0]  # ties across the shard boundary
-        ref, kw = AQDEngine(cb, db), {"codebooks": cb}
-    elif kind == "binary":
-        db = pack_bits(rng.standard_normal((3001, 16)))
-        ref, kw = HammingEngine(db, 16), {"bits": 16}
+    elif kind == "sign":
+        codec, db = SignCodec(16, 16), pack_bits(rng.standard_normal((3001, 16)))
     else:
-        db = rng.standard_normal((3001, 16)).astype(np.float32)
-        ref, kw = FloatEngine(db), {}
-    eng = RayShardedEngine.create(kind, db, 2, cpus_per_shard=0.5, **kw)
+        codec, db = FloatIPCodec(16), rng.standard_normal((3001, 16)).astype(np.float32)
+    ref = codec.engine(db)
+    eng = RayShardedEngine.create(codec, db, 2, cpus_per_shard=0.5)
     try:
         assert eng.ntotal == 3001 and eng.offsets == [0, 1500]
         for k in (1, 25):
             s, r = eng.search(q, k)
             rs, rr = ref.search(q, k)
-            np.testing.assert_array_equal(r, rr)  # same numpy engines per shard
+            np.testing.assert_array_equal(r, rr)  # the codec's own engine per shard
             np.testing.assert_array_equal(s, rs)
         # AQD / Hamming sums are per item: identical; float matmul blocking: last-ulp differences
-        np.testing.assert_allclose(eng.scores(q), ref.scores(q), rtol=1e-6, atol=1e-5 if kind == "real" else 0)
+        np.testing.assert_allclose(eng.scores(q), ref.scores(q), rtol=1e-6, atol=1e-5 if kind == "float_ip" else 0)
     finally:
         eng.close()
 

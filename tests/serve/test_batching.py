@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from crossmedia.search.engines import AQDEngine
+from crossmedia.engines import AQDEngine
 from crossmedia.serve.batching import BatchConfig, BatchingEngine
 
 

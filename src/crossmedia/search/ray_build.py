@@ -39,10 +39,12 @@ class _Encoder:
     def __init__(self, run_dir: str, checkpoint: str, data_dir: str, indices: np.ndarray, batch_size: int):
         import torch
 
-        from .index import _load_run_model, _tensors_for
+        from ..models import load_checkpoint
+        from .index import _tensors_for
 
         torch.set_num_threads(1)
-        self.model, _, _ = _load_run_model(run_dir, checkpoint)
+        self.model = load_checkpoint(run_dir, checkpoint).model
+        self.codec = self.model.codec()
         self.ds, self.tensors = _tensors_for(self.model, data_dir)
         self.indices, self.batch_size = np.asarray(indices, dtype=np.int64), int(batch_size)
 
@@ -50,7 +52,8 @@ class _Encoder:
         from .index import _encode
 
         pos = np.asarray(batch["data"], dtype=np.int64)
-        arrays, _ = _encode(self.model, self.ds, self.tensors, self.indices[pos], self.batch_size, quiet=True)
+        arrays, _ = _encode(self.model, self.codec, self.ds, self.tensors, self.indices[pos], self.batch_size,
+                            quiet=True)
         return {"pos": pos, **arrays}
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..search.engines.base import Engine, _as_queries
+from ..engines.base import Engine, _as_queries
 
 __all__ = ["BatchConfig", "BatchingEngine"]
 

@@ -25,11 +25,8 @@ def ray_index(index_path, shards: int, *, verify: bool = True, gpus_per_shard: f
     from ..search.ray_shards import RayShardedEngine
 
     ix = Index.load(index_path, verify=verify)
-    m = ix.manifest["model"]
-    cb = np.asarray(ix.arrays["codebooks"]) if "codebooks" in ix.arrays else None
     for mod in ("image", "text"):
-        eng = RayShardedEngine.create(ix.code_kind, np.asarray(ix.arrays[f"{mod}_db"]), shards, codebooks=cb,
-                                      bits=m.get("bits"), metric=m.get("metric", "ip"),
+        eng = RayShardedEngine.create(ix.codec, np.asarray(ix.arrays[f"{mod}_db"]), shards,
                                       gpus_per_shard=gpus_per_shard, cpus_per_shard=cpus_per_shard)
         ix.set_engine(mod, eng)
     return ix

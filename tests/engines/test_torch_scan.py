@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from crossmedia.search.engines import AQDEngine, FloatEngine, HammingEngine, pack_bits, top_k
-from crossmedia.search.engines.torch_scan import TorchAQDEngine, TorchFloatEngine, TorchHammingEngine
-from crossmedia.search.engines.torch_topk import RunningTopK, decode_keys, resolve_devices, score_keys
+from crossmedia.engines import AQDEngine, FloatEngine, HammingEngine, pack_bits, top_k
+from crossmedia.engines.torch_scan import TorchAQDEngine, TorchFloatEngine, TorchHammingEngine
+from crossmedia.engines.torch_topk import RunningTopK, decode_keys, resolve_devices, score_keys
 
 
 def _codes_with_ties(rng, n, M):
@@ -125,9 +125,9 @@ _INTERPRETED_CHECK = """
 import sys
 import numpy as np, torch
 torch.set_num_threads(1)
-from crossmedia.search.engines import AQDEngine
-from crossmedia.search.engines.torch_scan import TorchAQDEngine
-from crossmedia.search.engines.triton_aqd import aqd_topk
+from crossmedia.engines import AQDEngine
+from crossmedia.engines.torch_scan import TorchAQDEngine
+from crossmedia.engines.triton_aqd import aqd_topk
 
 M = int(sys.argv[1])
 rng = np.random.default_rng(10 + M)

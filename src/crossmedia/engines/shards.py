@@ -2,20 +2,21 @@
 shard (each on its own device), a query goes to every shard at once and the shards' top-k lists
 are merged by the engines' tie policy — the result is the unsharded engine's.
 
-:func:`device_engine` builds the device engine of an index's codes for a ``--device`` value
-(``cuda`` = every visible GPU, ``cuda:N``, ``cuda:0,1``; ``cpu*N`` = N CPU shards, for tests).
+:func:`device_engine` splits codes over the devices of a ``--device`` value (``cuda`` = every
+visible GPU, ``cuda:N``, ``cuda:0,1``; ``cpu*N`` = N CPU shards, for tests); each codec's
+:meth:`~crossmedia.codecs.Codec.engine` uses it with its own per-device engine.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
 
 import numpy as np
 import torch
 
-from .engines.base import Engine, _as_queries
-from .engines.torch_scan import TorchAQDEngine, TorchFloatEngine, TorchHammingEngine
-from .engines.torch_topk import order_by_score_then_row, resolve_devices
+from .base import Engine, _as_queries
+from .torch_topk import order_by_score_then_row, resolve_devices
 
 __all__ = ["ShardedEngine", "device_engine", "merge_shard_results", "shard_bounds"]
 
@@ -70,23 +71,12 @@ class ShardedEngine(Engine):
         return merge_shard_results(self._map(lambda e: e.search(q, k)), self.offsets, int(k))
 
 
-def device_engine(code_kind: str, db: np.ndarray, device: str, *, codebooks: np.ndarray | None = None,
-                  bits: int | None = None, metric: str = "ip", kernel: str = "auto") -> Engine:
-    """The engine of an index's ``db`` array (composite codes, packed bits or float vectors) on
-    the devices named by ``device``; several devices → a :class:`ShardedEngine`."""
+def device_engine(codes, device: str, make: Callable[[np.ndarray, str], Engine]) -> Engine:
+    """The engine over ``codes`` on the devices named by ``device`` (see
+    :func:`.torch_topk.resolve_devices`): ``make(part, device)`` builds one shard's engine; one
+    device → that engine, several → a :class:`ShardedEngine` of contiguous row ranges."""
     devices = resolve_devices(device)
-    db = np.asarray(db)
-    bounds = shard_bounds(db.shape[0], len(devices))
-
-    def one(lo: int, hi: int, dev: str) -> Engine:
-        part = db[lo:hi]
-        if code_kind == "quantized":
-            return TorchAQDEngine(codebooks, part, device=dev, kernel=kernel)
-        if code_kind == "binary":
-            return TorchHammingEngine(part, int(bits), device=dev)
-        if code_kind == "real":
-            return TorchFloatEngine(part, metric, device=dev)
-        raise ValueError(f"device_engine: unknown code kind {code_kind!r}")
-
-    engines = [one(int(bounds[i]), int(bounds[i + 1]), d) for i, d in enumerate(devices)]
+    codes = np.asarray(codes)
+    bounds = shard_bounds(codes.shape[0], len(devices))
+    engines = [make(codes[int(bounds[i]) : int(bounds[i + 1])], d) for i, d in enumerate(devices)]
     return engines[0] if len(engines) == 1 else ShardedEngine(engines, [int(b) for b in bounds[:-1]])

@@ -1,13 +1,12 @@
-"""Shards inside one index: items split over several devices (here: CPU shards), the shards'
-top-k merged — equal to the single engine."""
+"""Shards: items split over several devices (here: CPU shards), the shards' top-k merged —
+equal to the single engine."""
 
 import numpy as np
 import pytest
 
-from crossmedia.errors import UserError
-from crossmedia.search import Index
-from crossmedia.search.engines import AQDEngine, FloatEngine, HammingEngine, pack_bits
-from crossmedia.search.shards import ShardedEngine, device_engine, merge_shard_results, shard_bounds
+from crossmedia.engines import AQDEngine, FloatEngine, HammingEngine, pack_bits
+from crossmedia.engines.torch_scan import TorchAQDEngine, TorchFloatEngine, TorchHammingEngine
+from crossmedia.engines.shards import ShardedEngine, device_engine, merge_shard_results, shard_bounds
 
 
 def test_shard_bounds_cover_all_items():
@@ -30,14 +29,14 @@ def test_two_cpu_shards_equal_single_engine(kind):
         cb = rng.standard_normal((4, 256, 16)).astype(np.float32)
         db = rng.integers(0, 256, (1001, 4)).astype(np.uint8)
         db[400:700] = db[0]  # ties spanning the shard boundary
-        ref, kw = AQDEngine(cb, db), {"codebooks": cb}
+        ref, make = AQDEngine(cb, db), lambda part, dev: TorchAQDEngine(cb, part, device=dev)
     elif kind == "binary":
         db = pack_bits(rng.standard_normal((1001, 16)))
-        ref, kw = HammingEngine(db, 16), {"bits": 16}
+        ref, make = HammingEngine(db, 16), lambda part, dev: TorchHammingEngine(part, 16, device=dev)
     else:
         db = rng.standard_normal((1001, 16)).astype(np.float32)
-        ref, kw = FloatEngine(db), {}
-    eng = device_engine(kind, db, "cpu*2", **kw)
+        ref, make = FloatEngine(db), lambda part, dev: TorchFloatEngine(part, device=dev)
+    eng = device_engine(db, "cpu*2", make)
     assert isinstance(eng, ShardedEngine) and eng.ntotal == 1001 and eng.offsets == [0, 500]
     own = eng.scores(q)
     np.testing.assert_allclose(own, ref.scores(q), rtol=1e-5, atol=1e-5)
@@ -49,18 +48,3 @@ def test_two_cpu_shards_equal_single_engine(kind):
         assert r[i].tolist() == order.tolist()
     if kind != "real":
         assert np.array_equal(r, rr)
-
-
-def test_index_on_cpu_shards_same_hits(cmsl_index):
-    ix2 = Index.load(cmsl_index.path, device="cpu*2")
-    for query in ("red circle", "blue square"):
-        a = cmsl_index.search_text(query, k=8)
-        b = ix2.search_text(query, k=8)
-        assert [h.id for h in a] == [h.id for h in b]
-        np.testing.assert_allclose([h.score for h in a], [h.score for h in b], rtol=1e-5, atol=1e-5)
-    assert isinstance(ix2.engine("image"), ShardedEngine)
-
-
-def test_index_device_errors(cmsl_index):
-    with pytest.raises(UserError, match="--device"):
-        Index.load(cmsl_index.path, device="tpu")
