@@ -86,6 +86,6 @@ def serve_cmd(index_dir, host, port, workers, threads, max_concurrent, timeout_s
         os.environ[ENV_LIMITS] = json.dumps(limits.to_dict())
         os.environ["CROSSMEDIA_SERVE_THREADS"] = str(threads)
         os.environ[ENV_DEVICE] = device
-        os.environ[ENV_BATCH] = json.dumps(None if batching is None else batching.__dict__)
+        os.environ[ENV_BATCH] = json.dumps(None if batching is None else batching.to_dict())
         uvicorn.run("crossmedia.serve.app:app_from_env", factory=True, host=host, port=port, workers=workers,
                     log_level=log_level, timeout_graceful_shutdown=5)

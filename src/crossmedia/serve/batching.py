@@ -31,6 +31,9 @@ class BatchConfig:
     max_wait_ms: float = 2.0
     max_batch: int = 256
 
+    def to_dict(self) -> dict:
+        return {"max_wait_ms": self.max_wait_ms, "max_batch": self.max_batch}
+
     def __post_init__(self):
         if not (0 <= self.max_wait_ms <= 1000):
             raise ValueError(f"batch wait: expected 0..1000 ms, got {self.max_wait_ms}")

@@ -67,5 +67,5 @@ def serve_on_ray(index_path, address: str, *, host: str = "127.0.0.1", port: int
     ray.init(address=address, log_to_driver=False)
     serve.start(http_options={"host": host, "port": int(port)})
     app = deployment(index_path, shards, limits=None if limits is None else limits.to_dict(),
-                     batching=None if batching is None else dict(batching.__dict__), verify=verify)
+                     batching=None if batching is None else batching.to_dict(), verify=verify)
     serve.run(app, name="crossmedia", route_prefix="/", blocking=True)
