@@ -90,6 +90,8 @@ def main() -> None:
     }
     print(f"engines ready ({time.time() - t0:.0f} s)", flush=True)
     lat = {name: [] for name in engines}
+    noop = []  # a Ray call that does nothing (the shard's item count): the round trip alone
+    one = engines["Ray, 1 shard"].actors[0]
     blat = {name: [] for name in engines}
     mismatches = 0
     for e in engines.values():  # warm-up
@@ -104,6 +106,9 @@ def main() -> None:
                 ref = (s, r)
             elif not (np.array_equal(r, ref[1]) and np.array_equal(s, ref[0])):
                 mismatches += 1
+        t = time.perf_counter()
+        ray.get(one.ntotal.remote())
+        noop.append(time.perf_counter() - t)
     for q in batches:
         for name, e in engines.items():
             t = time.perf_counter()
@@ -127,7 +132,9 @@ def main() -> None:
     if blat["Ray, 2 shards"]:
         over["2 shards, batches of 100"] = (by["Ray, 2 shards"]["batch100_ms_per_query"]
                                             / by["in-process, 2 shards"]["batch100_ms_per_query"] - 1)
-    write_json(args.out.with_suffix(".json"), {**meta, "rows": rows, "overhead": over, "mismatches": mismatches})
+    rt = {"p50_ms": pct(noop, 50), "p99_ms": pct(noop, 99)}
+    write_json(args.out.with_suffix(".json"), {**meta, "rows": rows, "overhead": over, "mismatches": mismatches,
+                                               "ray_empty_call": rt})
     m = meta["machine"]
     lines = [f"# Ray shards: latency overhead ({m['cpu']}, {m['cores']} cores, shared)", "",
              f"git {meta['git_commit']}, seed {args.seed}, Ray {ray.__version__}, load average "
@@ -142,7 +149,9 @@ def main() -> None:
         lines.append(f"| {r['config']} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['mean_ms']:.2f} | {bq} |")
     lines += ["", "Ray latency overhead (p50 of Ray / p50 of the same shards in-process − 1):", ""]
     lines += [f"- {k}: {100 * v:+.1f} %" for k, v in over.items()]
-    lines += ["", f"Ray answers differing from in-process (ids or scores): {mismatches} of "
+    lines += ["", f"A Ray call that does nothing (same actor, same loop): p50 {rt['p50_ms']:.2f} ms, p99 "
+              f"{rt['p99_ms']:.2f} ms — the round trip alone on this machine.", ""]
+    lines += [f"Ray answers differing from in-process (ids or scores): {mismatches} of "
               f"{3 * args.queries} comparisons.", ""]
     write_text(args.out.with_suffix(".md"), "\n".join(lines))
     print("\n".join(lines))

@@ -28,10 +28,11 @@ def test_keys_order_is_the_tie_policy():
     assert torch.equal(dr, rows) and torch.equal(ds, s + 0.0)
 
 
-def test_running_topk_exact_ties_across_chunks():
+@pytest.mark.parametrize("host_select", [False, True])  # False: the GPU's torch.topk + key reselection
+def test_running_topk_exact_ties_across_chunks(host_select):
     rng = np.random.default_rng(1)
     s = rng.integers(0, 5, (3, 500)).astype(np.float32)  # heavy ties
-    run = RunningTopK(17)
+    run = RunningTopK(17, host_select=host_select)
     for lo in range(0, 500, 64):
         run.push(torch.from_numpy(s[:, lo : lo + 64]), lo)
     vs, vr = run.result()
@@ -150,6 +151,11 @@ for i in range(len(q)):  # equal up to ties (float32 summation order differs fro
 lut = torch.einsum("qd,mkd->qmk", torch.from_numpy(q), torch.from_numpy(cb)).contiguous()
 s2, r2 = aqd_topk(lut, torch.from_numpy(codes), 3, block_q=8, block_n=16, programs=5)
 assert torch.equal(r2, torch.from_numpy(r[:, :3])), (r2, r[:, :3])
+s3, r3 = eng.search(q, 300)  # k over the kernel's limit: gathers + device top-k, same order
+own = eng.scores(q)
+assert np.array_equal(r3[:, :6], r) and (r3[:, 230:] == -1).all()
+for i in range(len(q)):
+    assert r3[i, :230].tolist() == np.lexsort((np.arange(230), -own[i].astype(np.float64))).tolist()
 print("ok")
 """
 

@@ -26,7 +26,8 @@ from ..errors import UserError
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
 @click.option("--device", default="cpu", show_default=True,
-              help="Where the default engines scan: cpu, cuda (every visible GPU, items split into shards), cuda:N, cuda:0,1.")
+              help="Where the default engines scan: cpu, cuda (every visible GPU, items split into shards), cuda:N, "
+                   "cuda:0,1; with --ray, anything but cpu gives each shard actor one GPU.")
 @click.option("--batch-wait-ms", default=None, type=click.FloatRange(0, 1000),
               help="Micro-batch concurrent searches, each waiting at most this long for others (default: 2 on a GPU, off on cpu).")
 @click.option("--max-batch", default=256, show_default=True, type=click.IntRange(1, 65536), help="Queries per micro-batch.")
@@ -64,14 +65,15 @@ def serve_cmd(index_dir, host, port, workers, threads, max_concurrent, timeout_s
     if batching is not None and max_concurrent is None:
         overrides["max_concurrent"] = min(max_batch, 64)  # enough waiting searches to fill a batch
     limits = Limits.from_dict(overrides)
-    ix = Index.load(index_dir, verify=not no_verify, device=device)  # fail here, with one line, on a bad index
+    # fail here, with one line, on a bad index (with --ray the GPUs are the Ray workers', not this node's)
+    ix = Index.load(index_dir, verify=not no_verify, device="cpu" if ray_address is not None else device)
     if ray_address is not None:
         from ..serve.ray_app import serve_on_ray
 
         click.echo(f"serving {len(ix)} items ({ix.model_name}, {ix.code_kind} codes) from {ix.path} with Ray Serve "
                    f"(cluster {ray_address}, {ray_shards} shard(s)) on http://{host}:{port}/", err=True)
         serve_on_ray(ix.path, ray_address, host=host, port=port, shards=ray_shards, limits=limits, batching=batching,
-                     verify=not no_verify)
+                     verify=not no_verify, gpus_per_shard=0.0 if device == "cpu" else 1.0)
         return
     click.echo(f"serving {len(ix)} items ({ix.model_name}, {ix.code_kind} codes) from {ix.path} "
                f"on http://{host}:{port}/ with {workers} worker(s)", err=True)

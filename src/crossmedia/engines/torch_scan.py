@@ -123,16 +123,21 @@ class TorchAQDEngine(Engine):
             out += tabs[:, m, :].index_select(1, self._codes[m, lo:hi])
         return out
 
+    def _row_scores(self, lut: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
+        """Scores of rows lo..hi from the kernel's (N, M) byte layout by plain gathers (the same
+        float32 sums as the kernel, in the same order)."""
+        idx = self._codes[lo:hi].to(torch.int64)
+        out = lut[:, 0, :].index_select(1, idx[:, 0])
+        for m in range(1, self.M):
+            out += lut[:, m, :].index_select(1, idx[:, m])
+        return out
+
     @torch.no_grad()
     def scores(self, queries: np.ndarray) -> np.ndarray:
         q = self._queries(queries)
         lut = self.tables(q)
-        if self.kernel == "triton":  # plain gather (tests, rerank): exact same float32 sums
-            idx = self._codes.to(torch.int64)
-            out = torch.zeros(q.shape[0], self._n, dtype=torch.float32, device=self.device)
-            for m in range(self.M):
-                out += lut[:, m, :].index_select(1, idx[:, m])
-            return out.cpu().numpy()
+        if self.kernel == "triton":
+            return self._row_scores(lut, 0, self._n).cpu().numpy()
         return self._torch_scores(self._pair_tables(lut), 0, self._n).cpu().numpy()
 
     @torch.no_grad()
@@ -142,12 +147,16 @@ class TorchAQDEngine(Engine):
         lut = self.tables(q)
         if self._n == 0:
             return None
-        if self.kernel == "triton":
-            from .triton_aqd import aqd_topk
-
-            return aqd_topk(lut, self._codes, k, block_q=self.block_q, block_n=self.block_n)
-        tabs = self._pair_tables(lut)
         run = RunningTopK(k)
+        if self.kernel == "triton":
+            from .triton_aqd import MAX_K, aqd_topk
+
+            if k <= MAX_K:
+                return aqd_topk(lut, self._codes, k, block_q=self.block_q, block_n=self.block_n)
+            for s in range(0, self._n, self.chunk):  # a long list (e.g. rerank candidates): gathers
+                run.push(self._row_scores(lut, s, min(s + self.chunk, self._n)), s)
+            return run.result()
+        tabs = self._pair_tables(lut)
         for s in range(0, self._n, self.chunk):
             e = min(s + self.chunk, self._n)
             run.push(self._torch_scores(tabs, s, e), s)

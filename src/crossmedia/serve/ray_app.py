@@ -59,7 +59,7 @@ def deployment(index_path, shards: int = 2, limits: dict | None = None, batching
 
 
 def serve_on_ray(index_path, address: str, *, host: str = "127.0.0.1", port: int = 8000, shards: int = 2,
-                 limits=None, batching=None, verify: bool = True) -> None:
+                 limits=None, batching=None, verify: bool = True, gpus_per_shard: float = 0.0) -> None:
     """Connect to the Ray cluster at ``address`` and serve until interrupted."""
     ray = ray_module()
     from ray import serve
@@ -67,5 +67,5 @@ def serve_on_ray(index_path, address: str, *, host: str = "127.0.0.1", port: int
     ray.init(address=address, log_to_driver=False)
     serve.start(http_options={"host": host, "port": int(port)})
     app = deployment(index_path, shards, limits=None if limits is None else limits.to_dict(),
-                     batching=None if batching is None else batching.to_dict(), verify=verify)
+                     batching=None if batching is None else batching.to_dict(), verify=verify, gpus_per_shard=gpus_per_shard)
     serve.run(app, name="crossmedia", route_prefix="/", blocking=True)
