@@ -111,3 +111,7 @@ def test_service_with_batching_same_hits(serve_index):
         assert h["device"] == "cpu*2"
         image_batches, text_batches = h["batches"]  # engines of image items (text queries), text items
         assert image_batches[1] == len(queries) and 1 <= image_batches[0] <= len(queries)
+        assert c.post("/admin/reload").status_code == 200  # a reloaded version keeps device and batching
+        assert one("red circle")[1] == want["red circle"]
+        h = c.get("/healthz").json()
+        assert h["reloads"] == 1 and h["device"] == "cpu*2" and h["batches"][0] == [1, 1]
