@@ -19,6 +19,7 @@ client in this process, competes for the CPU), the server with one uvicorn worke
 
     PYTHONPATH=src python benchmarks/bench_serve.py [--items 100000] [--clients 1,10,100]
         [--requests 300,1500,3000] [--workers 1] [--threads 1] [--work DIR] [--out benchmarks/results/serve]
+        [--device cuda] [--batch-wait-ms 2]   # the index on the GPU, concurrent searches micro-batched
 """
 
 from __future__ import annotations
@@ -93,12 +94,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(index: Path, workers: int, threads: int):
+def start_server(index: Path, workers: int, threads: int, extra: tuple = ()):
     port = free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), CROSSMEDIA_NO_PROGRESS="1", OMP_NUM_THREADS=str(threads))
     proc = subprocess.Popen([sys.executable, "-c", "from crossmedia.cli.main import entry; entry()", "serve", str(index),
                              "--port", str(port), "--workers", str(workers), "--threads", str(threads),
-                             "--log-level", "warning"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                             "--log-level", "warning", *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     import urllib.request
 
@@ -237,6 +238,8 @@ def main() -> None:
     ap.add_argument("--requests", default="300,1500,3000", help="requests per level (text); image: half")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu", help="serve --device (cuda: the index scans on the GPU)")
+    ap.add_argument("--batch-wait-ms", type=float, default=None, help="serve --batch-wait-ms (micro-batching)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work", type=Path, default=Path("/tmp/crossmedia-bench-serve"))
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/serve")
@@ -262,7 +265,8 @@ def main() -> None:
     refs = [reference(index, "text", texts, 300), reference(index, "image", images, 150)]
     for r in refs:
         print("reference", r, flush=True)
-    proc, url, health = start_server(index, args.workers, args.threads)
+    extra = ("--device", args.device) + (() if args.batch_wait_ms is None else ("--batch-wait-ms", str(args.batch_wait_ms)))
+    proc, url, health = start_server(index, args.workers, args.threads, extra)
     rows = []
     try:
         for kind, payloads in (("text", texts), ("image", images)):
@@ -281,6 +285,7 @@ def main() -> None:
             proc.kill()
     meta["machine"]["loadavg_at_end"] = list(os.getloadavg())
     meta["server"] = {"workers": args.workers, "torch_threads": args.threads, "limits": health["limits"],
+                      "device": health.get("device"), "batches": health.get("batches"),
                       "items": health["items"], "model": health["model"], "code_kind": health["code_kind"]}
     write_json(args.out.with_suffix(".json"), {**meta, "reference_inprocess": refs, "levels": rows})
     lines = [f"# Search service under load ({meta['machine']['cpu']}, {meta['machine']['cores']} cores, shared)", "",

@@ -43,3 +43,23 @@ def make_tiny_dataset(root, n=40, n_labels=4, seed=0, with_images=True):
 @pytest.fixture
 def tiny_dataset(tmp_path):
     return make_tiny_dataset(tmp_path / "tiny")
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A local Ray cluster (2 CPUs) shared by the Ray tests; shut down at the end of the session."""
+    ray = pytest.importorskip("ray")
+    import tempfile
+
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # loopback-only test cluster
+    tmp = tempfile.mkdtemp(prefix="crossmedia-ray-")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _temp_dir=tmp,
+             runtime_env={"env_vars": {"OMP_NUM_THREADS": "1", "CROSSMEDIA_NO_PROGRESS": "1"}})
+    yield ray
+    try:
+        from ray import serve
+
+        serve.shutdown()
+    except Exception:
+        pass
+    ray.shutdown()

@@ -47,3 +47,16 @@ def test_cli_errors(capsys, tmp_path, cmsl_index):
         code, _, err = run(capsys, *args)
         assert code == 2 and err.startswith("error:") and needle in err and len(err.strip().splitlines()) == 1, (args, err)
     assert not (tmp_path / "o").exists()
+
+
+def test_cli_device_option(capsys, tmp_path, cmsl_index):
+    code, out, err = run(capsys, "search", cmsl_index.path, "--text", "red circle", "-k", "4", "--json")
+    want = [h["id"] for h in json.loads(out)["hits"]]
+    code, out, err = run(capsys, "search", cmsl_index.path, "--text", "red circle", "-k", "4", "--json", "--device", "cpu*2")
+    assert code == 0, err
+    assert [h["id"] for h in json.loads(out)["hits"]] == want  # two CPU shards: the same hits
+    for bad in ("tpu", "cuda:x"):
+        code, out, err = run(capsys, "search", cmsl_index.path, "--text", "red", "--device", bad)
+        assert code == 2 and err.startswith("error: --device") and len(err.strip().splitlines()) == 1
+    code, out, err = run(capsys, "index", "build", "--run", tmp_path / "nope", "--out", tmp_path / "o", "--device", "tpu")
+    assert code == 2 and not (tmp_path / "o").exists()

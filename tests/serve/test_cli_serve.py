@@ -37,6 +37,16 @@ def test_serve_bad_index_is_one_line(tmp_path, capsys):
     assert "--port" in capsys.readouterr().err
 
 
+def test_serve_device_and_batching_options_checked(serve_index, capsys):
+    pytest.importorskip("fastapi")
+    pytest.importorskip("uvicorn")
+    assert main(["serve", str(serve_index), "--device", "tpu"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --device") and len(err.strip().splitlines()) == 1
+    assert main(["serve", str(serve_index), "--batch-wait-ms", "5000"]) == 2
+    assert "--batch-wait-ms" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_serve_with_two_workers(serve_index):
     pytest.importorskip("fastapi")

@@ -35,13 +35,19 @@ def index_group() -> None:
 @click.option("--batch-size", default=256, show_default=True, type=click.IntRange(1, 65536))
 @click.option("--overwrite", is_flag=True, help="Replace an existing non-empty --out (as a new version, atomically).")
 @_MEMORY
-def build_cmd(run_dir, data_dir, out, split, checkpoint, batch_size, overwrite, max_memory_gb) -> None:
+@click.option("--device", default="cpu", show_default=True, help="Where the model encodes: cpu, cuda or cuda:N.")
+@click.option("--ray", "ray_address", default=None, is_flag=False, flag_value="local", metavar="[ADDRESS]",
+              help="Encode in parallel with Ray Data on the cluster at ADDRESS (alone: start a local one; the 'ray' extra).")
+@click.option("--ray-workers", default=2, show_default=True, type=click.IntRange(1, 4096),
+              help="With --ray: encoder actors (one CPU each).")
+def build_cmd(run_dir, data_dir, out, split, checkpoint, batch_size, overwrite, max_memory_gb, device, ray_address,
+              ray_workers) -> None:
     """Encode the items of both modalities and write a versioned index folder."""
     from ..search import Index
 
     with _guard(max_memory_gb, "index build"):
         ix = Index.build(run_dir, data_dir, out, checkpoint=checkpoint, split=split, batch_size=batch_size,
-                         overwrite=overwrite)
+                         overwrite=overwrite, device=device, ray=ray_address, ray_workers=ray_workers)
     i = ix.info()
     click.echo(f"indexed {i['items']} items ({ix.model_name}, {ix.code_kind} codes, "
                f"{i['code_bytes_per_item']:g} code bytes/item, rerank {'yes' if i['rerank'] else 'no'}) into {ix.path}")
@@ -135,13 +141,15 @@ def export_faiss_cmd(index_dir, out) -> None:
 @click.option("--engine", type=click.Choice(["aqd", "hamming", "float", "faiss"]), default=None,
               help="Default: aqd (quantized), hamming (binary), float (real-valued).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def search_cmd(index_dir, text, image, k, rerank, engine, as_json) -> None:
+@click.option("--device", default="cpu", show_default=True,
+              help="Where the default engine scans: cpu, cuda (every visible GPU, items split into shards), cuda:N.")
+def search_cmd(index_dir, text, image, k, rerank, engine, as_json, device) -> None:
     """Search an index with a text or an image query."""
     from ..search import Index
 
     if (text is None) == (image is None):
         raise UserError("search: give exactly one of --text or --image")
-    ix = Index.load(index_dir)
+    ix = Index.load(index_dir, device=device)
     hits = ix.search_text(text, k=k, rerank=rerank, engine=engine) if text is not None else \
         ix.search_image(image, k=k, rerank=rerank, engine=engine)
     rows = []

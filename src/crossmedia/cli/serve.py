@@ -34,8 +34,20 @@ from ..errors import UserError
 @click.option("--no-verify", is_flag=True, help="Skip the sha256 check of the index files at start.")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+@click.option("--device", default="cpu", show_default=True,
+              help="Where the default engines scan: cpu, cuda (every visible GPU, items split into shards), cuda:N, "
+                   "cuda:0,1; with --ray, anything but cpu gives each shard actor one GPU.")
+@click.option("--batch-wait-ms", default=None, type=click.FloatRange(0, 1000),
+              help="Micro-batch concurrent searches, each waiting at most this long for others (default: 2 on a GPU, off on cpu).")
+@click.option("--max-batch", default=256, show_default=True, type=click.IntRange(1, 65536), help="Queries per micro-batch.")
+@click.option("--ray", "ray_address", default=None, metavar="ADDRESS",
+              help="Deploy with Ray Serve on the Ray cluster at ADDRESS ('auto': the local one) instead of uvicorn; "
+                   "the index shards live on Ray actors (the 'ray' extra).")
+@click.option("--ray-shards", default=2, show_default=True, type=click.IntRange(1, 1024),
+              help="With --ray: index shards (Ray actors) per modality.")
 def serve_cmd(index_dir, host, port, workers, threads, max_concurrent, timeout_s, max_upload_mb, header_timeout_s,
-              body_timeout_s, max_connections, allowed_hosts, no_verify, log_level):
+              body_timeout_s, max_connections, allowed_hosts, no_verify, log_level, device, batch_wait_ms, max_batch,
+              ray_address, ray_shards):
     """Serve INDEX (built with `crossmedia index build`): JSON API under /api, the search page at /,
     the OpenAPI schema at /openapi.json (browsable at /docs). New versions of INDEX (`crossmedia
     index add/remove`) are picked up within a second; SIGHUP or `POST /admin/reload` (from this
@@ -43,7 +55,7 @@ def serve_cmd(index_dir, host, port, workers, threads, max_concurrent, timeout_s
     try:
         import uvicorn
 
-        from ..serve.app import ENV_HOSTS, ENV_INDEX, ENV_LIMITS, create_app
+        from ..serve.app import ENV_BATCH, ENV_DEVICE, ENV_HOSTS, ENV_INDEX, ENV_LIMITS, create_app
         from ..serve.connections import GuardedHttpTools
     except ModuleNotFoundError as e:
         raise UserError(f"crossmedia serve needs the 'serve' extra ({e.name} is missing): "
@@ -62,9 +74,25 @@ def serve_cmd(index_dir, host, port, workers, threads, max_concurrent, timeout_s
                        ("max_connections", max_connections)):
         if value is not None:
             overrides[key] = value
+    from ..serve.batching import BatchConfig
+
+    if batch_wait_ms is None and device != "cpu":
+        batch_wait_ms = 2.0
+    batching = None if batch_wait_ms is None else BatchConfig(max_wait_ms=batch_wait_ms, max_batch=max_batch)
+    if batching is not None and max_concurrent is None:
+        overrides["max_concurrent"] = min(max_batch, 64)  # enough waiting searches to fill a batch
     limits = Limits.from_dict(overrides)
     hosts = list(allowed_hosts) or (None if _is_loopback(host) else _own_names(host))
-    ix = Index.load(index_dir, verify=not no_verify)  # fail here, with one line, on a bad index
+    # fail here, with one line, on a bad index (with --ray the GPUs are the Ray workers', not this node's)
+    ix = Index.load(index_dir, verify=not no_verify, device="cpu" if ray_address is not None else device)
+    if ray_address is not None:
+        from ..serve.ray_app import serve_on_ray
+
+        click.echo(f"serving {len(ix)} items ({ix.model_name}, {ix.code_kind} codes) from {ix.path} with Ray Serve "
+                   f"(cluster {ray_address}, {ray_shards} shard(s)) on http://{host}:{port}/", err=True)
+        serve_on_ray(ix.path, ray_address, host=host, port=port, shards=ray_shards, limits=limits, batching=batching,
+                     verify=not no_verify, gpus_per_shard=0.0 if device == "cpu" else 1.0)
+        return
     click.echo(f"serving {len(ix)} items ({ix.model_name}, {ix.code_kind} codes) from {ix.path} (version "
                f"{ix.version or '-'}) on http://{host}:{port}/ with {workers} worker(s)", err=True)
     if hosts is not None:
@@ -73,13 +101,15 @@ def serve_cmd(index_dir, host, port, workers, threads, max_concurrent, timeout_s
         import torch
 
         torch.set_num_threads(threads)
-        uvicorn.run(create_app(ix, limits=limits, allowed_hosts=hosts), host=host, port=port, log_level=log_level,
-                    timeout_graceful_shutdown=5, http=GuardedHttpTools.with_limits(limits))
+        uvicorn.run(create_app(ix, limits=limits, allowed_hosts=hosts, batching=batching), host=host, port=port,
+                    log_level=log_level, timeout_graceful_shutdown=5, http=GuardedHttpTools.with_limits(limits))
     else:
         os.environ[ENV_INDEX] = str(Path(index_dir).resolve())
         os.environ[ENV_LIMITS] = json.dumps(limits.to_dict())
         os.environ[ENV_HOSTS] = json.dumps(hosts) if hosts is not None else ""
         os.environ["CROSSMEDIA_SERVE_THREADS"] = str(threads)
+        os.environ[ENV_DEVICE] = device
+        os.environ[ENV_BATCH] = json.dumps(None if batching is None else batching.to_dict())
         uvicorn.run("crossmedia.serve.app:app_from_env", factory=True, host=host, port=port, workers=workers,
                     log_level=log_level, timeout_graceful_shutdown=5,
                     http="crossmedia.serve.connections:GuardedHttpTools")

@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..engines.shards import device_engine
 from ..errors import UserError
 
 __all__ = ["Codec", "as_numpy"]
@@ -69,10 +70,22 @@ class Codec:
         """A :class:`crossmedia.metrics.Scorer` of continuous ``queries`` against stored ``codes``."""
         raise NotImplementedError
 
-    def engine(self, codes, name: str | None = None):
+    def engine(self, codes, name: str | None = None, device: str = "cpu"):
         """A search :class:`~crossmedia.engines.Engine` over ``codes`` taking continuous
-        queries (``name`` one of :attr:`engines`, default the first)."""
+        queries (``name`` one of :attr:`engines`, default the first). ``device`` other than
+        ``cpu`` (``cuda``, ``cuda:N``, ``cuda:0,1``; ``cpu*N`` for tests): the default engine's
+        torch counterpart on those devices, top-k kept on the device, the items split into one
+        shard per device (:func:`crossmedia.engines.shards.device_engine`)."""
         raise NotImplementedError
+
+    def _on_devices(self, codes, name: str, device: str, make):
+        """``make(part, device)`` over the devices of ``device``, for the default engine only."""
+        if name != self.engines[0]:
+            raise UserError(f"--engine {name}: runs on the CPU only; on --device {device} the engine is {self.engines[0]}")
+        try:
+            return device_engine(codes, device, make)
+        except ValueError as e:
+            raise UserError(f"--device: {e}") from None
 
     def engine_name(self, name: str | None) -> str:
         """``name`` checked against :attr:`engines` (None: the default, the first)."""

@@ -20,6 +20,7 @@ from ..errors import UserError
 from ..metrics import AQDScorer, SQDScorer
 from ..quant import CompositeQuantizer, bits_to_codebooks
 from ..engines import AQDEngine, FaissEngine
+from ..engines.torch_scan import TorchAQDEngine
 from .base import Codec, _PreparedEngine, as_numpy
 from .floats import l2_normalize
 from .registry import register_codec
@@ -94,11 +95,14 @@ class CompositeCodec(Codec):
         self._check()
         return SQDScorer(np.asarray(query_codes), self.codebooks, np.asarray(codes))
 
-    def engine(self, codes, name: str | None = None):
+    def engine(self, codes, name: str | None = None, device: str = "cpu"):
         self._check()
         name = self.engine_name(name)
         cb = self.codebooks
-        eng = AQDEngine(cb, codes) if name == "aqd" else FaissEngine.from_codes(cb, codes)
+        if device != "cpu":
+            eng = self._on_devices(codes, name, device, lambda part, dev: TorchAQDEngine(cb, part, device=dev))
+        else:
+            eng = AQDEngine(cb, codes) if name == "aqd" else FaissEngine.from_codes(cb, codes)
         return _PreparedEngine(eng, self.prepare) if self.normalize else eng
 
     @property

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..metrics import InnerProductScorer
 from ..engines import FaissEngine, FloatEngine
+from ..engines.torch_scan import TorchFloatEngine
 from .base import Codec, as_numpy
 from .registry import register_codec
 
@@ -36,8 +37,10 @@ class _FloatCodec(Codec):
     def scorer(self, queries, codes):
         return InnerProductScorer(as_numpy(queries), as_numpy(codes), cosine=self.metric == "cosine")
 
-    def engine(self, codes, name: str | None = None):
+    def engine(self, codes, name: str | None = None, device: str = "cpu"):
         name = self.engine_name(name)
+        if device != "cpu":
+            return self._on_devices(codes, name, device, lambda part, dev: TorchFloatEngine(part, self.metric, device=dev))
         return FloatEngine(codes, self.metric) if name == "float" else FaissEngine.from_vectors(codes, self.metric)
 
     @property

@@ -18,6 +18,7 @@ from ..metrics import AQDScorer
 from ..quant import bits_to_codebooks, kmeans
 from ..engines import AQDEngine, FaissEngine
 from ..engines.faiss_ import faiss_module
+from ..engines.torch_scan import TorchAQDEngine
 from .base import Codec, _PreparedEngine, as_numpy
 from .floats import l2_normalize
 from .registry import register_codec
@@ -107,9 +108,13 @@ class PQCodec(Codec):
         index.ntotal = codes.shape[0]
         return index
 
-    def engine(self, codes, name: str | None = None):
+    def engine(self, codes, name: str | None = None, device: str = "cpu"):
         name = self.engine_name(name)
-        eng = AQDEngine(self.codebooks, codes) if name == "aqd" else FaissEngine(self.faiss_index(codes), "aq")
+        if device != "cpu":
+            cb = self.codebooks
+            eng = self._on_devices(codes, name, device, lambda part, dev: TorchAQDEngine(cb, part, device=dev))
+        else:
+            eng = AQDEngine(self.codebooks, codes) if name == "aqd" else FaissEngine(self.faiss_index(codes), "aq")
         return _PreparedEngine(eng, self.prepare) if self.normalize else eng
 
     @property

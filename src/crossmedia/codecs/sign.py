@@ -17,6 +17,7 @@ import numpy as np
 from ..errors import UserError
 from ..metrics import HammingScorer, pack_bits
 from ..engines import FaissEngine, HammingEngine
+from ..engines.torch_scan import TorchHammingEngine
 from .base import Codec, _PreparedEngine, as_numpy
 from .registry import register_codec
 
@@ -78,9 +79,12 @@ class SignCodec(Codec):
     def scorer(self, queries, codes):
         return HammingScorer(self.encode(queries), np.asarray(codes, dtype=np.uint8), packed=True, n_bits=self.bits)
 
-    def engine(self, codes, name: str | None = None):
+    def engine(self, codes, name: str | None = None, device: str = "cpu"):
         name = self.engine_name(name)
-        eng = HammingEngine(codes, self.bits) if name == "hamming" else FaissEngine.from_binary(codes, self.bits)
+        if device != "cpu":
+            eng = self._on_devices(codes, name, device, lambda part, dev: TorchHammingEngine(part, self.bits, device=dev))
+        else:
+            eng = HammingEngine(codes, self.bits) if name == "hamming" else FaissEngine.from_binary(codes, self.bits)
         return _PreparedEngine(eng, self.prepare) if self.needs_fit else eng
 
     @property

@@ -7,7 +7,8 @@ codebooks are paired: for K ≤ 256 two byte codes form one 16-bit code and the 
 T_{m,m'}[a + 256 b] = T_m[a] + T_{m'}[b] (65,536 floats, cache resident) halves the lookups.
 
 Backends: ``numpy`` (CPU; chunked, preallocated, one query at a time) and ``torch`` (CPU or
-CUDA; batched queries, chunked over the database).
+CUDA; batched queries, chunked over the database, top-k selected on the device). The device
+engines with the fused Triton scan are in :mod:`.torch_scan`.
 """
 
 from __future__ import annotations
@@ -123,17 +124,12 @@ class AQDEngine(Engine):
         return out
 
     def _search_torch(self, q: np.ndarray, k: int):
+        # per-chunk topk merged on the device: only the (Q, k) result is copied to the host
+        from .torch_topk import RunningTopK, to_host
+
         torch, _ = self._torch_state()
-        parts = [[] for _ in range(q.shape[0])]
-        for s in range(0, self._n, self.chunk):
-            e = min(s + self.chunk, self._n)
-            sc = self._scores_torch(q, s, e).cpu().numpy()
-            for i in range(q.shape[0]):
-                parts[i].append(top_k(sc[i], k, offset=s))
-        out_s = np.full((q.shape[0], k), -np.inf, dtype=np.float32)
-        out_r = np.full((q.shape[0], k), -1, dtype=np.int64)
-        for i, p in enumerate(parts):
-            if p:
-                s_, r_ = merge_top_k(p, k)
-                out_s[i, : len(s_)], out_r[i, : len(r_)] = s_, r_
-        return out_s, out_r
+        run = RunningTopK(k)
+        with torch.no_grad():
+            for s in range(0, self._n, self.chunk):
+                run.push(self._scores_torch(q, s, min(s + self.chunk, self._n)), s)
+        return to_host(run.result(), q.shape[0], k)

@@ -79,12 +79,19 @@ def _region_features(model, batch: dict):
 
 
 @torch.no_grad()
-def _encode(model, codec, ds, tensors, indices, batch_size: int = 256) -> tuple[dict, list[dict]]:
-    """Arrays (codes per modality, rerank features) and item records of ``indices``."""
+def _encode(model, codec, ds, tensors, indices, batch_size: int = 256, quiet: bool = False,
+            device: str = "cpu") -> tuple[dict, list[dict]]:
+    """Arrays (codes per modality, rerank features) and item records of ``indices``; the model
+    runs on ``device`` (it is moved there)."""
     parts: dict[str, list] = {"image_db": [], "text_db": [], "regions": [], "tokens": []}
     indices = np.asarray(indices, dtype=np.int64)
-    for s in progress(range(0, len(indices), batch_size), desc="encoding items", unit="batch"):
+    steps = range(0, len(indices), batch_size)
+    if device != "cpu":
+        model.to(device)
+    for s in (steps if quiet else progress(steps, desc="encoding items", unit="batch")):
         b = tensors.batch(indices[s : s + batch_size])
+        if device != "cpu":
+            b = {key: v.to(device) if torch.is_tensor(v) else v for key, v in b.items()}
         for mod, x in (("image", model.encode_image(b)), ("text", model.encode_text(b))):
             parts[f"{mod}_db"].append(np.asarray(codec.encode(x)))
         regions = _region_features(model, b)
@@ -120,10 +127,12 @@ class Index:
     :meth:`build`, open one with :meth:`load`."""
 
     def __init__(self, path: Path, manifest: dict, items: list[dict], arrays: dict[str, np.ndarray],
-                 files: Path | None = None, version: str | None = None):
+                 files: Path | None = None, version: str | None = None, device: str = "cpu"):
         self.path = Path(path)  # the index folder as named by the user
         self.files = Path(files) if files is not None else self.path  # the live version's folder
         self.version = version  # its name (store.resolve), None for a plain folder
+        #: where the default engines scan (see :func:`crossmedia.engines.shards.device_engine`)
+        self.device = str(device)
         self.manifest = manifest
         self.items = items
         self.arrays = arrays
@@ -159,9 +168,12 @@ class Index:
     # ------------------------------------------------------------------ build / load / save
     @classmethod
     def build(cls, run_dir, data_dir=None, out=None, *, checkpoint: str = "best", split: str = "retrieval",
-              protocol: str | None = None, batch_size: int = 256, overwrite: bool = False) -> "Index":
+              protocol: str | None = None, batch_size: int = 256, overwrite: bool = False, device: str = "cpu",
+              ray: str | None = None, ray_workers: int = 2) -> "Index":
         """Encode the ``split`` items (a protocol split, or ``all``) of ``data_dir`` (default: the
-        run's dataset) with the run's model and write the index folder ``out`` atomically."""
+        run's dataset) with the run's model and write the index folder ``out`` atomically.
+        ``device``: where the model encodes (``cpu``, ``cuda[:N]``). ``ray``: encode with
+        ``ray_workers`` Ray Data actors on the cluster at that address (``local``: start one)."""
         if out is None:
             raise UserError("index build: no output folder given (--out)")
         ck = load_checkpoint(run_dir, checkpoint)
@@ -177,7 +189,22 @@ class Index:
         if not overwrite and not store.is_empty_or_leftovers(out):
             raise UserError(f"{out}: exists and is not empty (pass --overwrite to replace it)")
         codec = model.codec()
-        arrays, items = _encode(model, codec, ds, tensors, indices, batch_size)
+        if ray is not None:
+            from .ray_build import encode_with_ray
+
+            arrays = encode_with_ray(run_dir, checkpoint, ds.root, indices, batch_size=batch_size, workers=ray_workers,
+                                     address=ray)
+            items = [_item_record(ds, int(i)) for i in indices]
+        else:
+            if device != "cpu":
+                from ..engines.torch_topk import resolve_devices
+
+                try:
+                    device = resolve_devices(device)[0]
+                except ValueError as e:
+                    raise UserError(f"--device: {e}") from None
+            arrays, items = _encode(model, codec, ds, tensors, indices, batch_size, device=device)
+            model.to("cpu")
         entry, codec_arrays = _codec_entry(codec)
         manifest = _manifest(model, entry, ck_path, run_dir, checkpoint, ds, split)
         return cls._write(out, manifest, {**arrays, **codec_arrays}, items, model=model, overwrite=overwrite)
@@ -195,10 +222,19 @@ class Index:
         return cls.load(out)
 
     @classmethod
-    def load(cls, path, *, verify: bool = True, run=None, checkpoint: str = "best") -> "Index":
+    def load(cls, path, *, verify: bool = True, run=None, checkpoint: str = "best", device: str = "cpu") -> "Index":
         """Open an index folder: manifest and version checked, files' sizes (and with ``verify``
         their sha256) checked, arrays memory-mapped. With ``run``, the run's model must be the
-        one the index was built with (same fingerprint)."""
+        one the index was built with (same fingerprint). ``device`` (``cpu``, ``cuda``,
+        ``cuda:N``, ``cuda:0,1``): where the default engines scan; several devices split the
+        items into shards."""
+        if device != "cpu":
+            from ..engines.torch_topk import resolve_devices
+
+            try:
+                resolve_devices(device)
+            except ValueError as e:
+                raise UserError(f"--device: {e}") from None
         path = Path(path)
 
         def read(files: Path, version: str | None) -> "Index":
@@ -212,7 +248,7 @@ class Index:
             for key in ("image_db", "text_db"):
                 if key not in arrays or arrays[key].shape[0] != len(items):
                     raise DataError(f"{files / (key + '.npy')}: missing or not one row per item ({len(items)})")
-            return cls(path, man, items, arrays, files=files, version=version)
+            return cls(path, man, items, arrays, files=files, version=version, device=device)
 
         idx = store.read_consistent(path, read)  # the live version, whole (retried if swapped meanwhile)
         if run is not None:
@@ -312,8 +348,21 @@ class Index:
                     self._engines[key] = eng
         return eng
 
+    def set_engine(self, modality: str, engine: Engine, name: str | None = None) -> None:
+        """Serve searches of ``modality`` (with engine ``name``, default: the default engine) by
+        ``engine`` — e.g. a micro-batching or Ray-sharded wrapper of the same items."""
+        if modality not in MODALITIES:
+            raise ValueError(f"set_engine: modality must be image or text, got {modality!r}")
+        if engine.ntotal != len(self):
+            raise ValueError(f"set_engine: the engine holds {engine.ntotal} items, the index {len(self)}")
+        with self._lock:
+            self._engines[(modality, name or self.default_engine())] = engine
+
     def _make_engine(self, modality: str, name: str) -> Engine:
-        return self.codec.engine(np.asarray(self.arrays[f"{modality}_db"]), name)
+        db = np.asarray(self.arrays[f"{modality}_db"])
+        if self.device != "cpu" and name == self.default_engine():
+            return self.codec.engine(db, name, device=self.device)
+        return self.codec.engine(db, name)
 
     def export_faiss(self, folder) -> dict[str, Path]:
         """Write a FAISS index per modality (``image.faiss`` / ``text.faiss``) built from the

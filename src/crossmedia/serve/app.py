@@ -250,8 +250,10 @@ class SecurityHeaders:
 class _Service:
     """The shared state: index (swapped whole on reload), limits, compute pool, thumbnail cache."""
 
-    def __init__(self, index, limits: Limits, warm: bool = True, verify: bool = True):
+    def __init__(self, index, limits: Limits, warm: bool = True, verify: bool = True, batching=None):
         self.ix, self.limits, self.warm, self.verify = index, limits, warm, verify
+        self.batching = batching
+        self.batchers = self._batch(index)
         self.pool = ThreadPoolExecutor(limits.max_concurrent, thread_name_prefix="crossmedia-search")
         self.inflight = 0
         self.reloads = 0
@@ -265,6 +267,18 @@ class _Service:
         ix = self.ix
         return bool(ix.manifest["model"].get("fine_grained")) and "regions" in ix.arrays
 
+    def _batch(self, ix) -> list:
+        """Micro-batch the default engines of ``ix`` (with :attr:`batching`); the batchers."""
+        if self.batching is None:
+            return []
+        from .batching import BatchingEngine
+
+        out = []
+        for mod in ("image", "text"):
+            out.append(BatchingEngine(ix.engine(mod), self.batching))
+            ix.set_engine(mod, out[-1])
+        return out
+
     def reload(self, force: bool = False) -> bool:
         """Open the index folder's live version if it differs from the one served (``force``:
         even if not); the old one answers until the new one is open and warm. True when swapped."""
@@ -275,7 +289,8 @@ class _Service:
             if not force and (live is None or live == self.ix.version or live == self._failed_version):
                 return False
             try:
-                new = Index.load(self.ix.path, verify=self.verify)
+                new = Index.load(self.ix.path, verify=self.verify, device=self.ix.device)
+                new_batchers = self._batch(new)
                 if self.warm:
                     _warm(new)
             except Exception as e:  # noqa: BLE001 - keep serving the old version, say why
@@ -286,6 +301,11 @@ class _Service:
                     raise
                 return False
             old, self.ix = self.ix, new
+            old_batchers, self.batchers = self.batchers, new_batchers
+            if old_batchers:  # requests still holding the old version finish within their deadline
+                t = threading.Timer(self.limits.request_timeout_s, lambda: [b.close() for b in old_batchers])
+                t.daemon = True
+                t.start()
             self.reloads += 1
             with self._thumb_lock:
                 self._thumbs.clear()
@@ -371,18 +391,22 @@ def _warm(ix) -> None:
 
 
 def create_app(index, *, limits: Limits | None = None, warm: bool = True, verify: bool = True,
-               allowed_hosts: list[str] | None = None, watch: bool = True) -> FastAPI:
+               allowed_hosts: list[str] | None = None, watch: bool = True, device: str = "cpu",
+               batching=None) -> FastAPI:
     """The FastAPI app serving ``index`` (an index folder, or an opened
     :class:`~crossmedia.search.Index`). ``warm`` builds the model and both default engines now
     instead of on the first request. ``allowed_hosts``: the ``Host`` names accepted (None: any;
-    ``*.example.org`` matches subdomains). ``watch``: follow new versions of the index folder."""
+    ``*.example.org`` matches subdomains). ``watch``: follow new versions of the index folder.
+    ``device``: where a folder's default engines scan (an opened index keeps its own; reloaded
+    versions open on the same). ``batching`` (a :class:`~crossmedia.serve.batching.BatchConfig`):
+    concurrent searches of the default engines are micro-batched (bounded wait)."""
     import os
 
     limits = limits or Limits()
-    ix = Index.load(index, verify=verify) if isinstance(index, (str, os.PathLike)) else index
+    ix = Index.load(index, verify=verify, device=device) if isinstance(index, (str, os.PathLike)) else index
+    svc = _Service(ix, limits, warm=warm, verify=verify, batching=batching)
     if warm:
         _warm(ix)
-    svc = _Service(ix, limits, warm=warm, verify=verify)
 
     @asynccontextmanager
     async def lifespan(app):
@@ -402,6 +426,8 @@ def create_app(index, *, limits: Limits | None = None, warm: bool = True, verify
         if sighup:
             loop.remove_signal_handler(signal.SIGHUP)
         svc.pool.shutdown(wait=False, cancel_futures=True)
+        for b in svc.batchers:
+            b.close()
 
     app = FastAPI(title="crossmedia search", version="1", lifespan=lifespan,
                   description="Cross-media (image ⇄ text) search over learned compact codes.")
@@ -470,7 +496,8 @@ def create_app(index, *, limits: Limits | None = None, warm: bool = True, verify
         ix = svc.ix
         return {"status": "ok", "version": ix.version, "items": len(ix), "model": ix.model_name,
                 "code_kind": ix.code_kind, "rerank": svc.fine, "explain": svc.fine, "inflight": svc.inflight,
-                "reloads": svc.reloads, "limits": limits.to_dict()}
+                "reloads": svc.reloads, "limits": limits.to_dict(),
+                "device": ix.device, "batches": [list(b.stats) for b in svc.batchers] or None}
 
     @app.post("/admin/reload", tags=["service"])
     async def admin_reload(request: Request):
@@ -604,6 +631,7 @@ def _is_loopback(host: str) -> bool:
 #: environment variables through which ``crossmedia serve --workers N`` hands its settings to
 #: the worker processes (uvicorn imports the app factory by name in each of them)
 ENV_INDEX, ENV_LIMITS, ENV_HOSTS = "CROSSMEDIA_SERVE_INDEX", "CROSSMEDIA_SERVE_LIMITS", "CROSSMEDIA_SERVE_HOSTS"
+ENV_DEVICE, ENV_BATCH = "CROSSMEDIA_SERVE_DEVICE", "CROSSMEDIA_SERVE_BATCH"
 
 
 def app_from_env() -> FastAPI:
@@ -620,5 +648,9 @@ def app_from_env() -> FastAPI:
 
         torch.set_num_threads(int(threads))
     hosts = os.environ.get(ENV_HOSTS)
+    batch = json.loads(os.environ.get(ENV_BATCH) or "null")
+    from .batching import BatchConfig
+
     return create_app(path, limits=Limits.from_dict(json.loads(os.environ.get(ENV_LIMITS) or "{}")),
-                      allowed_hosts=json.loads(hosts) if hosts else None)
+                      allowed_hosts=json.loads(hosts) if hosts else None, device=os.environ.get(ENV_DEVICE) or "cpu",
+                      batching=None if batch is None else BatchConfig(**batch))
