@@ -73,8 +73,14 @@ Remaining deviations from the paper (and from CDQ), with the measurement behind 
   true tags 0.205 (recall 0.349) by image–word co-occurrence, 0.017 (recall 0.029) by embedding
   cosine, 0.183 (recall 0.312) by word–word expansion; chance 0.087. Not yet measured on the icon
   scenes or with more skip-gram epochs.
-* The vocabulary form is kept only as an option; whether it beats SCAN's form on retrieval is
-  **unmeasured** (no benchmark run of either on the icon scenes yet).
+* **Measured regression of the current defaults** (SCAN form + image-level expansion) on the
+  embedded scenes (``benchmarks/bench_cmsl_ablation.py --variants cmsl --bits 32``, 2,000 scenes,
+  12 epochs; ``benchmarks/results/cmsl_scan_form.json``): mAP@all I→T / T→I 0.1599 / 0.1906
+  (seed 0) and 0.1741 / 0.2008 (seed 1; seed 2 not run), against 0.2022 ± 0.0022 / 0.2203 ±
+  0.0014 (3 seeds) for the previous defaults (vocabulary form, word-level expansion;
+  ``cmsl_ablation.md``). Which of the two changes costs it is not yet separated, and the icon
+  scenes are not measured; the vocabulary form (``local.form=vocabulary``) and word-level
+  expansion (``expansion.level=word``) remain available.
 """
 
 from __future__ import annotations
