@@ -78,9 +78,11 @@ Remaining deviations from the paper (and from CDQ), with the measurement behind 
   12 epochs; ``benchmarks/results/cmsl_scan_form.json``): mAP@all I→T / T→I 0.1599 / 0.1906
   (seed 0) and 0.1741 / 0.2008 (seed 1; seed 2 not run), against 0.2022 ± 0.0022 / 0.2203 ±
   0.0014 (3 seeds) for the previous defaults (vocabulary form, word-level expansion;
-  ``cmsl_ablation.md``). Which of the two changes costs it is not yet separated, and the icon
-  scenes are not measured; the vocabulary form (``local.form=vocabulary``) and word-level
-  expansion (``expansion.level=word``) remain available.
+  ``cmsl_ablation.md``; seed 0 there: 0.2029 / 0.2189). Separated on seed 0 only: vocabulary
+  form + image-level expansion 0.1893 / 0.2155 (``cmsl_vocabulary_image_expansion.json``), SCAN
+  form + word-level expansion 0.1653 / 0.1938 (``cmsl_scan_word_expansion.json``) — the SCAN form
+  costs most, image-level expansion a little. On these scenes the vocabulary form wins; the icon
+  scenes are not measured. Both ``local.form=vocabulary`` and ``expansion.level=word`` remain.
 """
 
 from __future__ import annotations
