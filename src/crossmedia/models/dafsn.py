@@ -32,7 +32,7 @@ al. CVPR 2018) and ACMR (Wang et al. ACM MM 2017), as METHODS.md prescribes:
   discriminator (MLP d → d/2 → d/4 → 2) on the L2-normalised common embeddings behind a
   gradient-reversal layer, λ = 2/(1+exp(−10p)) − 1 with p the training progress.
 * **Optimiser** (DAMSM): Adam with betas (0.5, 0.999); the encoders at ``train.lr`` (the recipe's
-  2e-3 and ``train.lr_decay`` 0.98 are set by the caller, e.g. the benchmark), the discriminator at
+  2e-3 and ``train.lr_decay`` 0.98 are this model's ``train_defaults``), the discriminator at
   ``adversarial.lr`` (1e-4); the BiLSTM's gradient norm clipped to 0.25 before every step.
 * **Retrieval**: cosine between the global image embedding and the sentence embedding;
   :meth:`fine_grained_scores` gives R for reranking a first-stage top-N, and
@@ -161,6 +161,7 @@ class DAFSN(RetrievalModel):
         },
         "optim": {"beta1": 0.5, "beta2": 0.999, "rnn_clip": 0.25},
     }
+    train_defaults = {"lr": 2e-3, "lr_decay": 0.98}  # DAMSM's recipe
     text_input = "tokens"
     supports_fine_grained = True
 
@@ -202,8 +203,11 @@ class DAFSN(RetrievalModel):
                                   f"model.text.embed_dim is {want}; set model.text.embed_dim={vecs.shape[1]}")
             self.text.load_vectors(vecs)
 
-    def configure_optimizer(self, lr: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:
+    def configure_optimizer(self, lr: float, weight_decay: float = 0.0,
+                            betas: tuple[float, float] = (0.9, 0.999)) -> torch.optim.Optimizer:
         oc = self.config["optim"]
+        if tuple(float(b) for b in betas) != (0.9, 0.999):
+            raise ConfigError("train.adam_betas: DAFSN's betas are model.optim.beta1 and model.optim.beta2")
         disc = list(self.discriminator.parameters()) if self.discriminator is not None else []
         disc_ids = {id(p) for p in disc}
         main = [p for p in self.parameters() if p.requires_grad and id(p) not in disc_ids]
