@@ -73,8 +73,16 @@ Remaining deviations from the paper (and from CDQ), with the measurement behind 
   true tags 0.205 (recall 0.349) by image–word co-occurrence, 0.017 (recall 0.029) by embedding
   cosine, 0.183 (recall 0.312) by word–word expansion; chance 0.087. Not yet measured on the icon
   scenes or with more skip-gram epochs.
-* The vocabulary form is kept only as an option; whether it beats SCAN's form on retrieval is
-  **unmeasured** (no benchmark run of either on the icon scenes yet).
+* **Measured regression of the current defaults** (SCAN form + image-level expansion) on the
+  embedded scenes (``benchmarks/bench_cmsl_ablation.py --variants cmsl --bits 32``, 2,000 scenes,
+  12 epochs; ``benchmarks/results/cmsl_scan_form.json``): mAP@all I→T / T→I 0.1599 / 0.1906
+  (seed 0) and 0.1741 / 0.2008 (seed 1; seed 2 not run), against 0.2022 ± 0.0022 / 0.2203 ±
+  0.0014 (3 seeds) for the previous defaults (vocabulary form, word-level expansion;
+  ``cmsl_ablation.md``; seed 0 there: 0.2029 / 0.2189). Separated on seed 0 only: vocabulary
+  form + image-level expansion 0.1893 / 0.2155 (``cmsl_vocabulary_image_expansion.json``), SCAN
+  form + word-level expansion 0.1653 / 0.1938 (``cmsl_scan_word_expansion.json``) — the SCAN form
+  costs most, image-level expansion a little. On these scenes the vocabulary form wins; the icon
+  scenes are not measured. Both ``local.form=vocabulary`` and ``expansion.level=word`` remain.
 """
 
 from __future__ import annotations
