@@ -48,6 +48,11 @@ class PrepareOptions:
     min_tag_count: int | None = None  # MIRFlickr: tag frequency threshold (standard 20)
     vocab_min_count: int = 1
     max_tokens: int = 32
+    lang: str | None = None  # emoji: locale of names and keywords (en, zh, ja, de, fr, es)
+    skin_tones: bool = False  # emoji: also the single-tone skin variants
+    label_level: str | None = None  # emoji: subgroup (fine, default) or group (coarse)
+    styles: str | None = None  # emoji: artwork styles, comma-separated (google, twitter)
+    tokenizer: str | None = None  # text tokenizer (see crossmedia.data.text); None/auto = detected
 
 
 @dataclass
