@@ -32,9 +32,7 @@ class Hit:
 
 def known_words(vocab, query: str) -> list[str]:
     """The query's words that the model's vocabulary knows, in order (<pad>/<unk> excluded)."""
-    from ..data.text import tokenize
-
-    return [w for w in tokenize(query) if vocab.index.get(w, 1) > 1]
+    return [w for w in vocab.tokenize(query) if vocab.index.get(w, 1) > 1]
 
 
 def text_batch(info, vocab, query: str) -> dict:

@@ -35,7 +35,8 @@ def build_model(cfg: dict, run_data: RunData):
         text_field=cfg["data"]["text_field"],
         max_tokens=int(cfg["data"]["max_tokens"]),
         image_feature_dim=None if t.image_source == "pixels" else int(t.images.shape[-1]),
-        extra={} if getattr(t, "regions", None) is None else {"region_dim": int(t.regions.shape[-1])},
+        extra={**({} if getattr(t, "regions", None) is None else {"region_dim": int(t.regions.shape[-1])}),
+               "tokenizer": run_data.vocab.tokenizer.spec},
     )
     return get_model(cfg["model"]["name"], cfg["model"], info)
 
@@ -54,6 +55,8 @@ def train(cfg: dict, out: str | Path, *, resume: bool = False, overwrite: bool =
         saved_vocab = json.loads((run.path / "vocab.json").read_text(encoding="utf-8"))
     # load (and validate) the data before anything is written, so a bad dataset leaves no run dir
     rd = load_run_data(cfg["data"], vocab_words=saved_vocab)
+    if cfg["data"].get("text_field") != "features":
+        cfg["data"]["tokenizer"] = rd.vocab.tokenizer.spec  # the run records the tokenizer it used
     if not resume:
         run.create(cfg, overwrite=overwrite)
     try:

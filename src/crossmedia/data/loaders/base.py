@@ -379,6 +379,7 @@ def write_prepared(prep: Prepared, out: str | Path, opts: PrepareOptions, overwr
             for i, it in enumerate(items):
                 it.setdefault("feature_row", i)
         text_fields = [f for f in ("caption", "tags", "tokens") if items and all(f in it for it in items)]
+        tokenizer = _choose_tokenizer(items, text_fields, prep, opts)
         meta: dict[str, Any] = {
             "description": prep.description,
             "source": {**prep.source, "preparer": prep.name, "prepared": time.strftime("%Y-%m-%dT%H:%M:%S")},
@@ -387,6 +388,8 @@ def write_prepared(prep: Prepared, out: str | Path, opts: PrepareOptions, overwr
             "default_protocol": prep.default_protocol,
             "labels_required": prep.labels_required,
         }
+        if tokenizer is not None:
+            meta["tokenizer"] = tokenizer
         if features:
             meta["features"] = features
         if prep.standard is not None:
@@ -460,3 +463,19 @@ def _write_images(prep: Prepared, items: list[dict], tmp: Path, opts: PrepareOpt
 def _chunks_flat(chunks: Iterable[np.ndarray]) -> Iterable[np.ndarray]:
     for c in chunks:
         yield from c
+
+
+def _choose_tokenizer(items: list[dict], text_fields: list[str], prep: Prepared, opts: PrepareOptions) -> str | None:
+    """The dataset's tokenizer (``--tokenizer``, or detected from its text); a warning is added
+    to the prepare report when it drops many characters or leaves texts empty."""
+    from ..text import coverage, coverage_warnings, resolve_tokenizer
+
+    if not text_fields:
+        return None
+    sample = [it[f] for f in text_fields for it in items[:5000]]
+    tok = resolve_tokenizer(opts.tokenizer, None, sample)
+    for f in text_fields:
+        for w in coverage_warnings(coverage([it[f] for it in items], tok), f, tok):
+            if w not in prep.warnings:
+                prep.warnings.append(w)
+    return tok.spec
