@@ -96,7 +96,11 @@ class QualityBench:
                     ov.append(kv)
             else:
                 ov.append(o)
-        ov += [f"model.bits={bits}", f"train.seed={seed}", f"data.image_source={self.image_source}"]
+        from ..models import get_model_class
+
+        if "bits" in get_model_class(model).default_config:  # models without a code length (dafsn) run as they are
+            ov.append(f"model.bits={bits}")
+        ov += [f"train.seed={seed}", f"data.image_source={self.image_source}"]
         if self.threads:
             ov.append(f"train.threads={self.threads}")
         return resolve_config(None, ov, model__name=model, data__root=str(self.data.resolve()))
@@ -154,7 +158,8 @@ class QualityBench:
             run = train(cfg, run_dir, overwrite=True)
         info = run.info()
         model_obj, cfg2, rd, ck = load_trained(run)
-        views = ["native"] + (["sign", "cq"] if getattr(model_obj, "code_kind", "") == "real" else [])
+        # sign/cq views need a code length: models without model.bits (dafsn) are evaluated natively only
+        views = ["native"] + (["sign", "cq"] if getattr(model_obj, "code_kind", "") == "real" and "bits" in cfg["model"] else [])
         evals = {}
         for v in views:
             t0 = time.perf_counter()

@@ -55,8 +55,6 @@ def train(cfg: dict, out: str | Path, *, resume: bool = False, overwrite: bool =
         saved_vocab = json.loads((run.path / "vocab.json").read_text(encoding="utf-8"))
     # load (and validate) the data before anything is written, so a bad dataset leaves no run dir
     rd = load_run_data(cfg["data"], vocab_words=saved_vocab)
-    if cfg["data"].get("text_field") != "features":
-        cfg["data"]["tokenizer"] = rd.vocab.tokenizer.spec  # the run records the tokenizer it used
     if not resume:
         run.create(cfg, overwrite=overwrite)
     try:
@@ -97,7 +95,7 @@ def _train(cfg: dict, run: RunDir, rd: RunData, resume: bool) -> RunDir:
         run.update_info(
             status="running", model=cfg["model"]["name"], started=time.strftime("%Y-%m-%dT%H:%M:%S"),
             git_commit=git_commit(), dataset=rd.dataset.name, data_root=str(rd.dataset.root),
-            protocol=rd.protocol.summary(), seed=seed,
+            protocol=rd.protocol.summary(), seed=seed, tokenizer=rd.vocab.tokenizer.spec,
         )
     epochs, bs = int(tc["epochs"]), int(tc["batch_size"])
     n_train = len(train_idx)
