@@ -19,7 +19,7 @@ Every scene comes with
 Icon choice: a scene draws a *theme* group (uniform over the groups) and each icon comes from
 that group with probability ``theme_strength`` (otherwise from all icons), so that, as in photo
 collections, words and labels co-occur. Within the pool an icon is drawn with weight
-1/sqrt(size of its subgroup), which keeps the 258 country flags from filling every scene.
+1/sqrt(size of its subgroup), which keeps the 259 country flags from filling every scene.
 The icons are split once (seeded) into a *base* pool and a *novel* pool (``novel_fraction`` of
 them); each scene takes all its icons from one pool (novel with probability
 ``novel_fraction``), which makes the ``novel-icons`` protocol possible without discarding
