@@ -76,8 +76,10 @@ def prepare_emoji(src: Path, opts: PrepareOptions) -> Prepared:
         raise DataError(f"{src}: only {n_icons} emoji after the join; need at least 20")
     primary = np.arange(n_icons)
     nq, nt, nv = max(1, n_icons // 10), n_icons // 2, max(1, n_icons // 20)
-    p = random_protocol(prep, n_query=nq, n_train=nt, n_val=nv, seed=opts.seed, user_n_val=opts.n_val)
-    if len(styles) > 1:  # the random split runs over the primary style only
+    if len(styles) == 1:
+        p = random_protocol(prep, n_query=nq, n_train=nt, n_val=nv, seed=opts.seed, user_n_val=opts.n_val)
+    else:  # the random split runs over the primary style only
+        nv = int(opts.n_val) if opts.n_val is not None else nv
         rng = np.random.default_rng([opts.seed, 1])
         perm = rng.permutation(n_icons)
         query = np.sort(perm[:nq])
