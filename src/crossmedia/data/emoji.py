@@ -170,6 +170,12 @@ class Emoji:
     tone: int | None = None  # skin tone 1..5 of a variant, None for the base emoji
     images: dict[str, str] = field(default_factory=dict)  # style → member path of the 64 px PNG
 
+    @property
+    def keywords(self) -> list[str]:
+        """What users call it: the CLDR name, then the CLDR keywords (distinct, in that order).
+        The name matters: CLDR keeps it out of the keywords (strawberry: "berry", "fruit")."""
+        return list(dict.fromkeys([self.name] + list(self.tags)))
+
 
 @dataclass
 class Catalogue:

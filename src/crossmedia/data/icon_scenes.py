@@ -14,7 +14,8 @@ Every scene comes with
 * a **caption** from the CLDR names with spatial relations (English: "a red apple in the top
   left, a dog to the right of the red apple and …"; other languages: the names in drawing order
   joined with the language's list separator — the relation phrases are not translated);
-* **tags**, the union of the icons' CLDR keywords after the noise model :class:`TagNoise`.
+* **tags**, the union of the icons' CLDR names and keywords (:attr:`Emoji.keywords`) after the
+  noise model :class:`TagNoise`.
 
 Icon choice: a scene draws a *theme* group (uniform over the groups) and each icon comes from
 that group with probability ``theme_strength`` (otherwise from all icons), so that, as in photo
@@ -25,8 +26,9 @@ them); each scene takes all its icons from one pool (novel with probability
 ``novel_fraction``), which makes the ``novel-icons`` protocol possible without discarding
 scenes.
 
-Scene ``i`` is generated from ``numpy.random.SeedSequence([seed, i])``: any scene can be
-regenerated on its own and a dataset of N scenes is a prefix of one with more.
+Scene ``i`` is generated from ``numpy.random.SeedSequence([seed, i])`` (its background from
+``[seed, i, 1]``): any scene can be regenerated on its own and a dataset of N scenes is a prefix
+of one with more.
 """
 
 from __future__ import annotations
@@ -270,7 +272,7 @@ class SceneMaker:
         self.groups = list(catalogue.groups)
         self.group_of = np.asarray([self.groups.index(e.group) for e in emojis])
         self.sub_index = {s: j for j, s in enumerate(catalogue.subgroups)}
-        counts = Counter(t for e in emojis for t in e.tags)
+        counts = Counter(t for e in emojis for t in e.keywords)
         self.vocab = sorted(counts)
         p = np.asarray([counts[w] for w in self.vocab], dtype=np.float64)
         self.vocab_p = p / p.sum()
@@ -298,10 +300,11 @@ class SceneMaker:
         return chosen
 
     def scene(self, i: int) -> tuple[dict, list[int], list[tuple[int, int, int, int]], np.random.Generator]:
-        """The scene's record (without image), its icon indices and boxes, and the generator
-        positioned for rendering."""
+        """The scene's record (without image), its icon indices and boxes, and the generator of
+        its background (a stream of its own, so that the pictures do not change with the words)."""
         p = self.p
         rng = np.random.default_rng(np.random.SeedSequence([p.seed, i]))
+        render_rng = np.random.default_rng(np.random.SeedSequence([p.seed, i, 1]))
         is_novel = bool(rng.random() < p.novel_fraction)
         pool = self.novel if is_novel else ~self.novel
         n = int(rng.integers(p.min_icons, p.max_icons + 1))
@@ -309,7 +312,7 @@ class SceneMaker:
         boxes = layout(n, p.image_size, rng, p.max_overlap)
         es = [self.cat.emojis[k] for k in icons]
         caption = make_caption([e.name for e in es], boxes, p.image_size, p.lang, rng)
-        tags, true_tags = noisy_tags([e.tags for e in es], rng, p.noise, self.vocab, self.vocab_p)
+        tags, true_tags = noisy_tags([e.keywords for e in es], rng, p.noise, self.vocab, self.vocab_p)
         rec = {
             "caption": caption, "tags": tags, "true_tags": true_tags,
             "labels": sorted({self.sub_index[e.subgroup] for e in es}),
@@ -318,7 +321,7 @@ class SceneMaker:
                       for e, b in zip(es, boxes)],
             "pool": "novel" if is_novel else "base",
         }
-        return rec, icons, boxes, rng
+        return rec, icons, boxes, render_rng
 
 
 def make_icon_scenes(src: str | Path, out: str | Path, params: SceneParams, overwrite: bool = False,

@@ -1,7 +1,7 @@
 """Single-icon emoji dataset from the npm emoji packages (see :mod:`crossmedia.data.emoji`).
 
 One item per emoji and artwork style: the 64×64 artwork flattened on white, the CLDR name as
-caption, the CLDR keywords as tags, one label (the emoji's ``subgroup``, 98 classes, or its
+caption, the CLDR name and keywords as tags, one label (the emoji's ``subgroup``, 98 classes, or its
 ``group``, 9 classes, with ``--label-level group``); both levels are kept in every item
 (``subgroup``, ``group``) with the ``hexcode``, the English name and the ``style``.
 
@@ -49,7 +49,7 @@ def prepare_emoji(src: Path, opts: PrepareOptions) -> Prepared:
     items = []
     for style in styles:
         for e in cat.emojis:
-            items.append({"id": f"{style}/{e.hexcode}", "caption": e.name, "tags": list(e.tags),
+            items.append({"id": f"{style}/{e.hexcode}", "caption": e.name, "tags": e.keywords,
                           "labels": [col[e.subgroup if level == "subgroup" else e.group]],
                           "hexcode": e.hexcode, "name_en": e.name_en, "subgroup": e.subgroup, "group": e.group,
                           "style": style, **({"tone": e.tone} if e.tone else {})})
