@@ -413,7 +413,7 @@ def scene_description(params: SceneParams, cat) -> str:
     return (
         f"Icon scenes: {params.min_icons}-{params.max_icons} emoji ({', '.join(params.styles)} artwork) at random scale and "
         f"position on a cluttered {params.image_size}px background; labels = union of the icons' subgroups "
-        f"({len(cat.subgroups)}); captions from CLDR names ({params.lang}) with spatial relations; tags = the icons' CLDR "
+        f"({len(cat.subgroups)}); captions from CLDR names ({params.lang}) with spatial relations; tags = the icons' CLDR names and "
         f"keywords after a noise model: icon untagged p={nz.p_icon_untagged}, keyword kept p={nz.p_keep}, wrong tags "
         f"Poisson({nz.wrong_rate} x kept) from the keyword frequency distribution, p={nz.p_sparse} of scenes cut to 1-2 tags, "
         "at least 1 tag per scene. The noise defaults are chosen, not calibrated: the one published figure used is that a "
