@@ -34,10 +34,10 @@ def test_noise_model_extremes():
     rng = np.random.default_rng(0)
     icon_tags = [["a", "b", "c"], ["c", "d"]]
     vocab, p = ["a", "b", "c", "d", "x", "y"], np.full(6, 1 / 6)
-    clean = TagNoise(p_icon_untagged=0.0, p_keep=1.0, wrong_rate=0.0, p_sparse=0.0)
+    clean = TagNoise(p_icon_untagged=0.0, p_name=1.0, p_keep=1.0, wrong_rate=0.0, p_sparse=0.0)
     tags, true = noisy_tags(icon_tags, rng, clean, vocab, p)
     assert sorted(tags) == sorted(true) == ["a", "b", "c", "d"]
-    sparse = TagNoise(p_icon_untagged=0.0, p_keep=1.0, wrong_rate=0.0, p_sparse=1.0)
+    sparse = TagNoise(p_icon_untagged=0.0, p_name=1.0, p_keep=1.0, wrong_rate=0.0, p_sparse=1.0)
     for _ in range(20):
         tags, _ = noisy_tags(icon_tags, rng, sparse, vocab, p)
         assert 1 <= len(tags) <= 2 and set(tags) <= set(true)

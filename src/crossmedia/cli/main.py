@@ -82,6 +82,8 @@ def data_synth(out, n, seed, p_drop, p_noise, image_size, theme_strength, n_quer
 @click.option("--novel-fraction", default=0.3, show_default=True, type=float,
               help="Share of the emoji in the novel pool (the novel-icons protocol's query/retrieval side).")
 @click.option("--p-icon-untagged", default=0.25, show_default=True, type=float, callback=_prob("p-icon-untagged"))
+@click.option("--p-name", default=0.6, show_default=True, type=float, callback=_prob("p-name"),
+              help="Probability that the name of a tagged icon becomes a tag.")
 @click.option("--p-keep", default=0.3, show_default=True, type=float, callback=_prob("p-keep"),
               help="Probability that a keyword of a tagged icon becomes a tag.")
 @click.option("--wrong-rate", default=0.25, show_default=True, type=click.FloatRange(0, 5),
@@ -90,7 +92,7 @@ def data_synth(out, n, seed, p_drop, p_noise, image_size, theme_strength, n_quer
               help="Probability that a scene keeps only 1-2 tags.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing non-empty output folder.")
 def data_synth_icons(src, out, n, seed, lang, styles, image_size, min_icons, max_icons, theme_strength, novel_fraction,
-                     p_icon_untagged, p_keep, wrong_rate, p_sparse, overwrite) -> None:
+                     p_icon_untagged, p_name, p_keep, wrong_rate, p_sparse, overwrite) -> None:
     """Generate icon scenes: 2-5 emoji on a cluttered background, subgroup labels, captions with
     spatial relations, noisy user-like tags; protocols default, novel-icons (and cross-style)."""
     from ..data.icon_scenes import SceneParams, TagNoise, make_icon_scenes
@@ -100,7 +102,7 @@ def data_synth_icons(src, out, n, seed, lang, styles, image_size, min_icons, max
     params = SceneParams(n=n, seed=seed, lang=lang, styles=parse_styles(styles), image_size=image_size,
                          min_icons=min_icons, max_icons=max_icons, theme_strength=theme_strength,
                          novel_fraction=novel_fraction,
-                         noise=TagNoise(p_icon_untagged=p_icon_untagged, p_keep=p_keep, wrong_rate=wrong_rate,
+                         noise=TagNoise(p_icon_untagged=p_icon_untagged, p_name=p_name, p_keep=p_keep, wrong_rate=wrong_rate,
                                         p_sparse=p_sparse))
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: exists and is not a folder")

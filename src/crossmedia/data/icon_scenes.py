@@ -57,8 +57,9 @@ class TagNoise:
     """How users' tags differ from the icons' keywords (defaults chosen, see docs/datasets-emoji.md).
 
     1. each icon goes untagged with probability ``p_icon_untagged`` (the user did not mention it);
-    2. each keyword of a tagged icon is kept with probability ``p_keep``; an icon that keeps none
-       keeps one of its keywords (uniform), so a tagged icon is always named;
+    2. a tagged icon's name (the first of its words) is kept with probability ``p_name``, each of
+       its keywords with probability ``p_keep``; an icon that keeps none keeps one of its words
+       (uniform), so a tagged icon always leaves a word;
     3. wrong tags: ``k ~ Poisson(wrong_rate × kept)`` keywords drawn from the catalogue's keyword
        frequency distribution (popular words more often), excluding the scene's true keywords;
     4. with probability ``p_sparse`` the scene keeps only 1 or 2 (equally likely) of its tags;
@@ -66,6 +67,7 @@ class TagNoise:
     """
 
     p_icon_untagged: float = 0.25
+    p_name: float = 0.6
     p_keep: float = 0.3
     wrong_rate: float = 0.25
     p_sparse: float = 0.25
@@ -78,15 +80,16 @@ class TagNoise:
 
 def noisy_tags(icon_tags: list[list[str]], rng: np.random.Generator, noise: TagNoise,
                vocab: list[str], vocab_p: np.ndarray) -> tuple[list[str], list[str]]:
-    """``(tags, true_tags)`` of one scene: ``true_tags`` the distinct keywords of all its icons
-    (first-seen order), ``tags`` after :class:`TagNoise` (shuffled, distinct, ≥ 1 when the scene
-    has a keyword)."""
+    """``(tags, true_tags)`` of one scene from its icons' words (each list: the name, then the
+    keywords): ``true_tags`` the distinct words of all its icons (first-seen order), ``tags``
+    after :class:`TagNoise` (shuffled, distinct, ≥ 1 when the scene has a word)."""
     true_tags = list(dict.fromkeys(t for tags in icon_tags for t in tags))
     kept: list[str] = []
     for tags in icon_tags:
         if not tags or rng.random() < noise.p_icon_untagged:
             continue
-        keep = [t for t, r in zip(tags, rng.random(len(tags))) if r < noise.p_keep]
+        draws = rng.random(len(tags))
+        keep = [t for k, (t, r) in enumerate(zip(tags, draws)) if r < (noise.p_name if k == 0 else noise.p_keep)]
         if not keep:
             keep = [tags[int(rng.integers(len(tags)))]]
         kept += keep
@@ -414,7 +417,7 @@ def scene_description(params: SceneParams, cat) -> str:
         f"Icon scenes: {params.min_icons}-{params.max_icons} emoji ({', '.join(params.styles)} artwork) at random scale and "
         f"position on a cluttered {params.image_size}px background; labels = union of the icons' subgroups "
         f"({len(cat.subgroups)}); captions from CLDR names ({params.lang}) with spatial relations; tags = the icons' CLDR names and "
-        f"keywords after a noise model: icon untagged p={nz.p_icon_untagged}, keyword kept p={nz.p_keep}, wrong tags "
+        f"keywords after a noise model: icon untagged p={nz.p_icon_untagged}, name kept p={nz.p_name}, keyword kept p={nz.p_keep}, wrong tags "
         f"Poisson({nz.wrong_rate} x kept) from the keyword frequency distribution, p={nz.p_sparse} of scenes cut to 1-2 tags, "
         "at least 1 tag per scene. The noise defaults are chosen, not calibrated: the one published figure used is that a "
         "Flickr image typically carries only one to three tags (Uricchio, Ballan, Bertini, Del Bimbo, 'An evaluation of "
