@@ -1,16 +1,31 @@
 """Training plumbing shared by every registered model.
 
-Seeded and reproducible (the epoch's shuffling is derived from (seed, epoch), and every RNG
+Seeded and reproducible (the epoch's batch order is derived from (seed, epoch), and every RNG
 state — Python, numpy, torch, CUDA — is checkpointed and restored, so an interrupted and resumed
-run matches an uninterrupted one); a progress bar over batches; per-epoch validation on the
-protocol's ``val`` queries against the ``train`` items (never the test queries) that picks
-``best.pt`` (weights only); ``last.pt`` (weights + optimizer, scheduler, RNG states) written
-atomically after every epoch for ``--resume``. Both are :mod:`crossmedia.models.checkpoint` files.
+run matches an uninterrupted one); a progress bar over batches; per-epoch validation that picks
+``best.pt`` (weights only) under ``train.val_rule`` (default ``heldout``: the protocol's ``val``
+queries against held-out ``val`` items, never a training item and never the test queries; see
+:meth:`Protocol.validation_folds`); ``last.pt`` (weights + optimizer, scheduler, RNG states)
+written atomically after every epoch for ``--resume``. Both are
+:mod:`crossmedia.models.checkpoint` files.
+
+Threads: CPU float results depend on the torch thread count (reductions are split differently).
+``train.deterministic`` trains single-threaded with torch's deterministic algorithms, so a run
+is bit-reproducible whatever ``train.threads`` or the machine's core count; the run's info
+records the thread count and device either way.
+
+A run folder survives being killed at any moment: ``last.pt`` carries the epoch log (in its
+``meta``), so ``log.jsonl`` is rebuilt from it on resume (a record appended after the checkpoint
+can never be lost or duplicated); temporary files of interrupted writes are removed at start;
+and a run killed before its first checkpoint resumes from scratch. Training and data loading run
+under the memory guard (:mod:`crossmedia.guard`, ``train.max_memory_gb``).
 """
 
 from __future__ import annotations
 
 import math
+import os
+import platform
 import random
 import shutil
 import time
@@ -21,11 +36,12 @@ import json
 import numpy as np
 import torch
 
-from ..config import resolve_config
+from ..config import check_device, resolve_config
 from ..data.loading import RunData, load_run_data
 from ..errors import UserError
-from ..eval.evaluator import validate
-from ..io import write_json
+from ..eval.evaluator import check_validation, relevance_statistics, validate
+from ..guard import memory_guard
+from ..io import clean_tmp, write_json
 from ..models import DataInfo, TrainContext, get_model, save_checkpoint
 from ..models.checkpoint import read_checkpoint
 from ..progress import progress
@@ -52,40 +68,114 @@ def train(cfg: dict, out: str | Path, *, resume: bool = False, overwrite: bool =
     """Train ``cfg`` into run directory ``out`` (or continue it with ``resume``)."""
     run = RunDir(out)
     if resume:
-        if not run.checkpoint("last").is_file():
-            raise UserError(f"{run.checkpoint('last')}: no checkpoint to resume from")
+        if not run.path.is_dir():
+            raise UserError(f"{run.path}: no run directory to resume (start it without --resume)")
+        clean_tmp(run.path)
+        clean_tmp(run.checkpoints)
+        if not run.config_path.is_file():
+            raise UserError(f"{run.config_path}: not found; {run.path} holds no run to resume (start it without "
+                            "--resume, with --overwrite if the folder is not empty)")
         cfg = resolve_config(run.load_config())
+    check_device(cfg["train"].get("device") or "cpu")
+    from_scratch = resume and not run.checkpoint("last").is_file()  # killed before its first checkpoint
     saved_vocab = None
-    if resume and (run.path / "vocab.json").is_file():
+    if resume and not from_scratch and (run.path / "vocab.json").is_file():
         saved_vocab = json.loads((run.path / "vocab.json").read_text(encoding="utf-8"))
-    # load (and validate) the data before anything is written, so a bad dataset leaves no run dir
-    rd = load_run_data(cfg["data"], vocab_words=saved_vocab)
-    if not resume:
-        run.create(cfg, overwrite=overwrite)
+    device = str(cfg["train"].get("device") or "cpu")
+    created = False
     try:
-        return _train(cfg, run, rd, resume)
+        with memory_guard(cfg["train"].get("max_memory_gb"), f"train {cfg['model']['name']}", "train.max_memory_gb",
+                          enabled=device == "cpu"):
+            # load (and validate) the data before anything is written, so a bad dataset leaves no run dir
+            rd = load_run_data(cfg["data"], vocab_words=saved_vocab)
+            if not resume:
+                run.create(cfg, overwrite=overwrite)
+                created = True
+            return _train(cfg, run, rd, resume and not from_scratch)
     except UserError:
-        if not resume and not run.checkpoint("last").is_file():
+        if created and not run.checkpoint("last").is_file():
             shutil.rmtree(run.path, ignore_errors=True)
         raise
 
 
 def _train(cfg: dict, run: RunDir, rd: RunData, resume: bool) -> RunDir:
     tc = cfg["train"]
+    threads_before, det_before = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    if tc.get("deterministic"):
+        torch.set_num_threads(1)
+        torch.use_deterministic_algorithms(True)
+    elif tc.get("threads"):
+        torch.set_num_threads(int(tc["threads"]))
+    try:
+        return _train_loop(cfg, run, rd, resume)
+    finally:
+        torch.set_num_threads(threads_before)
+        torch.use_deterministic_algorithms(det_before)
+
+
+def machine_record(device) -> dict:
+    """What a CPU result depends on beyond the config: torch's thread count and the device."""
+    return {"device": str(device), "torch_threads": torch.get_num_threads(),
+            "deterministic": torch.are_deterministic_algorithms_enabled(), "torch": torch.__version__,
+            "cpu": f"{platform.machine()} ({os.cpu_count()} cores)"}
+
+
+def build_optimizer(model, tc: dict) -> torch.optim.Optimizer:
+    """``train.optimizer``: the model's Adam (its parameter groups, ``train.adam_betas``), or
+    plain SGD over the same parameter groups."""
+    opt = model.configure_optimizer(lr=float(tc["lr"]), weight_decay=float(tc["weight_decay"]),
+                                    betas=tuple(float(b) for b in tc["adam_betas"]))
+    if tc["optimizer"] == "sgd":
+        groups = [{"params": g["params"], "lr": g["lr"], "weight_decay": g.get("weight_decay", 0.0)}
+                  for g in opt.param_groups]
+        opt = torch.optim.SGD(groups, lr=float(tc["lr"]))
+    return opt
+
+
+def build_scheduler(opt, tc: dict):
+    """``exponential``: × ``lr_decay`` after each epoch; ``linear``: from ``lr`` at the first
+    epoch to ``lr_end`` at the last (each parameter group scaled alike)."""
+    if tc["lr_schedule"] == "linear":
+        epochs, lr, end = int(tc["epochs"]), float(tc["lr"]), float(tc["lr_end"])
+
+        def factor(e: int) -> float:
+            return 1.0 + (end / lr - 1.0) * min(e, max(epochs - 1, 0)) / max(epochs - 1, 1)
+
+        return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    return torch.optim.lr_scheduler.ExponentialLR(opt, gamma=float(tc["lr_decay"]))
+
+
+def epoch_batches(n: int, bs: int, order: str, drop_last: bool, seed: int, epoch: int) -> list[torch.Tensor]:
+    """Positions (into the training split) of each batch of an epoch: ``shuffle`` a seeded
+    permutation, ``fixed`` the dataset's order, ``sample`` an independent random batch per step
+    (DCMH's sampling); ``drop_last`` skips a last, smaller batch."""
+    steps = n // bs if drop_last else math.ceil(n / bs)
+    steps = max(1, steps)
+    g = torch.Generator().manual_seed(seed * 1000003 + epoch)
+    if order == "sample":
+        return [torch.randperm(n, generator=g)[:bs] for _ in range(steps)]
+    perm = torch.arange(n) if order == "fixed" else torch.randperm(n, generator=g)
+    return [perm[s * bs : (s + 1) * bs] for s in range(steps)]
+
+
+def _train_loop(cfg: dict, run: RunDir, rd: RunData, resume: bool) -> RunDir:
+    tc = cfg["train"]
     seed = int(tc["seed"])
     seed_everything(seed)
-    if tc.get("threads"):
-        torch.set_num_threads(int(tc["threads"]))
     device = torch.device(tc.get("device") or "cpu")
     write_json(run.path / "vocab.json", rd.vocab.to_list())
     model = build_model(cfg, rd).to(device)
     train_idx = torch.as_tensor(rd.protocol["train"], dtype=torch.long)
     ctx = TrainContext(run_data=rd, train_idx=train_idx, device=device, config=cfg)
     model.setup_training(ctx)
-    opt = model.configure_optimizer(lr=float(tc["lr"]), weight_decay=float(tc["weight_decay"]))
-    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=float(tc["lr_decay"]))
+    opt = build_optimizer(model, tc)
+    sched = build_scheduler(opt, tc)
+    val_every = int(tc.get("val_every") or 0)
+    if val_every:
+        check_validation(rd, cfg)  # before any epoch: a protocol without val items is a one-line error
 
     start_epoch, best, best_epoch, elapsed = 0, -math.inf, None, 0.0
+    records: list[dict] = []
     if resume:
         ck = read_checkpoint(run.checkpoint("last"), device)
         if "training" not in ck:
@@ -98,28 +188,31 @@ def _train(cfg: dict, run: RunDir, rd: RunData, resume: bool) -> RunDir:
         set_rng_states(tr["rng"])
         meta = ck["meta"]
         start_epoch, best, best_epoch, elapsed = meta["epoch"], meta["best"], meta["best_epoch"], meta.get("elapsed", 0.0)
+        records = list(meta["log"]) if "log" in meta else run.read_log()[: int(start_epoch)]
+        run.write_log(records)  # exactly the epochs the checkpoint holds
         run.log_text(f"resumed at epoch {start_epoch}")
     else:
+        run.write_log([])
         run.update_info(
             status="running", model=cfg["model"]["name"], started=time.strftime("%Y-%m-%dT%H:%M:%S"),
             git_commit=git_commit(), dataset=rd.dataset.name, data_root=str(rd.dataset.root),
-            protocol=rd.protocol.summary(), seed=seed, tokenizer=rd.vocab.tokenizer.spec,
+            protocol=rd.protocol.summary(), seed=seed, machine=machine_record(device),
+            tokenizer=rd.vocab.tokenizer.spec,
         )
     epochs, bs = int(tc["epochs"]), int(tc["batch_size"])
     n_train = len(train_idx)
-    steps = max(1, math.ceil(n_train / bs))
-    val_every = int(tc.get("val_every") or 0)
     tb = _tensorboard(run) if tc.get("tensorboard") else None
     for epoch in range(start_epoch, epochs):
         t0 = time.perf_counter()
         model.train()
         record: dict = {"epoch": epoch + 1}
         record.update(model.on_epoch_start(epoch, ctx))
-        perm = torch.randperm(n_train, generator=torch.Generator().manual_seed(seed * 1000003 + epoch))
+        batches = epoch_batches(n_train, bs, tc["batch_order"], bool(tc["drop_last"]), seed, epoch)
+        steps = len(batches)
         sums: dict[str, float] = {}
         bar = progress(range(steps), desc=f"epoch {epoch + 1}/{epochs}", unit="batch")
         for step in bar:
-            pos = perm[step * bs : (step + 1) * bs]
+            pos = batches[step]
             batch = rd.tensors.batch(train_idx[pos], device)
             batch["pos"] = pos.to(device)
             out = model.training_step(batch, epoch, (epoch + step / steps) / max(epochs, 1))
@@ -141,13 +234,16 @@ def _train(cfg: dict, run: RunDir, rd: RunData, resume: bool) -> RunDir:
             score = val["val_score"]
             if score > best:
                 best, best_epoch = score, epoch + 1
-                _save(run.checkpoint("best"), model, opt, sched, epoch + 1, best, best_epoch, elapsed, cfg, weights_only=True)
+                _save(run.checkpoint("best"), model, opt, sched, epoch + 1, best, best_epoch, elapsed, cfg,
+                      weights_only=True, log=records + [record])
         elapsed += time.perf_counter() - t0
         record["time_s"] = round(time.perf_counter() - t0, 3)
+        records.append(record)
         if not val_every:
             best_epoch = epoch + 1
-            _save(run.checkpoint("best"), model, opt, sched, epoch + 1, best, best_epoch, elapsed, cfg, weights_only=True)
-        _save(run.checkpoint("last"), model, opt, sched, epoch + 1, best, best_epoch, elapsed, cfg)
+            _save(run.checkpoint("best"), model, opt, sched, epoch + 1, best, best_epoch, elapsed, cfg, weights_only=True,
+                  log=records)
+        _save(run.checkpoint("last"), model, opt, sched, epoch + 1, best, best_epoch, elapsed, cfg, log=records)
         run.log_epoch(record)
         if tb is not None:
             for k, v in record.items():
@@ -155,12 +251,19 @@ def _train(cfg: dict, run: RunDir, rd: RunData, resume: bool) -> RunDir:
                     tb.add_scalar(k, v, epoch + 1)
             tb.flush()
     if epochs == 0 or not run.checkpoint("best").is_file():
-        _save(run.checkpoint("best"), model, opt, sched, epochs, best, best_epoch, elapsed, cfg, weights_only=True)
-        _save(run.checkpoint("last"), model, opt, sched, epochs, best, best_epoch, elapsed, cfg)
+        _save(run.checkpoint("best"), model, opt, sched, epochs, best, best_epoch, elapsed, cfg, weights_only=True,
+              log=records)
+        _save(run.checkpoint("last"), model, opt, sched, epochs, best, best_epoch, elapsed, cfg, log=records)
+    if val_every:
+        selection = (f"best {tc['val_metric']} (mean of both directions) every {val_every} epoch(s); "
+                     + rd.protocol.validation_rule_text(tc["val_rule"]))
+        rel = relevance_statistics(rd, tc["val_rule"])
+    else:
+        selection, rel = "none (train.val_every=0): the last epoch", None
     run.update_info(status="done", finished=time.strftime("%Y-%m-%dT%H:%M:%S"), epochs=epochs,
                     best_epoch=best_epoch, best_val_score=None if best == -math.inf else best,
-                    val_selection=f"{tc['val_metric']} (mean of both directions), val queries vs train items",
-                    train_time_s=round(elapsed, 3))
+                    val_selection=selection, val_rule=tc["val_rule"] if val_every else None,
+                    relevance_statistics=rel, train_time_s=round(elapsed, 3), machine=machine_record(device))
     return run
 
 
@@ -190,9 +293,11 @@ def set_rng_states(st: dict) -> None:
         torch.cuda.set_rng_state_all(st["cuda"])
 
 
-def _save(path, model, opt, sched, epoch, best, best_epoch, elapsed, cfg, *, weights_only: bool = False) -> None:
-    """``best.pt``: weights only; ``last.pt``: also optimizer, scheduler and RNG states (resume)."""
-    meta = {"epoch": epoch, "best": best, "best_epoch": best_epoch, "elapsed": elapsed}
+def _save(path, model, opt, sched, epoch, best, best_epoch, elapsed, cfg, *, weights_only: bool = False,
+          log=()) -> None:
+    """``best.pt``: weights only; ``last.pt``: also optimizer, scheduler and RNG states (resume).
+    Both carry the epoch log up to ``epoch`` (``meta["log"]``), from which ``log.jsonl`` is rebuilt."""
+    meta = {"epoch": epoch, "best": best, "best_epoch": best_epoch, "elapsed": elapsed, "log": list(log)}
     training = None if weights_only else {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                                           "rng": rng_states()}
     save_checkpoint(path, model, config=cfg, meta=meta, training=training)
