@@ -33,6 +33,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "image_source": "pixels",  # pixels | features
         "image_size": None,  # resize images to this side (pixels mode); None = as stored
         "min_count": 1,  # vocabulary: minimum count in the training split
+        "tokenizer": "auto",  # auto | words | ascii | jieba | chars:N (crossmedia.data.text); the run records the one used
         "max_tokens": 32,
     },
     "train": {

@@ -282,6 +282,8 @@ def _comparable(cfg: dict) -> dict:
     out.get("train", {}).pop("threads", None)
     out.get("train", {}).pop("device", None)
     out.get("data", {}).pop("root", None)
+    if out.get("data", {}).get("tokenizer") == "auto":  # the default; cells made before the setting existed lack it
+        out["data"].pop("tokenizer")
     return out
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .dataset import TEXT_FIELDS, Dataset
-from .text import Vocabulary
+from .text import Vocabulary, coverage, coverage_warnings, resolve_tokenizer
 
 
 def summarize(ds: Dataset, top: int = 10) -> dict:
@@ -26,14 +26,23 @@ def summarize(ds: Dataset, top: int = 10) -> dict:
         },
         "text": {},
         "protocols": {},
+        "warnings": [],
     }
-    for field in TEXT_FIELDS:
-        if ds.has_field(field):
-            texts = ds.texts(field)
-            vocab = Vocabulary.build(texts)
-            lengths = [len(vocab.encode(t)) for t in texts]
-            out["text"][field] = {"vocabulary_size": len(vocab) - 2, "mean_length": float(np.mean(lengths)),
-                                  "empty": int(sum(1 for n in lengths if n == 0))}
+    from .loading import dataset_tokenizer
+
+    fields = [f for f in TEXT_FIELDS if ds.has_field(f)]
+    recorded = dataset_tokenizer(ds)
+    tok = resolve_tokenizer(None, recorded, [t for f in fields for t in ds.texts(f)[:5000]]) if fields else None
+    if tok is not None:
+        out["tokenizer"] = {"name": tok.spec, "how": "recorded in dataset.json" if recorded else "detected from the text"}
+    for field in fields:
+        texts = ds.texts(field)
+        vocab = Vocabulary.build(texts, tokenizer=tok)
+        lengths = [len(vocab.encode(t)) for t in texts]
+        cov = coverage(texts, tok)
+        out["text"][field] = {"vocabulary_size": len(vocab) - 2, "mean_length": float(np.mean(lengths)),
+                              "empty": int(sum(1 for n in lengths if n == 0)), "dropped_share": cov["dropped_share"]}
+        out["warnings"] += coverage_warnings(cov, field, tok)
     for name in ds.protocol_names():
         p = ds.protocol(name)
         out["protocols"][name] = p.summary()
@@ -49,9 +58,13 @@ def format_summary(s: dict) -> str:
                  f"{lab['items_without_label']} items without a label, {lab['unused_labels']} unused classes")
     lines.append("  most frequent:  " + ", ".join(f"{n} ({c})" for n, c in lab["most_frequent"]))
     lines.append("  least frequent: " + ", ".join(f"{n} ({c})" for n, c in lab["least_frequent"]))
+    if s.get("tokenizer"):
+        lines.append(f"tokenizer {s['tokenizer']['name']} ({s['tokenizer']['how']})")
     for field, t in s["text"].items():
         lines.append(f"text      {field}: vocabulary {t['vocabulary_size']} words, mean length {t['mean_length']:.1f}, "
-                     f"{t['empty']} empty")
+                     f"{t['empty']} empty, {t.get('dropped_share', 0.0):.0%} of letters/digits dropped")
+    for w in s.get("warnings", []):
+        lines.append(f"warning   {w}")
     for name, p in s["protocols"].items():
         c = p["counts"]
         lines.append(f"protocol  {name} v{p['version']} (seed {p['seed']}): train {c.get('train')}, val {c.get('val')}, "

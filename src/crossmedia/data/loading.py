@@ -9,7 +9,7 @@ from ..errors import ConfigError, DataError
 from .dataset import TEXT_FIELDS, Dataset
 from .protocol import Protocol
 from .tensors import TensorData
-from .text import Vocabulary
+from .text import Vocabulary, resolve_tokenizer
 
 
 @dataclass
@@ -46,11 +46,14 @@ def load_run_data(data_cfg: dict, vocab_words: list[str] | None = None) -> RunDa
         if len(words) != dim:
             raise DataError(f"{ds.root}: the run's vocabulary has {len(words)} entries but the text features have {dim} columns")
         vocab = Vocabulary(words)
-    elif vocab_words is None:
-        texts = ds.texts(field)
-        vocab = Vocabulary.build([texts[i] for i in proto["train"]], min_count=int(data_cfg.get("min_count", 1)))
     else:
-        vocab = Vocabulary(list(vocab_words))
+        texts = ds.texts(field)
+        train_texts = [texts[i] for i in proto["train"]]
+        tok = resolve_tokenizer(data_cfg.get("tokenizer"), dataset_tokenizer(ds), train_texts)
+        if vocab_words is None:
+            vocab = Vocabulary.build(train_texts, min_count=int(data_cfg.get("min_count", 1)), tokenizer=tok)
+        else:
+            vocab = Vocabulary(list(vocab_words), tok)
     warnings = check_dataset(ds, proto, text_source=text_source, image_source=image_source)
     if text_source == "words":
         texts = ds.texts(field)
@@ -72,3 +75,9 @@ def text_feature_names(ds: Dataset, dim: int) -> list[str]:
     """Column names of a dataset's text features (the "vocabulary" of feature-text runs)."""
     kind = str(ds.meta.get("features", {}).get("text_kind", "text")).split()[0].lower() or "text"
     return [f"<{kind}:{j}>" for j in range(dim)]
+
+
+def dataset_tokenizer(ds: Dataset) -> str | None:
+    """The tokenizer the dataset recorded (``dataset.json`` ``tokenizer``, or that of its prepared
+    vocabulary), None when it recorded none."""
+    return ds.meta.get("tokenizer") or (ds.meta.get("text") or {}).get("tokenizer")

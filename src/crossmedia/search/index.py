@@ -54,7 +54,7 @@ def _tensors_for(model, data_dir):
         if dim != int(info.image_feature_dim):
             raise DataError(f"{ds.root}: global image features have {dim} dimensions, the model expects "
                             f"{info.image_feature_dim}")
-    tensors = TensorData(ds, Vocabulary(list(info.vocab)), info.text_field if text_source == "words" else "tags",
+    tensors = TensorData(ds, Vocabulary(list(info.vocab), info.extra.get("tokenizer")), info.text_field if text_source == "words" else "tags",
                          image_size=info.image_size, max_tokens=int(info.max_tokens), image_source=image_source,
                          text_source=text_source)
     return ds, tensors
@@ -328,7 +328,7 @@ class Index:
                     model = model_from_checkpoint(read_checkpoint(self.files / "model.pt"))
                     if model_fingerprint(model.state_dict()) != self.fingerprint:
                         raise DataError(f"{self.files / 'model.pt'}: model does not match the manifest's fingerprint")
-                    self._vocab = Vocabulary(list(model.info.vocab))
+                    self._vocab = Vocabulary(list(model.info.vocab), model.info.extra.get("tokenizer"))
                     self._model = model
         return self._model
 

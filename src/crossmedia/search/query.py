@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data.text import tokenize
 from ..errors import UserError
 
 __all__ = ["Hit", "text_batch", "image_batch", "known_words"]
@@ -33,7 +32,7 @@ class Hit:
 
 def known_words(vocab, query: str) -> list[str]:
     """The query's words that the model's vocabulary knows, in order (<pad>/<unk> excluded)."""
-    return [w for w in tokenize(query) if vocab.index.get(w, 1) > 1]
+    return [w for w in vocab.tokenize(query) if vocab.index.get(w, 1) > 1]
 
 
 def text_batch(info, vocab, query: str) -> dict:

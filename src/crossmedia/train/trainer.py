@@ -58,7 +58,8 @@ def build_model(cfg: dict, run_data: RunData):
         text_field=cfg["data"]["text_field"],
         max_tokens=int(cfg["data"]["max_tokens"]),
         image_feature_dim=None if t.image_source == "pixels" else int(t.images.shape[-1]),
-        extra={} if getattr(t, "regions", None) is None else {"region_dim": int(t.regions.shape[-1])},
+        extra={**({} if getattr(t, "regions", None) is None else {"region_dim": int(t.regions.shape[-1])}),
+               "tokenizer": run_data.vocab.tokenizer.spec},
     )
     return get_model(cfg["model"]["name"], cfg["model"], info)
 
@@ -196,6 +197,7 @@ def _train_loop(cfg: dict, run: RunDir, rd: RunData, resume: bool) -> RunDir:
             status="running", model=cfg["model"]["name"], started=time.strftime("%Y-%m-%dT%H:%M:%S"),
             git_commit=git_commit(), dataset=rd.dataset.name, data_root=str(rd.dataset.root),
             protocol=rd.protocol.summary(), seed=seed, machine=machine_record(device),
+            tokenizer=rd.vocab.tokenizer.spec,
         )
     epochs, bs = int(tc["epochs"]), int(tc["batch_size"])
     n_train = len(train_idx)

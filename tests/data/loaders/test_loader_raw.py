@@ -12,7 +12,7 @@ from crossmedia.errors import DataError
 
 def test_registry_lists_every_format():
     assert set(list_preparers()) == {"mirflickr25k", "nuswide", "iaprtc12", "wikipedia", "pascal-sentence", "coco",
-                                     "flickr30k", "folder"}
+                                     "flickr30k", "folder", "emoji"}
 
 
 def test_mirflickr_raw(tmp_path, fixtures):

@@ -19,7 +19,7 @@ from typing import Callable
 from ...errors import UserError
 from .base import PrepareOptions, Prepared
 
-_MODULES = ("mirflickr", "nuswide", "iaprtc12", "wikipedia", "pascal", "karpathy", "folder")
+_MODULES = ("mirflickr", "nuswide", "iaprtc12", "wikipedia", "pascal", "karpathy", "folder", "emoji")
 
 
 @dataclass

@@ -50,6 +50,11 @@ class PrepareOptions:
     min_tag_count: int | None = None  # MIRFlickr: tag frequency threshold (standard 20)
     vocab_min_count: int = 1
     max_tokens: int = 32
+    lang: str | None = None  # emoji: locale of names and keywords (en, zh, ja, de, fr, es)
+    skin_tones: bool = False  # emoji: also the single-tone skin variants
+    label_level: str | None = None  # emoji: subgroup (fine, default) or group (coarse)
+    styles: str | None = None  # emoji: artwork styles, comma-separated (google, twitter)
+    tokenizer: str | None = None  # text tokenizer (see crossmedia.data.text); None/auto = detected
     encoding: str | None = None  # text encoding of the release's text files (default: UTF-8, strictly)
 
 
@@ -409,6 +414,7 @@ def write_prepared(prep: Prepared, out: str | Path, opts: PrepareOptions, overwr
         for f in text_fields:
             if not any(it[f] if f != "caption" else str(it[f]).strip() for it in items):
                 prep.warnings.append(f"every item's {f!r} is empty: text queries cannot match anything learned from it")
+        tokenizer = _choose_tokenizer(items, text_fields, prep, opts)
         meta: dict[str, Any] = {
             "description": prep.description,
             "source": {**prep.source, "preparer": prep.name, "prepared": time.strftime("%Y-%m-%dT%H:%M:%S")},
@@ -417,6 +423,8 @@ def write_prepared(prep: Prepared, out: str | Path, opts: PrepareOptions, overwr
             "default_protocol": prep.default_protocol,
             "labels_required": prep.labels_required,
         }
+        if tokenizer is not None:
+            meta["tokenizer"] = tokenizer
         if features:
             meta["features"] = features
         if prep.standard is not None:
@@ -539,3 +547,19 @@ def _write_images(prep: Prepared, items: list[dict], tmp: Path, opts: PrepareOpt
 def _chunks_flat(chunks: Iterable[np.ndarray]) -> Iterable[np.ndarray]:
     for c in chunks:
         yield from c
+
+
+def _choose_tokenizer(items: list[dict], text_fields: list[str], prep: Prepared, opts: PrepareOptions) -> str | None:
+    """The dataset's tokenizer (``--tokenizer``, or detected from its text); a warning is added
+    to the prepare report when it drops many characters or leaves texts empty."""
+    from ..text import coverage, coverage_warnings, resolve_tokenizer
+
+    if not text_fields:
+        return None
+    sample = [it[f] for f in text_fields for it in items[:5000]]
+    tok = resolve_tokenizer(opts.tokenizer, None, sample)
+    for f in text_fields:
+        for w in coverage_warnings(coverage([it[f] for it in items], tok), f, tok):
+            if w not in prep.warnings:
+                prep.warnings.append(w)
+    return tok.spec

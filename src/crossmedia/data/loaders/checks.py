@@ -14,7 +14,7 @@ import json
 import numpy as np
 
 from ...errors import DataError
-from ..text import tokenize
+from ..text import Tokenizer
 
 
 def check_dataset(ds, protocol, *, text_source: str | None = None, image_source: str | None = None) -> list[str]:
@@ -103,8 +103,9 @@ def _check_vocabulary(ds, protocol) -> list[str]:
         return []
     texts = ds.texts(field)
     seen: set[str] = set()
+    tok = Tokenizer.parse(text.get("tokenizer"))
     for i in protocol["train"]:
-        seen.update(tokenize(texts[i]))
+        seen.update(tok(texts[i]))
     leaked = [w for w in words[2:] if w not in seen]
     if leaked:
         raise DataError(f"{path}: vocabulary leakage: {len(leaked)} word(s) never occur in the 'train' split of protocol "

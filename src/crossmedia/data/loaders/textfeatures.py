@@ -27,9 +27,9 @@ from ..text import Vocabulary
 TFIDF_RULE = "tf = BoW value; idf = ln((1 + N_train) / (1 + df_train)) + 1; rows L2-normalised"
 
 
-def build_vocabulary(texts: Sequence, train_idx: np.ndarray, min_count: int = 1) -> Vocabulary:
+def build_vocabulary(texts: Sequence, train_idx: np.ndarray, min_count: int = 1, tokenizer=None) -> Vocabulary:
     """Vocabulary of the training texts only (words by descending count)."""
-    return Vocabulary.build([texts[i] for i in train_idx], min_count=min_count)
+    return Vocabulary.build([texts[i] for i in train_idx], min_count=min_count, tokenizer=tokenizer)
 
 
 def bow_matrix(vocab: Vocabulary, texts: Sequence, binary: bool = True) -> sp.csr_matrix:
@@ -82,7 +82,7 @@ def write_text_outputs(root: Path, ds, protocol, text_field: str | None, opts) -
         return None
     texts = ds.texts(text_field)
     train = protocol["train"]
-    vocab = build_vocabulary(texts, train, min_count=opts.vocab_min_count)
+    vocab = build_vocabulary(texts, train, min_count=opts.vocab_min_count, tokenizer=ds.meta.get("tokenizer"))
     out = root / "text"
     out.mkdir(exist_ok=True)
     write_json(out / "vocab.json", vocab.to_list())
@@ -93,6 +93,7 @@ def write_text_outputs(root: Path, ds, protocol, text_field: str | None, opts) -
         "vocabulary_rule": f"words of the '{text_field}' field of the 'train' split of protocol {protocol.name!r} "
                            f"with count >= {opts.vocab_min_count}; index 0 <pad>, 1 <unk>",
         "protocol": protocol.name,
+        "tokenizer": vocab.tokenizer.spec,
     }
     if text_field == "tags":
         bow = bow_matrix(vocab, texts, binary=True)
