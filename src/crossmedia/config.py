@@ -33,6 +33,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "image_size": None,  # resize images to this side (pixels mode); None = as stored
         "min_count": 1,  # vocabulary: minimum count in the training split
         "max_tokens": 32,
+        "loader": "memory",  # memory (decode everything up front) | stream (decode per batch; docs/training-at-scale.md)
+        "workers": 0,  # DataLoader worker processes building batches ahead (0 = none)
     },
     "train": {
         "epochs": 10,
@@ -45,7 +47,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "device": "cpu",
         "val_every": 1,  # validate (val queries vs train items) every N epochs; 0 = never
         "val_metric": "map_all",
-        "tensorboard": False,  # also write TensorBoard scalars (needs the tensorboard package)
+        "tensorboard": False,
+        "precision": "fp32",  # fp32 | bf16 (autocast of the training step)  # also write TensorBoard scalars (needs the tensorboard package)
     },
     "eval": {
         "metrics": ["map_all"],

@@ -141,6 +141,7 @@ class CMSL(RetrievalModel):
         },
     }
     text_input = "bow"
+    row_modules = ("cnn", "img_global", "txt_global")  # per-item encoders (data-parallel training shards their rows)
 
     def __init__(self, config: dict, info: DataInfo):
         super().__init__(config, info)

@@ -118,6 +118,7 @@ class DAFSN(RetrievalModel):
         "optim": {"beta1": 0.5, "beta2": 0.999, "rnn_clip": 0.25},
     }
     text_input = "tokens"
+    row_modules = ("image", "text")  # per-item encoders (data-parallel training shards their rows)
     supports_fine_grained = True
 
     def __init__(self, config: dict, info: DataInfo):
