@@ -149,7 +149,10 @@ def batch_source(rd, cfg: dict, device: torch.device):
             return
         dl = torch.utils.data.DataLoader(BatchDataset(rd.tensors, indices, chunks), batch_size=None, shuffle=False,
                                          num_workers=workers, pin_memory=device.type == "cuda",
-                                         prefetch_factor=2)
+                                         prefetch_factor=2,
+                                         # its own generator: starting the workers leaves the
+                                         # run's global random stream untouched
+                                         generator=torch.Generator().manual_seed(len(chunks)))
         for b in dl:
             yield _to_device(b, device)
 
