@@ -249,8 +249,9 @@ def report(meta: dict, part1: list, part2: list) -> str:
             rat = (f"{r['samples_s'] / mem['samples_s']:.2f}" if r["loader"] == "stream" and "error" not in r
                    and "error" not in mem else "")
             L.append(f"| {r['n']} | {r['loader']} | {_f(r, 'samples_s')} | {_f(r, 'peak_rss_mb', 0)} | {rat} |")
-    L += ["", "2 proc: `torchrun --standalone --nproc-per-node 2` (gloo on CPU, NCCL on CUDA), the same global "
-          "batch, each process with cores/2 threads; on one CPU the processes share the cores."]
+    L += ["", "1 process: cores/2 torch threads; 2 proc: `torchrun --standalone --nproc-per-node 2` (gloo on CPU, "
+          "NCCL on CUDA), the same global batch, cores/2 threads each — on a CPU machine the 2-process run "
+          "therefore uses twice the cores of the 1-process one."]
     return "\n".join(L) + "\n"
 
 
