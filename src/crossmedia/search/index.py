@@ -31,6 +31,7 @@ from ..seed import git_commit
 from ..engines import Engine
 from .format import (load_array, model_fingerprint, read_items, read_manifest, sha256_file, verify_files,
                      write_index_dir)
+from . import store
 from .query import Hit, image_batch, text_batch
 from .rerank import reorder, rerank_images_for_text, rerank_texts_for_image
 
@@ -118,8 +119,11 @@ class Index:
     """A built index folder (see :mod:`crossmedia.search.format`). Make one with
     :meth:`build`, open one with :meth:`load`."""
 
-    def __init__(self, path: Path, manifest: dict, items: list[dict], arrays: dict[str, np.ndarray]):
-        self.path = Path(path)
+    def __init__(self, path: Path, manifest: dict, items: list[dict], arrays: dict[str, np.ndarray],
+                 files: Path | None = None, version: str | None = None):
+        self.path = Path(path)  # the index folder as named by the user
+        self.files = Path(files) if files is not None else self.path  # the live version's folder
+        self.version = version  # its name (store.resolve), None for a plain folder
         self.manifest = manifest
         self.items = items
         self.arrays = arrays
@@ -170,7 +174,7 @@ class Index:
         if len(indices) == 0:
             raise UserError(f"{ds.root}: split {split!r} has no items to index")
         out = Path(out)
-        if out.exists() and not overwrite and any(out.iterdir()):
+        if not overwrite and not store.is_empty_or_leftovers(out):
             raise UserError(f"{out}: exists and is not empty (pass --overwrite to replace it)")
         codec = model.codec()
         arrays, items = _encode(model, codec, ds, tensors, indices, batch_size)
@@ -180,13 +184,14 @@ class Index:
 
     @classmethod
     def _write(cls, out, manifest: dict, arrays: dict, items: list[dict], model=None, model_file=None,
-               overwrite: bool = False) -> "Index":
+               overwrite: bool = False, base: str | None = None, update: bool = False) -> "Index":
         man = dict(manifest)
         man["counts"] = {"items": len(items), **{k: list(v.shape) for k, v in sorted(arrays.items())}}
         blob = None
         if model is not None:  # a weights-only checkpoint (crossmedia.models.checkpoint format)
             blob = checkpoint_dict(model)
-        write_index_dir(out, man, arrays, items, model_blob=blob, model_file=model_file, overwrite=overwrite)
+        write_index_dir(out, man, arrays, items, model_blob=blob, model_file=model_file, overwrite=overwrite,
+                        base=base, update=update)
         return cls.load(out)
 
     @classmethod
@@ -195,17 +200,21 @@ class Index:
         their sha256) checked, arrays memory-mapped. With ``run``, the run's model must be the
         one the index was built with (same fingerprint)."""
         path = Path(path)
-        man = read_manifest(path)
-        verify_files(path, man, checksums=verify)
-        items = read_items(path)
-        arrays = {name[:-4]: load_array(path, name[:-4]) for name in sorted(man["files"]) if name.endswith(".npy")}
-        if len(items) != int(man.get("counts", {}).get("items", -1)):
-            raise DataError(f"{path / 'items.jsonl'}: has {len(items)} items, the manifest records "
-                            f"{man.get('counts', {}).get('items')}")
-        for key in ("image_db", "text_db"):
-            if key not in arrays or arrays[key].shape[0] != len(items):
-                raise DataError(f"{path / (key + '.npy')}: missing or not one row per item ({len(items)})")
-        idx = cls(path, man, items, arrays)
+
+        def read(files: Path, version: str | None) -> "Index":
+            man = read_manifest(files)
+            verify_files(files, man, checksums=verify)
+            items = read_items(files)
+            arrays = {name[:-4]: load_array(files, name[:-4]) for name in sorted(man["files"]) if name.endswith(".npy")}
+            if len(items) != int(man.get("counts", {}).get("items", -1)):
+                raise DataError(f"{files / 'items.jsonl'}: has {len(items)} items, the manifest records "
+                                f"{man.get('counts', {}).get('items')}")
+            for key in ("image_db", "text_db"):
+                if key not in arrays or arrays[key].shape[0] != len(items):
+                    raise DataError(f"{files / (key + '.npy')}: missing or not one row per item ({len(items)})")
+            return cls(path, man, items, arrays, files=files, version=version)
+
+        idx = store.read_consistent(path, read)  # the live version, whole (retried if swapped meanwhile)
         if run is not None:
             model = load_checkpoint(run, checkpoint).model
             fp = model_fingerprint(model.state_dict())
@@ -219,7 +228,7 @@ class Index:
         """Write this index to ``out`` (a bit-identical copy of its files)."""
         arrays = {k: np.asarray(v) for k, v in self.arrays.items()}
         man = {k: v for k, v in self.manifest.items() if k != "files"}
-        return Index._write(out, man, arrays, self.items, model_file=self.path / "model.pt", overwrite=overwrite)
+        return Index._write(out, man, arrays, self.items, model_file=self.files / "model.pt", overwrite=overwrite)
 
     # ------------------------------------------------------------------ incremental updates
     def add(self, data_dir, *, split: str = "all", protocol: str | None = None, batch_size: int = 256) -> "Index":
@@ -269,18 +278,9 @@ class Index:
         return self._replace(man, merged, [self.items[i] for i in keep])
 
     def _replace(self, man, arrays, items) -> "Index":
-        # the folder is replaced as a whole (atomic_dir): keep a copy of model.pt outside it
-        import os
-        import shutil
-        import tempfile
-
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.model.", suffix=".pt", dir=self.path.parent)
-        os.close(fd)
-        try:
-            shutil.copyfile(self.path / "model.pt", tmp)
-            return Index._write(self.path, man, arrays, items, model_file=tmp, overwrite=True)
-        finally:
-            os.unlink(tmp)
+        # a new version of the folder, swapped in atomically; the model file is shared (hard link)
+        return Index._write(self.path, man, arrays, items, model_file=self.files / "model.pt", base=self.version,
+                            update=self.version is not None, overwrite=self.version is None)
 
     # ------------------------------------------------------------------ model, engines
     @property
@@ -289,9 +289,9 @@ class Index:
         if self._model is None:
             with self._lock:
                 if self._model is None:
-                    model = model_from_checkpoint(read_checkpoint(self.path / "model.pt"))
+                    model = model_from_checkpoint(read_checkpoint(self.files / "model.pt"))
                     if model_fingerprint(model.state_dict()) != self.fingerprint:
-                        raise DataError(f"{self.path / 'model.pt'}: model does not match the manifest's fingerprint")
+                        raise DataError(f"{self.files / 'model.pt'}: model does not match the manifest's fingerprint")
                     self._vocab = Vocabulary(list(model.info.vocab))
                     self._model = model
         return self._model
@@ -370,6 +370,12 @@ class Index:
         k = int(k)
         if k < 1:
             raise UserError(f"-k {k}: expected a positive number of results")
+        if int(rerank) < 0:
+            raise UserError(f"--rerank {rerank}: expected 0 (off) or a positive number of candidates")
+        # never more results (or rerank candidates) than items: bounds the work and memory of any k
+        k, rerank = min(k, len(self)), min(int(rerank), len(self))
+        if k == 0:
+            return []
         if rerank and not self.model.supports_fine_grained:
             raise UserError(f"--rerank: model {self.model_name} has no fine-grained score to rerank with")
         if rerank and "regions" not in self.arrays:
@@ -410,7 +416,7 @@ class Index:
     def info(self) -> dict:
         m = self.manifest
         per_item = sum(int(np.asarray(self.arrays[f"{mod}_db"]).nbytes) for mod in MODALITIES) / max(len(self), 1)
-        return {"path": str(self.path), "format_version": m["format_version"], "items": len(self),
+        return {"path": str(self.path), "version": self.version, "format_version": m["format_version"], "items": len(self),
                 "model": m["model"], "data": m.get("data"), "created": m.get("created"),
                 "codec": m["codec"]["name"], "engines": list(self.codec.engines), "rerank": "regions" in self.arrays,
                 "code_bytes_per_item": per_item, "arrays": m.get("counts"), "updates": m.get("updates", []),

@@ -6,6 +6,12 @@ run matches an uninterrupted one); a progress bar over batches; per-epoch valida
 protocol's ``val`` queries against the ``train`` items (never the test queries) that picks
 ``best.pt`` (weights only); ``last.pt`` (weights + optimizer, scheduler, RNG states) written
 atomically after every epoch for ``--resume``. Both are :mod:`crossmedia.models.checkpoint` files.
+
+A run folder survives being killed at any moment: ``last.pt`` carries the epoch log (in its
+``meta``), so ``log.jsonl`` is rebuilt from it on resume (a record appended after the checkpoint
+can never be lost or duplicated); temporary files of interrupted writes are removed at start;
+and a run killed before its first checkpoint resumes from scratch. Training and data loading run
+under the memory guard (:mod:`crossmedia.guard`, ``train.max_memory_gb``).
 """
 
 from __future__ import annotations
@@ -22,12 +28,13 @@ import json
 import numpy as np
 import torch
 
-from ..config import resolve_config
+from ..config import check_device, resolve_config
 from ..data.loading import RunData, load_run_data
 from ..data.streaming import batch_source
 from ..errors import UserError
 from ..eval.evaluator import validate
-from ..io import write_json
+from ..guard import memory_guard
+from ..io import clean_tmp, write_json
 from ..models import DataInfo, TrainContext, get_model, save_checkpoint
 from ..models.checkpoint import read_checkpoint
 from ..progress import progress
@@ -54,23 +61,35 @@ def train(cfg: dict, out: str | Path, *, resume: bool = False, overwrite: bool =
     """Train ``cfg`` into run directory ``out`` (or continue it with ``resume``)."""
     run = RunDir(out)
     if resume:
-        if not run.checkpoint("last").is_file():
-            raise UserError(f"{run.checkpoint('last')}: no checkpoint to resume from")
+        if not run.path.is_dir():
+            raise UserError(f"{run.path}: no run directory to resume (start it without --resume)")
+        clean_tmp(run.path)
+        clean_tmp(run.checkpoints)
+        if not run.config_path.is_file():
+            raise UserError(f"{run.config_path}: not found; {run.path} holds no run to resume (start it without "
+                            "--resume, with --overwrite if the folder is not empty)")
         cfg = resolve_config(run.load_config())
+    check_device(cfg["train"].get("device") or "cpu")
+    from_scratch = resume and not run.checkpoint("last").is_file()  # killed before its first checkpoint
     saved_vocab = None
-    if resume and (run.path / "vocab.json").is_file():
+    if resume and not from_scratch and (run.path / "vocab.json").is_file():
         saved_vocab = json.loads((run.path / "vocab.json").read_text(encoding="utf-8"))
-    # load (and validate) the data before anything is written, so a bad dataset leaves no run dir
-    rd = load_run_data(cfg["data"], vocab_words=saved_vocab)
-    dist, device = ddp.init_from_env(cfg["train"].get("device") or "cpu")  # torchrun: one rank per process
-    main = dist is None or dist.is_main
-    if not resume and main:
-        run.create(cfg, overwrite=overwrite)
-    ddp.barrier(dist)
+    device = str(cfg["train"].get("device") or "cpu")
+    created, dist = False, None
     try:
-        return _train(cfg, run, rd, resume, dist, device)
+        with memory_guard(cfg["train"].get("max_memory_gb"), f"train {cfg['model']['name']}", "train.max_memory_gb",
+                          enabled=device == "cpu"):
+            # load (and validate) the data before anything is written, so a bad dataset leaves no run dir
+            rd = load_run_data(cfg["data"], vocab_words=saved_vocab)
+            dist, dev = ddp.init_from_env(device)  # torchrun: one rank per process
+            main = dist is None or dist.is_main
+            if not resume and main:
+                run.create(cfg, overwrite=overwrite)
+                created = True
+            ddp.barrier(dist)
+            return _train(cfg, run, rd, resume and not from_scratch, dist, dev)
     except UserError:
-        if main and not resume and not run.checkpoint("last").is_file():
+        if created and not run.checkpoint("last").is_file():
             shutil.rmtree(run.path, ignore_errors=True)
         raise
     finally:
@@ -95,6 +114,7 @@ def _train(cfg: dict, run: RunDir, rd: RunData, resume: bool, dist=None, device=
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=float(tc["lr_decay"]))
 
     start_epoch, best, best_epoch, elapsed = 0, -math.inf, None, 0.0
+    records: list[dict] = []
     if resume:
         ck = read_checkpoint(run.checkpoint("last"), device)
         if "training" not in ck:
@@ -107,9 +127,12 @@ def _train(cfg: dict, run: RunDir, rd: RunData, resume: bool, dist=None, device=
         set_rng_states(tr["rng"])
         meta = ck["meta"]
         start_epoch, best, best_epoch, elapsed = meta["epoch"], meta["best"], meta["best_epoch"], meta.get("elapsed", 0.0)
+        records = list(meta["log"]) if "log" in meta else run.read_log()[: int(start_epoch)]
         if main:
+            run.write_log(records)  # exactly the epochs the checkpoint holds
             run.log_text(f"resumed at epoch {start_epoch}" + (f" on {dist.world} processes" if dist else ""))
     elif main:
+        run.write_log([])
         run.update_info(
             status="running", model=cfg["model"]["name"], started=time.strftime("%Y-%m-%dT%H:%M:%S"),
             git_commit=git_commit(), dataset=rd.dataset.name, data_root=str(rd.dataset.root),
@@ -160,15 +183,18 @@ def _train(cfg: dict, run: RunDir, rd: RunData, resume: bool, dist=None, device=
                 score = val["val_score"]
                 if score > best:
                     best, best_epoch = score, epoch + 1
-                    _save(run.checkpoint("best"), model, opt, sched, epoch + 1, best, best_epoch, elapsed, cfg, weights_only=True)
+                    _save(run.checkpoint("best"), model, opt, sched, epoch + 1, best, best_epoch, elapsed, cfg,
+                          weights_only=True, log=records + [record])
             ddp.sync_rng_from_rank0(dist)
         elapsed += time.perf_counter() - t0
         record["time_s"] = round(time.perf_counter() - t0, 3)
+        records.append(record)
         if main:
             if not val_every:
                 best_epoch = epoch + 1
-                _save(run.checkpoint("best"), model, opt, sched, epoch + 1, best, best_epoch, elapsed, cfg, weights_only=True)
-            _save(run.checkpoint("last"), model, opt, sched, epoch + 1, best, best_epoch, elapsed, cfg)
+                _save(run.checkpoint("best"), model, opt, sched, epoch + 1, best, best_epoch, elapsed, cfg,
+                      weights_only=True, log=records)
+            _save(run.checkpoint("last"), model, opt, sched, epoch + 1, best, best_epoch, elapsed, cfg, log=records)
             run.log_epoch(record)
         ddp.barrier(dist)
         if tb is not None:
@@ -179,8 +205,9 @@ def _train(cfg: dict, run: RunDir, rd: RunData, resume: bool, dist=None, device=
     if not main:
         return run
     if epochs == 0 or not run.checkpoint("best").is_file():
-        _save(run.checkpoint("best"), model, opt, sched, epochs, best, best_epoch, elapsed, cfg, weights_only=True)
-        _save(run.checkpoint("last"), model, opt, sched, epochs, best, best_epoch, elapsed, cfg)
+        _save(run.checkpoint("best"), model, opt, sched, epochs, best, best_epoch, elapsed, cfg, weights_only=True,
+              log=records)
+        _save(run.checkpoint("last"), model, opt, sched, epochs, best, best_epoch, elapsed, cfg, log=records)
     run.update_info(status="done", finished=time.strftime("%Y-%m-%dT%H:%M:%S"), epochs=epochs,
                     best_epoch=best_epoch, best_val_score=None if best == -math.inf else best,
                     val_selection=f"{tc['val_metric']} (mean of both directions), val queries vs train items",
@@ -228,9 +255,11 @@ def set_rng_states(st: dict) -> None:
         torch.cuda.set_rng_state_all(st["cuda"])
 
 
-def _save(path, model, opt, sched, epoch, best, best_epoch, elapsed, cfg, *, weights_only: bool = False) -> None:
-    """``best.pt``: weights only; ``last.pt``: also optimizer, scheduler and RNG states (resume)."""
-    meta = {"epoch": epoch, "best": best, "best_epoch": best_epoch, "elapsed": elapsed}
+def _save(path, model, opt, sched, epoch, best, best_epoch, elapsed, cfg, *, weights_only: bool = False,
+          log=()) -> None:
+    """``best.pt``: weights only; ``last.pt``: also optimizer, scheduler and RNG states (resume).
+    Both carry the epoch log up to ``epoch`` (``meta["log"]``), from which ``log.jsonl`` is rebuilt."""
+    meta = {"epoch": epoch, "best": best, "best_epoch": best_epoch, "elapsed": elapsed, "log": list(log)}
     training = None if weights_only else {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                                           "rng": rng_states()}
     save_checkpoint(path, model, config=cfg, meta=meta, training=training)
