@@ -40,7 +40,7 @@ def test_batch_source_yields_the_in_ram_batches(tiny_dataset, workers):
     rd = load_run_data(cfg["data"])
     train_idx = torch.as_tensor(rd.protocol["train"])
     perm = torch.randperm(len(train_idx), generator=torch.Generator().manual_seed(3))
-    got = list(batch_source(rd, cfg, torch.device("cpu"))(train_idx, perm, 6))
+    got = list(batch_source(rd, cfg, torch.device("cpu"))(train_idx, list(perm.split(6))))
     assert len(got) == -(-len(train_idx) // 6)
     for b, pos in zip(got, perm.split(6)):
         ref = rd_mem.tensors.batch(train_idx[pos])

@@ -128,8 +128,8 @@ def _to_device(b: dict, device: torch.device) -> dict:
 
 
 def batch_source(rd, cfg: dict, device: torch.device):
-    """A function ``(indices, perm, batch_size)`` → iterator of training batch dicts on
-    ``device`` (``pos`` = positions within ``indices``), built in ``data.workers`` processes."""
+    """A function ``(indices, chunks)`` → iterator of training batch dicts on ``device``, one per
+    chunk of positions within ``indices`` (``pos``), built in ``data.workers`` processes."""
     dc = cfg["data"]
     loader = str(dc.get("loader") or "memory")
     if loader not in LOADERS:
@@ -139,8 +139,8 @@ def batch_source(rd, cfg: dict, device: torch.device):
         raise ConfigError(f"data.workers: expected 0..64 worker processes, got {workers}")
     device = torch.device(device)
 
-    def batches(indices: torch.Tensor, perm: torch.Tensor, bs: int):
-        chunks = list(perm.split(bs))
+    def batches(indices: torch.Tensor, chunks: list[torch.Tensor]):
+        chunks = list(chunks)
         if workers == 0:
             for pos in chunks:
                 b = rd.tensors.batch(indices[pos], device)
