@@ -1,10 +1,12 @@
 import os
+import tempfile
 
 import numpy as np
 import pytest
 
 os.environ.setdefault("CROSSMEDIA_NO_PROGRESS", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("CROSSMEDIA_CACHE_DIR", tempfile.mkdtemp(prefix="crossmedia-test-cache-"))  # never ~/.cache
 
 
 def make_tiny_dataset(root, n=40, n_labels=4, seed=0, with_images=True):

@@ -35,6 +35,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "min_count": 1,  # vocabulary: minimum count in the training split
         "tokenizer": "auto",  # auto | words | ascii | jieba | chars:N (crossmedia.data.text); the run records the one used
         "max_tokens": 32,
+        "loader": "memory",  # memory (decode everything up front) | stream (decode per batch; docs/training-at-scale.md)
+        "workers": 0,  # DataLoader worker processes building batches ahead (0 = none)
     },
     "train": {
         "epochs": 10,
@@ -57,6 +59,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "val_rule": "heldout",  # heldout (val queries vs held-out val items) | train_database (old rule: vs train items)
         "tensorboard": False,  # also write TensorBoard scalars (needs the tensorboard package)
         "max_memory_gb": None,  # memory guard (crossmedia.guard); None = 80% of the physical memory
+        "precision": "fp32",  # fp32 | bf16 (autocast of the training step)
     },
     "eval": {
         "metrics": ["map_all"],

@@ -7,6 +7,7 @@ with status 2, and leaves no partial output behind."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -158,8 +159,14 @@ def models_cmd() -> None:
 @click.option("--device", default=None, help="cpu, cuda or cuda:N (sets train.device).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @click.option("--overwrite", is_flag=True, help="Start over in a non-empty --out.")
-def train_cmd(config_file, model, data_root, out, overrides, bits, device, resume, overwrite) -> None:
+@click.option("--nproc", type=click.IntRange(min=1, max=64), default=1,
+              help="Data-parallel processes on this machine (starts torchrun; see docs/training-at-scale.md).")
+def train_cmd(config_file, model, data_root, out, overrides, bits, device, resume, overwrite, nproc) -> None:
     """Train a registered model; the run directory gets config, logs, checkpoints."""
+    if nproc > 1:
+        from ..train.launch import run_torchrun
+
+        raise SystemExit(run_torchrun(nproc, sys.argv[1:]))
     from ..config import load_config_file, resolve_config
     from ..train import train
 
@@ -175,6 +182,8 @@ def train_cmd(config_file, model, data_root, out, overrides, bits, device, resum
         cfg = resolve_config(file_cfg, overrides, model__name=model, data__root=str(data_root) if data_root else None,
                              model__bits=bits, train__device=device)
     run = train(cfg, out, resume=resume, overwrite=overwrite)
+    if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 reports
+        return
     info = run.info()
     click.echo(f"trained {info.get('model')} into {run.path}: best epoch {info.get('best_epoch')}, "
                f"val score {info.get('best_val_score')}, {info.get('train_time_s')} s")

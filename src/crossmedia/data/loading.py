@@ -67,7 +67,7 @@ def load_run_data(data_cfg: dict, vocab_words: list[str] | None = None) -> RunDa
     proto.warnings.extend(w for w in warnings if w not in proto.warnings)
     tensors = TensorData(ds, vocab, field, max_tokens=int(data_cfg.get("max_tokens", 32)),
                          image_source=image_source, text_source=text_source,
-                         image_size=data_cfg.get("image_size"))
+                         image_size=data_cfg.get("image_size"), loader=str(data_cfg.get("loader") or "memory"))
     return RunData(ds, proto, vocab, tensors)
 
 

@@ -12,6 +12,7 @@ from PIL import Image, UnidentifiedImageError
 from ..errors import DataError
 from ..progress import progress
 from .dataset import Dataset
+from .streaming import LOADERS, LazyImages, MappedRows
 from .text import Vocabulary
 
 
@@ -44,7 +45,8 @@ class TensorData:
     (``vocab`` then names their columns) and ``tokens``/``lengths`` are empty."""
 
     def __init__(self, dataset: Dataset, vocab: Vocabulary, text_field: str, image_size: int | None = None,
-                 max_tokens: int = 32, image_source: str = "pixels", text_source: str = "words"):
+                 max_tokens: int = 32, image_source: str = "pixels", text_source: str = "words",
+                 loader: str = "memory"):
         self.dataset = dataset
         self.vocab = vocab
         self.text_field = text_field
@@ -68,8 +70,15 @@ class TensorData:
         self.labels = torch.from_numpy(dataset.labels.astype(np.float32))
         self.image_source = image_source
         self.regions = None  # precomputed region features (N, R, F), a memory map sliced per batch
-        if image_source == "pixels":
+        if loader not in LOADERS:
+            raise DataError(f"data.loader: expected one of {', '.join(LOADERS)}, got {loader!r}")
+        self.loader = loader
+        if image_source == "pixels" and loader == "stream":  # decoded per batch (data.streaming)
+            self.images = LazyImages(dataset.image_paths(), size=image_size)
+        elif image_source == "pixels":
             self.images = torch.from_numpy(load_images(dataset.image_paths(), size=image_size))
+        elif image_source == "features" and loader == "stream":  # rows read from the memory map
+            self.images = MappedRows(dataset.features("global"))
         elif image_source == "features":
             self.images = torch.from_numpy(np.array(dataset.features("global"), dtype=np.float32))
             if dataset.has_features("regions"):

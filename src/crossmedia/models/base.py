@@ -128,6 +128,11 @@ class RetrievalModel(nn.Module):
     region_grid: int | None = None
     #: width of the encoders' outputs (set by every model's constructor)
     dim: int
+    #: names of submodules that map each batch row independently (per-item encoders: no
+    #: statistics across rows, e.g. no BatchNorm in training mode; their parameters used nowhere
+    #: else); data-parallel training runs them on each process's share of the global batch
+    #: (:mod:`crossmedia.train.distributed`). A name may refer to None for some configs.
+    row_modules: tuple[str, ...] = ()
 
     def __init__(self, config: dict, info: DataInfo):
         super().__init__()

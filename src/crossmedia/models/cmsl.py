@@ -99,6 +99,7 @@ from torch import nn
 from ..codecs import Codec, CompositeCodec, FloatIPCodec
 from ..data.wordvec import load_word_vectors
 from ..errors import ConfigError
+from ..graph.cache import content_key, load_preprocessing, save_preprocessing
 from ..graph import (build_correlation_graph, expand, expansion_recovery, image_expansion, random_walks,
                      skipgram_embeddings, text_scores, walk_cooccurrence, word_correlation)
 from ..losses import cross_media_correlation_loss, hardest_negative_hinge_loss, label_similarity, quantization_loss
@@ -197,6 +198,7 @@ class CMSL(RetrievalModel):
         },
     }
     text_input = "bow"
+    row_modules = ("cnn", "img_global", "txt_global")  # per-item encoders (data-parallel training shards their rows)
 
     def __init__(self, config: dict, info: DataInfo):
         super().__init__(config, info)
@@ -357,13 +359,19 @@ class CMSL(RetrievalModel):
         t0 = time.perf_counter()
         V = self.info.vocab_size
         bow = ctx.run_data.tensors.bow[ctx.train_idx].numpy()
-        graph = build_correlation_graph(
-            bow, V, weighting=g["weighting"], image_word_weight=float(g["image_word_weight"]),
-            word_word_weight=float(g["word_word_weight"]), visual_features=self._visual_features(ctx),
-            knn=int(g["knn"]), knn_weight=float(g["knn_weight"]), exclude_words=tuple(range(min(2, V))))
-        walks = random_walks(graph.adj, int(g["walks_per_node"]), int(g["walk_length"]), seed=seed)
-        emb = skipgram_embeddings(walks, graph.n_nodes, dim=int(g["dim"]), window=int(g["window"]),
-                                  negative=int(g["negative"]), epochs=int(g["epochs"]), seed=seed)
+        key = self._preprocessing_key(ctx, bow, seed)
+        hit = load_preprocessing(key)
+        if hit is not None:  # same split, images, vocabulary, graph settings and seed: reuse
+            graph, walks, emb = hit
+        else:
+            graph = build_correlation_graph(
+                bow, V, weighting=g["weighting"], image_word_weight=float(g["image_word_weight"]),
+                word_word_weight=float(g["word_word_weight"]), visual_features=self._visual_features(ctx),
+                knn=int(g["knn"]), knn_weight=float(g["knn_weight"]), exclude_words=tuple(range(min(2, V))))
+            walks = random_walks(graph.adj, int(g["walks_per_node"]), int(g["walk_length"]), seed=seed)
+            emb = skipgram_embeddings(walks, graph.n_nodes, dim=int(g["dim"]), window=int(g["window"]),
+                                      negative=int(g["negative"]), epochs=int(g["epochs"]), seed=seed)
+            save_preprocessing(key, graph, walks, emb)
         self.graph = graph
         self.node_embeddings = emb
         if self.ecfg["enabled"] and self.ecfg["level"] == "image":
@@ -396,7 +404,21 @@ class CMSL(RetrievalModel):
                 self.word_emb.weight.copy_(table.to(self.word_emb.weight.device))
                 self.word_emb.weight[0].zero_()
         self.graph_info = {**graph.summary(), "walk_tokens": int((walks >= 0).sum()),
-                           "graph_setup_s": round(time.perf_counter() - t0, 3)}
+                           "graph_setup_s": round(time.perf_counter() - t0, 3), "graph_cache": key,
+                           "graph_cache_hit": hit is not None}
+
+    def _preprocessing_key(self, ctx, bow: np.ndarray, seed: int) -> str:
+        """The cache key of the graph/walks/skip-gram of this training split (graph/cache.py)."""
+        t = ctx.run_data.tensors
+        arrays, files = [bow], []
+        if int(self.gcfg["knn"]):
+            if self.info.image_feature_dim:
+                arrays.append(np.asarray(t.images[ctx.train_idx].float().numpy()))
+            else:
+                paths = t.dataset.image_paths()
+                files = [str(paths[i]) for i in ctx.train_idx.tolist()]
+        return content_key(arrays, files, {"graph": self.gcfg, "vocab_size": self.info.vocab_size, "seed": seed,
+                                           "image_size": t.image_size, "version": 1})
 
     def _image_level_expansion(self, graph, bow: np.ndarray, embeddings=None, cooccurrence=None) -> None:
         """Each training text gains the ``top_k`` absent words nearest its image node in the walks

@@ -57,6 +57,7 @@ def _widths(config: dict, key: str) -> list[int]:
 
 class CommonSpaceModel(RetrievalModel):
     text_input = "bow"
+    row_modules = ("cnn", "img_body", "txt_body")  # per-item encoders (data-parallel training shards their rows)
     #: one projection to the common space shared by both modalities (DSCMR) or one each (ACMR)
     shared_projection = False
 

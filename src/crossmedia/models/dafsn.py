@@ -163,6 +163,7 @@ class DAFSN(RetrievalModel):
     }
     train_defaults = {"lr": 2e-3, "lr_decay": 0.98}  # DAMSM's recipe
     text_input = "tokens"
+    row_modules = ("image", "text")  # per-item encoders (data-parallel training shards their rows)
     supports_fine_grained = True
 
     def __init__(self, config: dict, info: DataInfo):

@@ -38,9 +38,9 @@ class CrossBatchMemory(nn.Module):
     def write(self, pos: torch.Tensor, image: torch.Tensor | None = None, text: torch.Tensor | None = None) -> None:
         """Store a batch's outputs (detached) at the training-split positions ``pos``."""
         if image is not None:
-            self.image[pos] = image.detach()
+            self.image[pos] = image.detach().to(self.image.dtype)  # bf16 autocast outputs stored in fp32
         if text is not None:
-            self.text[pos] = text.detach()
+            self.text[pos] = text.detach().to(self.text.dtype)
 
     def get_extra_state(self) -> dict:
         return {"image": self.image, "text": self.text, "labels": self.labels}

@@ -42,6 +42,7 @@ class TwoTowerHashing(RetrievalModel):
         "pos_weight": "auto",  # weight of similar pairs: a number, "auto" (#dissimilar/#similar in train) or null
     }
     text_input = "bow"
+    row_modules = ("cnn", "img_head", "txt")  # per-item encoders (data-parallel training shards their rows)
 
     def __init__(self, config: dict, info: DataInfo):
         super().__init__(config, info)

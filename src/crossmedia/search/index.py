@@ -56,7 +56,7 @@ def _tensors_for(model, data_dir):
                             f"{info.image_feature_dim}")
     tensors = TensorData(ds, Vocabulary(list(info.vocab), info.extra.get("tokenizer")), info.text_field if text_source == "words" else "tags",
                          image_size=info.image_size, max_tokens=int(info.max_tokens), image_source=image_source,
-                         text_source=text_source)
+                         text_source=text_source, loader="stream")  # images decoded per encoding batch
     return ds, tensors
 
 

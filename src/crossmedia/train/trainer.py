@@ -23,6 +23,7 @@ under the memory guard (:mod:`crossmedia.guard`, ``train.max_memory_gb``).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import platform
@@ -38,6 +39,7 @@ import torch
 
 from ..config import check_device, resolve_config
 from ..data.loading import RunData, load_run_data
+from ..data.streaming import batch_source
 from ..errors import UserError
 from ..eval.evaluator import check_validation, relevance_statistics, validate
 from ..guard import memory_guard
@@ -46,6 +48,7 @@ from ..models import DataInfo, TrainContext, get_model, save_checkpoint
 from ..models.checkpoint import read_checkpoint
 from ..progress import progress
 from ..seed import git_commit, seed_everything
+from . import distributed as ddp
 from .rundir import RunDir
 
 
@@ -82,23 +85,28 @@ def train(cfg: dict, out: str | Path, *, resume: bool = False, overwrite: bool =
     if resume and not from_scratch and (run.path / "vocab.json").is_file():
         saved_vocab = json.loads((run.path / "vocab.json").read_text(encoding="utf-8"))
     device = str(cfg["train"].get("device") or "cpu")
-    created = False
+    created, dist = False, None
     try:
         with memory_guard(cfg["train"].get("max_memory_gb"), f"train {cfg['model']['name']}", "train.max_memory_gb",
                           enabled=device == "cpu"):
             # load (and validate) the data before anything is written, so a bad dataset leaves no run dir
             rd = load_run_data(cfg["data"], vocab_words=saved_vocab)
-            if not resume:
+            dist, dev = ddp.init_from_env(device)  # torchrun: one rank per process
+            main = dist is None or dist.is_main
+            if not resume and main:
                 run.create(cfg, overwrite=overwrite)
                 created = True
-            return _train(cfg, run, rd, resume and not from_scratch)
+            ddp.barrier(dist)
+            return _train(cfg, run, rd, resume and not from_scratch, dist, dev)
     except UserError:
         if created and not run.checkpoint("last").is_file():
             shutil.rmtree(run.path, ignore_errors=True)
         raise
+    finally:
+        ddp.shutdown(dist)
 
 
-def _train(cfg: dict, run: RunDir, rd: RunData, resume: bool) -> RunDir:
+def _train(cfg: dict, run: RunDir, rd: RunData, resume: bool, dist=None, device=None) -> RunDir:
     tc = cfg["train"]
     threads_before, det_before = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     if tc.get("deterministic"):
@@ -107,7 +115,7 @@ def _train(cfg: dict, run: RunDir, rd: RunData, resume: bool) -> RunDir:
     elif tc.get("threads"):
         torch.set_num_threads(int(tc["threads"]))
     try:
-        return _train_loop(cfg, run, rd, resume)
+        return _train_loop(cfg, run, rd, resume, dist, device)
     finally:
         torch.set_num_threads(threads_before)
         torch.use_deterministic_algorithms(det_before)
@@ -158,12 +166,14 @@ def epoch_batches(n: int, bs: int, order: str, drop_last: bool, seed: int, epoch
     return [perm[s * bs : (s + 1) * bs] for s in range(steps)]
 
 
-def _train_loop(cfg: dict, run: RunDir, rd: RunData, resume: bool) -> RunDir:
+def _train_loop(cfg: dict, run: RunDir, rd: RunData, resume: bool, dist=None, device=None) -> RunDir:
     tc = cfg["train"]
     seed = int(tc["seed"])
     seed_everything(seed)
-    device = torch.device(tc.get("device") or "cpu")
-    write_json(run.path / "vocab.json", rd.vocab.to_list())
+    device = torch.device(device or tc.get("device") or "cpu")
+    main = dist is None or dist.is_main
+    if main:
+        write_json(run.path / "vocab.json", rd.vocab.to_list())
     model = build_model(cfg, rd).to(device)
     train_idx = torch.as_tensor(rd.protocol["train"], dtype=torch.long)
     ctx = TrainContext(run_data=rd, train_idx=train_idx, device=device, config=cfg)
@@ -189,9 +199,10 @@ def _train_loop(cfg: dict, run: RunDir, rd: RunData, resume: bool) -> RunDir:
         meta = ck["meta"]
         start_epoch, best, best_epoch, elapsed = meta["epoch"], meta["best"], meta["best_epoch"], meta.get("elapsed", 0.0)
         records = list(meta["log"]) if "log" in meta else run.read_log()[: int(start_epoch)]
-        run.write_log(records)  # exactly the epochs the checkpoint holds
-        run.log_text(f"resumed at epoch {start_epoch}")
-    else:
+        if main:
+            run.write_log(records)  # exactly the epochs the checkpoint holds
+            run.log_text(f"resumed at epoch {start_epoch}" + (f" on {dist.world} processes" if dist else ""))
+    elif main:
         run.write_log([])
         run.update_info(
             status="running", model=cfg["model"]["name"], started=time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -201,7 +212,10 @@ def _train_loop(cfg: dict, run: RunDir, rd: RunData, resume: bool) -> RunDir:
         )
     epochs, bs = int(tc["epochs"]), int(tc["batch_size"])
     n_train = len(train_idx)
-    tb = _tensorboard(run) if tc.get("tensorboard") else None
+    tb = _tensorboard(run) if tc.get("tensorboard") and main else None
+    sharded = ddp.sharded_params(model) if dist is not None else []
+    autocast = _autocast(tc, device)
+    batch_iter = batch_source(rd, cfg, device)
     for epoch in range(start_epoch, epochs):
         t0 = time.perf_counter()
         model.train()
@@ -209,47 +223,58 @@ def _train_loop(cfg: dict, run: RunDir, rd: RunData, resume: bool) -> RunDir:
         record.update(model.on_epoch_start(epoch, ctx))
         batches = epoch_batches(n_train, bs, tc["batch_order"], bool(tc["drop_last"]), seed, epoch)
         steps = len(batches)
-        sums: dict[str, float] = {}
-        bar = progress(range(steps), desc=f"epoch {epoch + 1}/{epochs}", unit="batch")
-        for step in bar:
-            pos = batches[step]
-            batch = rd.tensors.batch(train_idx[pos], device)
-            batch["pos"] = pos.to(device)
-            out = model.training_step(batch, epoch, (epoch + step / steps) / max(epochs, 1))
+        # loss terms summed on the device; the host reads them every LOG_EVERY steps only
+        sums: dict[str, torch.Tensor] = {}
+        steps_iter = progress(range(steps), desc=f"epoch {epoch + 1}/{epochs}", unit="batch") if main else range(steps)
+        for step, batch in zip(steps_iter, batch_iter(train_idx, batches)):
+            pos = batch["pos"]
+            with autocast, ddp.sharded_rows(model, dist, len(pos), seed * 1000003 + epoch * 10007 + step) as split:
+                out = model.training_step(batch, epoch, (epoch + step / steps) / max(epochs, 1))
             loss = out["loss"]
-            if not torch.isfinite(loss):
-                raise RuntimeError(f"loss became {loss.item()} at epoch {epoch + 1}, step {step}; lower train.lr")
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if split:
+                ddp.allreduce_grads(sharded)
             opt.step()
             for k, v in out.items():
-                sums[k] = sums.get(k, 0.0) + float(v.detach())
-            if hasattr(bar, "set_postfix") and step % 10 == 0:
-                bar.set_postfix(loss=f"{sums['loss'] / (step + 1):.4f}")
+                v = v.detach().to(torch.float64 if device.type != "mps" else torch.float32)
+                sums[k] = sums[k] + v if k in sums else v
+            if (step + 1) % LOG_EVERY == 0 or step + 1 == steps:
+                total = float(sums["loss"])  # one host sync per LOG_EVERY steps
+                if not math.isfinite(total):
+                    raise RuntimeError(f"loss became {total} at epoch {epoch + 1}, by step {step}; lower train.lr")
+                if hasattr(steps_iter, "set_postfix"):
+                    steps_iter.set_postfix(loss=f"{total / (step + 1):.4f}")
         sched.step()
-        record.update({k: v / steps for k, v in sums.items()})
+        record.update({k: float(v) / steps for k, v in sums.items()})
         if val_every and ((epoch + 1) % val_every == 0 or epoch + 1 == epochs):
-            val = validate(model, rd, cfg, device)
-            record.update(val)
-            score = val["val_score"]
-            if score > best:
-                best, best_epoch = score, epoch + 1
-                _save(run.checkpoint("best"), model, opt, sched, epoch + 1, best, best_epoch, elapsed, cfg,
-                      weights_only=True, log=records + [record])
+            if main:  # validation and model selection once, on rank 0
+                val = validate(model, rd, cfg, device)
+                record.update(val)
+                score = val["val_score"]
+                if score > best:
+                    best, best_epoch = score, epoch + 1
+                    _save(run.checkpoint("best"), model, opt, sched, epoch + 1, best, best_epoch, elapsed, cfg,
+                          weights_only=True, log=records + [record])
+            ddp.sync_rng_from_rank0(dist)
         elapsed += time.perf_counter() - t0
         record["time_s"] = round(time.perf_counter() - t0, 3)
         records.append(record)
-        if not val_every:
-            best_epoch = epoch + 1
-            _save(run.checkpoint("best"), model, opt, sched, epoch + 1, best, best_epoch, elapsed, cfg, weights_only=True,
-                  log=records)
-        _save(run.checkpoint("last"), model, opt, sched, epoch + 1, best, best_epoch, elapsed, cfg, log=records)
-        run.log_epoch(record)
+        if main:
+            if not val_every:
+                best_epoch = epoch + 1
+                _save(run.checkpoint("best"), model, opt, sched, epoch + 1, best, best_epoch, elapsed, cfg,
+                      weights_only=True, log=records)
+            _save(run.checkpoint("last"), model, opt, sched, epoch + 1, best, best_epoch, elapsed, cfg, log=records)
+            run.log_epoch(record)
+        ddp.barrier(dist)
         if tb is not None:
             for k, v in record.items():
                 if k != "epoch" and isinstance(v, (int, float)):
                     tb.add_scalar(k, v, epoch + 1)
             tb.flush()
+    if not main:
+        return run
     if epochs == 0 or not run.checkpoint("best").is_file():
         _save(run.checkpoint("best"), model, opt, sched, epochs, best, best_epoch, elapsed, cfg, weights_only=True,
               log=records)
@@ -265,6 +290,20 @@ def _train_loop(cfg: dict, run: RunDir, rd: RunData, resume: bool) -> RunDir:
                     val_selection=selection, val_rule=tc["val_rule"] if val_every else None,
                     relevance_statistics=rel, train_time_s=round(elapsed, 3), machine=machine_record(device))
     return run
+
+
+#: steps between the host reads of the accumulated loss (finite check, progress bar)
+LOG_EVERY = 50
+
+
+def _autocast(tc: dict, device: torch.device):
+    """``train.precision``: ``fp32`` (no autocast) or ``bf16`` (autocast of the training step)."""
+    prec = str(tc.get("precision") or "fp32")
+    if prec == "fp32":
+        return contextlib.nullcontext()
+    if prec == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    raise UserError(f"train.precision: expected fp32 or bf16, got {prec!r}")
 
 
 def _tensorboard(run: RunDir):

@@ -1,0 +1,259 @@
+"""Benchmark: training throughput — the training loop vs the model's own forward+backward on
+preloaded tensors (so input-pipeline stalls show), peak memory, 1 vs 2 data-parallel processes,
+and the in-RAM vs streaming data path.
+
+Data: embedded synthetic scenes (``crossmedia data synth``, seeded; pixels, 72×72), generated once
+into ``--cache``. Every measurement runs in its own process (peak RSS = that process's
+``ru_maxrss``; on CUDA also ``torch.cuda.max_memory_allocated``).
+
+Part 1, per model (``--models``) on ``--n`` scenes (training split = half), ``--epochs`` epochs,
+``train.val_every=0``; the figure is the **last** epoch (the first one warms up):
+
+* ``loop``     — ``crossmedia.train.train`` (batches built by the data path, ``on_epoch_start``,
+  the step, the optimizer), samples/s = training items / epoch time;
+* ``fwd+bwd``  — the same model, the same ``on_epoch_start`` and steps, but every batch prepared on
+  the device beforehand (no input pipeline), samples/s likewise;
+* ``loop/fwd+bwd`` — the ratio (1.0 = the input pipeline costs nothing);
+* ``2 proc``   — the loop under ``torchrun --nproc-per-node 2`` (gloo on CPU, NCCL on CUDA; same
+  global batch), samples/s of the whole job, and its ratio to 1 process.
+
+Part 2, data path (twotower, pixels): ``data.loader=memory`` vs ``data.loader=stream`` (with
+``--workers`` DataLoader workers) at each of ``--rss-sizes`` scenes: peak RSS and samples/s.
+
+    PYTHONPATH=src python benchmarks/bench_train.py [--device auto] [--n 2000] [--epochs 2]
+        [--models twotower,cmsl,dafsn] [--rss-sizes 2000,50000] [--workers 2] [--cache DIR]
+
+Unattended on a one-GPU machine (``--device auto`` picks CUDA when present) the defaults take
+about 5–8 minutes; results go to ``benchmarks/results/train_<device>.md`` / ``.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+#: small, fast configs (the shapes the contract tests use, a little wider)
+MODEL_SETS = {
+    "twotower": ["model.bits=32", "model.cnn_channels=[16,32,64,128]"],
+    "dcmh": ["model.bits=32", "model.cnn_channels=[16,32,64,128]"],
+    "cmsl": ["model.graph.walks_per_node=4", "model.graph.walk_length=20", "model.graph.epochs=1"],
+    "dafsn": ["model.text.embed_dim=64", "model.text.hidden=64"],
+    "acmr": [], "dscmr": [],
+}
+
+
+def _peak() -> dict:
+    import torch
+
+    out = {"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        out["gpu_peak_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return out
+
+
+def worker(spec: dict) -> None:
+    import torch
+
+    from crossmedia.config import resolve_config
+
+    torch.set_num_threads(int(spec["threads"]))
+    cfg = resolve_config(None, spec["overrides"], data__root=spec["data"], model__name=spec["model"])
+    rank = int(os.environ.get("RANK", "0"))
+    if spec["mode"] == "loop":
+        from crossmedia.train import train
+
+        run = train(cfg, spec["out"], overwrite=True)
+        if rank != 0:
+            return
+        log = run.read_log()
+        res = {"samples_s": spec["n_train"] / log[-1]["time_s"], "epoch_s": log[-1]["time_s"]}
+    else:  # fwd+bwd on preloaded device tensors
+        from crossmedia.data.loading import load_run_data
+        from crossmedia.models import TrainContext
+        from crossmedia.seed import seed_everything
+        from crossmedia.train import build_model
+
+        tc = cfg["train"]
+        seed_everything(int(tc["seed"]))
+        dev = torch.device(tc["device"])
+        rd = load_run_data(cfg["data"])
+        model = build_model(cfg, rd).to(dev)
+        idx = torch.as_tensor(rd.protocol["train"], dtype=torch.long)
+        ctx = TrainContext(run_data=rd, train_idx=idx, device=dev, config=cfg)
+        model.setup_training(ctx)
+        opt = model.configure_optimizer(lr=float(tc["lr"]), weight_decay=float(tc["weight_decay"]))
+        bs = int(tc["batch_size"])
+        perm = torch.randperm(len(idx), generator=torch.Generator().manual_seed(0))
+        batches = []
+        for pos in perm.split(bs):
+            b = rd.tensors.batch(idx[pos], dev)
+            b["pos"] = pos.to(dev)
+            batches.append(b)
+        epochs, t = int(tc["epochs"]), 0.0
+        model.train()
+        for epoch in range(epochs):
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            model.on_epoch_start(epoch, ctx)
+            for step, b in enumerate(batches):
+                out = model.training_step(b, epoch, (epoch + step / len(batches)) / epochs)
+                opt.zero_grad(set_to_none=True)
+                out["loss"].backward()
+                opt.step()
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            t = time.perf_counter() - t0
+        res = {"samples_s": len(idx) / t, "epoch_s": t}
+    res.update(_peak())
+    print("RESULT " + json.dumps(res), flush=True)
+
+
+def measure(spec: dict, nproc: int = 1, timeout: int = 900) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "CROSSMEDIA_NO_PROGRESS": "1",
+           "OMP_NUM_THREADS": str(spec["threads"])}
+    me = [str(Path(__file__).resolve()), "--worker", json.dumps(spec)]
+    if nproc > 1:
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", *me]
+    else:
+        cmd = [sys.executable, *me]
+    t0 = time.perf_counter()
+    try:
+        p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout} s"}
+    lines = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")]
+    if p.returncode != 0 or not lines:
+        return {"error": (p.stderr.strip().splitlines() or ["failed"])[-1][:200]}
+    res = json.loads(lines[-1][7:])
+    res["wall_s"] = round(time.perf_counter() - t0, 1)
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--device", default="auto", help="cpu, cuda or auto (cuda when present)")
+    ap.add_argument("--n", type=int, default=2000, help="scenes for part 1")
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--models", default="twotower,cmsl,dafsn")
+    ap.add_argument("--nproc", default="1,2", help="process counts of the loop measurement")
+    ap.add_argument("--rss-sizes", default="2000,50000", help="scenes for part 2 (empty: skip)")
+    ap.add_argument("--workers", type=int, default=2, help="DataLoader workers of the streaming path")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads per process (default: cores / nproc)")
+    ap.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "crossmedia-bench-train"))
+    ap.add_argument("--out", default=None, help="results stem (default benchmarks/results/train_<device>)")
+    a = ap.parse_args()
+    if a.worker:
+        return worker(json.loads(a.worker))
+
+    import torch
+
+    sys.path.insert(0, str(ROOT / "src"))
+    from crossmedia.data import Dataset
+    from crossmedia.data.make_synth import ensure_synthetic_dataset
+    from crossmedia.seed import git_commit
+
+    dev = "cuda" if a.device == "auto" and torch.cuda.is_available() else ("cpu" if a.device == "auto" else a.device)
+    cores = os.cpu_count() or 1
+    threads = a.threads or max(1, cores // 2)
+    out = Path(a.out or HERE / "results" / f"train_{dev}")
+    cache = Path(a.cache)
+    load0 = os.getloadavg()
+    started = time.time()
+
+    def data(n):
+        root = cache / f"scenes{n}"
+        ensure_synthetic_dataset(root, n=n, seed=0, echo=lambda m: print(m, flush=True))
+        return str(root), len(Dataset.load(root, check_files=False).protocol()["train"])
+
+    common = [f"train.epochs={a.epochs}", f"train.batch_size={a.batch_size}", "train.val_every=0",
+              f"train.device={dev}"]
+    part1 = []
+    root, n_train = data(a.n)
+    for m in [x for x in a.models.split(",") if x]:
+        ov = [*common, *MODEL_SETS.get(m, [])]
+        spec = {"model": m, "data": root, "overrides": ov, "threads": threads, "n_train": n_train,
+                "out": str(cache / "runs" / m)}
+        row = {"model": m, "fwd+bwd": measure({**spec, "mode": "fwdbwd"})}
+        for k in [int(x) for x in a.nproc.split(",") if x]:
+            row[f"loop_{k}"] = measure({**spec, "mode": "loop", "threads": max(1, threads if k == 1 else cores // k)},
+                                       nproc=k)
+        part1.append(row)
+        print(json.dumps(row), flush=True)
+    part2 = []
+    for n in [int(x) for x in a.rss_sizes.split(",") if x]:
+        r, nt = data(n)
+        for loader in ("memory", "stream"):
+            ov = [*common, "model.bits=32", f"data.loader={loader}", f"data.workers={a.workers if loader == 'stream' else 0}"]
+            res = measure({"model": "twotower", "data": r, "overrides": ov, "threads": threads, "n_train": nt,
+                           "out": str(cache / "runs" / f"rss_{loader}_{n}"), "mode": "loop"})
+            part2.append({"n": n, "loader": loader, **res})
+            print(json.dumps(part2[-1]), flush=True)
+    meta = {"device": dev, "gpu": torch.cuda.get_device_name(0) if dev == "cuda" else None,
+            "cpu_cores": cores, "threads_per_process": threads, "load_avg_before": [round(x, 2) for x in load0],
+            "load_avg_after": [round(x, 2) for x in os.getloadavg()], "git_commit": git_commit(),
+            "python": platform.python_version(), "torch": torch.__version__, "n": a.n, "epochs": a.epochs,
+            "batch_size": a.batch_size, "seed": 0, "wall_s": round(time.time() - started, 1),
+            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps({"meta": meta, "part1": part1, "part2": part2}, indent=1))
+    out.with_suffix(".md").write_text(report(meta, part1, part2))
+    print(f"wrote {out}.md", flush=True)
+
+
+def _f(d: dict, k: str, nd: int = 1) -> str:
+    if "error" in d:
+        return "error: " + d["error"]
+    v = d.get(k)
+    return "–" if v is None else f"{v:.{nd}f}"
+
+
+def report(meta: dict, part1: list, part2: list) -> str:
+    L = ["# Training throughput (`benchmarks/bench_train.py`)", "",
+         f"Device {meta['device']}" + (f" ({meta['gpu']})" if meta["gpu"] else "") +
+         f"; {meta['cpu_cores']} CPU cores, {meta['threads_per_process']} torch threads per process; "
+         f"load average before {meta['load_avg_before']}, after {meta['load_avg_after']} (a shared machine "
+         "makes absolute figures noisy; ratios are measured side by side). "
+         f"Git {meta['git_commit']}, torch {meta['torch']}, {meta['date']}, wall {meta['wall_s']} s.", "",
+         f"Synthetic scenes (seed 0, 72×72 pixels), {meta['n']} items, "
+         f"batch {meta['batch_size']}, {meta['epochs']} epochs, figures from the last epoch. "
+         "samples/s = training items per epoch second (the epoch includes the model's per-epoch step).", "",
+         "## Training loop vs forward+backward on preloaded tensors; 1 vs 2 processes", "",
+         "| model | fwd+bwd samples/s | loop samples/s | loop / fwd+bwd | 2 proc samples/s | 2 proc / 1 proc | "
+         "peak RSS MB (loop) | GPU peak MB (loop) |", "|---|---|---|---|---|---|---|---|"]
+    for r in part1:
+        fb, l1, l2 = r["fwd+bwd"], r.get("loop_1", {"error": "not run"}), r.get("loop_2", {"error": "not run"})
+        ratio = (f"{l1['samples_s'] / fb['samples_s']:.2f}" if "error" not in fb and "error" not in l1 else "–")
+        ratio2 = (f"{l2['samples_s'] / l1['samples_s']:.2f}" if "error" not in l2 and "error" not in l1 else "–")
+        L.append(f"| {r['model']} | {_f(fb, 'samples_s')} | {_f(l1, 'samples_s')} | {ratio} | {_f(l2, 'samples_s')} | "
+                 f"{ratio2} | {_f(l1, 'peak_rss_mb', 0)} | {_f(l1, 'gpu_peak_mb', 0)} |")
+    if part2:
+        L += ["", "## Data path: in RAM vs streaming (twotower, pixels)", "",
+              "| scenes | data.loader | samples/s | peak RSS MB | stream / memory samples/s |", "|---|---|---|---|---|"]
+        by = {(r["n"], r["loader"]): r for r in part2}
+        for r in part2:
+            mem = by.get((r["n"], "memory"), {"error": ""})
+            rat = (f"{r['samples_s'] / mem['samples_s']:.2f}" if r["loader"] == "stream" and "error" not in r
+                   and "error" not in mem else "")
+            L.append(f"| {r['n']} | {r['loader']} | {_f(r, 'samples_s')} | {_f(r, 'peak_rss_mb', 0)} | {rat} |")
+    L += ["", "1 process: cores/2 torch threads; 2 proc: `torchrun --standalone --nproc-per-node 2` (gloo on CPU, "
+          "NCCL on CUDA), the same global batch, cores/2 threads each — on a CPU machine the 2-process run "
+          "therefore uses twice the cores of the 1-process one."]
+    return "\n".join(L) + "\n"
+
+
+if __name__ == "__main__":
+    main()

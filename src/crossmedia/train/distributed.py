@@ -1,0 +1,312 @@
+"""Data-parallel training over several processes (``torchrun``): one global batch, split by rows.
+
+Every rank holds the same model, the same per-training-item state (memory banks, codes, graphs)
+and the same random streams. For each global batch of B rows:
+
+* the model's :attr:`~crossmedia.models.RetrievalModel.row_modules` (its per-item encoders, the
+  expensive part) run on this rank's share of the rows only; their outputs are all-gathered
+  (autograd-aware) into the full B rows;
+* everything after them — the batch's loss, the writes into the memory of all training outputs —
+  runs on the full gathered batch, identically on every rank, so the memory banks stay equal on
+  all ranks without a separate exchange (this *is* the all-gather of the memory);
+* batch normalisation inside a row module uses the statistics of the whole global batch (sums
+  all-reduced over the ranks, differentiably), like one process with that batch;
+* after ``backward`` the gradients of the row modules' parameters (each rank holds the part due to
+  its rows) are summed over the ranks; the other parameters already have the full gradient.
+
+The result is the gradient of the global-batch loss — the same step one process takes with the
+same batch — whatever the loss couples across rows (hardest negatives, in-batch similarity,
+balance terms). Exceptions, said plainly: dropout inside a row module draws its masks per rank (a
+rank-specific stream), so runs with dropout are equivalent in distribution but not bitwise equal
+to one process; a model without row modules runs its whole step on every rank (correct, no
+speedup). Whole-training-set steps (CMSL's codebook/ICM step, DCMH's B-step, ``on_epoch_start``)
+run on every rank on the same replicated state and give the same result everywhere.
+
+Validation, checkpoints and logs happen on rank 0; rank 0's random states are then broadcast so
+that the ranks stay in lockstep. A checkpoint does not depend on the number of processes, so a run
+can be resumed with another one (same global batch → same run).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from ..errors import UserError
+
+__all__ = ["DistInfo", "init_from_env", "shutdown", "row_split", "all_gather_rows", "sharded_rows",
+           "allreduce_grads", "broadcast_object", "barrier", "sync_rng_from_rank0"]
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int
+    world: int
+    local_rank: int
+    backend: str
+    owns_group: bool = True  # False when the caller had already joined the group (it closes it)
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_from_env(device: str | torch.device) -> tuple[DistInfo | None, torch.device]:
+    """Join the process group described by torchrun's environment (``WORLD_SIZE`` > 1), with
+    NCCL for CUDA devices and gloo otherwise; each rank takes ``cuda:LOCAL_RANK``. Returns
+    ``(None, device)`` for a single process."""
+    device = torch.device(device)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return None, device
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if device.type == "cuda":
+        if local >= torch.cuda.device_count():
+            raise UserError(f"LOCAL_RANK {local}: this machine has {torch.cuda.device_count()} CUDA devices; "
+                            "start at most that many processes per node")
+        device = torch.device("cuda", local)
+        torch.cuda.set_device(device)
+        backend = "nccl"
+    else:
+        backend = "gloo"
+    owns = not dist.is_initialized()
+    if owns:
+        dist.init_process_group(backend=backend)
+    return DistInfo(rank, world, local, backend, owns), device
+
+
+def shutdown(info: DistInfo | None) -> None:
+    if info is not None and info.owns_group and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def row_split(n: int, world: int) -> list[tuple[int, int]]:
+    """(start, stop) of each rank's rows of an n-row batch: contiguous, sizes differ by ≤ 1."""
+    base, extra = divmod(n, world)
+    out, s = [], 0
+    for r in range(world):
+        e = s + base + (1 if r < extra else 0)
+        out.append((s, e))
+        s = e
+    return out
+
+
+def _gather_padded(x: torch.Tensor, sizes: list[int]) -> torch.Tensor:
+    """Concatenate every rank's ``x`` (rows ``sizes[r]``); trailing dims are zero-padded to the
+    largest over the ranks (e.g. a text batch trimmed to its longest text)."""
+    world = len(sizes)
+    shape = torch.tensor(list(x.shape[1:]), dtype=torch.long, device=x.device)
+    shapes = [torch.zeros_like(shape) for _ in range(world)]
+    dist.all_gather(shapes, shape)
+    tail = torch.stack(shapes).max(0).values.tolist()
+    rows = max(sizes)
+    buf = x.new_zeros((rows, *tail))
+    buf[tuple(slice(0, d) for d in x.shape)] = x
+    parts = [torch.empty_like(buf) for _ in range(world)]
+    dist.all_gather(parts, buf.contiguous())
+    return torch.cat([p[:n] for p, n in zip(parts, sizes)], 0)
+
+
+class _GatherRows(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, sizes, rank):
+        ctx.rank, ctx.sizes, ctx.local_shape = rank, sizes, x.shape
+        return _gather_padded(x, sizes)
+
+    @staticmethod
+    def backward(ctx, grad):
+        # every rank computes the same loss from the gathered rows, so the gradient of this
+        # rank's rows is simply its slice (no reduction)
+        s = sum(ctx.sizes[: ctx.rank])
+        g = grad[s : s + ctx.sizes[ctx.rank]]
+        return g[tuple(slice(0, d) for d in ctx.local_shape)], None, None
+
+
+def all_gather_rows(x: torch.Tensor, sizes: list[int], rank: int) -> torch.Tensor:
+    """All ranks' rows of ``x`` in rank order; differentiable (floating tensors)."""
+    if x.is_floating_point() and x.requires_grad:
+        return _GatherRows.apply(x, sizes, rank)
+    return _gather_padded(x, sizes)
+
+
+class _AllReduceSum(torch.autograd.Function):
+    """Sum over ranks whose gradient is the sum of the ranks' gradients (each rank's loss only
+    reaches the sum through its own rows)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        y = x.clone()
+        dist.all_reduce(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        g = grad.clone()
+        dist.all_reduce(g)
+        return g
+
+
+def _synced_batchnorm(bn: nn.modules.batchnorm._BatchNorm):
+    """A forward for ``bn`` that, in training, normalises with the statistics of the whole global
+    batch (sums over the ranks) and updates the running statistics as one process would."""
+    plain = bn.forward
+
+    def forward(x):
+        if not bn.training:
+            return plain(x)
+        dims = [0] + list(range(2, x.dim()))
+        xf = x.float()
+        n_local = x.numel() // x.shape[1]
+        stats = torch.cat([xf.sum(dims), (xf * xf).sum(dims),
+                           torch.full((1,), float(n_local), device=x.device)])
+        stats = _AllReduceSum.apply(stats)
+        c = x.shape[1]
+        n = stats[-1]
+        mean = stats[:c] / n
+        var = (stats[c : 2 * c] / n - mean * mean).clamp_min(0.0)
+        if bn.track_running_stats and bn.running_mean is not None:
+            with torch.no_grad():
+                bn.num_batches_tracked.add_(1)
+                m = bn.momentum if bn.momentum is not None else 1.0 / float(bn.num_batches_tracked)
+                unbiased = var.detach() * (n / (n - 1).clamp_min(1.0))
+                bn.running_mean.mul_(1 - m).add_(mean.detach().to(bn.running_mean.dtype), alpha=m)
+                bn.running_var.mul_(1 - m).add_(unbiased.to(bn.running_var.dtype), alpha=m)
+        shape = [1, c] + [1] * (x.dim() - 2)
+        y = (xf - mean.view(shape)) * torch.rsqrt(var.view(shape) + bn.eps)
+        if bn.affine:
+            y = y * bn.weight.view(shape) + bn.bias.view(shape)
+        return y.to(x.dtype)
+
+    return forward
+
+
+def _slice_rows(obj, n: int, s: int, e: int):
+    if isinstance(obj, torch.Tensor):
+        return obj[s:e] if obj.dim() > 0 and obj.shape[0] == n else obj
+    if isinstance(obj, dict):
+        return {k: _slice_rows(v, n, s, e) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_slice_rows(v, n, s, e) for v in obj)
+    return obj
+
+
+def _gather_out(obj, sizes, rank):
+    if isinstance(obj, torch.Tensor):
+        return all_gather_rows(obj, sizes, rank) if obj.dim() > 0 else obj
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_gather_out(v, sizes, rank) for v in obj)
+    if isinstance(obj, dict):
+        return {k: _gather_out(v, sizes, rank) for k, v in obj.items()}
+    return obj
+
+
+def row_modules(model) -> list[nn.Module]:
+    """The model's declared row modules that exist (a name may be None for some configs)."""
+    mods = []
+    for name in model.row_modules:
+        m = getattr(model, name)  # declared names (the model's interface), not probing
+        if m is not None:
+            mods.append(m)
+    return mods
+
+
+@contextlib.contextmanager
+def sharded_rows(model, info: DistInfo, n_rows: int, stream_seed: int):
+    """Within the block, each of ``model``'s row modules runs on this rank's share of any
+    ``n_rows``-row input and returns the gathered outputs of all ranks. The row modules draw their
+    random numbers (dropout) from a rank-specific stream seeded with ``stream_seed``, leaving the
+    replicated streams of the ranks equal. With fewer rows than ranks the block is a no-op."""
+    mods = row_modules(model)
+    if info is None or info.world == 1 or n_rows < info.world or not mods:
+        yield False
+        return
+    spans = row_split(n_rows, info.world)
+    sizes = [e - s for s, e in spans]
+    s, e = spans[info.rank]
+    gen_state = {"seed": stream_seed * 7919 + info.rank}
+
+    def wrap(fwd):
+        def forward(*args, **kwargs):
+            a = _slice_rows(args, n_rows, s, e)
+            kw = _slice_rows(kwargs, n_rows, s, e)
+            devices = [torch.cuda.current_device()] if torch.cuda.is_available() and torch.cuda.is_initialized() else []
+            with torch.random.fork_rng(devices=devices):
+                torch.manual_seed(gen_state["seed"])
+                gen_state["seed"] += 1
+                out = fwd(*a, **kw)
+            return _gather_out(out, sizes, info.rank)
+        return forward
+
+    saved = []
+    for m in mods:
+        saved.append(m)
+        m.forward = wrap(m.forward)
+        for sub in m.modules():  # batch statistics over the global batch, not the rank's share
+            if isinstance(sub, nn.modules.batchnorm._BatchNorm):
+                saved.append(sub)
+                sub.forward = _synced_batchnorm(sub)
+    try:
+        yield True
+    finally:
+        for m in saved:
+            del m.forward  # back to the class's forward
+
+
+def sharded_params(model) -> list[nn.Parameter]:
+    seen, out = set(), []
+    for m in row_modules(model):
+        for p in m.parameters():
+            if p.requires_grad and id(p) not in seen:
+                seen.add(id(p))
+                out.append(p)
+    return out
+
+
+def allreduce_grads(params: list[nn.Parameter]) -> None:
+    """Sum the gradients of ``params`` over the ranks in one flat buffer (a missing gradient
+    counts as zero, so every rank joins the same collective)."""
+    if not params:
+        return
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    o = 0
+    for p, g in zip(params, grads):
+        n = g.numel()
+        p.grad = flat[o : o + n].view_as(p).clone() if p.grad is None else p.grad.copy_(flat[o : o + n].view_as(p))
+        o += n
+
+
+def broadcast_object(obj, info: DistInfo | None, src: int = 0):
+    if info is None:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=src)
+    return box[0]
+
+
+def barrier(info: DistInfo | None) -> None:
+    if info is not None:
+        dist.barrier()
+
+
+def sync_rng_from_rank0(info: DistInfo | None) -> None:
+    """Give every rank rank 0's Python, numpy and torch random states (after rank-0-only work)."""
+    if info is None:
+        return
+    st = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        st["cuda"] = torch.cuda.get_rng_state()
+    st = broadcast_object(st, info)
+    random.setstate(st["python"])
+    np.random.set_state(st["numpy"])
+    torch.set_rng_state(st["torch"])
+    if "cuda" in st:
+        torch.cuda.set_rng_state(st["cuda"])
