@@ -72,7 +72,7 @@ def test_a_broken_new_version_keeps_the_old_one_serving(index_copy, rel_data):
     from crossmedia.serve import Limits
     from crossmedia.serve.app import create_app
 
-    app = create_app(index_copy, limits=Limits(reload_poll_s=0.1))
+    app = create_app(index_copy, limits=Limits(reload_poll_s=0.1), watch=False)  # reloads only when told here
     with _client(app) as c:
         new = Index.load(index_copy).add(rel_data, split="query")
         # the new version is damaged before the server opens it
