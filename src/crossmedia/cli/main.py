@@ -91,7 +91,8 @@ def models_cmd() -> None:
 @cli.command("train")
 @click.option("--config", "config_file", type=click.Path(path_type=Path), default=None, help="YAML or TOML config.")
 @click.option("--model", default=None, help="Model name (see `crossmedia models`).")
-@click.option("--data", "data_root", type=click.Path(path_type=Path), default=None, help="Dataset folder.")
+@click.option("--data", "data_root", type=click.Path(path_type=Path), default=None,
+              help="Dataset folder (with --resume: overrides the one the run recorded).")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run directory.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value, e.g. train.epochs=5.")
 @click.option("--bits", type=click.IntRange(min=1), default=None, help="Code length (sets model.bits).")
@@ -103,8 +104,8 @@ def train_cmd(config_file, model, data_root, out, overrides, bits, device, resum
     from ..config import load_config_file, resolve_config
     from ..train import train
 
-    if resume and (config_file or model or data_root or overrides or bits or device):
-        raise UserError("--resume continues the run with its saved config; drop --config/--model/--data/--set/--bits/--device")
+    if resume and (config_file or model or overrides or bits or device):
+        raise UserError("--resume continues the run with its saved config; drop --config/--model/--set/--bits/--device")
     if device is not None:
         import re
 
@@ -120,7 +121,7 @@ def train_cmd(config_file, model, data_root, out, overrides, bits, device, resum
         file_cfg = load_config_file(config_file) if config_file else None
         cfg = resolve_config(file_cfg, overrides, model__name=model, data__root=str(data_root) if data_root else None,
                              model__bits=bits, train__device=device)
-    run = train(cfg, out, resume=resume, overwrite=overwrite)
+    run = train(cfg, out, resume=resume, overwrite=overwrite, data_root=data_root if resume else None)
     info = run.info()
     click.echo(f"trained {info.get('model')} into {run.path}: best epoch {info.get('best_epoch')}, "
                f"val score {info.get('best_val_score')}, {info.get('train_time_s')} s")
@@ -134,14 +135,17 @@ def train_cmd(config_file, model, data_root, out, overrides, bits, device, resum
 @click.option("--metrics", default=None, help="Comma-separated measures, e.g. map_all,map@100,p@10.")
 @click.option("--tie", type=click.Choice(["index", "random", "expected"]), default=None, help="Tie policy.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="Output folder (default: RUN_DIR).")
+@click.option("--data", "data_root", type=click.Path(path_type=Path), default=None,
+              help="Dataset folder (default: the one the run recorded, found relative to the run or by absolute path).")
 @click.option("--codes", type=click.Choice(["native", "sign", "cq"]), default="native", show_default=True,
               help="native: the model's own codes; sign / cq: its real-valued outputs binarised, or composite-quantized "
                    "(fitted on the train split) at model.bits (written to results_CODES.json).")
-def eval_cmd(run_dir, split, metrics, tie, out, codes) -> None:
+def eval_cmd(run_dir, split, metrics, tie, out, data_root, codes) -> None:
     """Evaluate a trained run in both directions; writes results.json and results.md."""
     from ..eval.report import evaluate_run
 
-    path = evaluate_run(run_dir, split=split, metrics=metrics, tie=tie, out=out, echo=click.echo, codes=codes)
+    path = evaluate_run(run_dir, split=split, metrics=metrics, tie=tie, out=out, echo=click.echo, codes=codes,
+                        data_root=data_root)
     click.echo(f"wrote {path}")
 
 

@@ -14,7 +14,7 @@ from .evaluator import DIRECTIONS, evaluate
 
 
 def evaluate_run(run_dir, split: str = "test", metrics: str | list | None = None, tie: str | None = None,
-                 out=None, echo=print, codes: str = "native") -> Path:
+                 out=None, echo=print, codes: str = "native", data_root=None) -> Path:
     from ..metrics import parse_metric_list
 
     run = RunDir(run_dir)
@@ -29,7 +29,9 @@ def evaluate_run(run_dir, split: str = "test", metrics: str | list | None = None
         except ValueError as e:
             raise UserError(f"--metrics: {e}") from None
         metrics = names + [f"recall@{k}" for k in ks]
-    model, cfg, rd, ck = load_trained(run)
+    if out is not None and Path(out).exists() and not Path(out).is_dir():
+        raise UserError(f"--out {out}: exists and is not a folder")
+    model, cfg, rd, ck = load_trained(run, data_root=data_root)
     t0 = time.perf_counter()
     res = evaluate(model, rd, cfg, split=split, metrics=metrics, tie=tie, codes=codes)
     res.update({
@@ -44,6 +46,7 @@ def evaluate_run(run_dir, split: str = "test", metrics: str | list | None = None
         "eval_wall_time_s": round(time.perf_counter() - t0, 3),
     })
     out = Path(out) if out else run.path
+    out.mkdir(parents=True, exist_ok=True)
     name = "results" if split == "test" else "val_results"
     prefix = "" if split == "test" else "val_"
     if codes != "native":  # results of another code view sit beside the native ones

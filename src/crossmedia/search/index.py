@@ -189,7 +189,12 @@ class Index:
         if model.code_kind == "quantized" and ready is not None and not bool(ready):
             raise UserError(f"{ck_path}: the model's codebooks are not trained yet (checkpoint from a warm-up epoch); "
                             "use --checkpoint last or train for more epochs")
-        data_dir = data_dir if data_dir is not None else cfg["data"]["root"]
+        from ..train.rundir import RunDir
+
+        out = Path(out)
+        if out.exists() and not overwrite and (not out.is_dir() or any(out.iterdir())):
+            raise UserError(f"{out}: exists and is not empty (pass --overwrite to replace it)")
+        data_dir = RunDir(run_dir).data_root(data_dir, cfg)
         ds, tensors = _tensors_for(model, data_dir)
         indices = _split_indices(ds, split, protocol or cfg["data"].get("protocol"))
         if len(indices) == 0:

@@ -40,13 +40,20 @@ def build_model(cfg: dict, run_data: RunData):
     return get_model(cfg["model"]["name"], cfg["model"], info)
 
 
-def train(cfg: dict, out: str | Path, *, resume: bool = False, overwrite: bool = False) -> RunDir:
-    """Train ``cfg`` into run directory ``out`` (or continue it with ``resume``)."""
+def train(cfg: dict, out: str | Path, *, resume: bool = False, overwrite: bool = False,
+          data_root: str | Path | None = None) -> RunDir:
+    """Train ``cfg`` into run directory ``out`` (or continue it with ``resume``; ``data_root``
+    then overrides the dataset folder the run recorded)."""
     run = RunDir(out)
     if resume:
         if not run.checkpoint("last").is_file():
             raise UserError(f"{run.checkpoint('last')}: no checkpoint to resume from")
         cfg = resolve_config(run.load_config())
+        cfg["data"]["root"] = run.data_root(data_root, cfg)
+    elif run.path.exists() and not run.path.is_dir():
+        raise UserError(f"--out {run.path}: exists and is not a folder")
+    elif run.path.is_dir() and any(run.path.iterdir()) and not overwrite:
+        raise UserError(f"{run.path}: run directory exists and is not empty (use --resume to continue it or --overwrite to start over)")
     saved_vocab = None
     if resume and (run.path / "vocab.json").is_file():
         import json
@@ -55,7 +62,9 @@ def train(cfg: dict, out: str | Path, *, resume: bool = False, overwrite: bool =
     # load (and validate) the data before anything is written, so a bad dataset leaves no run dir
     rd = load_run_data(cfg["data"], vocab_words=saved_vocab)
     if not resume:
+        cfg = {**cfg, "data": {**cfg["data"], "root": str(rd.dataset.root.resolve())}}
         run.create(cfg, overwrite=overwrite)
+        run.record_data_root(rd.dataset.root)
     try:
         return _train(cfg, run, rd, resume)
     except UserError:
@@ -93,7 +102,7 @@ def _train(cfg: dict, run: RunDir, rd: RunData, resume: bool) -> RunDir:
     else:
         run.update_info(
             status="running", model=cfg["model"]["name"], started=time.strftime("%Y-%m-%dT%H:%M:%S"),
-            git_commit=git_commit(), dataset=rd.dataset.name, data_root=str(rd.dataset.root),
+            git_commit=git_commit(), dataset=rd.dataset.name,
             protocol=rd.protocol.summary(), seed=seed,
         )
     epochs, bs = int(tc["epochs"]), int(tc["batch_size"])
@@ -175,11 +184,13 @@ def _save(path, model, opt, sched, epoch, best, best_epoch, elapsed, cfg) -> Non
     }, path)
 
 
-def load_trained(run: RunDir, which: str = "best", device: str = "cpu"):
-    """(model in eval mode, resolved config, RunData) of a finished run."""
+def load_trained(run: RunDir, which: str = "best", device: str = "cpu", data_root: str | Path | None = None):
+    """(model in eval mode, resolved config, RunData, checkpoint) of a finished run, on its own
+    dataset (found via :meth:`RunDir.data_root`) or on ``data_root``."""
     import json
 
     cfg = resolve_config(run.load_config())
+    cfg["data"]["root"] = run.data_root(data_root, cfg)
     path = run.checkpoint(which)
     if not path.is_file():
         raise UserError(f"{path}: checkpoint not found; has {run.path} finished training?")

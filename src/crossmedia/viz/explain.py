@@ -59,8 +59,7 @@ def load_run(run_dir: str | Path, data_dir: str | Path | None = None, name: str 
     if not ck_path.is_file():
         raise UserError(f"{ck_path}: checkpoint not found; has {run_dir} finished training?")
     cfg = resolve_config(run.load_config())
-    if data_dir is not None:
-        cfg["data"]["root"] = str(data_dir)
+    cfg["data"]["root"] = run.data_root(data_dir, cfg)
     vocab = json.loads((run.path / "vocab.json").read_text(encoding="utf-8"))
     rd = load_run_data(cfg["data"], vocab_words=vocab)
     model = build_model(cfg, rd)
