@@ -30,8 +30,14 @@ def build_cmd(run_dir, data_dir, out, split, checkpoint, batch_size, overwrite) 
     ix = Index.build(run_dir, data_dir, out, checkpoint=checkpoint, split=split, batch_size=batch_size,
                      overwrite=overwrite)
     i = ix.info()
-    click.echo(f"indexed {i['items']} items ({ix.model_name}, {ix.code_kind} codes, "
-               f"{i['code_bytes_per_item']:g} code bytes/item, rerank {'yes' if i['rerank'] else 'no'}) into {ix.path}")
+    click.echo(f"indexed {i['items']} items ({ix.model_name}, {ix.code_kind} codes of {_code_sizes(i)}, "
+               f"rerank {'yes' if i['rerank'] else 'no'}) into {ix.path}")
+
+
+def _code_sizes(i: dict) -> str:
+    """'4 bytes per image + 4 bytes per text' (each item is stored in both modalities)."""
+    m = i["code_bytes_per_item_by_modality"]
+    return f"{m['image']:g} bytes per image + {m['text']:g} bytes per text"
 
 
 @index_group.command("add")
@@ -81,7 +87,7 @@ def info_cmd(index_dir, as_json) -> None:
     m = i["model"]
     click.echo(f"index     {i['path']} (format v{i['format_version']}, created {i['created']})")
     click.echo(f"model     {m['name']} from {m['run']} ({m['checkpoint']}), fingerprint {m['fingerprint'][:12]}")
-    click.echo(f"codes     {m['code_kind']}, {i['code_bytes_per_item']:g} bytes/item (both modalities); engines: "
+    click.echo(f"codes     {m['code_kind']}, {_code_sizes(i)}; engines: "
                f"{', '.join(i['engines'])}; rerank features: {'yes' if i['rerank'] else 'no'}")
     click.echo(f"items     {i['items']} from {(i.get('data') or {}).get('root')}; {len(i['updates'])} update(s)")
     click.echo(f"size      {i['bytes_on_disk'] / 1e6:.2f} MB on disk")

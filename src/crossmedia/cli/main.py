@@ -123,8 +123,14 @@ def train_cmd(config_file, model, data_root, out, overrides, bits, device, resum
                              model__bits=bits, train__device=device)
     run = train(cfg, out, resume=resume, overwrite=overwrite, data_root=data_root if resume else None)
     info = run.info()
-    click.echo(f"trained {info.get('model')} into {run.path}: best epoch {info.get('best_epoch')}, "
-               f"val score {info.get('best_val_score')}, {info.get('train_time_s')} s")
+    score = info.get("best_val_score")
+    metric = (info.get("val_selection") or "val score").split(" (")[0]
+    click.echo(f"trained {info.get('model')} into {run.path}: best epoch {info.get('best_epoch')} of {info.get('epochs')}, "
+               + (f"val {metric} {score:.4f} (val queries vs train items), " if isinstance(score, (int, float)) else "")
+               + f"{float(info.get('train_time_s') or 0):.1f} s")
+    if info.get("still_improving"):
+        click.echo(f"note: the validation score was still rising at the last epoch; more epochs may help "
+                   f"(--set train.epochs={2 * int(info.get('epochs') or 1)})")
 
 
 # ---------------------------------------------------------------------------- eval

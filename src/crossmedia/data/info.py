@@ -27,15 +27,23 @@ def summarize(ds: Dataset, top: int = 10) -> dict:
         "text": {},
         "protocols": {},
     }
+    protocols = {name: ds.protocol(name) for name in ds.protocol_names()}
+    default = protocols.get(ds.meta.get("default_protocol", "default"))
     for field in TEXT_FIELDS:
         if ds.has_field(field):
             texts = ds.texts(field)
             vocab = Vocabulary.build(texts)
             lengths = [len(vocab.encode(t)) for t in texts]
-            out["text"][field] = {"vocabulary_size": len(vocab) - 2, "mean_length": float(np.mean(lengths)),
-                                  "empty": int(sum(1 for n in lengths if n == 0))}
-    for name in ds.protocol_names():
-        p = ds.protocol(name)
+            entry = {"vocabulary_size_all_items": len(vocab) - 2, "mean_length": float(np.mean(lengths)),
+                     "empty": int(sum(1 for n in lengths if n == 0))}
+            if default is not None:  # what a run builds: the train split's words (data.min_count = 1)
+                entry["vocabulary_size"] = len(Vocabulary.build([texts[i] for i in default["train"]])) - 2
+                entry["vocabulary_split"] = f"train split of protocol {default.name!r}"
+            else:
+                entry["vocabulary_size"] = entry["vocabulary_size_all_items"]
+                entry["vocabulary_split"] = "all items (no protocol)"
+            out["text"][field] = entry
+    for name, p in protocols.items():
         out["protocols"][name] = p.summary()
     if "source" in ds.meta:
         out["source"] = ds.meta["source"]
@@ -50,7 +58,8 @@ def format_summary(s: dict) -> str:
     lines.append("  most frequent:  " + ", ".join(f"{n} ({c})" for n, c in lab["most_frequent"]))
     lines.append("  least frequent: " + ", ".join(f"{n} ({c})" for n, c in lab["least_frequent"]))
     for field, t in s["text"].items():
-        lines.append(f"text      {field}: vocabulary {t['vocabulary_size']} words, mean length {t['mean_length']:.1f}, "
+        lines.append(f"text      {field}: vocabulary {t['vocabulary_size']} words ({t['vocabulary_split']}; "
+                     f"{t['vocabulary_size_all_items']} over all items), mean length {t['mean_length']:.1f} words, "
                      f"{t['empty']} empty")
     for name, p in s["protocols"].items():
         c = p["counts"]

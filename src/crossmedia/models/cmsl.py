@@ -304,7 +304,7 @@ class CMSL(RetrievalModel):
         g = self.gcfg
         t0 = time.perf_counter()
         V = self.info.vocab_size
-        bow = ctx.run_data.tensors.bow[ctx.train_idx].numpy()
+        bow = ctx.run_data.tensors.bow_rows(ctx.train_idx).numpy()
         graph = build_correlation_graph(
             bow, V, weighting=g["weighting"], image_word_weight=float(g["image_word_weight"]),
             word_word_weight=float(g["word_word_weight"]), visual_features=self._visual_features(ctx),

@@ -454,11 +454,12 @@ class Index:
     # ------------------------------------------------------------------ info
     def info(self) -> dict:
         m = self.manifest
-        per_item = sum(int(np.asarray(self.arrays[f"{mod}_db"]).nbytes) for mod in MODALITIES) / max(len(self), 1)
+        per_mod = {mod: int(np.asarray(self.arrays[f"{mod}_db"]).nbytes) / max(len(self), 1) for mod in MODALITIES}
+        per_item = sum(per_mod.values())
         return {"path": str(self.path), "format_version": m["format_version"], "items": len(self),
                 "model": m["model"], "data": m.get("data"), "created": m.get("created"),
                 "engines": list(ENGINES[self.code_kind]), "rerank": "regions" in self.arrays,
-                "code_bytes_per_item": per_item, "arrays": m.get("counts"), "updates": m.get("updates", []),
+                "code_bytes_per_item": per_item, "code_bytes_per_item_by_modality": per_mod, "arrays": m.get("counts"), "updates": m.get("updates", []),
                 "bytes_on_disk": sum(int(f["bytes"]) for f in m["files"].values())}
 
 

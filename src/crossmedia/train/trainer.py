@@ -32,7 +32,7 @@ def build_model(cfg: dict, run_data: RunData):
         n_labels=run_data.dataset.n_labels,
         vocab=run_data.vocab.to_list(),
         image_size=t.image_size,
-        text_field=cfg["data"]["text_field"],
+        text_field=cfg["data"]["text_field"] or run_data.text_field,
         max_tokens=int(cfg["data"]["max_tokens"]),
         image_feature_dim=None if t.image_source == "pixels" else int(t.images.shape[-1]),
         extra={} if getattr(t, "regions", None) is None else {"region_dim": int(t.regions.shape[-1])},
@@ -61,10 +61,11 @@ def train(cfg: dict, out: str | Path, *, resume: bool = False, overwrite: bool =
         saved_vocab = json.loads((run.path / "vocab.json").read_text(encoding="utf-8"))
     # load (and validate) the data before anything is written, so a bad dataset leaves no run dir
     rd = load_run_data(cfg["data"], vocab_words=saved_vocab)
-    if not resume:
-        cfg = {**cfg, "data": {**cfg["data"], "root": str(rd.dataset.root.resolve())}}
+    if not resume:  # the saved config records what was resolved: absolute data root, text field
+        cfg = {**cfg, "data": {**cfg["data"], "root": str(rd.dataset.root.resolve()), "text_field": rd.text_field}}
         run.create(cfg, overwrite=overwrite)
         run.record_data_root(rd.dataset.root)
+        run.update_info(vocabulary={"size": len(rd.vocab), "source": rd.vocab_source})
     try:
         return _train(cfg, run, rd, resume)
     except UserError:
@@ -159,11 +160,19 @@ def _train(cfg: dict, run: RunDir, rd: RunData, resume: bool) -> RunDir:
     if epochs == 0 or not run.checkpoint("best").is_file():
         _save(run.checkpoint("best"), model, opt, sched, epochs, best, best_epoch, elapsed, cfg)
         _save(run.checkpoint("last"), model, opt, sched, epochs, best, best_epoch, elapsed, cfg)
+    still_rising = bool(val_every) and epochs > 1 and best_epoch == epochs and _val_rose_at_end(run)
+    run.update_info(still_improving=still_rising)
     run.update_info(status="done", finished=time.strftime("%Y-%m-%dT%H:%M:%S"), epochs=epochs,
                     best_epoch=best_epoch, best_val_score=None if best == -math.inf else best,
                     val_selection=f"{tc['val_metric']} (mean of both directions), val queries vs train items",
                     train_time_s=round(elapsed, 3))
     return run
+
+
+def _val_rose_at_end(run: RunDir) -> bool:
+    """The validation score rose over the last validated epoch (training stopped while it still improved)."""
+    scores = [r["val_score"] for r in run.read_log() if isinstance(r.get("val_score"), (int, float))]
+    return len(scores) >= 2 and scores[-1] > scores[-2]
 
 
 def _tensorboard(run: RunDir):

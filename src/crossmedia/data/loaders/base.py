@@ -16,6 +16,7 @@ Layout written (see :mod:`crossmedia.data.dataset`)::
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import shutil
@@ -136,16 +137,20 @@ def find_dir(src: Path, names: Sequence[str], max_depth: int = 3) -> Path | None
     return None
 
 
-def read_lines(path: Path, encoding: str = "utf-8") -> list[str]:
+def read_text(path: Path, encoding: str = "utf-8") -> str:
+    """A text file's content (``encoding``, falling back to latin-1)."""
     try:
         data = path.read_bytes()
     except OSError as e:
         raise DataError(f"{path}: cannot read ({e.__class__.__name__})") from None
     try:
-        text = data.decode(encoding)
+        return data.decode(encoding)
     except UnicodeDecodeError:
-        text = data.decode("latin-1")
-    return text.splitlines()
+        return data.decode("latin-1")
+
+
+def read_lines(path: Path, encoding: str = "utf-8") -> list[str]:
+    return read_text(path, encoding).splitlines()
 
 
 def mat_files(src: Path) -> list[Path]:
@@ -323,17 +328,23 @@ def read_table(path: Path) -> list[dict]:
             r["_where"] = f"{path}:{lineno}"
             rows.append(r)
         return rows
-    lines = read_lines(path)
-    if not lines:
+    text = read_text(path)
+    if not text.strip():
         raise DataError(f"{path}: empty file; expected a header line image,text,labels")
-    delim = "\t" if path.suffix.lower() == ".tsv" or ("\t" in lines[0] and "," not in lines[0]) else ","
-    reader = csv.DictReader(lines, delimiter=delim)
-    for lineno, r in enumerate(reader, 2):
-        if None in r:
-            raise DataError(f"{path}:{lineno}: more fields than the header {reader.fieldnames}")
-        r = dict(r)
-        r["_where"] = f"{path}:{lineno}"
-        rows.append(r)
+    first = text.splitlines()[0]
+    delim = "\t" if path.suffix.lower() == ".tsv" or ("\t" in first and "," not in first) else ","
+    # the CSV parser reads the whole text: a quoted field may hold newlines (a caption over two lines)
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delim)
+    try:
+        for r in reader:
+            lineno = reader.line_num  # the physical line where the record ends
+            if None in r:
+                raise DataError(f"{path}:{lineno}: more fields than the header {reader.fieldnames}")
+            r = dict(r)
+            r["_where"] = f"{path}:{lineno}"
+            rows.append(r)
+    except csv.Error as e:
+        raise DataError(f"{path}:{reader.line_num}: malformed CSV ({e})") from None
     return rows
 
 
