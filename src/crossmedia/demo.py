@@ -145,12 +145,19 @@ def example_searches(model, rd, path: Path, n_queries: int = 3, k: int = 6, titl
     field = rd.tensors.text_field
     texts = ds.texts(field)
 
-    def show_text(i: int) -> str:
+    def show_text(i: int) -> str:  # the text the model matched, labelled with its field
         t = texts[i]
-        return t if isinstance(t, str) else ("tags: " + " ".join(t) if t else "tags: (none)")
+        return f"{field}: " + ((t if isinstance(t, str) else " ".join(t)) or "(none)")
 
     def image(i: int) -> Image.Image:
         return Image.open(ds.root / ds.items[i]["image"]).convert("RGB")
+
+    def note(i: int, qi: int) -> str:
+        """What makes the hit relevant (the labels it shares with the query), or its labels."""
+        shared = np.flatnonzero(Y[i] & Y[qi])
+        if len(shared):
+            return "shares: " + ", ".join(ds.label_names[c] for c in shared)
+        return "labels: " + (", ".join(ds.label_names[c] for c in np.flatnonzero(Y[i])) or "none")
 
     rows = []
     for direction, Q, D in (("text->image", txt_q, img_d), ("image->text", img_q, txt_d)):
@@ -162,8 +169,10 @@ def example_searches(model, rd, path: Path, n_queries: int = 3, k: int = 6, titl
             truth = ", ".join(ds.label_names[c] for c in np.flatnonzero(Y[qi]))
             if direction == "text->image":
                 rows.append({"query": show_text(qi), "label": f"text -> image   (query labels: {truth})",
-                             "results": [(image(db[t]), bool(r)) for t, r in zip(top, rel)]})
+                             "query_note": f"labels: {truth}",
+                             "results": [(image(db[t]), bool(r), note(db[t], qi)) for t, r in zip(top, rel)]})
             else:
                 rows.append({"query": image(qi), "label": f"image -> text   (query labels: {truth})",
-                             "results": [(show_text(db[t]), bool(r)) for t, r in zip(top, rel)]})
+                             "query_note": f"labels: {truth}",
+                             "results": [(show_text(db[t]), bool(r), note(db[t], qi)) for t, r in zip(top, rel)]})
     return retrieval_grid(rows, path, cell=96, title=title)

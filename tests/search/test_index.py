@@ -39,7 +39,11 @@ def test_build_layout_and_info(cmsl_index):
     retrieval = ds.protocol()["retrieval"]
     assert ix.ids == [ds.items[i]["id"] for i in retrieval]
     rec = ix.item(ix.ids[0])
-    assert set(rec) == {"id", "text", "labels", "image"} and Image.open(rec["image"]).size == (24, 24)
+    assert set(rec) == {"id", "text", "text_field", "caption", "labels", "image"} and Image.open(rec["image"]).size == (24, 24)
+    # the stored text is the one the model matched (tags), the caption is kept as context
+    it = ds.items[retrieval[0]]
+    assert rec["text_field"] == "tags" == ix.text_field and rec["text"] == " ".join(it["tags"])
+    assert rec["caption"] == it["caption"]
 
 
 def test_codes_match_model_encoding(cmsl_index, cmsl_run):

@@ -114,24 +114,61 @@ def export_faiss_cmd(index_dir, out) -> None:
 @click.option("--engine", type=click.Choice(["aqd", "hamming", "float", "faiss"]), default=None,
               help="Default: aqd (quantized), hamming (binary), float (real-valued).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def search_cmd(index_dir, text, image, k, rerank, engine, as_json) -> None:
-    """Search an index with a text or an image query."""
+@click.option("--full", is_flag=True, help="Print whole texts (default: cut to the terminal width).")
+def search_cmd(index_dir, text, image, k, rerank, engine, as_json, full) -> None:
+    """Search an index with a text or an image query. Each hit shows the text the index matched
+    (its field named, e.g. "tags") and, when that is not the caption, the caption as context."""
+    import shutil
+
+    import numpy as np
+
     from ..search import Index
+    from ..search.relevance import FREE_TEXT_RULE, named_labels
 
     if (text is None) == (image is None):
         raise UserError("search: give exactly one of --text or --image")
+    if image is not None and not image.is_file():
+        raise UserError(f"--image {image}: file not found")
     ix = Index.load(index_dir)
     hits = ix.search_text(text, k=k, rerank=rerank, engine=engine) if text is not None else \
         ix.search_image(image, k=k, rerank=rerank, engine=engine)
+    label_names = sorted({name for it in ix.items for name in it.get("labels") or []})
+    named = set(np.asarray(label_names)[named_labels(label_names, text)].tolist()) if text is not None else set()
     rows = []
     for h in hits:
         it = ix.item(h.id)
-        rows.append({**h.to_dict(), "text": it.get("text"), "image": it.get("image"), "labels": it.get("labels")})
+        rows.append({**h.to_dict(), "text": it.get("text"), "text_field": it.get("text_field"),
+                     "caption": it.get("caption"), "image": it.get("image"), "labels": it.get("labels"),
+                     "relevant": bool(named & set(it.get("labels") or [])) if named else None})
+    score_kind = ix.score_kind(rerank)
     if as_json:
         click.echo(json.dumps({"query": {"text": text, "image": None if image is None else str(image)}, "k": k,
-                               "rerank": rerank, "engine": engine or ix.default_engine(), "hits": rows}, indent=2))
+                               "rerank": rerank, "engine": engine or ix.default_engine(), "score": score_kind,
+                               "matched_text_field": ix.text_field,
+                               "relevance": {"rule": FREE_TEXT_RULE, "query_labels": sorted(named)} if named else None,
+                               "hits": rows}, indent=2))
         return
+    width = 10_000 if full else max(60, shutil.get_terminal_size((100, 20)).columns)
+    what = "images" if text is not None else f"texts ({ix.text_field})"
+    click.echo(f"results: {len(rows)} {what}; score = {score_kind}, higher is closer"
+               + (f"; relevant (R) = {FREE_TEXT_RULE}: {', '.join(sorted(named))}" if named else ""))
+    sw = max([len(f"{r['score']:.3f}") for r in rows] + [5])
+    iw = max([len(str(r["id"])) for r in rows] + [2])
+    head = f"{'rank':>4}  {'score':>{sw}}  {'R' if named else ''}{' ' if named else ''}{'id':<{iw}}  labels"
+    click.echo(head)
+    pad = " " * (4 + 2 + sw + 2 + (2 if named else 0))
+
+    def cut(s: str) -> str:
+        s = " ".join(str(s).split()) if not full else str(s)
+        room = width - len(pad) - 1
+        return s if full or len(s) <= room else s[: max(10, room - 1)] + "…"
+
     for r in rows:
-        click.echo(f"{r['rank']:>3}  {r['score']:+.4f}  {r['id']}  {r['image'] or ''}")
+        rel = ("R " if r["relevant"] else "- ") if named else ""
+        click.echo(f"{r['rank']:>4}  {r['score']:>{sw}.3f}  {rel}{str(r['id']):<{iw}}  {cut(', '.join(r['labels'] or []))}")
         if r["text"]:
-            click.echo(f"     {r['text'][:120]}")
+            click.echo(f"{pad}matched {r['text_field'] or 'text'}: {cut(r['text'])}")
+        if r["caption"]:
+            click.echo(f"{pad}caption (context): {cut(r['caption'])}")
+        if r["image"] and text is not None:
+            click.echo(f"{pad}image: {cut(r['image'])}")

@@ -87,14 +87,24 @@ def _tensors_for(model, data_dir):
     return ds, tensors
 
 
-def _item_record(ds, i: int) -> dict:
+def _as_text(value) -> str | None:
+    return value if value is None or isinstance(value, str) else " ".join(map(str, value))
+
+
+def _item_record(ds, i: int, field: str | None) -> dict:
+    """An item as the index stores it: ``text`` = the text the model matched (its ``text_field``:
+    tags, caption or tokens; for models on text features, the caption or tags shown for reading),
+    ``caption`` as context when the matched field is another one, labels, absolute image path."""
     it = ds.items[i]
-    text = it.get("caption")
-    if text is None and "tags" in it:
-        text = " ".join(map(str, it["tags"]))
-    if text is None and "tokens" in it:
-        text = " ".join(map(str, it["tokens"]))
-    rec = {"id": str(it["id"]), "text": text, "labels": [ds.label_names[j] for j in it.get("labels", [])]}
+    if field in ("caption", "tags", "tokens") and field in it:
+        text = _as_text(it[field])
+    else:
+        field = "features"
+        text = _as_text(it.get("caption", it.get("tags", it.get("tokens"))))
+    rec = {"id": str(it["id"]), "text": text, "text_field": field,
+           "labels": [ds.label_names[j] for j in it.get("labels", [])]}
+    if field != "caption" and "caption" in it:
+        rec["caption"] = it["caption"]
     rec["image"] = str((ds.root / it["image"]).resolve()) if "image" in it and ds.root is not None else None
     return rec
 
@@ -139,7 +149,8 @@ def _encode(model, ds, tensors, indices, batch_size: int = 256) -> tuple[dict, l
     for key, chunks in parts.items():
         if chunks:
             arrays[key] = np.concatenate(chunks)
-    items = [_item_record(ds, int(i)) for i in indices]
+    field = tensors.text_field if tensors.text_source == "words" else None
+    items = [_item_record(ds, int(i), field) for i in indices]
     return arrays, items
 
 
@@ -330,6 +341,19 @@ class Index:
                     self._model = model
         return self._model
 
+    @property
+    def text_field(self) -> str | None:
+        """The item field text queries are matched against and image queries retrieve (tags,
+        caption, tokens; ``features`` for models on precomputed text vectors)."""
+        return (self.items[0].get("text_field") if self.items else None) or self.manifest.get("data", {}).get("text_field")
+
+    def score_kind(self, rerank: int = 0) -> str:
+        """What a hit's score is (higher = more similar)."""
+        if rerank:
+            return f"fine-grained score ({self.model_name} word-region matching of the top {rerank}; not on the first-stage scale)"
+        return {"quantized": "inner product (query vector . quantized item code)",
+                "binary": "-Hamming distance", "real": f"{self.manifest['model'].get('metric', 'ip')} similarity"}[self.code_kind]
+
     def default_engine(self) -> str:
         return ENGINES[self.code_kind][0]
 
@@ -499,5 +523,6 @@ def _manifest(model, ck_path: Path, run_dir, checkpoint: str, ds, split: str) ->
         m["bits"] = int(getattr(model, "bits", 0) or model.config.get("bits"))
     if model.code_kind == "real":
         m["metric"] = _metric(model)
-    return {"model": m, "data": {"root": str(Path(ds.root).resolve()), "dataset": ds.name, "split": split},
+    return {"model": m, "data": {"root": str(Path(ds.root).resolve()), "dataset": ds.name, "split": split,
+                                 "text_field": model.info.text_field},
             "created": _now(), "git_commit": git_commit()}

@@ -78,7 +78,9 @@ class HitOut(BaseModel):
     score: float
     rank: int
     modality: str
-    text: str | None = None
+    text: str | None = Field(None, description="The text the index matched (the model's text field, see text_field).")
+    text_field: str | None = Field(None, description="Which item field `text` is: tags, caption, tokens (or features).")
+    caption: str | None = Field(None, description="The item's caption as context, when the matched field is another one.")
     labels: list[str] = []
     thumbnail: str | None = None
 
@@ -95,6 +97,8 @@ class SearchOut(BaseModel):
 class ItemOut(BaseModel):
     id: str
     text: str | None = None
+    text_field: str | None = None
+    caption: str | None = None
     labels: list[str] = []
     thumbnail: str | None = None
 
@@ -221,6 +225,7 @@ class _Service:
     def hit_out(self, h) -> dict:
         it = self.ix.item(h.id)
         return {"id": h.id, "score": h.score, "rank": h.rank, "modality": h.modality, "text": it.get("text"),
+                "text_field": it.get("text_field"), "caption": it.get("caption"),
                 "labels": list(it.get("labels") or []), "thumbnail": self.thumb_url(it)}
 
     @staticmethod
@@ -386,8 +391,8 @@ def create_app(index, *, limits: Limits | None = None, warm: bool = True, verify
     async def get_item(item_id: str = PathParam(..., max_length=1000)):
         """An item's text, labels and thumbnail URL (null when the index stores no image)."""
         it = svc.item(check_id(item_id))
-        return {"id": it["id"], "text": it.get("text"), "labels": list(it.get("labels") or []),
-                "thumbnail": svc.thumb_url(it)}
+        return {"id": it["id"], "text": it.get("text"), "text_field": it.get("text_field"), "caption": it.get("caption"),
+                "labels": list(it.get("labels") or []), "thumbnail": svc.thumb_url(it)}
 
     @app.get("/api/items/{item_id}/thumbnail", tags=["items"], response_class=Response,
              responses={200: {"content": {"image/png": {}}}})
