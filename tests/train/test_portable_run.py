@@ -70,3 +70,23 @@ def test_run_moved_alone_needs_data(project, tmp_path, monkeypatch, capsys):
     assert line.startswith("error: ") and "\n" not in line
     assert str((project / "data").resolve()) in line and "relative to the run" in line and "--data" in line
     _use_run(capsys, tmp_path / "r", tmp_path, "--data", str(tmp_path / "d2"))
+
+
+def test_checks_come_before_loading_images(tmp_path, monkeypatch, capsys):
+    """A bad model option or an existing --out is refused before any image is read; nothing is created."""
+    from crossmedia.data import tensors
+
+    make_tiny_dataset(tmp_path / "d")
+
+    def boom(*a, **k):
+        raise AssertionError("images were loaded before the arguments were checked")
+
+    monkeypatch.setattr(tensors, "load_images", boom)
+    code, _, err = _cli(capsys, "train", "--model", "cmsl", "--data", str(tmp_path / "d"), "--out", str(tmp_path / "r"),
+                        "--set", "model.bits=33")
+    assert code == 2 and err.startswith("error: model.bits") and "33" in err
+    assert not (tmp_path / "r").exists()
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "x").write_text("keep")
+    code, _, err = _cli(capsys, "train", "--model", "twotower", "--data", str(tmp_path / "d"), "--out", str(tmp_path / "busy"))
+    assert code == 2 and "not empty" in err and (tmp_path / "busy" / "x").read_text() == "keep"

@@ -77,14 +77,44 @@ def data_info(root, as_json) -> None:
 
 
 # ---------------------------------------------------------------------------- models
+#: one line per registered model for `crossmedia models` (docs/models.md has the details)
+MODEL_SUMMARIES = {
+    "cmsl": "CMSL (Liang et al., MM 2019): graph-expanded text, word-region attention, composite quantization",
+    "cdq": "CDQ (Cao et al., AAAI 2017): deep composite quantization; CMSL without graph, expansion, local branch",
+    "dafsn": "DAFSN (Cheng & Gu, 2020): word-region attention similarity + adversarial loss; real-valued",
+    "dcmh": "DCMH (Jiang & Li, CVPR 2017): deep cross-modal hashing, binary codes",
+    "twotower": "Two-tower cross-modal hashing (DCMH-style), the simplest baseline; binary codes",
+    "acmr": "ACMR (Wang et al., MM 2017): adversarial cross-modal retrieval; real-valued common space",
+    "dscmr": "DSCMR (Zhen et al., CVPR 2019): supervised common space, label and invariance losses; real-valued",
+}
+
+
 @cli.command("models")
-def models_cmd() -> None:
-    """List the registered models and their default options."""
+@click.option("--options", "show_options", is_flag=True, help="Also list every model's default options.")
+def models_cmd(show_options) -> None:
+    """List the registered models: code kind, default code length, one-line description."""
     from ..models import get_model_class, list_models
 
-    for name in list_models():
-        opts = ", ".join(f"{k}={v}" for k, v in get_model_class(name).default_config.items())
-        click.echo(f"{name}: {opts}")
+    names = list_models()
+    rows = []
+    for name in names:
+        cls = get_model_class(name)
+        bits = cls.default_config.get("bits")
+        rows.append((name, str(getattr(cls, "code_kind", "")), "-" if bits is None else str(bits),
+                     MODEL_SUMMARIES.get(name, "")))
+    w = [max(len(r[i]) for r in rows + [("model", "codes", "bits", "")]) for i in range(3)]
+    click.echo(f"{'model':<{w[0]}}  {'codes':<{w[1]}}  {'bits':>{w[2]}}  description")
+    for r in rows:
+        click.echo(f"{r[0]:<{w[0]}}  {r[1]:<{w[1]}}  {r[2]:>{w[2]}}  {r[3]}")
+    if not show_options:
+        click.echo("\n(default options: crossmedia models --options; set one with --set model.KEY=VALUE)")
+        return
+    from ..models.registry import _flatten
+
+    for name in names:
+        click.echo(f"\n{name}:")
+        for k, v in _flatten(get_model_class(name).default_config).items():
+            click.echo(f"  {k} = {v}")
 
 
 # ---------------------------------------------------------------------------- train

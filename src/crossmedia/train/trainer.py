@@ -40,6 +40,26 @@ def build_model(cfg: dict, run_data: RunData):
     return get_model(cfg["model"]["name"], cfg["model"], info)
 
 
+def check_model_options(cfg: dict) -> None:
+    """Build the model once on a stand-in of the data so that a bad model option (``model.bits=33``)
+    is refused before any image is loaded. Only errors about ``model.*`` options are raised here;
+    whatever depends on the real data is checked when the model is built for it."""
+    from ..errors import ConfigError
+
+    d = cfg["data"]
+    features = d.get("image_source") == "features"
+    info = DataInfo(n_labels=4, vocab=["<pad>", "<unk>", "red", "circle"], image_size=None if features else int(d.get("image_size") or 72),
+                    text_field=d.get("text_field") or "tags", max_tokens=int(d.get("max_tokens") or 32),
+                    image_feature_dim=16 if features else None, extra={"region_dim": 16} if features else {})
+    try:
+        get_model(cfg["model"]["name"], cfg["model"], info)
+    except ConfigError as e:
+        if str(e).startswith("model."):
+            raise
+    except Exception:  # noqa: BLE001 - anything else depends on the real data; checked when it is loaded
+        pass
+
+
 def train(cfg: dict, out: str | Path, *, resume: bool = False, overwrite: bool = False,
           data_root: str | Path | None = None) -> RunDir:
     """Train ``cfg`` into run directory ``out`` (or continue it with ``resume``; ``data_root``
@@ -59,6 +79,8 @@ def train(cfg: dict, out: str | Path, *, resume: bool = False, overwrite: bool =
         import json
 
         saved_vocab = json.loads((run.path / "vocab.json").read_text(encoding="utf-8"))
+    if not resume:
+        check_model_options(cfg)  # before the (slow) data loading
     # load (and validate) the data before anything is written, so a bad dataset leaves no run dir
     rd = load_run_data(cfg["data"], vocab_words=saved_vocab)
     if not resume:  # the saved config records what was resolved: absolute data root, text field
