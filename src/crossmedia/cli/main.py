@@ -151,7 +151,7 @@ def train_cmd(config_file, model, data_root, out, overrides, bits, device, resum
         file_cfg = load_config_file(config_file) if config_file else None
         cfg = resolve_config(file_cfg, overrides, model__name=model, data__root=str(data_root) if data_root else None,
                              model__bits=bits, train__device=device)
-    run = train(cfg, out, resume=resume, overwrite=overwrite, data_root=data_root if resume else None)
+    run = train(cfg, out, resume=resume, overwrite=overwrite, data_root=data_root if resume else None, echo=click.echo)
     info = run.info()
     score = info.get("best_val_score")
     metric = (info.get("val_selection") or "val score").split(" (")[0]
@@ -187,12 +187,14 @@ def eval_cmd(run_dir, split, metrics, tie, out, data_root, codes) -> None:
 
 # ---------------------------------------------------------------------------- demo
 @cli.command("demo")
-@click.option("--quick", is_flag=True, help="Small dataset and short training (≤ 3 min on 2 CPU cores).")
+@click.option("--quick", is_flag=True,
+              help="2,000 scenes, 9 epochs per model (see benchmarks/results/demo.md for the measured time).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("demo_out"), show_default=True)
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--threads", default=None, type=click.IntRange(min=1), help="torch threads (default: torch's choice).")
 def demo_cmd(quick, out, seed, threads) -> None:
-    """The main job: synthetic data → train → evaluate both directions → table, results.json, example PNG."""
+    """The whole pipeline on generated data: synthetic scenes → train CMSL and CDQ (validation
+    mAP printed per epoch) → evaluate both directions → results table, results.json, pictures."""
     from ..demo import run_demo
 
     if out.exists() and not out.is_dir():
