@@ -70,6 +70,8 @@ def test_text_search_matches_the_index(client, ix, rerank):
     h0 = body["hits"][0]
     it = ix.item(h0["id"])
     assert h0["text"] == it["text"] and h0["labels"] == it["labels"]
+    # the text shown is the one the index matched, named; the caption comes as context
+    assert h0["text_field"] == it["text_field"] and h0["caption"] == it.get("caption")
     assert h0["thumbnail"] == f"/api/items/{h0['id']}/thumbnail"
     assert "/" not in h0["thumbnail"].split("/api/items/")[1].split("/thumbnail")[0]  # ids only, no file paths
 

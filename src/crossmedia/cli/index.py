@@ -151,7 +151,8 @@ def search_cmd(index_dir, text, image, k, rerank, engine, as_json, full) -> None
     width = 10_000 if full else max(60, shutil.get_terminal_size((100, 20)).columns)
     what = "images" if text is not None else f"texts ({ix.text_field})"
     click.echo(f"results: {len(rows)} {what}; score = {score_kind}, higher is closer"
-               + (f"; relevant (R) = {FREE_TEXT_RULE}: {', '.join(sorted(named))}" if named else ""))
+               + (f"\nR = relevant: carries a label the query names ({', '.join(sorted(named))}; colour and shape "
+                  "bound within one phrase)" if named else ""))
     sw = max([len(f"{r['score']:.3f}") for r in rows] + [5])
     iw = max([len(str(r["id"])) for r in rows] + [2])
     head = f"{'rank':>4}  {'score':>{sw}}  {'R' if named else ''}{' ' if named else ''}{'id':<{iw}}  labels"

@@ -150,6 +150,12 @@ def _attention_png(run: LoadedRun, text: str, index: int, path: Path) -> Path | 
                               title=f"{run.name}: attention of each query word over {rd.dataset.items[index]['id']}")
 
 
+def _note(labels: list[str], query_labels: set[str]) -> str:
+    """Under a result: the labels it shares with the query (what makes it relevant), else its labels."""
+    shared = [n for n in labels if n in query_labels]
+    return ("shares: " + ", ".join(shared)) if shared else ("labels: " + (", ".join(labels) or "none"))
+
+
 def _show(text) -> str | None:
     return text if text is None or isinstance(text, str) else " ".join(map(str, text))
 
@@ -235,7 +241,9 @@ def _write_comparison(out: Path, runs, queries, results, k: int, rerank: int, at
         entry = {"query": query, "runs": []}
         for run, res in zip(runs, per_query):
             ds = run.rd.dataset
-            per_run.append([(Image.open(ds.root / ds.items[h["index"]]["image"]), h["relevant"], ", ".join(h["labels"]))
+            qnames = set(res["query_labels"]) if res["query_item"] is None else {
+                ds.label_names[c] for c in np.flatnonzero(ds.labels[res["query_item"]])}
+            per_run.append([(Image.open(ds.root / ds.items[h["index"]]["image"]), h["relevant"], _note(h["labels"], qnames))
                             for h in res["results"]])
             if attention and res["results"]:
                 safe = "".join(ch if ch.isalnum() else "_" for ch in run.name)

@@ -28,7 +28,7 @@ def _text_cell(text: str, size: int, width_chars: int | None = None) -> Image.Im
     return cell
 
 
-NOTE_LINES = 2
+NOTE_LINES = 3
 NOTE_H = 11 * NOTE_LINES + 2
 
 
