@@ -32,6 +32,10 @@ def build_cmd(run_dir, data_dir, out, split, checkpoint, batch_size, overwrite) 
     i = ix.info()
     click.echo(f"indexed {i['items']} items ({ix.model_name}, {ix.code_kind} codes of {_code_sizes(i)}, "
                f"rerank {'yes' if i['rerank'] else 'no'}) into {ix.path}")
+    enc = i.get("image_encoder")
+    if enc is not None:
+        click.echo(f"image queries: encoded by the index's {enc['backbone']} feature extractor" if enc.get("backbone") else
+                   f"warning: image queries need feature vectors: {enc.get('why_not')}")
 
 
 def _code_sizes(i: dict) -> str:
@@ -172,4 +176,15 @@ def search_cmd(index_dir, text, image, k, rerank, engine, as_json, full) -> None
         if r["caption"]:
             click.echo(f"{pad}caption (context): {cut(r['caption'])}")
         if r["image"] and text is not None:
-            click.echo(f"{pad}image: {cut(r['image'])}")
+            click.echo(f"{pad}image: {cut(_near(r['image']))}")
+
+
+def _near(path: str) -> str:
+    """A path relative to the working directory when it lies below it (shorter to read)."""
+    import os
+
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return path
+    return path if rel.startswith("..") else rel

@@ -25,6 +25,7 @@ from ..progress import progress
 from .engines import AQDEngine, Engine, FaissEngine, FloatEngine, HammingEngine, pack_bits
 from .format import (load_array, model_fingerprint, read_items, read_manifest, sha256_file, verify_files,
                      write_index_dir)
+from ..features.carried import EXTRACTOR_FILE
 from .query import Hit, image_batch, known_words, text_batch
 from .rerank import reorder, rerank_images_for_text, rerank_texts_for_image
 
@@ -169,6 +170,7 @@ class Index:
         self._lock = threading.RLock()
         self._model = None
         self._vocab = None
+        self._image_encoder = None
         self._engines: dict[tuple[str, str], Engine] = {}
 
     # ------------------------------------------------------------------ properties
@@ -213,13 +215,35 @@ class Index:
         out = Path(out)
         if out.exists() and not overwrite and any(out.iterdir()):
             raise UserError(f"{out}: exists and is not empty (pass --overwrite to replace it)")
+        extractor, why_not = None, None
+        if model.info.image_feature_dim:  # carry the feature extractor, so raw images can be queries
+            from ..features.carried import extractor_for_dataset
+
+            extractor, why_not = extractor_for_dataset(ds)
         arrays, items = _encode(model, ds, tensors, indices, batch_size)
         manifest = _manifest(model, ck_path, run_dir, checkpoint, ds, split)
-        return cls._write(out, manifest, arrays, items, model=model, overwrite=overwrite)
+        if model.info.image_feature_dim:
+            manifest["image_encoder"] = ({"backbone": extractor["backbone"], "weights": extractor["weights"],
+                                          "features_header": extractor["header"]} if extractor else
+                                         {"backbone": None, "why_not": why_not})
+        return cls._write(out, manifest, arrays, items, model=model, overwrite=overwrite, extractor=extractor)
 
     @classmethod
     def _write(cls, out, manifest: dict, arrays: dict, items: list[dict], model=None, model_file=None,
-               overwrite: bool = False) -> "Index":
+               overwrite: bool = False, extractor: dict | None = None, extractor_file=None) -> "Index":
+        if extractor is not None:  # written to a temporary file beside the index, then copied in
+            import os
+            import tempfile
+
+            fd, tmp = tempfile.mkstemp(prefix=f".{Path(out).name}.extractor.", suffix=".pt", dir=Path(out).parent)
+            os.close(fd)
+            try:
+                torch.save(extractor, tmp)
+                return cls._write(out, manifest, arrays, items, model=model, model_file=model_file,
+                                  overwrite=overwrite, extractor_file=tmp)
+            finally:
+                os.unlink(tmp)
+        extra = {EXTRACTOR_FILE: extractor_file} if extractor_file is not None else None
         if model is not None:
             arrays = {**arrays, **_static_arrays(model)}
         man = dict(manifest)
@@ -228,7 +252,8 @@ class Index:
         if model is not None:
             blob = {"model_name": model.model_name, "config": model.config, "info": model.info.to_dict(),
                     "state_dict": model.state_dict()}
-        write_index_dir(out, man, arrays, items, model_blob=blob, model_file=model_file, overwrite=overwrite)
+        write_index_dir(out, man, arrays, items, model_blob=blob, model_file=model_file, extra_files=extra,
+                        overwrite=overwrite)
         return cls.load(out)
 
     @classmethod
@@ -261,7 +286,12 @@ class Index:
         """Write this index to ``out`` (a bit-identical copy of its files)."""
         arrays = {k: np.asarray(v) for k, v in self.arrays.items()}
         man = {k: v for k, v in self.manifest.items() if k != "files"}
-        return Index._write(out, man, arrays, self.items, model_file=self.path / "model.pt", overwrite=overwrite)
+        return Index._write(out, man, arrays, self.items, model_file=self.path / "model.pt", overwrite=overwrite,
+                            extractor_file=self._extractor_path())
+
+    def _extractor_path(self) -> Path | None:
+        p = self.path / EXTRACTOR_FILE
+        return p if EXTRACTOR_FILE in self.manifest.get("files", {}) else None
 
     # ------------------------------------------------------------------ incremental updates
     def add(self, data_dir, *, split: str = "all", protocol: str | None = None, batch_size: int = 256) -> "Index":
@@ -318,11 +348,18 @@ class Index:
 
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.model.", suffix=".pt", dir=self.path.parent)
         os.close(fd)
+        ext_tmp = None
         try:
             shutil.copyfile(self.path / "model.pt", tmp)
-            return Index._write(self.path, man, arrays, items, model_file=tmp, overwrite=True)
+            if self._extractor_path() is not None:
+                fd, ext_tmp = tempfile.mkstemp(prefix=f".{self.path.name}.extractor.", suffix=".pt", dir=self.path.parent)
+                os.close(fd)
+                shutil.copyfile(self._extractor_path(), ext_tmp)
+            return Index._write(self.path, man, arrays, items, model_file=tmp, overwrite=True, extractor_file=ext_tmp)
         finally:
             os.unlink(tmp)
+            if ext_tmp is not None:
+                os.unlink(ext_tmp)
 
     # ------------------------------------------------------------------ model, engines
     @property
@@ -413,10 +450,32 @@ class Index:
         b = text_batch(model.info, self._vocab, query)
         return model.encode_text(b).float().cpu().numpy(), b
 
+    @property
+    def image_encoder(self):
+        """The feature extractor this index carries (:class:`~crossmedia.features.carried.ImageEncoder`)
+        for a model on precomputed image features, else None."""
+        if self._image_encoder is None and self._extractor_path() is not None:
+            with self._lock:
+                if self._image_encoder is None:
+                    from ..features.carried import ImageEncoder
+
+                    self._image_encoder = ImageEncoder(torch.load(self._extractor_path(), map_location="cpu",
+                                                                  weights_only=False))
+        return self._image_encoder
+
     @torch.no_grad()
     def encode_image_query(self, image) -> tuple[np.ndarray, dict]:
         model = self.model
-        b = image_batch(model.info, image)
+        if model.info.image_feature_dim and _is_raw_image(image):
+            enc = self.image_encoder
+            if enc is None:
+                why = (self.manifest.get("image_encoder") or {}).get("why_not") or "built without one"
+                raise UserError(f"{self.path}: the model reads precomputed image features and the index carries no "
+                                f"feature extractor ({why}); give a ({model.info.image_feature_dim},) feature vector, or "
+                                "rebuild the index from features made by `crossmedia features extract`")
+            b = enc(image)
+        else:
+            b = image_batch(model.info, image)
         return model.encode_image(b).float().cpu().numpy(), b
 
     def search_text(self, query: str, k: int = 10, rerank: int = 0, engine: str | None = None) -> list[Hit]:
@@ -483,11 +542,21 @@ class Index:
         return {"path": str(self.path), "format_version": m["format_version"], "items": len(self),
                 "model": m["model"], "data": m.get("data"), "created": m.get("created"),
                 "engines": list(ENGINES[self.code_kind]), "rerank": "regions" in self.arrays,
+                "image_encoder": m.get("image_encoder"),
                 "code_bytes_per_item": per_item, "code_bytes_per_item_by_modality": per_mod, "arrays": m.get("counts"), "updates": m.get("updates", []),
                 "bytes_on_disk": sum(int(f["bytes"]) for f in m["files"].values())}
 
 
 _ROW_ARRAYS = ("image_db", "text_db", "regions", "tokens")
+
+
+def _is_raw_image(image) -> bool:
+    """A file path, a PIL image or an (H, W, 3) array — not a feature vector or a feature dict."""
+    from PIL import Image
+
+    if isinstance(image, (str, Path, Image.Image)):
+        return True
+    return isinstance(image, np.ndarray) and image.ndim == 3
 
 
 def _static_arrays(model) -> dict[str, np.ndarray]:
