@@ -61,22 +61,28 @@ def main() -> None:
     from crossmedia.seed import git_commit, machine_info
 
     machine = machine_info()
-    runs = []
+    runs: list[dict] = []
     for i in range(args.repeats):
         with tempfile.TemporaryDirectory(prefix="bench_demo_") as tmp:
             r = run_once(args.threads, Path(tmp))
         runs.append(r)
         print(f"run {i + 1}/{args.repeats}: {r['wall_s']:.1f} s wall, {r['cpu_s']:.1f} s CPU, "
               f"load {r['loadavg_before'][0]:.1f} -> {r['loadavg_after'][0]:.1f}", flush=True)
+        write_results(args, machine, git_commit(), runs)  # after every run: an interrupted bench keeps what it measured
+    print(args.out.with_suffix(".md").read_text(encoding="utf-8"))
+
+
+def write_results(args, machine: dict, commit: str, runs: list[dict]) -> None:
     walls = [r["wall_s"] for r in runs]
     cpus = [r["cpu_s"] for r in runs]
     loads = [r["loadavg_before"][0] for r in runs] + [r["loadavg_after"][0] for r in runs]
     res = {
         "command": "crossmedia demo --quick" + (f" --threads {args.threads}" if args.threads else ""),
         "bench_command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
-        "repeats": args.repeats, "median_wall_s": statistics.median(walls), "median_cpu_s": statistics.median(cpus),
+        "repeats_planned": args.repeats, "repeats_done": len(runs),
+        "median_wall_s": statistics.median(walls), "median_cpu_s": statistics.median(cpus),
         "wall_s": walls, "cpu_s": cpus, "loadavg_1min_range": [min(loads), max(loads)],
-        "machine": machine, "git_commit": git_commit(), "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "runs": runs,
+        "machine": machine, "git_commit": commit, "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "runs": runs,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
@@ -86,7 +92,8 @@ def main() -> None:
         "",
         f"Command: `{res['command']}` (fresh output folder each run: data generated, CMSL and CDQ trained, "
         f"evaluated, pictures written). Bench: `python {res['bench_command']}`.",
-        f"Machine: {machine.get('cpu')}, {cores} cores; git commit {res['git_commit']}; {res['created']}.",
+        f"Machine: {machine.get('cpu')}, {cores} cores; git commit {commit}; {res['created']}. "
+        f"Runs done: {len(runs)} of {args.repeats}.",
         "",
         "| run | wall s | CPU s (user+sys) | load avg before → after (1 min) |",
         "|---:|---:|---:|---|",
@@ -107,7 +114,6 @@ def main() -> None:
         + "; ".join(f"{r['label']} {r['direction']} {r['map']:.3f}" for r in runs[-1]["results"]) + ".",
     ]
     args.out.with_suffix(".md").write_text("\n".join(md) + "\n", encoding="utf-8")
-    print("\n".join(md))
 
 
 if __name__ == "__main__":
