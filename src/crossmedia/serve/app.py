@@ -90,6 +90,7 @@ class SearchOut(BaseModel):
     modality: str
     k: int
     rerank: int
+    score_kind: str | None = Field(None, description="What the hits' scores are (higher = closer); changes with rerank.")
     took_ms: float
     hits: list[HitOut]
 
@@ -369,7 +370,7 @@ def create_app(index, *, limits: Limits | None = None, warm: bool = True, verify
 
         hits = await svc.run(work)
         return {"query": body.query, "modality": "image", "k": body.k, "rerank": body.rerank,
-                "took_ms": round(1000 * (time.perf_counter() - t0), 3), "hits": hits}
+                "score_kind": ix.score_kind(body.rerank), "took_ms": round(1000 * (time.perf_counter() - t0), 3), "hits": hits}
 
     @app.post("/api/search/image", response_model=SearchOut, tags=["search"])
     async def search_image(file: UploadFile = File(..., description="An image file (PNG, JPEG, GIF, WebP, BMP)."),
@@ -385,7 +386,7 @@ def create_app(index, *, limits: Limits | None = None, warm: bool = True, verify
 
         hits = await svc.run(work)
         return {"query": None, "modality": "text", "k": k, "rerank": rerank,
-                "took_ms": round(1000 * (time.perf_counter() - t0), 3), "hits": hits}
+                "score_kind": ix.score_kind(rerank), "took_ms": round(1000 * (time.perf_counter() - t0), 3), "hits": hits}
 
     @app.get("/api/items/{item_id}", response_model=ItemOut, tags=["items"])
     async def get_item(item_id: str = PathParam(..., max_length=1000)):

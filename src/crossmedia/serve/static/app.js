@@ -31,6 +31,7 @@
   function renderImages(data) {
     clearResults();
     $("results-title").textContent = data.hits.length + " images for \u201c" + data.query + "\u201d (" + data.took_ms.toFixed(0) + " ms)";
+    $("results-title").title = "score: " + (data.score_kind || "similarity") + ", higher is closer";
     for (const h of data.hits) {
       const card = document.createElement("button");
       card.type = "button"; card.className = "card result"; card.dataset.id = h.id;
@@ -51,7 +52,8 @@
 
   function renderTexts(data, name) {
     clearResults();
-    $("results-title").textContent = data.hits.length + " texts for " + name + " (" + data.took_ms.toFixed(0) + " ms)";
+    $("results-title").textContent = data.hits.length + " texts for " + name + " (" + data.took_ms.toFixed(0) + " ms" + (data.rerank ? "; scores: fine-grained rerank" : "") + ")";
+    $("results-title").title = "score: " + (data.score_kind || "similarity") + ", higher is closer";
     for (const h of data.hits) {
       const li = document.createElement("li"); li.className = "text-result"; li.dataset.id = h.id;
       const t = document.createElement("span"); t.textContent = matched(h);
