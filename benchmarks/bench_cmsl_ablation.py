@@ -67,7 +67,8 @@ def main(argv=None) -> int:
     from crossmedia.data import make_synth
     from crossmedia.eval import evaluate
     from crossmedia.seed import git_commit
-    from crossmedia.train import load_trained, train
+    from crossmedia.eval import load_for_evaluation
+    from crossmedia.train import train
 
     torch.set_num_threads(args.threads)
     bits_list = [int(b) for b in args.bits.split(",")]
@@ -107,14 +108,15 @@ def main(argv=None) -> int:
                 t0 = time.perf_counter()
                 run = train(cfg, run_dir, overwrite=True)
                 t_train = time.perf_counter() - t0
-                m, cfg, rd, ck = load_trained(run)
+                ck, rd = load_for_evaluation(run.path)
+                m, cfg = ck.model, ck.config
                 res = evaluate(m, rd, cfg, split="test", metrics=["map_all"])
                 protocol = rd.protocol.summary()
                 rec = {
                     "variant": variant, "model": model, "bits": bits, "seed": seed, "overrides": overrides,
                     "map_all": {d: float(res["results"][d]["map_all"]["value"]) for d in DIRECTIONS},
                     "random_map": float(res["random_ranking"]["map_all"]),
-                    "best_epoch": ck.get("best_epoch"), "val_score": ck.get("best"),
+                    "best_epoch": ck.meta.get("best_epoch"), "val_score": ck.meta.get("best"),
                     "train_time_s": round(t_train, 1), "ranking": res["ranking"],
                 }
                 runs.append(rec)

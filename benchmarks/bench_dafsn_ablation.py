@@ -73,7 +73,8 @@ def main(argv=None) -> int:
     from crossmedia.eval import evaluate
     from crossmedia.eval.localization import attention_localization
     from crossmedia.seed import git_commit
-    from crossmedia.train import load_trained, train
+    from crossmedia.eval import load_for_evaluation
+    from crossmedia.train import train
 
     torch.set_num_threads(args.threads)
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -110,7 +111,8 @@ def main(argv=None) -> int:
             t_train = time.perf_counter() - t0
             log = [json.loads(line) for line in (run.path / "log.jsonl").read_text().splitlines() if line.strip()]
             train_s = sum(r["time_s"] for r in log)
-            m, cfg, rd, ck = load_trained(run)
+            ck, rd = load_for_evaluation(run.path)
+            m, cfg = ck.model, ck.config
             res = evaluate(m, rd, cfg, split="test", metrics=["map_all"])
             q = rd.protocol["query"]
             loc = {k: attention_localization(m, rd, q, kind=k) for k in ("shape", "colour")}
@@ -122,7 +124,7 @@ def main(argv=None) -> int:
                 "random_map": float(res["random_ranking"]["map_all"]),
                 "localization": {k: {kk: loc[k][kk] for kk in ("hit_rate", "trials", "mean_mass_on_object_cell")}
                                  for k in loc},
-                "best_epoch": ck.get("best_epoch"), "val_score": ck.get("best"),
+                "best_epoch": ck.meta.get("best_epoch"), "val_score": ck.meta.get("best"),
                 "last_epoch_disc_acc": log[-1].get("disc_acc"), "first_epoch_disc_acc": log[0].get("disc_acc"),
                 "train_time_s": round(t_train, 1),
                 "train_pairs_per_s": round(n_train * args.epochs / train_s, 1),

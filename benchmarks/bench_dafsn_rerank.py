@@ -37,14 +37,15 @@ def main(argv=None) -> int:
     from crossmedia.eval.rerank import evaluate_reranked
     from crossmedia.io import write_json, write_text
     from crossmedia.seed import git_commit
-    from crossmedia.train import load_trained
+    from crossmedia.eval import load_for_evaluation
     from crossmedia.train.rundir import RunDir
 
     torch.set_num_threads(args.threads)
     tops = [int(t) for t in args.top.split(",")]
     rows = []
     for name in args.runs.split(","):
-        m, cfg, rd, ck = load_trained(RunDir(args.work / "runs" / name))
+        ck, rd = load_for_evaluation(RunDir(args.work / "runs" / name).path)
+        m, cfg = ck.model, ck.config
         for n in tops:
             t0 = time.perf_counter()
             res = evaluate(m, rd, cfg, metrics=["map_all"]) if n == 0 else evaluate_reranked(m, rd, cfg, top_n=n, metrics=["map_all"])

@@ -115,7 +115,7 @@ def prepare(args) -> Path:
               flush=True)
     gt = cache / f"gt_{tag}.npz"
     if not gt.is_file():
-        from crossmedia.search.engines import top_k
+        from crossmedia.engines import top_k
 
         tops = {}
         for n in args.sizes:
@@ -142,7 +142,7 @@ def worker(args) -> None:
     import faiss
     import torch
 
-    from crossmedia.search.engines import AQDEngine, FaissEngine, FloatEngine, top_k
+    from crossmedia.engines import AQDEngine, FaissEngine, FloatEngine, top_k
 
     T = int(args.threads[0])
     torch.set_num_threads(T)
@@ -193,6 +193,7 @@ def rerank_part(args) -> dict:
     import torch
 
     from crossmedia.metrics import PrecomputedScorer, evaluate_ranking
+    from crossmedia.models import REGION_FEATURES
     from crossmedia.search import Index
     from crossmedia.search.query import text_batch
 
@@ -231,7 +232,7 @@ def rerank_part(args) -> dict:
         first.append(s)
         t0 = time.perf_counter()
         with torch.no_grad():
-            f = torch.cat([model.fine_grained_scores({"regions": regions[s0 : s0 + 512]}, b)[:, 0]
+            f = torch.cat([model.fine_grained_scores({REGION_FEATURES: regions[s0 : s0 + 512]}, b)[:, 0]
                            for s0 in range(0, n, 512)]).numpy()
         t_full.append(time.perf_counter() - t0)
         full.append(f)
@@ -249,7 +250,7 @@ def rerank_part(args) -> dict:
                      "tie policy index; queries without relevant items count 0",
            "first_stage": {**mapall(-first), "ms_per_query": 1e3 * float(np.mean(t_first))},
            "full_fine": {**mapall(-full), "ms_per_query": 1e3 * float(np.mean(t_full))}, "two_stage": []}
-    from crossmedia.search.engines import top_k
+    from crossmedia.engines import top_k
 
     for N in args.rerank_n:
         dist = np.empty_like(first)

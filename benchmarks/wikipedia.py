@@ -86,7 +86,8 @@ def prepare(src: Path, work: Path) -> Path:
 def run_one(m: BenchModel, bits: int, seed: int, data_root: Path, work: Path, epochs: int | None, threads: int | None) -> dict:
     from crossmedia.config import resolve_config
     from crossmedia.eval.evaluator import evaluate
-    from crossmedia.train import RunDir, load_trained, train
+    from crossmedia.eval import load_for_evaluation
+    from crossmedia.train import RunDir, train
 
     overrides = list(m.overrides) + [f"model.bits={bits}", f"train.seed={seed}", "data.image_source=features",
                                       "data.protocol=default"]
@@ -99,12 +100,13 @@ def run_one(m: BenchModel, bits: int, seed: int, data_root: Path, work: Path, ep
     t0 = time.perf_counter()
     run = train(cfg, out, overwrite=True)
     t_train = time.perf_counter() - t0
-    model, cfg2, rd, ck = load_trained(RunDir(out))
+    ck, rd = load_for_evaluation(RunDir(out).path)
+    model, cfg2 = ck.model, ck.config
     res = evaluate(model, rd, cfg2, split="test", metrics=["map_all"])
     return {
         "model": m.name, "bits": bits, "seed": seed,
         "map_all": {d: float(res["results"][d]["map_all"]["value"]) for d in DIRECTIONS},
-        "best_epoch": ck.get("best_epoch"), "epochs": int(cfg["train"]["epochs"]),
+        "best_epoch": ck.meta.get("best_epoch"), "epochs": int(cfg["train"]["epochs"]),
         "val_score": run.info().get("best_val_score"), "train_wall_s": round(t_train, 1),
         "convention": {d: {k: v for k, v in res["results"][d]["map_all"].items() if k != "value"} for d in DIRECTIONS},
         "random_ranking": res["random_ranking"]["map_all"], "ranking": res["ranking"],

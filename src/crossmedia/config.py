@@ -15,6 +15,8 @@ from typing import Any, Iterable
 import yaml
 
 from .errors import ConfigError
+from .models import get_model_class, model_config
+from .models.registry import flatten_options
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -98,8 +100,6 @@ def resolve_config(file_config: dict | None = None, overrides: Iterable[str] = (
     """Merge defaults, a loaded config and overrides; check sections, keys and types; fill in
     the model's defaults from the registry. ``direct`` are (section, key)-style kwargs like
     ``data__root="DIR"`` set by CLI options."""
-    from .models import model_config
-
     cfg = copy.deepcopy(DEFAULTS)
     layers: list[tuple[str, list[str], Any]] = []
     for section, values in (file_config or {}).items():
@@ -107,9 +107,7 @@ def resolve_config(file_config: dict | None = None, overrides: Iterable[str] = (
             raise ConfigError(f"config section {section!r}: expected a mapping of keys")
         for k, v in values.items():
             if section == "model" and isinstance(v, dict):
-                from .models.registry import _flatten
-
-                for kk, vv in _flatten(v, k + ".").items():
+                for kk, vv in flatten_options(v, k + ".").items():
                     layers.append((f"model.{kk}", ["model", kk], vv))
             else:
                 layers.append((f"{section}.{k}", [section, k], v))
@@ -132,11 +130,9 @@ def resolve_config(file_config: dict | None = None, overrides: Iterable[str] = (
     name = model_overrides.pop("name", cfg["model"]["name"])
     if not isinstance(name, str):
         raise ConfigError(f"model.name: expected a model name, got {name!r}")
-    from .models import get_model_class
 
-    from .models.registry import _flatten
 
-    defaults = _flatten(get_model_class(name).default_config)
+    defaults = flatten_options(get_model_class(name).default_config)
     for k, v in model_overrides.items():
         if k in defaults:
             model_overrides[k] = _check_type(f"model.{k}", defaults[k], v)

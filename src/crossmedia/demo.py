@@ -18,11 +18,13 @@ from PIL import Image
 
 from .config import resolve_config
 from .data import make_synth
-from .eval import encode_items, evaluate
+from .eval import encode_items, evaluate, load_for_evaluation
 from .io import write_json, write_text
+from .models import Checkpoint
 from .seed import git_commit
-from .train import load_trained, train
+from .train import train
 from .train.rundir import RunDir
+from .explain import write_visual_comparison
 from .viz.grids import retrieval_grid
 
 #: dataset and training sizes; ``quick`` is meant to finish within 2 minutes on 2 idle CPU cores
@@ -65,7 +67,8 @@ def run_demo(out: str | Path = "demo_out", quick: bool = False, seed: int = 0, t
         t0 = time.perf_counter()
         run = train(cfg, run_dir, overwrite=True, echo=lambda line: echo("  " + line))
         t_train = time.perf_counter() - t0
-        model, cfg, rd, ck = load_trained(run)
+        ck, rd = load_for_evaluation(run.path)
+        model, cfg = ck.model, ck.config
         t0 = time.perf_counter()
         res = evaluate(model, rd, cfg, split="test", metrics=[METRIC])
         t_eval = time.perf_counter() - t0
@@ -79,7 +82,7 @@ def run_demo(out: str | Path = "demo_out", quick: bool = False, seed: int = 0, t
                 "model": name, "label": label, "bits": opts.get("bits"), "direction": direction,
                 "text_field": cfg["data"]["text_field"], "metric": METRIC, "map": float(m["value"]),
                 "metric_spec": m.get("spec", {}), "n_empty_queries": m.get("n_empty"),
-                "random_map": res["random_ranking"]["map_all"], "best_epoch": ck.get("best_epoch"),
+                "random_map": res["random_ranking"]["map_all"], "best_epoch": ck.meta.get("best_epoch"),
                 "train_time_s": round(t_train, 2), "eval_time_s": round(t_eval, 2), "run": str(run.path),
             })
     grid = out / "examples.png"
@@ -87,8 +90,6 @@ def run_demo(out: str | Path = "demo_out", quick: bool = False, seed: int = 0, t
     example_searches(model, rd, grid, title=f"{label}: example searches (green = relevant, red = not)")
     comparison = None
     if len(run_paths) >= 2:  # the first two models side by side, with word-region heatmaps where the model has them
-        from .viz.explain import write_visual_comparison
-
         qids = [rd.dataset.items[i]["id"] for i in rd.protocol["query"][:3]]
         write_visual_comparison(run_paths[0], run_paths[1], data_dir, out / "comparison", qids, k=6)
         comparison = str(out / "comparison" / "comparison.png")
@@ -130,11 +131,11 @@ def format_summary(summary: dict, out: Path, first_run: Path, data_dir: Path) ->
     return "\n".join(lines)
 
 
-def _provenance(rd, cfg, run: RunDir, ck: dict) -> dict:
+def _provenance(rd, cfg, run: RunDir, ck: Checkpoint) -> dict:
     return {"dataset": {"name": rd.dataset.name, "root": str(rd.dataset.root)},
             "protocol": rd.protocol.summary(), "model": cfg["model"], "seed": cfg["train"]["seed"],
-            "checkpoint": {"which": "best", "epoch": ck.get("epoch"), "best_epoch": ck.get("best_epoch"),
-                           "val_score": ck.get("best")},
+            "checkpoint": {"which": "best", "epoch": ck.meta.get("epoch"), "best_epoch": ck.meta.get("best_epoch"),
+                           "val_score": ck.meta.get("best")},
             "run": str(run.path), "git_commit": git_commit()}
 
 
@@ -179,7 +180,8 @@ def example_searches(model, rd, path: Path, n_queries: int = 3, k: int = 6, titl
 
     rows = []
     for direction, Q, D in (("text->image", txt_q, img_d), ("image->text", img_q, txt_d)):
-        scorer = model.scorer(Q, D)
+        codec = model.codec()
+        scorer = codec.scorer(Q, codec.encode(D))
         dist = np.asarray(scorer.distances(0, len(q)))
         for j, qi in enumerate(q):
             top = np.argsort(dist[j], kind="stable")[:k]

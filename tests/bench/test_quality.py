@@ -88,3 +88,15 @@ def test_missing_dataset_is_a_user_error(tmp_path, capsys):
     assert main(["bench", "quality", "--data", str(tmp_path / "none"), "--models", "twotower", "--bits", "8",
                  "--out", str(tmp_path / "o")]) == 2
     assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_every_registered_model_enters_the_bench_at_any_bits(tmp_path):
+    """Regression: `bench quality --models ...,dafsn --bits 16` stopped with `model.bits: not an
+    option of model 'dafsn'`; every registered model has the option."""
+    from crossmedia.bench.quality import QualityBench
+    from crossmedia.models import list_models
+
+    make_tiny_dataset(tmp_path / "d", n=40)
+    bench = QualityBench(tmp_path / "d", list_models(), [16], [0], tmp_path / "out")
+    for m in list_models():
+        assert bench.config(m, 16, 0)["model"]["bits"] == 16

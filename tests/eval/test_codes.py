@@ -1,4 +1,4 @@
-"""Code views of the evaluator: native / sign / cq at equal code size."""
+"""Code views of the evaluator: native / sign / cq / pq at equal code size."""
 
 import numpy as np
 import pytest
@@ -16,10 +16,10 @@ def _model(bits=16):
 
 def test_sign_view_is_hamming_on_dim_bits():
     v = code_view(_model(16), "sign")
-    assert v.code_bytes == 2 and v.ranking_spec()["bits"] == 16
+    assert v.code_bytes == 2 and v.spec()["bits"] == 16
     q = torch.tensor([[1.0] * 16, [-1.0] * 16])
     d = torch.tensor([[0.5] * 16, [-0.5] * 8 + [0.5] * 8])
-    dist = np.asarray(v.scorer(q, d).distances(0, 2))
+    dist = np.asarray(v.scorer(q, v.encode(d)).distances(0, 2))
     assert dist[0].tolist() == [0, 8] and dist[1].tolist() == [16, 8]
 
 
@@ -28,12 +28,15 @@ def test_cq_view_fits_on_train_and_ranks_like_cosine():
     centers = rng.normal(size=(4, 16)).astype(np.float32)
     train = centers[rng.integers(0, 4, 600)] + 0.05 * rng.normal(size=(600, 16)).astype(np.float32)
     v = code_view(_model(16), "cq", train_embeddings=(train[:300], train[300:]), seed=0)
-    assert v.code_bytes == 2 and v.ranking_spec()["codebooks"] == 2
-    assert v.ranking_spec()["train_relative_error"] < 0.2
+    assert v.code_bytes == 2 and v.spec()["codebooks"] == 2
+    assert v.spec()["train_relative_error"] < 0.2
     q = centers + 0.01
     d = np.concatenate([centers, -centers])
-    nearest = np.asarray(v.scorer(q, d).distances(0, 4)).argmin(1)
+    nearest = np.asarray(v.scorer(q, v.encode(d)).distances(0, 4)).argmin(1)
     assert nearest.tolist() == [0, 1, 2, 3]
+    p = code_view(_model(16), "pq", train_embeddings=(train[:300], train[300:]), seed=0)
+    assert p.name == "pq" and p.code_bytes == 2
+    assert np.asarray(p.scorer(q, p.encode(d)).distances(0, 4)).argmin(1).tolist() == [0, 1, 2, 3]
 
 
 def test_native_view_bytes():
@@ -44,7 +47,7 @@ def test_native_view_bytes():
 
 def test_bad_view_and_missing_train_embeddings():
     with pytest.raises(UserError, match="codes"):
-        code_view(_model(), "pq")
+        code_view(_model(), "bogus")
     with pytest.raises(UserError, match="training split"):
         code_view(_model(), "cq")
 
@@ -62,4 +65,33 @@ def test_eval_command_codes_option(tmp_path, tiny_dataset):
     assert res["ranking"]["codes"] == "sign" and res["code_bytes_per_item"] == 1
     assert main(["eval", str(out)]) == 0
     assert json.loads((out / "results.json").read_text())["code_bytes_per_item"] == 32
-    assert main(["eval", str(out), "--codes", "pq"]) == 2
+    assert main(["eval", str(out), "--codes", "bogus"]) == 2
+
+
+def _every_model(name):
+    info = DataInfo(n_labels=3, vocab=["<pad>", "<unk>"] + [f"w{i}" for i in range(6)], image_size=24)
+    return get_model(name, {"bits": 16}, info)
+
+
+@pytest.mark.parametrize("name", __import__("crossmedia.models", fromlist=["list_models"]).list_models())
+def test_every_model_has_bits_and_every_view(name):
+    """Regression: `eval --codes cq` ended in AttributeError ('bits') on DAFSN and on CMSL with
+    quantization off — every model now has a ``bits`` option and the views read the contract."""
+    m = _every_model(name)
+    assert m.bits == 16 and m.dim >= 16
+    x = np.random.default_rng(0).normal(size=(300, m.dim)).astype(np.float32)
+    for view in ("sign", "cq", "pq"):
+        v = code_view(m, view, train_embeddings=(x[:150], x[150:]), seed=0)
+        assert v.code_bytes == 2 and v.spec()["bits"] == 16
+        d = np.asarray(v.scorer(x[:3], v.encode(x[:50])).distances(0, 3))
+        assert d.shape == (3, 50)
+    native = code_view(m, "native")
+    assert native.kind == {"twotower": "binary", "dcmh": "binary", "cmsl": "real", "cdq": "real"}.get(name, "real")
+
+
+def test_cq_view_on_cmsl_without_quantization():
+    info = DataInfo(n_labels=3, vocab=["<pad>", "<unk>"] + [f"w{i}" for i in range(6)], image_size=24)
+    m = get_model("cmsl", {"bits": 16, "quant": {"enabled": False}}, info)
+    x = np.random.default_rng(1).normal(size=(300, m.dim)).astype(np.float32)
+    v = code_view(m, "cq", train_embeddings=(x[:150], x[150:]))
+    assert v.name == "composite" and v.spec()["codebooks"] == 2

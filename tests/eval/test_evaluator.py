@@ -120,3 +120,24 @@ def test_precomputed_representations():
     assert res["results"]["text->image"]["map_all"]["value"] == 1.0
     with pytest.raises(UserError, match="kind"):
         evaluate_representations(emb, emb, emb, emb, Y, Y, kind="l7")
+
+
+def test_hamming_only_metric_on_quantized_codes_is_a_one_line_error(tmp_path, tiny_dataset, capsys):
+    """Regression: `eval --metrics map_all,pr_radius` on a CMSL/CDQ run printed a traceback and
+    exited 1; it is a one-line error (exit 2) before anything is computed, and it works on the
+    run's sign view."""
+    from crossmedia.cli.main import main
+
+    out = tmp_path / "cdq"
+    assert main(["train", "--model", "cdq", "--data", str(tiny_dataset.root), "--out", str(out), "--bits", "16",
+                 "--set", "model.K=16", "--set", "model.quant.warmup_epochs=0", "--set", "train.epochs=1",
+                 "--set", "model.cnn_channels=[4,8,8,8]", "--set", "model.image_hidden=16",
+                 "--set", "model.text_hidden=16", "--set", "model.global_dim=16"]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(out), "--metrics", "map_all,pr_radius"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --metrics pr_radius") and len(err.strip().splitlines()) == 1
+    assert not (out / "results.json").exists()
+    assert main(["eval", str(out), "--metrics", "map_all,pr_radius", "--codes", "sign"]) == 0
+    res = json.loads((out / "results_sign.json").read_text())
+    assert "pr_radius" in res["results"]["image->text"] and res["ranking"]["codec"] == "sign"

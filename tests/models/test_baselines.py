@@ -27,8 +27,9 @@ def _batch(n=16, vocab=6, labels=3, seed=0):
 
 
 class _ctx:
-    def __init__(self, labels):
+    def __init__(self, labels, seed=0):
         self.train_labels = labels
+        self.config = {"train": {"seed": seed}}
 
 
 def _info():
@@ -75,7 +76,7 @@ def test_save_load_round_trip(name):
     x = _batch(4)
     assert torch.equal(a.encode_image(x), b.encode_image(x))
     assert torch.equal(a.encode_text(x), b.encode_text(x))
-    assert a.ranking_spec() == b.ranking_spec()
+    assert a.codec().spec() == b.codec().spec()
 
 
 def test_dcmh_alternates_modalities():
@@ -94,12 +95,13 @@ def test_dcmh_alternates_modalities():
 def test_real_valued_models_use_bits_as_dimension_and_cosine():
     for name in ("acmr", "dscmr"):
         m = get_model(name, {**CASES[name], "bits": 16}, _info())
-        assert m.dim == 16 and m.code_kind == "real"
+        codec = m.codec()
+        assert m.dim == 16 and m.bits == 16 and codec.kind == "real" and codec.name == "float_cosine"
         m.eval()
         x = _batch(4)
-        codes = m.to_codes(m.encode_image(x))
+        codes = codec.encode(m.encode_image(x))
         assert codes.dtype == np.float32 and codes.shape == (4, 16)
-        assert m.ranking_spec()["distance"].startswith("cosine")
+        assert codec.spec()["distance"] == "negative cosine" and codec.code_bytes == 64
 
 
 def test_dscmr_projection_is_shared_and_acmr_is_not():

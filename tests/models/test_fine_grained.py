@@ -4,7 +4,7 @@ cross attention."""
 import pytest
 import torch
 
-from crossmedia.models import DataInfo, get_model
+from crossmedia.models import REGION_FEATURES, DataInfo, get_model
 from crossmedia.models.attention import stacked_cross_attention
 
 SMALL = {"bits": 8, "K": 16, "global_dim": 8, "cnn_channels": [4, 8, 8, 8], "image_hidden": 16, "text_hidden": 16,
@@ -40,7 +40,7 @@ def test_cmsl_fine_grained_scores_are_scan_and_regions_shortcut():
         regions = m.image_regions(images)
         assert regions.shape == (3, 9, m.cnn.out_dim)
         # stored raw regions give the same scores as pixels (what the index relies on)
-        torch.testing.assert_close(m.fine_grained_scores({"regions": regions}, texts), s)
+        torch.testing.assert_close(m.fine_grained_scores({REGION_FEATURES: regions}, texts), s)
         words, mask = m._words(texts)
         ref = stacked_cross_attention(m.region_proj(regions), words, mask, temperature=9.0, pooling="lse", lse_lambda=6.0)
     torch.testing.assert_close(s, ref)

@@ -22,8 +22,9 @@ def _batch(n, vocab=6, labels=3, seed=0):
 
 
 class _ctx:
-    def __init__(self, labels):
+    def __init__(self, labels, seed=0):
         self.train_labels = labels
+        self.config = {"train": {"seed": seed}}
 
 
 def test_training_step_decreases_loss_and_codes_are_pm1():
@@ -43,9 +44,11 @@ def test_training_step_decreases_loss_and_codes_are_pm1():
         first = first if first is not None else out["loss"].item()
     assert out["loss"].item() < first
     m.eval()
-    codes = m.to_codes(m.encode_image(batch))
-    assert codes.dtype == np.int8 and set(np.unique(codes)) <= {-1, 1}
-    assert m.to_codes(torch.zeros(1, 3)).tolist() == [[1, 1, 1]]  # x >= 0 -> +1, never 0
+    codec = m.codec()
+    assert codec.name == "sign" and codec.bits == 8 and codec.code_bytes == 1
+    codes = codec.encode(m.encode_image(batch))
+    assert codes.dtype == np.uint8 and codes.shape == (16, 1)
+    assert codec.encode(torch.zeros(1, 8)).tolist() == [[255]]  # x >= 0 -> 1, never 0
 
 
 def test_state_dict_round_trip_without_training_state():

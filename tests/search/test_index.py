@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from crossmedia.errors import DataError, UserError
+from crossmedia.models import REGION_FEATURES
 from crossmedia.search import Hit, Index
 from crossmedia.search.format import sha256_file
 
@@ -25,9 +26,11 @@ def test_build_layout_and_info(cmsl_index):
     assert info["model"]["name"] == "cmsl" and info["model"]["code_kind"] == "quantized"
     assert info["rerank"] and info["engines"] == ["aqd", "faiss"]
     man = json.loads((ix.path / "manifest.json").read_text())
-    assert man["format"] == "crossmedia-index" and man["format_version"] == 1
-    assert set(man["files"]) >= {"items.jsonl", "model.pt", "image_db.npy", "text_db.npy", "codebooks.npy",
+    assert man["format"] == "crossmedia-index" and man["format_version"] == 2
+    assert set(man["files"]) >= {"items.jsonl", "model.pt", "image_db.npy", "text_db.npy", "codec_codebooks.npy",
                                  "regions.npy", "tokens.npy"}
+    assert man["codec"]["name"] == "composite" and man["codec"]["params"]["bits"] == 16
+    assert info["codec"] == "composite"
     for name, rec in man["files"].items():
         assert sha256_file(ix.path / name) == rec["sha256"]
     assert ix.arrays["image_db"].dtype == np.uint8 and ix.arrays["image_db"].shape == (len(ix), 2)  # 16 bits
@@ -48,18 +51,18 @@ def test_build_layout_and_info(cmsl_index):
 
 def test_codes_match_model_encoding(cmsl_index, cmsl_run):
     """The stored codes are the model's own database codes, and the AQD scan ranks exactly like
-    the model's scorer (the evaluator's ranking)."""
-    from crossmedia.eval.evaluator import encode_items
-    from crossmedia.train.rundir import RunDir
-    from crossmedia.train.trainer import load_trained
+    the model's codec scorer (the evaluator's ranking)."""
+    from crossmedia.eval.evaluator import encode_items, load_for_evaluation
 
-    model, cfg, rd, _ = load_trained(RunDir(cmsl_run))
+    ck, rd = load_for_evaluation(cmsl_run)
+    model = ck.model
+    codec = model.codec()
     idx = rd.protocol["retrieval"]
     img, txt = encode_items(model, rd.tensors, idx)
-    np.testing.assert_array_equal(cmsl_index.arrays["image_db"], model.to_codes(img))
-    np.testing.assert_array_equal(cmsl_index.arrays["text_db"], model.to_codes(txt))
+    np.testing.assert_array_equal(cmsl_index.arrays["image_db"], codec.encode(img))
+    np.testing.assert_array_equal(cmsl_index.arrays["text_db"], codec.encode(txt))
     q_txt = txt[:3]
-    want = -np.asarray(model.scorer(q_txt, img).distances(0, 3))  # the evaluator's AQD distances
+    want = -np.asarray(codec.scorer(q_txt, codec.encode(img)).distances(0, 3))  # the evaluator's AQD distances
     got = cmsl_index.engine("image").scores(q_txt.numpy())
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
@@ -96,8 +99,8 @@ def test_rerank_uses_fine_grained_scores(cmsl_index):
 
     b = text_batch(model.info, ix._vocab, "red circle")
     with torch.no_grad():
-        full = model.fine_grained_scores({"regions": torch.from_numpy(np.asarray(ix.arrays["regions"], np.float32))},
-                                         b)[:, 0].numpy()
+        full = model.fine_grained_scores(
+            {REGION_FEATURES: torch.from_numpy(np.asarray(ix.arrays["regions"], np.float32))}, b)[:, 0].numpy()
     best = np.sort(full)[::-1][:5]
     np.testing.assert_allclose([h.score for h in hits], best, rtol=1e-5, atol=1e-6)
     # partial rerank: the returned items are a reordering of the first stage's top-N
@@ -261,14 +264,13 @@ def test_dafsn_index_reranks_and_explains_from_stored_regions(dafsn_run, synth_d
     model's word-level score computed from pixels, and explain gives one attention row per word."""
     import torch
 
-    from crossmedia.train import load_trained
-    from crossmedia.train.rundir import RunDir
+    from crossmedia.models import load
 
     ix = Index.build(dafsn_run, synth_data, tmp_path / "dafsn")
     assert ix.code_kind == "real" and "regions" in ix.arrays
     n = len(ix)
     hits = ix.search_text("a red circle", k=5, rerank=n)
-    model, cfg, rd, _ = load_trained(RunDir(dafsn_run))
+    model = load(dafsn_run)
     idx = [ix._row[h.id] for h in hits]
     assert len(hits) == 5
     with torch.no_grad():
@@ -276,7 +278,7 @@ def test_dafsn_index_reranks_and_explains_from_stored_regions(dafsn_run, synth_d
 
         tb = text_batch(model.info, ix._vocab, "a red circle")
         regions = torch.from_numpy(np.asarray(ix.arrays["regions"], dtype=np.float32))
-        full = model.fine_grained_scores({"regions": regions}, tb)[:, 0].numpy()
+        full = model.fine_grained_scores({REGION_FEATURES: regions}, tb)[:, 0].numpy()
     expected = np.argsort(-full, kind="stable")[:5]
     np.testing.assert_allclose(sorted(full[idx], reverse=True), full[expected], rtol=1e-3, atol=1e-3)
     words, attn, g = ix.explain("a red circle", ix.ids[0])
@@ -308,3 +310,23 @@ def test_index_of_a_features_run_encodes_raw_images(tmp_path, capsys, tiny_datas
     # the extractor survives updates of the index
     ix = ix.remove([ix.ids[0]])
     assert ix.search_image(str(photo), k=2) and ix.info()["image_encoder"]["backbone"] == "small_cnn"
+
+
+def test_dafsn_explain_with_an_out_of_vocabulary_word(dafsn_run, synth_data, tmp_path):
+    """Regression: with one unknown word ("red zzz circle") DAFSN's explain gave 2 labels and 3
+    attention rows, so /api/explain mislabelled rows (JSON) or answered 500 (PNG). Every model
+    now gives one row per in-vocabulary word."""
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from crossmedia.serve.app import create_app
+
+    ix = Index.build(dafsn_run, synth_data, tmp_path / "dafsn-oov")
+    item = ix.ids[0]
+    words, attn, g = ix.explain("red zzz circle", item)
+    assert words == ["red", "circle"] and attn.shape == (2, g * g)
+    with TestClient(create_app(ix)) as c:
+        r = c.get("/api/explain", params={"query": "red zzz circle", "item": item, "format": "json"})
+        assert r.status_code == 200 and r.json()["words"] == ["red", "circle"] and len(r.json()["attention"]) == 2
+        png = c.get("/api/explain", params={"query": "red zzz circle", "item": item})
+        assert png.status_code == 200 and png.headers["content-type"] == "image/png"

@@ -5,7 +5,8 @@ import torch
 
 from crossmedia.config import resolve_config
 from crossmedia.models.twotower import TwoTowerHashing
-from crossmedia.train import RunDir, load_trained, train
+from crossmedia.models import load_checkpoint
+from crossmedia.train import RunDir, train
 
 SMALL = ["model.bits=8", "model.cnn_channels=[4, 8, 8, 8]", "model.text_hidden=16", "train.batch_size=8"]
 
@@ -36,8 +37,15 @@ def test_run_directory_contents(tmp_path, tiny_dataset):
     assert json.loads((run.path / "vocab.json").read_text())[:2] == ["<pad>", "<unk>"]
     # the saved config reproduces the run
     assert resolve_config(run.load_config()) == run.load_config()
-    model, cfg, rd, ck = load_trained(run)
-    assert not model.training and ck["epoch"] == 2
+    ck = load_checkpoint(run.path)
+    assert not ck.model.training and ck.meta["epoch"] == 2 and ck.config == run.load_config()
+    # best.pt holds the weights only; last.pt also what --resume needs (optimizer, scheduler, every RNG)
+    best = torch.load(run.checkpoint("best"), weights_only=False)
+    last = torch.load(run.checkpoint("last"), weights_only=False)
+    assert best["format_version"] == last["format_version"] == 2
+    assert "training" not in best and "optimizer" not in best
+    assert set(last["training"]) == {"optimizer", "scheduler", "rng"}
+    assert {"python", "numpy", "torch"} <= set(last["training"]["rng"])
 
 
 def test_same_seed_same_weights_other_seed_differs(tmp_path, tiny_dataset):
@@ -62,7 +70,7 @@ def test_interrupt_and_resume_matches_uninterrupted(tmp_path, tiny_dataset, monk
     monkeypatch.setattr(TwoTowerHashing, "on_epoch_start", interrupt_at_epoch_2)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, tmp_path / "cut")
-    assert torch.load(RunDir(tmp_path / "cut").checkpoint("last"), weights_only=False)["epoch"] == 2
+    assert torch.load(RunDir(tmp_path / "cut").checkpoint("last"), weights_only=False)["meta"]["epoch"] == 2
     monkeypatch.setattr(TwoTowerHashing, "on_epoch_start", real)
     resumed = train(None, tmp_path / "cut", resume=True)
     assert [r["epoch"] for r in resumed.read_log()] == [1, 2, 3]

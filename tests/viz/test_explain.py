@@ -44,7 +44,7 @@ def two_runs(tmp_path_factory):
 
 
 def test_visual_comparison_of_two_runs(tmp_path, two_runs):
-    from crossmedia.viz.explain import write_visual_comparison
+    from crossmedia.explain import write_visual_comparison
 
     a, b, ds = two_runs
     qid = ds.items[int(ds.protocol("default")["query"][0])]["id"]
@@ -72,7 +72,7 @@ def test_cli_explain_and_its_errors(tmp_path, two_runs, capsys):
     assert main(["explain", str(a), "--data", str(ds.root), "--query", "green", "--out", str(out)]) == 0
     assert (out / "comparison.png").is_file() and "wrote" in capsys.readouterr().out
     assert main(["explain", str(tmp_path / "nope"), "--query", "green", "--out", str(tmp_path / "x")]) == 2
-    assert "not a run directory" in capsys.readouterr().err
+    assert "not a crossmedia run directory" in capsys.readouterr().err
 
 
 def test_explain_refuses_what_search_refuses_and_leaves_nothing(tmp_path, two_runs, capsys):

@@ -26,8 +26,18 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import resolve_config
+from ..data import Dataset
+from ..data.loading import load_run_data
 from ..errors import ConfigError, UserError
-from ..io import write_json, write_text
+from ..eval.evaluator import evaluate, load_for_evaluation
+from ..io import atomic_path, write_json, write_text
+from ..models import list_models
+from ..models.registry import flatten_options
+from ..progress import progress
+from ..seed import git_commit
+from ..train import RunDir, train
+from ..train.trainer import build_model
 from .presets import preset_overrides
 
 DIRECTIONS = ("image->text", "text->image")
@@ -53,8 +63,6 @@ class QualityBench:
 
     # ------------------------------------------------------------------ checks, before any work
     def __post_init__(self):
-        from ..models import list_models
-
         self.data, self.out = Path(self.data), Path(self.out)
         known = list_models()
         unknown = [m for m in self.models if m not in known]
@@ -72,8 +80,6 @@ class QualityBench:
             scope, _, kv = o.rpartition(":") if ":" in o.split("=", 1)[0] else ("", "", o)
             if scope and scope not in known:
                 raise UserError(f"--set {o!r}: {scope!r} is not a registered model ({', '.join(known)})")
-        from ..data import Dataset
-
         ds = Dataset.load(self.data, check_files=False)
         if self.image_source == "auto":
             has_pixels = bool(ds.items) and "image" in ds.items[0]
@@ -85,8 +91,6 @@ class QualityBench:
         self.kind = self.image_source
 
     def config(self, model: str, bits: int, seed: int) -> dict:
-        from ..config import resolve_config
-
         ov = preset_overrides(self.kind, model)
         for o in self.overrides:
             head = o.split("=", 1)[0]
@@ -104,9 +108,6 @@ class QualityBench:
     def preflight(self) -> None:
         """Build every model once on the data (catches a model that cannot run on it, e.g. one
         needing region features), so that nothing is trained before a mistake is reported."""
-        from ..data.loading import load_run_data
-        from ..train.trainer import build_model
-
         rd = None
         for m in self.models:
             cfg = self.config(m, self.bits[0], self.seeds[0])
@@ -138,10 +139,6 @@ class QualityBench:
         return cell
 
     def run_cell(self, model: str, bits: int, seed: int, cfg: dict) -> dict:
-        from ..eval.evaluator import evaluate
-        from ..seed import git_commit
-        from ..train import RunDir, load_trained, train
-
         cid = cell_id(model, bits, seed)
         run_dir = self.out / "runs" / cid
         rundir = RunDir(run_dir)
@@ -153,8 +150,10 @@ class QualityBench:
         else:
             run = train(cfg, run_dir, overwrite=True)
         info = run.info()
-        model_obj, cfg2, rd, ck = load_trained(run)
-        views = ["native"] + (["sign", "cq"] if getattr(model_obj, "code_kind", "") == "real" else [])
+        ck, rd = load_for_evaluation(run.path)
+        model_obj, cfg2 = ck.model, ck.config
+        code_kind = model_obj.codec().kind
+        views = ["native"] + (["sign", "cq"] if code_kind == "real" else [])
         evals = {}
         for v in views:
             t0 = time.perf_counter()
@@ -166,7 +165,7 @@ class QualityBench:
             }
             conv = {d: {k: val for k, val in res["results"][d][METRIC].items() if k != "value"} for d in DIRECTIONS}
         return {
-            "cell": cid, "model": model, "bits": bits, "seed": seed, "code_kind": getattr(model_obj, "code_kind", None),
+            "cell": cid, "model": model, "bits": bits, "seed": seed, "code_kind": code_kind,
             "codes": evals, "train_time_s": info.get("train_time_s"), "best_epoch": info.get("best_epoch"),
             "epochs": int(cfg["train"]["epochs"]), "best_val_score": info.get("best_val_score"),
             "val_selection": info.get("val_selection"),
@@ -178,8 +177,6 @@ class QualityBench:
         }
 
     def run(self) -> dict:
-        from ..progress import progress
-
         self.preflight()
         t0 = time.perf_counter()
         # seed by seed over all models: an interrupted bench leaves a complete table with fewer seeds
@@ -284,9 +281,8 @@ def _split_counts(protocol_summary: dict) -> dict:
 
 
 def _diff(a: dict, b: dict) -> str:
-    from ..models.registry import _flatten
 
-    fa, fb = _flatten(_comparable(a)), _flatten(_comparable(b))
+    fa, fb = flatten_options(_comparable(a)), flatten_options(_comparable(b))
     keys = sorted(k for k in set(fa) | set(fb) if fa.get(k) != fb.get(k))
     return ", ".join(f"{k}: {fa.get(k)!r} then, {fb.get(k)!r} now" for k in keys[:4]) or "?"
 
@@ -340,10 +336,12 @@ def markdown(report: dict) -> str:
         f"{spec.get('empty_query', '?')}. mean ± sample std (ddof 1) over the seeds finished of {seeds} (column seeds; a single number: one seed). "
         f"A random ranking scores {report['random_ranking']:.4f}.",
         "",
-        "**Codes.** `native`: the model's own representation and distance (Hamming on sign codes for "
-        "twotower/dcmh; composite-quantization codes with asymmetric distance for cmsl/cdq; cosine of float32 "
-        "vectors for acmr/dscmr, whose dimension is the row's bits). `sign`: the real-valued outputs binarised "
-        "(x ≥ 0 → 1), Hamming distance. `cq`: composite quantization (bits/8 codebooks × 256 codewords) fitted "
+        "**Codes.** `native`: the model's own codec (Hamming on sign codes for twotower/dcmh; composite-"
+        "quantization codes with asymmetric distance for cmsl/cdq — inner products of float32 vectors when the "
+        "selected checkpoint predates the codebooks; cosine of float32 vectors for dafsn and for acmr/dscmr, whose "
+        "dimension is the row's bits). `sign`: the real-valued outputs binarised (x ≥ 0 → 1) at `bits` bits — "
+        "outputs wider than `bits` are first projected onto their `bits` leading principal directions (fitted on "
+        "the training split) —, Hamming distance. `cq`: composite quantization (bits/8 codebooks × 256 codewords) fitted "
         "on the training split's l2-normalised image and text embeddings, database quantized, queries "
         "continuous (AQD). bytes/item = stored code per database item. `train s`: training wall time incl. "
         "per-epoch validation, mean over seeds.",
@@ -392,8 +390,6 @@ def plot(report: dict, path: Path) -> None:
     axes[1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.suptitle(f"{report['dataset']['name']}: retrieval quality by code length")
     fig.tight_layout()
-    from ..io import atomic_path
-
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
@@ -414,8 +410,6 @@ def _bars(report: dict, path: Path, plt) -> None:
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    from ..io import atomic_path
-
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)

@@ -1,7 +1,7 @@
 """``crossmedia explain RUN --data DIR --query …``: visual comparisons of retrieval results —
 query → top-k image grids (relevant green, irrelevant red), optionally side by side with a second
 run (``--compare RUN_B``), and per-word attention heatmaps for models with word–region attention
-(see :mod:`crossmedia.viz.explain`)."""
+(see :mod:`crossmedia.explain`)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ import click
 def explain_cmd(run_dir, data_dir, queries, run_b, k, rerank, out) -> None:
     """Top-k result grids (two runs side by side with --compare) and per-word attention heatmaps."""
     from ..errors import UserError
-    from ..viz.explain import write_visual_comparison
+    from ..explain import write_visual_comparison
 
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: exists and is not a folder")

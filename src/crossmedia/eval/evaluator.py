@@ -13,11 +13,33 @@ import time
 import numpy as np
 import torch
 
+from ..codecs import FloatCosineCodec, FloatIPCodec, SignCodec
+from ..data.loading import RunData, load_run_data
 from ..errors import UserError
+from ..metrics import evaluate_ranking, parse_metric_list, random_ranking_map, recall_at_k
+from ..models import Checkpoint, load_checkpoint
 from ..progress import progress
+from .codes import CODE_VIEWS, code_view, needs_training_outputs
 
 DIRECTIONS = ("image->text", "text->image")
 RELEVANCE_RULE = "relevant iff query and item share at least one label ((Yq @ Yd.T) > 0)"
+
+
+def load_for_evaluation(run_dir, which: str = "best", data_root=None, device="cpu") -> tuple[Checkpoint, "RunData"]:
+    """(the run's checkpoint, loaded by :func:`crossmedia.models.load_checkpoint`; the run's
+    dataset — or ``data_root`` — as tensors with the model's vocabulary)."""
+    ck = load_checkpoint(run_dir, which, device)
+    if ck.config is None:
+        raise UserError(f"{ck.path}: holds no run config; evaluate a run directory's checkpoint")
+    from ..train.rundir import RunDir  # train imports eval (validation): import here
+
+    data_cfg = dict(ck.config["data"])
+    run = RunDir(run_dir)
+    if run.config_path.is_file():  # a run directory: its dataset is found relative to it or by absolute path
+        data_cfg["root"] = run.data_root(data_root, ck.config)
+    elif data_root is not None:
+        data_cfg["root"] = str(data_root)
+    return ck, load_run_data(data_cfg, vocab_words=list(ck.model.info.vocab))
 
 
 @torch.no_grad()
@@ -81,13 +103,12 @@ def pair_positives(dataset, q_idx, d_idx) -> np.ndarray:
     return pos
 
 
-def rank_both_directions(model, img_q, txt_q, img_d, txt_d, Yq, Yd, metrics, *, tie="index",
+def rank_both_directions(codec, img_q, txt_q, img_d, txt_d, Yq, Yd, metrics, *, tie="index",
                          empty_query="zero", seed=0, chunk_size=256, positives=None, recall_ks=()) -> dict:
-    from ..metrics import evaluate_ranking, recall_at_k
-
+    """Rank with ``codec`` (database items encoded, queries continuous) in both directions."""
     out = {}
     for direction, q, d in (("image->text", img_q, txt_d), ("text->image", txt_q, img_d)):
-        scorer = model.scorer(q, d)
+        scorer = codec.scorer(q, codec.encode(d))
         out[direction] = evaluate_ranking(scorer, Yq, Yd, metrics, tie=tie, empty_query=empty_query,
                                           seed=seed, chunk_size=chunk_size) if metrics else {}
         if recall_ks:
@@ -112,7 +133,7 @@ def validate(model, rd, cfg, device="cpu") -> dict:
     img_q, txt_q = encode_items(model, rd.tensors, q_idx, device=device, desc="val queries")
     img_d, txt_d = encode_items(model, rd.tensors, d_idx, device=device, desc="val database")
     Y = rd.dataset.labels
-    res = rank_both_directions(model, img_q, txt_q, img_d, txt_d, Y[q_idx], Y[d_idx], [metric],
+    res = rank_both_directions(model.codec(), img_q, txt_q, img_d, txt_d, Y[q_idx], Y[d_idx], [metric],
                                tie=cfg["eval"]["tie"], empty_query=cfg["eval"]["empty_query"],
                                seed=int(cfg["train"]["seed"]))
     i2t = float(res["image->text"][metric]["value"])
@@ -123,25 +144,27 @@ def validate(model, rd, cfg, device="cpu") -> dict:
 def evaluate(model, rd, cfg, *, split: str = "test", metrics=None, tie=None, device="cpu", codes: str = "native") -> dict:
     """Results dict for ``split`` (see module docstring): per direction, per metric, each with
     its full convention; plus the expected mAP@all of a random ranking as a floor. ``codes``:
-    ``native`` (the model's own scorer), ``sign`` or ``cq`` (see :mod:`crossmedia.eval.codes`)."""
-    from .codes import code_view
-    from ..metrics import random_ranking_map
-
+    ``native`` (the model's own codec), ``sign``, ``cq`` or ``pq`` (see :mod:`crossmedia.eval.codes`).
+    A metric that does not apply to the view (e.g. ``pr_radius`` without Hamming codes) is a
+    :class:`UserError` raised before anything is encoded."""
     ec = cfg["eval"]
     metrics = list(metrics or ec["metrics"])
     tie = tie or ec["tie"]
     q_idx, d_idx, q_name, d_name = split_indices(rd.protocol, split)
+    ranking_metrics, recall_ks = split_recall(metrics)
+    if codes not in CODE_VIEWS:
+        raise UserError(f"--codes: expected one of {', '.join(CODE_VIEWS)}, got {codes!r}")
+    check_metrics_apply(ranking_metrics, code_kind(model, codes), codes)
     t0 = time.perf_counter()
     img_q, txt_q = encode_items(model, rd.tensors, q_idx, device=device, desc=f"{split} queries")
     img_d, txt_d = encode_items(model, rd.tensors, d_idx, device=device, desc=f"{split} database")
     train_emb = None
-    if codes == "cq":
+    if needs_training_outputs(model, codes):
         train_emb = encode_items(model, rd.tensors, rd.protocol["train"], device=device, desc="train (quantizer)")
     ranker = code_view(model, codes, train_embeddings=train_emb, seed=int(cfg["train"]["seed"]))
     t_enc = time.perf_counter() - t0
     Y = rd.dataset.labels
     Yq, Yd = Y[q_idx], Y[d_idx]
-    ranking_metrics, recall_ks = split_recall(metrics)
     positives = None
     if recall_ks:
         positives = pair_positives(rd.dataset, q_idx, d_idx)
@@ -160,7 +183,7 @@ def evaluate(model, rd, cfg, *, split: str = "test", metrics=None, tie=None, dev
         "queries": {"split": q_name, "count": int(len(q_idx))},
         "database": {"split": d_name, "count": int(len(d_idx))},
         "relevance": RELEVANCE_RULE,
-        "ranking": ranker.ranking_spec(),
+        "ranking": {**ranker.spec(), "codes": codes},
         "code_bytes_per_item": ranker.code_bytes,
         "results": res,
         "random_ranking": {"map_all": rnd_value, "note": "expected mAP@all of a uniformly random ranking (same labels; same for both directions)"},
@@ -168,26 +191,27 @@ def evaluate(model, rd, cfg, *, split: str = "test", metrics=None, tie=None, dev
     }
 
 
-class _PrecomputedRanker:
-    """Adapter giving precomputed representations a model's ``scorer``/``ranking_spec``."""
+#: measure kinds that only exist for a Hamming ranking (small integer distances, radii)
+HAMMING_ONLY = ("pr_radius",)
 
-    def __init__(self, kind: str):
-        if kind not in ("hamming", "inner_product", "cosine"):
-            raise UserError(f"kind: expected hamming, inner_product or cosine, got {kind!r}")
-        self.kind = kind
 
-    def scorer(self, q, d):
-        from ..metrics import HammingScorer, InnerProductScorer, binarize
+def code_kind(model, codes: str) -> str:
+    """"binary", "quantized" or "real": what view ``codes`` of ``model`` stores."""
+    if codes == "native":
+        return model.codec().kind
+    return {"sign": "binary", "cq": "quantized", "pq": "quantized"}[codes]
 
-        if self.kind == "hamming":
-            return HammingScorer(binarize(np.asarray(q)), binarize(np.asarray(d)))
-        return InnerProductScorer(q, d, cosine=self.kind == "cosine")
 
-    def ranking_spec(self) -> dict:
-        spec = {"representation": "precomputed", "distance": self.kind}
-        if self.kind == "hamming":
-            spec["binarisation"] = "x >= 0 -> +1"
-        return spec
+def check_metrics_apply(metrics, kind: str, codes: str = "native") -> None:
+    """A :class:`UserError` naming the first measure that does not apply to ``kind`` codes."""
+    try:
+        specs = parse_metric_list(list(metrics)) if metrics else []
+    except ValueError as e:
+        raise UserError(f"--metrics: {e}") from None
+    for m in specs:
+        if m.kind in HAMMING_ONLY and kind != "binary":
+            raise UserError(f"--metrics {m.name}: precision-recall by Hamming radius needs binary codes, but "
+                            f"--codes {codes} ranks {kind} codes; drop it or use --codes sign")
 
 
 def evaluate_representations(query_image, query_text, db_image, db_text, Yq, Yd, *, kind: str = "hamming",
@@ -195,14 +219,16 @@ def evaluate_representations(query_image, query_text, db_image, db_text, Yq, Yd,
                              seed: int = 0, chunk_size: int = 256) -> dict:
     """Evaluate precomputed codes or embeddings (any method's, e.g. a published baseline's) in
     both directions with the same measures and conventions as a trained model."""
-    ranker = _PrecomputedRanker(kind)
+    kinds = {"hamming": SignCodec, "inner_product": FloatIPCodec, "cosine": FloatCosineCodec}
+    if kind not in kinds:
+        raise UserError(f"kind: expected hamming, inner_product or cosine, got {kind!r}")
+    ranker = kinds[kind](int(np.asarray(db_image).shape[1]))
     ranking_metrics, recall_ks = split_recall(list(metrics))
+    check_metrics_apply(ranking_metrics, ranker.kind, kind)
     if recall_ks:
         raise UserError("recall@K needs item pairing; use evaluate() with a dataset")
     res = rank_both_directions(ranker, query_image, query_text, db_image, db_text, Yq, Yd, ranking_metrics,
                                tie=tie, empty_query=empty_query, seed=seed, chunk_size=chunk_size)
-    from ..metrics import random_ranking_map
-
     rnd = random_ranking_map(Yq, Yd, empty_query=empty_query)
-    return {"relevance": RELEVANCE_RULE, "ranking": ranker.ranking_spec(), "results": res,
+    return {"relevance": RELEVANCE_RULE, "ranking": {**ranker.spec(), "representation": "precomputed"}, "results": res,
             "random_ranking": {"map_all": float(getattr(rnd, "value", rnd))}}

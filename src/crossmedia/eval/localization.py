@@ -17,6 +17,7 @@ import torch
 from ..data.synth import CELLS, COLOURS, SHAPE_SYNONYMS, cell_of_region
 from ..data.text import tokenize
 from ..errors import UserError
+from ..models.base import attention_rows
 
 __all__ = ["shape_word_trials", "attention_localization"]
 
@@ -52,7 +53,9 @@ def attention_localization(model, rd, indices, batch_size: int = 128, kind: str 
         raise ValueError(f"kind: expected 'shape' or 'colour', got {kind!r}")
     if rd.tensors.text_field != "caption":
         raise UserError("attention localisation needs data.text_field=caption (shape words in captions)")
-    grid = getattr(model, "region_grid", None)
+    if not model.supports_fine_grained:
+        raise UserError(f"model {model.model_name}: attention localisation needs word-region attention")
+    grid = model.region_grid
     if not grid:
         raise UserError(f"model {model.model_name}: attention localisation needs a square region grid")
     cell_of = np.array([cell_of_region(r, grid)[0] * 3 + cell_of_region(r, grid)[1] for r in range(grid * grid)])
@@ -67,9 +70,12 @@ def attention_localization(model, rd, indices, batch_size: int = 128, kind: str 
         attn = model.word_region_attention(b, b)
         for k, i in enumerate(idx):
             a = attn[k].cpu().numpy()
+            keep = attention_rows(b["tokens"][k]).cpu().numpy()
+            row_of = np.cumsum(keep) - 1  # token position → attention row (in-vocabulary words only)
             for pos, cell in shape_word_trials(rd.dataset.items[int(i)], max_tokens, kind):
-                if pos >= a.shape[0]:
+                if pos >= len(keep) or not keep[pos]:
                     continue
+                pos = int(row_of[pos])
                 per_cell = np.bincount(cell_of, weights=a[pos], minlength=CELLS)
                 hits += int(per_cell.argmax() == cell)
                 mass.append(float(per_cell[cell]))

@@ -8,21 +8,18 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..io import write_json, write_text
+from ..metrics import parse_metric_list
 from ..seed import git_commit
-from ..train import RunDir, load_trained
-from .evaluator import DIRECTIONS, evaluate
+from ..viz import plot_pr_curves, plot_precision_at_n
+from .evaluator import DIRECTIONS, evaluate, load_for_evaluation, split_recall
 
 
 def evaluate_run(run_dir, split: str = "test", metrics: str | list | None = None, tie: str | None = None,
                  out=None, echo=print, codes: str = "native", data_root=None) -> Path:
-    from ..metrics import parse_metric_list
-
-    run = RunDir(run_dir)
-    if not run.path.is_dir():
-        raise UserError(f"{run.path}: run directory not found")
+    run_path = Path(run_dir)
+    if not run_path.is_dir():
+        raise UserError(f"{run_path}: run directory not found")
     if isinstance(metrics, str):
-        from .evaluator import split_recall
-
         ranking, ks = split_recall(metrics)
         try:
             names = [m.name for m in parse_metric_list(ranking)] if ranking else []
@@ -31,7 +28,8 @@ def evaluate_run(run_dir, split: str = "test", metrics: str | list | None = None
         metrics = names + [f"recall@{k}" for k in ks]
     if out is not None and Path(out).exists() and not Path(out).is_dir():
         raise UserError(f"--out {out}: exists and is not a folder")
-    model, cfg, rd, ck = load_trained(run, data_root=data_root)
+    ck, rd = load_for_evaluation(run_path, "best", data_root=data_root)
+    model, cfg = ck.model, ck.config
     t0 = time.perf_counter()
     res = evaluate(model, rd, cfg, split=split, metrics=metrics, tie=tie, codes=codes)
     res.update({
@@ -39,13 +37,13 @@ def evaluate_run(run_dir, split: str = "test", metrics: str | list | None = None
         "protocol": rd.protocol.summary(),
         "model": cfg["model"],
         "seed": cfg["train"]["seed"],
-        "checkpoint": {"which": "best", "epoch": ck.get("epoch"), "best_epoch": ck.get("best_epoch"),
+        "checkpoint": {"which": "best", "epoch": ck.meta.get("epoch"), "best_epoch": ck.meta.get("best_epoch"),
                        "selected_by": "val score (val queries vs train items)"},
         "git_commit": git_commit(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "eval_wall_time_s": round(time.perf_counter() - t0, 3),
     })
-    out = Path(out) if out else run.path
+    out = Path(out) if out else run_path
     out.mkdir(parents=True, exist_ok=True)
     name = "results" if split == "test" else "val_results"
     prefix = "" if split == "test" else "val_"
@@ -63,8 +61,6 @@ def evaluate_run(run_dir, split: str = "test", metrics: str | list | None = None
 def write_plots(res: dict, out: Path, prefix: str = "") -> list[str]:
     """PR curves (by Hamming radius and/or top-N) and precision@N curves, both directions in
     one figure each, for whichever curve measures were computed."""
-    from ..viz import plot_pr_curves, plot_precision_at_n
-
     per_dir = res["results"]
     title = f"{res['model']['name']} on {res['dataset']['name']} ({res['split'].split()[0]})"
     written = []

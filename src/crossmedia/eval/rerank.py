@@ -1,4 +1,4 @@
-"""Two-stage evaluation: the model's first-stage ranking (its scorer over the encoded items), then
+"""Two-stage evaluation: the model's first-stage ranking (its codec over the encoded items), then
 the top-N of every query re-sorted by the model's fine-grained score
 (:meth:`RetrievalModel.fine_grained_scores`, e.g. DAFSN's word-level attentional R), scored with
 the same measures and conventions as :func:`crossmedia.eval.evaluate`.
@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError
+from ..metrics import PrecomputedScorer, evaluate_ranking
 from ..progress import progress
 from .evaluator import RELEVANCE_RULE, encode_items, split_indices
 
@@ -52,9 +53,7 @@ def reranked_distances(model, tensors, q_idx, d_idx, first_stage: np.ndarray, di
 def evaluate_reranked(model, rd, cfg, *, top_n: int, split: str = "test", metrics=None, device="cpu") -> dict:
     """Like :func:`crossmedia.eval.evaluate` (label-based measures), with the fine-grained rerank
     of each query's first-stage top-``top_n``."""
-    from ..metrics import PrecomputedScorer, evaluate_ranking
-
-    if not getattr(model, "supports_fine_grained", False):
+    if not model.supports_fine_grained:
         raise UserError(f"model {model.model_name}: has no fine-grained score to rerank with")
     ec = cfg["eval"]
     metrics = list(metrics or ec["metrics"])
@@ -64,13 +63,14 @@ def evaluate_reranked(model, rd, cfg, *, top_n: int, split: str = "test", metric
     Y = rd.dataset.labels
     res, t0 = {}, time.perf_counter()
     for direction, q, d in (("image->text", img_q, txt_d), ("text->image", txt_q, img_d)):
-        first = np.asarray(model.scorer(q, d).distances(0, len(q_idx)), dtype=np.float64)
+        codec = model.codec()
+        first = np.asarray(codec.scorer(q, codec.encode(d)).distances(0, len(q_idx)), dtype=np.float64)
         D = reranked_distances(model, rd.tensors, q_idx, d_idx, first, direction, top_n, device=device)
         res[direction] = evaluate_ranking(PrecomputedScorer(D), Y[q_idx], Y[d_idx], metrics, tie=ec["tie"],
                                           empty_query=ec["empty_query"], seed=int(cfg["train"]["seed"]),
                                           chunk_size=int(ec["chunk_size"]))
     return {"split": split, "queries": {"split": q_name, "count": int(len(q_idx))},
             "database": {"split": d_name, "count": int(len(d_idx))}, "relevance": RELEVANCE_RULE,
-            "ranking": {**model.ranking_spec(), "rerank": f"top-{top_n} of the first stage re-sorted by the "
+            "ranking": {**model.codec().spec(), "rerank": f"top-{top_n} of the first stage re-sorted by the "
                                                           "model's fine-grained score"},
             "results": res, "wall_time_s": {"rank_rerank_and_score": round(time.perf_counter() - t0, 3)}}

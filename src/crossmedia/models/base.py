@@ -1,9 +1,9 @@
 """What every retrieval model offers the trainer, the evaluator and the index.
 
 A model encodes a batch of images and a batch of texts into retrieval representations, says
-how a query representation is scored against a database representation (a metrics scorer:
-Hamming over binary codes, AQD over quantization codes, cosine over real vectors), and
-computes its training losses for a batch. Models with alternating optimisation (DCMH's
+how its representations are stored and compared (its :class:`~crossmedia.codecs.Codec`:
+Hamming over sign codes, AQD over quantization codes, cosine over float vectors), and computes
+its training losses for a batch. Models with alternating optimisation (DCMH's
 binary-code step, CMSL's codebook/ICM step) hook ``on_epoch_start``.
 """
 
@@ -15,6 +15,9 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+
+from ..codecs import Codec, SignCodec
+from ..progress import progress
 
 
 @dataclass
@@ -56,8 +59,6 @@ class TrainContext:
     def batches(self, indices=None, batch_size: int = 256, desc: str = "encoding train"):
         """Batch dicts over ``indices`` (default: the training split), with ``pos`` = position
         within ``indices``."""
-        from ..progress import progress
-
         idx = self.train_idx if indices is None else torch.as_tensor(indices, dtype=torch.long)
         for s in progress(range(0, len(idx), batch_size), desc=desc, unit="batch"):
             b = self.run_data.tensors.batch(idx[s : s + batch_size], self.device)
@@ -65,25 +66,75 @@ class TrainContext:
             yield b
 
 
+#: token ids below this are not words: 0 = ``<pad>``, 1 = ``<unk>`` (out of vocabulary)
+FIRST_WORD_ID = 2
+#: batch key of a model's own region features (the output of :meth:`RetrievalModel.image_regions`);
+#: ``batch["regions"]`` is always the *dataset's* precomputed region features
+REGION_FEATURES = "region_features"
+
+
+def attention_rows(tokens: torch.Tensor) -> torch.Tensor:
+    """Bool mask over one text's token ids: the positions that get a row in
+    :meth:`RetrievalModel.word_region_attention` — in-vocabulary words (id ≥ 2), in order;
+    ``<pad>`` and ``<unk>`` get none."""
+    return tokens >= FIRST_WORD_ID
+
+
+def train_seed(ctx: TrainContext) -> int:
+    """The run's ``train.seed``: the seed of every random stream a model draws while training."""
+    return int(ctx.config["train"]["seed"])
+
+
 class RetrievalModel(nn.Module):
-    """Base class for registered models. ``batch`` dicts carry ``image`` (float B×3×H×W in
-    [0,1] or features), ``bow`` (B×V), ``tokens``/``lengths``, ``labels`` (B×C float) and
-    ``pos`` (positions within the training split, for models that keep per-item state)."""
+    """The contract between a registered model and the rest of crossmedia.
+
+    **Batches.** ``batch`` dicts carry ``image`` (float B×3×H×W in [0,1], or precomputed global
+    features B×F), optionally ``regions`` (the dataset's precomputed region features B×R×F'),
+    ``bow`` (B×V), ``tokens``/``lengths`` (token ids, 0 = ``<pad>``, 1 = ``<unk>``), ``labels``
+    (B×C float) and, in training, ``pos`` (positions within the training split).
+
+    **What every model declares** (consumers read these; they never probe with ``hasattr``):
+
+    * ``dim`` (int): width of :meth:`encode_image` / :meth:`encode_text` outputs;
+    * ``bits`` (int, the ``bits`` option every model's config has): the code length the model is
+      compared at — its own code length for hashing/quantization models, the length of the
+      ``sign`` / ``cq`` / ``pq`` views for real-valued ones;
+    * :meth:`codec` (a :class:`crossmedia.codecs.Codec`): how the outputs are stored and ranked;
+    * ``text_input``: ``"bow"`` or ``"tokens"``;
+    * ``supports_fine_grained`` (bool): whether :meth:`image_regions`, :meth:`fine_grained_scores`
+      and :meth:`word_region_attention` exist (else they raise ``NotImplementedError``);
+    * ``region_grid`` (int or None): g when the R regions of :meth:`image_regions` form a g × g
+      grid, row-major (so an attention row reshapes to g × g); None otherwise.
+
+    **Region features.** :meth:`image_regions` gives what a search index stores per image so that
+    reranking and heatmaps need neither pixels nor a backbone; :meth:`fine_grained_scores` and
+    :meth:`word_region_attention` accept an image batch or ``{REGION_FEATURES: image_regions(b)}``.
+
+    **Attention rows.** :meth:`word_region_attention` gives, per (image i, text i) pair, one row
+    per in-vocabulary word of text i in order (:func:`attention_rows`: ``<unk>`` and ``<pad>``
+    get no row), over the R regions; rows sum to 1.
+    """
 
     default_config: dict = {}
     model_name = "base"
     #: what the text side consumes: "bow" or "tokens"
     text_input = "bow"
-    #: the kind of representation used for ranking: "binary", "quantized" or "real"
-    code_kind = "binary"
-
     #: True when the model offers a fine-grained (word/region-level) score for reranking
     supports_fine_grained: bool = False
+    #: g of the g × g region grid of :meth:`image_regions`, or None
+    region_grid: int | None = None
+    #: width of the encoders' outputs (set by every model's constructor)
+    dim: int
 
     def __init__(self, config: dict, info: DataInfo):
         super().__init__()
         self.config = dict(config)
         self.info = info
+
+    @property
+    def bits(self) -> int:
+        """The ``bits`` option (see the class docstring)."""
+        return int(self.config["bits"])
 
     # --- training ---------------------------------------------------------
     def setup_training(self, ctx: "TrainContext") -> None:
@@ -103,33 +154,31 @@ class RetrievalModel(nn.Module):
 
     # --- retrieval --------------------------------------------------------
     def encode_image(self, batch: dict) -> torch.Tensor:
+        """(B, dim) continuous image representations."""
         raise NotImplementedError
 
     def encode_text(self, batch: dict) -> torch.Tensor:
+        """(B, dim) continuous text representations."""
         raise NotImplementedError
 
-    def to_codes(self, x: torch.Tensor) -> np.ndarray:
-        """Continuous representation → what is stored in the database (default: ±1 int8)."""
-        return np.where(x.detach().cpu().numpy() >= 0, 1, -1).astype(np.int8)
-
-    def scorer(self, query: torch.Tensor, database: torch.Tensor):
-        """A metrics scorer ranking ``database`` for each ``query`` (continuous outputs of the
-        encoders). Default: Hamming distance between binarised codes."""
-        from ..metrics import HammingScorer
-
-        return HammingScorer(self.to_codes(query), self.to_codes(database))
-
-    def ranking_spec(self) -> dict:
-        return {"representation": self.code_kind, "distance": "hamming", "binarisation": "x >= 0 -> +1"}
+    def codec(self) -> Codec:
+        """The codec of the model's own stored representation, ready to encode (its learned state
+        taken from the model). Default: sign codes of the ``bits``-wide outputs, Hamming."""
+        return SignCodec(self.bits, self.dim)
 
     # --- fine-grained (reranking, heatmaps) ---------------------------------
+    def image_regions(self, batch: dict) -> torch.Tensor:
+        """(B, R, F) region features of the batch's images as the fine-grained score consumes
+        them (see the class docstring)."""
+        raise NotImplementedError(f"{self.model_name} has no region features")
+
     def fine_grained_scores(self, images: dict, texts: dict) -> torch.Tensor:
-        """(n_images × n_texts) fine-grained similarity between every image of the ``images``
-        batch dict and every text of the ``texts`` batch dict (higher = more similar); used to
-        rerank a first-stage top-N. Batch dicts are what ``RunTensors.batch`` yields."""
+        """(n_images × n_texts) fine-grained similarity between every image of ``images`` and
+        every text of ``texts`` (higher = more similar); used to rerank a first-stage top-N.
+        ``images`` is an image batch or ``{REGION_FEATURES: ...}``; ``texts`` needs ``tokens``."""
         raise NotImplementedError(f"{self.model_name} has no fine-grained score")
 
     def word_region_attention(self, images: dict, texts: dict) -> list[torch.Tensor]:
-        """For pairs (image i, text i): attention of each of text i's words over image i's
-        regions, one (n_words_i × n_regions) tensor per pair, rows sum to 1; used for heatmaps."""
+        """For pairs (image i, text i): one (n_words_i × R) tensor per pair, a row per
+        in-vocabulary word of text i (:func:`attention_rows`), rows sum to 1; for heatmaps."""
         raise NotImplementedError(f"{self.model_name} has no word-region attention")

@@ -60,38 +60,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..codecs import Codec, CompositeCodec, FloatIPCodec
+from ..data.wordvec import load_word_vectors
 from ..errors import ConfigError
-from ..losses import label_similarity, quantization_loss
+from ..graph import (build_correlation_graph, expand, random_walks, skipgram_embeddings, text_scores,
+                     walk_cooccurrence, word_correlation)
+from ..losses import cross_media_correlation_loss, hardest_negative_hinge_loss, label_similarity, quantization_loss
 from ..quant import CompositeQuantizer, bits_to_codebooks
 from .attention import stacked_cross_attention, vocabulary_cross_attention
-from .base import DataInfo, RetrievalModel
+from .base import REGION_FEATURES, DataInfo, RetrievalModel, attention_rows, train_seed
 from .encoders import BowMLP, SmallCNN
+from .memory import CrossBatchMemory
 from .registry import register_model
 
 __all__ = ["CMSL", "CDQ"]
-
-
-def _weighted_pair_loss(theta: torch.Tensor, s: torch.Tensor, pos_weight: float, clip: float | None) -> torch.Tensor:
-    """mean over pairs of w_ij (softplus(θ) − s θ), w = pos_weight for s = 1 (CDQ's pairwise
-    cross-entropy with positives re-weighted; sparse label overlap otherwise favours u ≈ −v)."""
-    if clip is not None:
-        theta = theta.clamp(-clip, clip)
-    loss = F.softplus(theta) - s * theta
-    w = 1.0 + (pos_weight - 1.0) * s
-    return (loss * w).sum() / w.sum()
-
-
-def _scan_hinge(sim: torch.Tensor, s: torch.Tensor, has_words: torch.Tensor, margin: float) -> torch.Tensor:
-    """SCAN's loss (Lee et al. ECCV 2018; VSE++ hardest negatives): for each matched pair (image i,
-    its own text i), hinge [m − S(i,i) + S(i,j)]₊ against the hardest text j and
-    [m − S(i,i) + S(j,i)]₊ against the hardest image j, negatives restricted to label-disjoint
-    items (items that share a label are not negatives). Texts without words are left out."""
-    d = sim.diag()
-    neg = (s == 0) & has_words.view(1, -1) & has_words.view(-1, 1)
-    cost_txt = ((margin + sim - d.view(-1, 1)).clamp(min=0) * neg).max(1).values
-    cost_img = ((margin + sim - d.view(1, -1)).clamp(min=0) * neg).max(0).values
-    keep = has_words.float()
-    return ((cost_txt + cost_img) * keep).sum() / keep.sum().clamp_min(1.0)
 
 
 @register_model("cmsl")
@@ -159,7 +141,6 @@ class CMSL(RetrievalModel):
         },
     }
     text_input = "bow"
-    code_kind = "quantized"
 
     def __init__(self, config: dict, info: DataInfo):
         super().__init__(config, info)
@@ -194,7 +175,7 @@ class CMSL(RetrievalModel):
         self.local_enabled = bool(local)
         self.supports_fine_grained = self.local_enabled
         self.quant_enabled = bool(self.qcfg["enabled"])
-        self.code_kind = "quantized" if self.quant_enabled else "real"
+        self.region_grid = int(c["grid"]) if self.local_enabled and info.image_feature_dim is None else None
         gdim = int(c["global_dim"])
         dl, ldim = int(self.lcfg["dim"]), int(self.lcfg["out_dim"])
         self.dim = gdim + (ldim if self.local_enabled else 0)
@@ -240,13 +221,11 @@ class CMSL(RetrievalModel):
         # per-training-item codes: size known only at training time → extra state
         self.register_buffer("img_codes", torch.zeros(0, self.M, dtype=torch.long), persistent=False)
         self.register_buffer("txt_codes", torch.zeros(0, self.M, dtype=torch.long), persistent=False)
-        self.register_buffer("U_all", torch.zeros(0, self.dim), persistent=False)
-        self.register_buffer("V_all", torch.zeros(0, self.dim), persistent=False)
-        self.register_buffer("train_labels", torch.zeros(0, info.n_labels), persistent=False)
+        self.memory = CrossBatchMemory()  # loss.memory: the outputs of all training items
         self.graph_info: dict = {}
 
     # ------------------------------------------------------------------ checkpoint state
-    _train_state = ("img_codes", "txt_codes", "U_all", "V_all", "train_labels")
+    _train_state = ("img_codes", "txt_codes")
 
     def get_extra_state(self) -> dict:
         return {**{k: getattr(self, k) for k in self._train_state}, "graph_info": dict(self.graph_info)}
@@ -256,15 +235,9 @@ class CMSL(RetrievalModel):
             setattr(self, k, state[k].to(self.codebooks.device))
         self.graph_info = dict(state.get("graph_info", {}))
 
-    def quantizer(self) -> CompositeQuantizer:
-        """A :class:`CompositeQuantizer` over this model's (shared) codebooks."""
-        q = CompositeQuantizer(self.M, self.K, self.dim, icm_iters=int(self.qcfg["icm_iters"]))
-        q.codebooks_t = self.codebooks.detach().clone()
-        return q
-
     # ------------------------------------------------------------------ setup: graph, walks, embeddings
     def setup_training(self, ctx) -> None:
-        seed = int(ctx.config.get("train", {}).get("seed", 0)) if isinstance(ctx.config, dict) else 0
+        seed = train_seed(ctx)
         labels = ctx.train_labels.float()
         n = labels.shape[0]
         if self.losscfg["balance"] and n:
@@ -276,10 +249,7 @@ class CMSL(RetrievalModel):
         self.img_codes = torch.zeros(n, self.M, dtype=torch.long, device=self.codebooks.device)
         self.txt_codes = torch.zeros(n, self.M, dtype=torch.long, device=self.codebooks.device)
         if self.losscfg["memory"]:
-            g = torch.Generator().manual_seed(seed)
-            self.U_all = (torch.randn(n, self.dim, generator=g) * 0.01).to(self.codebooks.device)
-            self.V_all = (torch.randn(n, self.dim, generator=g) * 0.01).to(self.codebooks.device)
-            self.train_labels = labels.to(self.codebooks.device)
+            self.memory.reset(labels.to(self.codebooks.device), self.dim, torch.Generator().manual_seed(seed))
         if self.gcfg["enabled"]:
             self._build_graph(ctx, seed)
 
@@ -298,9 +268,6 @@ class CMSL(RetrievalModel):
         return torch.cat(out).numpy()
 
     def _build_graph(self, ctx, seed: int) -> None:
-        from ..graph import (build_correlation_graph, random_walks, skipgram_embeddings, walk_cooccurrence,
-                             word_correlation)
-
         g = self.gcfg
         t0 = time.perf_counter()
         V = self.info.vocab_size
@@ -340,12 +307,6 @@ class CMSL(RetrievalModel):
                            "graph_setup_s": round(time.perf_counter() - t0, 3)}
 
     def _external_vectors(self, source: str) -> torch.Tensor:
-        try:
-            from ..data.wordvec import load_word_vectors
-        except ImportError:
-            raise ConfigError(f"model.local.external_vectors={source!r}: external word vectors need "
-                              "crossmedia.data.wordvec.load_word_vectors, which this installation does not have; "
-                              "set model.local.external_vectors=null") from None
         vecs = load_word_vectors(list(self.info.vocab), source)
         if isinstance(vecs, tuple):
             vecs = vecs[0]
@@ -401,8 +362,6 @@ class CMSL(RetrievalModel):
         """The bag of words after semantic expansion (unchanged when expansion is off)."""
         if not self.ecfg["enabled"] or self.expansion_corr.numel() == 0:
             return bow
-        from ..graph import expand, text_scores
-
         scores = text_scores(bow, self.expansion_corr)
         return expand(bow, scores, int(self.ecfg["top_k"]), float(self.ecfg["weight"]),
                       weighting=self.ecfg["weighting"], min_score=float(self.ecfg["min_score"]),
@@ -447,7 +406,9 @@ class CMSL(RetrievalModel):
         index stores (float16) so that reranking needs neither pixels nor the CNN."""
         if not self.local_enabled:
             raise NotImplementedError(f"{self.model_name}: the local branch is off (no region features)")
-        if "regions" in batch:
+        if REGION_FEATURES in batch:
+            return batch[REGION_FEATURES].float()
+        if self.cnn is None:
             return batch["regions"].float()
         return self._image_parts(batch)[1]
 
@@ -461,15 +422,15 @@ class CMSL(RetrievalModel):
         """SCAN's exact t-i stacked cross attention (Lee et al. ECCV 2018) of the local branch
         between every image and every text (:meth:`local_similarity`: λ1 = ``local.temperature``,
         pooled over the text's words by ``local.aux_pooling``) — the cross-attention score that
-        cannot be indexed, used to rerank a first-stage top-N. ``images`` may carry raw
-        ``regions`` (see :meth:`image_regions`) instead of pixels; ``texts`` needs ``tokens``."""
+        cannot be indexed, used to rerank a first-stage top-N. ``images`` may carry
+        ``REGION_FEATURES`` (see :meth:`image_regions`) instead of pixels; ``texts`` needs ``tokens``."""
         regions, words, mask = self._fine_inputs(images, texts)
         return self.local_similarity(regions, words, mask)
 
     def word_region_attention(self, images: dict, texts: dict) -> list[torch.Tensor]:
         """SCAN's attention α (softmax over regions) of each known word of text i over the regions
         of image i, one (n_words_i × R) tensor per pair; rows follow the text's in-vocabulary words
-        (token ids ≥ 2) in their order and sum to 1."""
+        (:func:`~crossmedia.models.base.attention_rows`) in their order and sum to 1."""
         regions, words, mask = self._fine_inputs(images, texts)
         if regions.shape[0] != words.shape[0]:
             raise ValueError(f"word_region_attention: {regions.shape[0]} images but {words.shape[0]} texts; pairs expected")
@@ -488,35 +449,25 @@ class CMSL(RetrievalModel):
         pw = float(self.pos_weight)
         lc, qc = self.losscfg, self.qcfg
         scale, clip = float(lc["scale"]), (None if lc["clip"] is None else float(lc["clip"]))
-        s = label_similarity(labels, labels)
         iw = float(lc["intra_weight"])
-        if lc["memory"] and self.U_all.shape[0]:
+        memory = None
+        if lc["memory"] and len(self.memory):
             # DCMH-style: each modality's batch against the other's stored outputs for all items
-            pos = batch["pos"]
-            with torch.no_grad():
-                self.U_all[pos] = u.detach()
-                self.V_all[pos] = v.detach()
-            sa = label_similarity(labels, self.train_labels)
-            inter = 0.5 * (_weighted_pair_loss(scale * (u @ self.V_all.T), sa, pw, clip)
-                           + _weighted_pair_loss(scale * (v @ self.U_all.T), sa, pw, clip))
-            if iw:
-                intra = 0.5 * (_weighted_pair_loss(scale * (u @ self.U_all.T), sa, pw, clip)
-                               + _weighted_pair_loss(scale * (v @ self.V_all.T), sa, pw, clip))
-        else:
-            inter = _weighted_pair_loss(scale * (u @ v.T), s, pw, clip)
-            if iw:
-                intra = 0.5 * (_weighted_pair_loss(scale * (u @ u.T), s, pw, clip)
-                               + _weighted_pair_loss(scale * (v @ v.T), s, pw, clip))
-        out: dict[str, torch.Tensor] = {"inter": inter}
-        loss = inter
+            self.memory.write(batch["pos"], image=u, text=v)
+            memory = (self.memory.image, self.memory.text, self.memory.labels)
+        corr = cross_media_correlation_loss(u, v, labels, intra_weight=iw, scale=scale, clip=clip, pos_weight=pw,
+                                            memory=memory)
+        out: dict[str, torch.Tensor] = {"inter": corr["inter"]}
+        loss = corr["loss"]
         if iw:
-            loss = loss + iw * intra
-            out["intra"] = intra
+            out["intra"] = corr["intra"]
         aux_w = float(self.lcfg["aux_weight"])
         if self.local_enabled and aux_w:
             words, mask = self._words(batch)
             sl = self.local_similarity(regions, words, mask)
-            local = _scan_hinge(sl, s, mask.any(1), float(self.lcfg["aux_margin"]))
+            # SCAN / VSE++: hardest label-disjoint negative; texts without a known word left out
+            local = hardest_negative_hinge_loss(sl, float(self.lcfg["aux_margin"]), label_similarity(labels, labels),
+                                                valid=mask.any(1))
             loss = loss + aux_w * local
             out["local_aux"] = local
         if self.quant_enabled:
@@ -553,7 +504,7 @@ class CMSL(RetrievalModel):
             rec["quant_lambda"] = 0.0
             return rec
         t0 = time.perf_counter()
-        seed = int(ctx.config.get("train", {}).get("seed", 0)) if isinstance(ctx.config, dict) else 0
+        seed = train_seed(ctx)
         u, v = self._encode_train(ctx)
         x = torch.cat([u, v]).float()
         n = u.shape[0]
@@ -579,31 +530,14 @@ class CMSL(RetrievalModel):
         return rec
 
     # ------------------------------------------------------------------ retrieval
-    @torch.no_grad()
-    def to_codes(self, x: torch.Tensor) -> np.ndarray:
-        """Database side: ICM codes (N, M) uint8 against the learned codebooks; with
-        quantization off, the continuous vectors themselves."""
-        if not self.quant_enabled:
-            return x.detach().cpu().numpy().astype(np.float32)
-        if not bool(self.codebooks_ready):
-            raise RuntimeError("CMSL: the codebooks are not trained yet (train for more than quant.warmup_epochs epochs)")
-        return self.quantizer().encode(x.detach().cpu().float().numpy())
-
-    def scorer(self, query: torch.Tensor, database: torch.Tensor):
-        from ..metrics import AQDScorer, InnerProductScorer
-
-        q = query.detach().cpu().float().numpy()
+    def codec(self) -> Codec:
+        """Composite quantization over the learned codebooks shared by both modalities (database
+        coded by ICM, continuous queries, AQD). With ``quant.enabled=false`` — and during the
+        warm-up epochs, before the codebooks exist — the float vectors by inner product."""
         if not self.quant_enabled or not bool(self.codebooks_ready):
-            return InnerProductScorer(q, database.detach().cpu().float().numpy())
-        return AQDScorer(q, self.codebooks.detach().cpu().numpy(), self.to_codes(database))
-
-    def ranking_spec(self) -> dict:
-        if not self.quant_enabled:
-            return {"representation": "real", "distance": "negative inner product", "dim": self.dim}
-        return {"representation": "quantized", "distance": "aqd: −⟨q, Σ_m C_m[b_m]⟩ (lookup tables)",
-                "query": "continuous", "database": f"composite quantization codes by ICM ({self.qcfg['icm_iters']} sweeps)",
-                "codebooks": self.M, "codewords": self.K, "bits": int(self.M * math.log2(self.K)), "dim": self.dim}
-
+            return FloatIPCodec(self.dim)
+        return CompositeCodec.from_codebooks(self.codebooks.detach().cpu(), normalize=False,
+                                             icm_iters=int(self.qcfg["icm_iters"]))
 
 def _cdq_defaults() -> dict:
     cfg = copy.deepcopy(CMSL.default_config)

@@ -10,10 +10,10 @@ of the real vectors (float32, 4·dim bytes per item).
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
+from ..codecs import FloatCosineCodec
 from ..errors import ConfigError
 from .base import DataInfo, RetrievalModel
 from .encoders import SmallCNN
@@ -30,7 +30,6 @@ COMMON_DEFAULTS = {
 
 class CommonSpaceModel(RetrievalModel):
     text_input = "bow"
-    code_kind = "real"
     #: one projection to the common space shared by both modalities (DSCMR) or one each (ACMR)
     shared_projection = False
 
@@ -39,7 +38,6 @@ class CommonSpaceModel(RetrievalModel):
         bits = int(config["bits"])
         if bits < 1:
             raise ConfigError(f"model.bits: expected a positive number of bits, got {bits}")
-        self.bits = bits
         self.dim = int(config["dim"] or bits)
         hidden, drop = int(config["hidden"]), float(config["dropout"])
         if info.image_feature_dim:
@@ -65,14 +63,6 @@ class CommonSpaceModel(RetrievalModel):
         h = self.txt_body(batch["bow"])
         return self.proj(h) if self.shared_projection else self.txt_proj(h)
 
-    # --- retrieval: cosine over real vectors
-    def to_codes(self, x: torch.Tensor) -> np.ndarray:
-        return x.detach().cpu().float().numpy()
-
-    def scorer(self, query: torch.Tensor, database: torch.Tensor):
-        from ..metrics import InnerProductScorer
-
-        return InnerProductScorer(self.to_codes(query), self.to_codes(database), cosine=True)
-
-    def ranking_spec(self) -> dict:
-        return {"representation": "real", "distance": "cosine (negative)", "dim": self.dim, "dtype": "float32"}
+    def codec(self) -> FloatCosineCodec:
+        """Cosine of the float32 common-space vectors (4·dim bytes per item)."""
+        return FloatCosineCodec(self.dim)

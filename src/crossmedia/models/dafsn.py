@@ -44,15 +44,16 @@ Ablation switches: ``loss.word_weight`` (0 = no word-level term), ``loss.sentenc
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..codecs import FloatCosineCodec
+from ..data.wordvec import load_word_vectors
 from ..errors import ConfigError
 from ..losses import (batch_softmax_matching_loss, grl_coefficient, hardest_negative_hinge_loss, label_similarity,
                       modality_adversarial_loss)
-from .base import DataInfo, RetrievalModel
+from .base import REGION_FEATURES, DataInfo, RetrievalModel, attention_rows
 from .discriminator import ModalityDiscriminator
 from .encoders import BiLSTMEncoder, build_region_encoder
 from .registry import register_model
@@ -83,6 +84,7 @@ def _l2(x: torch.Tensor) -> torch.Tensor:
 @register_model("dafsn")
 class DAFSN(RetrievalModel):
     default_config = {
+        "bits": 32,  # code length of the sign / cq / pq views (the native codes are the 2·hidden-d float vectors)
         "text": {
             "embed_dim": 300,
             "hidden": 128,  # per direction; the common space is 2 × hidden
@@ -116,7 +118,6 @@ class DAFSN(RetrievalModel):
         "optim": {"beta1": 0.5, "beta2": 0.999, "rnn_clip": 0.25},
     }
     text_input = "tokens"
-    code_kind = "real"
     supports_fine_grained = True
 
     def __init__(self, config: dict, info: DataInfo):
@@ -146,8 +147,6 @@ class DAFSN(RetrievalModel):
             raise ConfigError("data.text_field: this dataset's text is precomputed feature vectors; DAFSN needs words")
         src = self.config["text"]["word_vectors"]
         if src:
-            from ..data.wordvec import load_word_vectors
-
             vecs, _stats = load_word_vectors(list(self.info.vocab), src)
             want = int(self.config["text"]["embed_dim"])
             if vecs.shape[1] != want:
@@ -213,31 +212,21 @@ class DAFSN(RetrievalModel):
     def encode_text(self, batch: dict) -> torch.Tensor:
         return self.text(batch["tokens"], batch["lengths"])[1]
 
-    def to_codes(self, x: torch.Tensor) -> np.ndarray:
-        return x.detach().cpu().float().numpy()
-
-    def scorer(self, query: torch.Tensor, database: torch.Tensor):
-        from ..metrics import InnerProductScorer
-
-        return InnerProductScorer(self.to_codes(query), self.to_codes(database), cosine=True)
-
-    def ranking_spec(self) -> dict:
-        return {"representation": "real", "distance": "negative cosine", "dim": self.dim,
-                "image": "global image embedding", "text": "BiLSTM sentence embedding"}
+    def codec(self) -> FloatCosineCodec:
+        """Cosine between the global image embedding and the BiLSTM sentence embedding (float32)."""
+        return FloatCosineCodec(self.dim)
 
     # ------------------------------------------------------------------ fine-grained hooks
     def image_regions(self, batch: dict) -> torch.Tensor:
         """The image's projected region features (B, R, d) — what a search index stores (float16)
         so that reranking and heatmaps need neither pixels nor the (possibly frozen, large)
-        backbone; :meth:`fine_grained_scores` accepts them back as ``{"regions": ...}``."""
+        backbone; :meth:`fine_grained_scores` accepts them back as ``{REGION_FEATURES: ...}``."""
+        if REGION_FEATURES in batch:
+            return batch[REGION_FEATURES].float()
         return self.image(batch)[1]
 
     def _regions(self, images: dict) -> torch.Tensor:
-        # pixels or precomputed features come with "image"; a dict holding only "regions" carries
-        # the projected regions of :meth:`image_regions` (the search index's rerank input)
-        if "image" in images:
-            return self.image(images)[1]
-        return images["regions"].float()
+        return self.image_regions(images)
 
     def _text_words(self, texts: dict):
         tokens = texts["tokens"]
@@ -259,10 +248,16 @@ class DAFSN(RetrievalModel):
         _, attn = attentional_similarity(regions, words, mask, float(self.config["gamma1"]),
                                          float(self.config["gamma2"]), pairs=True, return_attention=True,
                                          word_softmax=bool(self.config["word_softmax"]))
-        n = mask.sum(1)
-        return [attn[i, : int(n[i])] for i in range(attn.shape[0])]
+        tokens = texts["tokens"]
+        out = []
+        for i in range(attn.shape[0]):
+            n = int(mask[i].sum())
+            keep = attention_rows(tokens[i, :n])  # no row for <unk>: the same rows as every model
+            out.append(attn[i, :n][keep.to(attn.device)])
+        return out
 
     @property
-    def region_grid(self) -> int | None:
-        """g of the g × g region grid (attention rows reshape to g × g)."""
+    def region_grid(self) -> int | None:  # type: ignore[override]
+        """g of the g × g region grid (attention rows reshape to g × g), None when the region
+        count is not a square."""
         return self.image.grid

@@ -73,10 +73,10 @@ class DCMH(TwoTowerHashing):
         gamma, eta = float(self.config["gamma"]), float(self.config["eta"])
         if phase == "image":
             x, own, other = self.encode_image(batch), self.F_all, self.G_all
+            self.memory.write(pos, image=x)
         else:
             x, own, other = self.encode_text(batch), self.G_all, self.F_all
-        with torch.no_grad():
-            own[pos] = x.detach()
+            self.memory.write(pos, text=x)
         norm = float(x.shape[0] * n)
         lik = pairwise_likelihood_loss(x, other, s, scale=0.5, reduction="sum", pos_weight=self.pos_weight) / norm
         quant = ((b - x) ** 2).sum() / norm

@@ -5,6 +5,7 @@ A model class registers under a name with its default config; ``get_model`` buil
 
 from __future__ import annotations
 
+import copy
 from typing import Any, Callable
 
 from ..errors import ConfigError
@@ -21,6 +22,9 @@ def register_model(name: str) -> Callable[[type], type]:
             raise ValueError(f"model name {name!r} is already registered by {_REGISTRY[name].__qualname__}")
         if not isinstance(getattr(cls, "default_config", None), dict):
             raise TypeError(f"{cls.__qualname__} must define a dict `default_config` to be registered")
+        if "bits" not in cls.default_config:
+            raise TypeError(f"{cls.__qualname__}.default_config must have a 'bits' option (the code length the model "
+                            "is compared at; see RetrievalModel)")
         cls.model_name = name
         _REGISTRY[name] = cls
         return cls
@@ -43,11 +47,9 @@ def model_config(name: str, overrides: dict | None = None) -> dict:
 
     Options may be nested (``{"graph": {"enabled": True}}``); an override key may be dotted
     (``"graph.enabled"``) or a nested dict, and must name an existing option."""
-    import copy
-
     cls = get_model_class(name)
     cfg = copy.deepcopy(cls.default_config)
-    for key, value in _flatten(overrides or {}).items():
+    for key, value in flatten_options(overrides or {}).items():
         if key == "name":
             continue
         parts = key.split(".")
@@ -66,13 +68,13 @@ def model_config(name: str, overrides: dict | None = None) -> dict:
     return cfg
 
 
-def _flatten(d: dict, prefix: str = "") -> dict:
+def flatten_options(d: dict, prefix: str = "") -> dict:
     """{"a": {"b": 1}} → {"a.b": 1}, except where the default itself is a dict value to replace."""
     out: dict = {}
     for k, v in d.items():
         key = f"{prefix}{k}"
         if isinstance(v, dict) and v:
-            out.update(_flatten(v, key + "."))
+            out.update(flatten_options(v, key + "."))
         else:
             out[key] = v
     return out

@@ -21,8 +21,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..errors import ConfigError
 from ..losses import label_similarity, pairwise_likelihood_loss
-from .base import DataInfo, RetrievalModel
+from .base import DataInfo, RetrievalModel, train_seed
+from .memory import CrossBatchMemory
 from .encoders import BowMLP, SmallCNN
 from .registry import register_model
 
@@ -40,16 +42,13 @@ class TwoTowerHashing(RetrievalModel):
         "pos_weight": "auto",  # weight of similar pairs: a number, "auto" (#dissimilar/#similar in train) or null
     }
     text_input = "bow"
-    code_kind = "binary"
 
     def __init__(self, config: dict, info: DataInfo):
         super().__init__(config, info)
         bits = int(config["bits"])
         if bits < 1:
-            from ..errors import ConfigError
-
             raise ConfigError(f"model.bits: expected a positive number of bits, got {bits}")
-        self.bits = bits
+        self.dim = bits
         if info.image_feature_dim:  # precomputed global features (e.g. a pretrained CNN's)
             self.cnn = None
             self.img_head = BowMLP(info.image_feature_dim, bits, hidden=int(config["text_hidden"]),
@@ -58,30 +57,37 @@ class TwoTowerHashing(RetrievalModel):
             self.cnn = SmallCNN(tuple(config["cnn_channels"]), grid=int(config["grid"]))
             self.img_head = nn.Linear(self.cnn.out_dim, bits)
         self.txt = BowMLP(info.vocab_size, bits, hidden=int(config["text_hidden"]), dropout=float(config["dropout"]))
-        # per-training-item state (DCMH's F, G, B): checkpointed through get/set_extra_state so
-        # an inference-only load does not need the training-set size
-        for name in self._train_state:
-            self.register_buffer(name, torch.zeros(0), persistent=False)
+        # per-training-item state: DCMH's F and G (the outputs of every training item) and B;
+        # checkpointed as extra state so an inference-only load does not need the training-set size
+        self.memory = CrossBatchMemory()
+        self.register_buffer("B_all", torch.zeros(0), persistent=False)
 
-    _train_state = ("F_all", "G_all", "B_all", "train_labels")
     pos_weight: float | None = None
 
+    @property
+    def F_all(self) -> torch.Tensor:
+        """DCMH's F: the stored image outputs of all training items (N × bits)."""
+        return self.memory.image
+
+    @property
+    def G_all(self) -> torch.Tensor:
+        """DCMH's G: the stored text outputs of all training items (N × bits)."""
+        return self.memory.text
+
+    @property
+    def train_labels(self) -> torch.Tensor:
+        return self.memory.labels
+
     def get_extra_state(self) -> dict:
-        return {**{name: getattr(self, name) for name in self._train_state}, "pos_weight": self.pos_weight}
+        return {"B_all": self.B_all, "pos_weight": self.pos_weight}
 
     def set_extra_state(self, state: dict) -> None:
-        for name in self._train_state:
-            setattr(self, name, state[name])
+        self.B_all = state["B_all"]
         self.pos_weight = state.get("pos_weight")
 
     def setup_training(self, ctx) -> None:
-        train_labels = ctx.train_labels
-        n = train_labels.shape[0]
-        g = torch.Generator().manual_seed(0)
-        self.F_all = torch.randn(n, self.bits, generator=g) * 0.01
-        self.G_all = torch.randn(n, self.bits, generator=g) * 0.01
+        self.memory.reset(ctx.train_labels, self.bits, torch.Generator().manual_seed(train_seed(ctx)))
         self.B_all = torch.where(self.F_all + self.G_all >= 0, 1.0, -1.0)
-        self.train_labels = train_labels.float()
         pw = self.config.get("pos_weight")
         if pw == "auto":
             s = label_similarity(self.train_labels, self.train_labels)
@@ -107,9 +113,7 @@ class TwoTowerHashing(RetrievalModel):
         pos = batch["pos"]
         f = self.encode_image(batch)
         g = self.encode_text(batch)
-        with torch.no_grad():
-            self.F_all[pos] = f.detach()
-            self.G_all[pos] = g.detach()
+        self.memory.write(pos, image=f, text=g)
         s = label_similarity(batch["labels"], self.train_labels)
         b = self.B_all[pos]
         gamma, eta = float(self.config["gamma"]), float(self.config["eta"])

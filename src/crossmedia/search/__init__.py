@@ -4,10 +4,10 @@
 float brute force or FAISS, optionally reranking the top-N with the model's fine-grained score,
 and explain a match with word→region attention."""
 
-from .engines import AQDEngine, Engine, FaissEngine, FloatEngine, HammingEngine, pack_bits, top_k
+from ..engines import AQDEngine, Engine, FaissEngine, FloatEngine, HammingEngine, pack_bits, top_k
 from .format import FORMAT, FORMAT_VERSION
-from .index import ENGINES, Index
+from .index import Index
 from .query import Hit
 
-__all__ = ["AQDEngine", "ENGINES", "Engine", "FORMAT", "FORMAT_VERSION", "FaissEngine", "FloatEngine",
+__all__ = ["AQDEngine", "Engine", "FORMAT", "FORMAT_VERSION", "FaissEngine", "FloatEngine",
            "HammingEngine", "Hit", "Index", "pack_bits", "top_k"]

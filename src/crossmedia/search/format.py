@@ -1,11 +1,13 @@
 """The on-disk index format: a folder with a manifest, arrays and the model.
 
     manifest.json   format "crossmedia-index", format_version, model reference (name, run,
-                    checkpoint, fingerprint), code kind, counts, and for every other file its
-                    size and sha256
+                    checkpoint, fingerprint), the codec (name, kind, JSON parameters, spec),
+                    counts, and for every other file its size and sha256
     items.jsonl     one item a line (row order of every array): id, text, labels, image path
-    model.pt        the model needed to encode queries and rerank (config, DataInfo, weights)
-    *.npy           codes / codebooks / vectors per modality, rerank features
+    model.pt        the model needed to encode queries and rerank (a weights-only
+                    :mod:`crossmedia.models.checkpoint` file)
+    *.npy           codes per modality (image_db, text_db), the codec's array state
+                    (codec_<name>.npy, e.g. codec_codebooks), rerank features (regions, tokens)
 
 A folder is written under a temporary name and renamed into place (``crossmedia.io.atomic_dir``)
 so a reader never sees a half-written index; on load the version is checked and (by default)
@@ -27,7 +29,7 @@ __all__ = ["FORMAT", "FORMAT_VERSION", "MANIFEST", "sha256_file", "write_index_d
            "load_array", "read_items", "model_fingerprint"]
 
 FORMAT = "crossmedia-index"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the codec (name + state) in the manifest; model.pt a models.checkpoint file
 MANIFEST = "manifest.json"
 
 

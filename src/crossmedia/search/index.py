@@ -11,7 +11,6 @@ concurrently from several threads.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from pathlib import Path
@@ -20,58 +19,31 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..codecs import codec_from_state
+from ..data.dataset import TEXT_FIELDS, Dataset
+from ..data.tensors import TensorData
+from ..data.text import Vocabulary
 from ..errors import DataError, UserError
+from ..models import REGION_FEATURES, attention_rows, load_checkpoint
+from ..models.checkpoint import checkpoint_dict, model_from_checkpoint, read_checkpoint
 from ..progress import progress
-from .engines import AQDEngine, Engine, FaissEngine, FloatEngine, HammingEngine, pack_bits
+from ..seed import git_commit
+from ..engines import Engine
 from .format import (load_array, model_fingerprint, read_items, read_manifest, sha256_file, verify_files,
                      write_index_dir)
 from ..features.carried import EXTRACTOR_FILE
-from .query import Hit, image_batch, known_words, text_batch
+from .query import Hit, image_batch, text_batch
 from .rerank import reorder, rerank_images_for_text, rerank_texts_for_image
 
-__all__ = ["Index", "ENGINES"]
+__all__ = ["Index"]
 
 MODALITIES = ("image", "text")
-#: engines per code kind; the first is the default
-ENGINES = {"quantized": ("aqd", "faiss"), "binary": ("hamming", "faiss"), "real": ("float", "faiss")}
 
 
 # ---------------------------------------------------------------------------- model + data helpers
-def _load_run_model(run_dir, checkpoint: str = "best"):
-    """(model in eval mode, its checkpoint path) of a finished run; checks the run."""
-    from ..config import resolve_config
-    from ..models import DataInfo, get_model
-    from ..train.rundir import RunDir
-
-    run = RunDir(run_dir)
-    cfg = resolve_config(run.load_config())
-    path = run.checkpoint(checkpoint)
-    if not path.is_file():
-        raise UserError(f"{path}: checkpoint not found; has {run.path} finished training?")
-    ck = torch.load(path, map_location="cpu", weights_only=False)
-    info = DataInfo(**ck["info"])
-    model = get_model(cfg["model"]["name"], cfg["model"], info)
-    model.load_state_dict(ck["model"])
-    model.eval()
-    return model, cfg, path
-
-
-def _model_from_blob(blob: dict):
-    from ..models import DataInfo, get_model
-
-    model = get_model(blob["model_name"], blob["config"], DataInfo(**blob["info"]))
-    model.load_state_dict(blob["state_dict"])
-    model.eval()
-    return model
-
-
 def _tensors_for(model, data_dir):
     """The dataset at ``data_dir`` as tensors the way ``model`` was trained on (its vocabulary,
     text field, image size / feature kind)."""
-    from ..data.dataset import TEXT_FIELDS, Dataset
-    from ..data.tensors import TensorData
-    from ..data.text import Vocabulary
-
     info = model.info
     image_source = "features" if info.image_feature_dim else "pixels"
     ds = Dataset.load(data_dir, check_files=image_source == "pixels")
@@ -110,39 +82,22 @@ def _item_record(ds, i: int, field: str | None) -> dict:
     return rec
 
 
-def _raw_regions(model, batch: dict):
-    """Raw region features (B, R, F) of a batch for the rerank, or None: the model's own
-    ``image_regions`` (CMSL: CNN grid cells or precomputed regions), else the batch's precomputed
-    ``regions``; only for models with a fine-grained score."""
-    if not model.supports_fine_grained:
-        return None
-    if hasattr(model, "image_regions"):
-        return model.image_regions(batch)
-    return batch.get("regions")
-
-
-def _metric(model) -> str:
-    spec = model.ranking_spec() if hasattr(model, "ranking_spec") else {}
-    return "cosine" if "cosine" in str(spec.get("distance", "")).lower() else "ip"
+def _region_features(model, batch: dict):
+    """What the index stores per image for the fine-grained rerank and explain
+    (:meth:`RetrievalModel.image_regions`), or None for a model without a fine-grained score."""
+    return model.image_regions(batch) if model.supports_fine_grained else None
 
 
 @torch.no_grad()
-def _encode(model, ds, tensors, indices, batch_size: int = 256) -> tuple[dict, list[dict]]:
+def _encode(model, codec, ds, tensors, indices, batch_size: int = 256) -> tuple[dict, list[dict]]:
     """Arrays (codes per modality, rerank features) and item records of ``indices``."""
-    kind = model.code_kind
     parts: dict[str, list] = {"image_db": [], "text_db": [], "regions": [], "tokens": []}
     indices = np.asarray(indices, dtype=np.int64)
     for s in progress(range(0, len(indices), batch_size), desc="encoding items", unit="batch"):
         b = tensors.batch(indices[s : s + batch_size])
         for mod, x in (("image", model.encode_image(b)), ("text", model.encode_text(b))):
-            if kind == "quantized":
-                codes = model.to_codes(x)
-            elif kind == "binary":
-                codes = pack_bits(x.cpu().numpy())
-            else:
-                codes = x.detach().cpu().float().numpy()
-            parts[f"{mod}_db"].append(np.asarray(codes))
-        regions = _raw_regions(model, b)
+            parts[f"{mod}_db"].append(np.asarray(codec.encode(x)))
+        regions = _region_features(model, b)
         if regions is not None:
             parts["regions"].append(regions.cpu().numpy().astype(np.float16))
         parts["tokens"].append(b["tokens"].cpu().numpy().astype(np.int32))
@@ -153,6 +108,21 @@ def _encode(model, ds, tensors, indices, batch_size: int = 256) -> tuple[dict, l
     field = tensors.text_field if tensors.text_source == "words" else None
     items = [_item_record(ds, int(i), field) for i in indices]
     return arrays, items
+
+
+#: prefix of the files holding a codec's array state (``codec_codebooks.npy``, ...)
+CODEC_ARRAY_PREFIX = "codec_"
+
+
+def _codec_entry(codec) -> tuple[dict, dict[str, np.ndarray]]:
+    """(manifest entry: codec name, kind and JSON parameters; arrays of its state)."""
+    params, arrays = {}, {}
+    for k, v in codec.state().items():
+        if isinstance(v, np.ndarray):
+            arrays[CODEC_ARRAY_PREFIX + k] = v
+        else:
+            params[k] = v
+    return {"name": codec.name, "kind": codec.kind, "params": params, "spec": codec.spec()}, arrays
 
 
 # ---------------------------------------------------------------------------- the index
@@ -172,11 +142,17 @@ class Index:
         self._vocab = None
         self._image_encoder = None
         self._engines: dict[tuple[str, str], Engine] = {}
+        entry = manifest["codec"]
+        state = {**entry["params"], **{k[len(CODEC_ARRAY_PREFIX):]: np.array(v) for k, v in arrays.items()
+                                       if k.startswith(CODEC_ARRAY_PREFIX)}}
+        #: the codec the items are stored with (name and state from the manifest)
+        self.codec = codec_from_state(entry["name"], state)
 
     # ------------------------------------------------------------------ properties
     @property
     def code_kind(self) -> str:
-        return self.manifest["model"]["code_kind"]
+        """"binary", "quantized" or "real" (the codec's kind)."""
+        return self.codec.kind
 
     @property
     def model_name(self) -> str:
@@ -197,19 +173,22 @@ class Index:
         run's dataset) with the run's model and write the index folder ``out`` atomically."""
         if out is None:
             raise UserError("index build: no output folder given (--out)")
-        model, cfg, ck_path = _load_run_model(run_dir, checkpoint)
-        ready = getattr(model, "codebooks_ready", None)
-        if model.code_kind == "quantized" and ready is not None and not bool(ready):
-            raise UserError(f"{ck_path}: the model's codebooks are not trained yet (checkpoint from a warm-up epoch); "
-                            "use --checkpoint last or train for more epochs")
-        from ..train.rundir import RunDir
-
+        ck = load_checkpoint(run_dir, checkpoint)
+        model, cfg, ck_path = ck.model, ck.config, ck.path
         out = Path(out)
         if out.exists() and not overwrite and (not out.is_dir() or any(out.iterdir())):
             raise UserError(f"{out}: exists and is not empty (pass --overwrite to replace it)")
-        data_dir = RunDir(run_dir).data_root(data_dir, cfg)
+        if cfg is None:
+            if data_dir is None:
+                raise UserError(f"{ck_path}: holds no run config; give the dataset with --data")
+        else:
+            from ..train.rundir import RunDir
+
+            run = RunDir(run_dir)
+            data_dir = run.data_root(data_dir, cfg) if run.config_path.is_file() else (
+                data_dir if data_dir is not None else cfg["data"]["root"])
         ds, tensors = _tensors_for(model, data_dir)
-        indices = _split_indices(ds, split, protocol or cfg["data"].get("protocol"))
+        indices = _split_indices(ds, split, protocol or (cfg or {}).get("data", {}).get("protocol"))
         if len(indices) == 0:
             raise UserError(f"{ds.root}: split {split!r} has no items to index")
         out = Path(out)
@@ -220,13 +199,16 @@ class Index:
             from ..features.carried import extractor_for_dataset
 
             extractor, why_not = extractor_for_dataset(ds)
-        arrays, items = _encode(model, ds, tensors, indices, batch_size)
-        manifest = _manifest(model, ck_path, run_dir, checkpoint, ds, split)
+        codec = model.codec()
+        arrays, items = _encode(model, codec, ds, tensors, indices, batch_size)
+        entry, codec_arrays = _codec_entry(codec)
+        manifest = _manifest(model, entry, ck_path, run_dir, checkpoint, ds, split)
         if model.info.image_feature_dim:
             manifest["image_encoder"] = ({"backbone": extractor["backbone"], "weights": extractor["weights"],
                                           "features_header": extractor["header"]} if extractor else
                                          {"backbone": None, "why_not": why_not})
-        return cls._write(out, manifest, arrays, items, model=model, overwrite=overwrite, extractor=extractor)
+        return cls._write(out, manifest, {**arrays, **codec_arrays}, items, model=model, overwrite=overwrite,
+                          extractor=extractor)
 
     @classmethod
     def _write(cls, out, manifest: dict, arrays: dict, items: list[dict], model=None, model_file=None,
@@ -244,14 +226,11 @@ class Index:
             finally:
                 os.unlink(tmp)
         extra = {EXTRACTOR_FILE: extractor_file} if extractor_file is not None else None
-        if model is not None:
-            arrays = {**arrays, **_static_arrays(model)}
         man = dict(manifest)
         man["counts"] = {"items": len(items), **{k: list(v.shape) for k, v in sorted(arrays.items())}}
         blob = None
-        if model is not None:
-            blob = {"model_name": model.model_name, "config": model.config, "info": model.info.to_dict(),
-                    "state_dict": model.state_dict()}
+        if model is not None:  # a weights-only checkpoint (crossmedia.models.checkpoint format)
+            blob = checkpoint_dict(model)
         write_index_dir(out, man, arrays, items, model_blob=blob, model_file=model_file, extra_files=extra,
                         overwrite=overwrite)
         return cls.load(out)
@@ -274,7 +253,7 @@ class Index:
                 raise DataError(f"{path / (key + '.npy')}: missing or not one row per item ({len(items)})")
         idx = cls(path, man, items, arrays)
         if run is not None:
-            model, _, _ = _load_run_model(run, checkpoint)
+            model = load_checkpoint(run, checkpoint).model
             fp = model_fingerprint(model.state_dict())
             if fp != idx.fingerprint:
                 raise UserError(f"{path}: index was built by a different model ({idx.model_name}, fingerprint "
@@ -308,7 +287,7 @@ class Index:
                             f"(e.g. {', '.join(dup[:3])}); remove them first or give new ids")
         if len(set(new_ids)) != len(new_ids):
             raise UserError(f"{ds.root}: duplicate item ids in split {split!r}")
-        arrays, items = _encode(model, ds, tensors, indices, batch_size)
+        arrays, items = _encode(model, self.codec, ds, tensors, indices, batch_size)
         merged = {}
         for key, old in self.arrays.items():
             if key in arrays:
@@ -368,12 +347,9 @@ class Index:
         if self._model is None:
             with self._lock:
                 if self._model is None:
-                    blob = torch.load(self.path / "model.pt", map_location="cpu", weights_only=False)
-                    model = _model_from_blob(blob)
+                    model = model_from_checkpoint(read_checkpoint(self.path / "model.pt"))
                     if model_fingerprint(model.state_dict()) != self.fingerprint:
                         raise DataError(f"{self.path / 'model.pt'}: model does not match the manifest's fingerprint")
-                    from ..data.text import Vocabulary
-
                     self._vocab = Vocabulary(list(model.info.vocab))
                     self._model = model
         return self._model
@@ -388,18 +364,17 @@ class Index:
         """What a hit's score is (higher = more similar)."""
         if rerank:
             return f"fine-grained score ({self.model_name} word-region matching of the top {rerank}; not on the first-stage scale)"
-        return {"quantized": "inner product (query vector . quantized item code)",
-                "binary": "-Hamming distance", "real": f"{self.manifest['model'].get('metric', 'ip')} similarity"}[self.code_kind]
+        names = {"sign": "-Hamming distance", "composite": "inner product (query vector . quantized item code)",
+                 "pq": "inner product (query vector . quantized item code)", "float_ip": "inner product",
+                 "float_cosine": "cosine similarity"}
+        return names.get(self.codec.name) or f"-({self.codec.spec().get('distance', 'distance')})"
 
     def default_engine(self) -> str:
-        return ENGINES[self.code_kind][0]
+        return self.codec.engines[0]
 
     def engine(self, modality: str, name: str | None = None) -> Engine:
-        """The engine searching the ``modality`` items (default engine of the code kind)."""
-        allowed = ENGINES[self.code_kind]
-        name = name or allowed[0]
-        if name not in allowed:
-            raise UserError(f"--engine {name}: not available for {self.code_kind} codes (use {' or '.join(allowed)})")
+        """The engine searching the ``modality`` items (default: the codec's first engine)."""
+        name = self.codec._engine_name(name)
         key = (modality, name)
         eng = self._engines.get(key)
         if eng is None:
@@ -411,16 +386,7 @@ class Index:
         return eng
 
     def _make_engine(self, modality: str, name: str) -> Engine:
-        db = np.asarray(self.arrays[f"{modality}_db"])
-        m = self.manifest["model"]
-        if self.code_kind == "quantized":
-            cb = np.asarray(self.arrays["codebooks"])
-            return AQDEngine(cb, db) if name == "aqd" else FaissEngine.from_codes(cb, db)
-        if self.code_kind == "binary":
-            bits = int(m["bits"])
-            return HammingEngine(db, bits) if name == "hamming" else FaissEngine.from_binary(db, bits)
-        metric = m.get("metric", "ip")
-        return FloatEngine(db, metric) if name == "float" else FaissEngine.from_vectors(db, metric)
+        return self.codec.engine(np.asarray(self.arrays[f"{modality}_db"]), name)
 
     def export_faiss(self, folder) -> dict[str, Path]:
         """Write a FAISS index per modality (``image.faiss`` / ``text.faiss``) built from the
@@ -490,10 +456,7 @@ class Index:
 
         def fine(rows):
             with torch.no_grad():
-                regions = _raw_regions(self.model, b)
-            if regions is None:
-                raise UserError("--rerank: this model needs region features for an image query; give a dict with "
-                                "'image' and 'regions'")
+                regions = _region_features(self.model, b)
             return rerank_texts_for_image(self.model, regions, np.asarray(self.arrays["tokens"])[rows])
 
         return self._search(q, "text", k, rerank, engine, fine)
@@ -517,10 +480,11 @@ class Index:
                 for i, (r, s) in enumerate(zip(rows[:k], scores[:k]))]
 
     @torch.no_grad()
-    def explain(self, query: str, item_id: str) -> tuple[list[str], np.ndarray, int]:
-        """Why image ``item_id`` matches text ``query``: the query's known words, the attention of
-        each word over the image's regions (n_words × R, rows sum to 1) and the grid side g
-        (R = g², row-major, so a row reshapes to g × g for a heatmap)."""
+    def explain(self, query: str, item_id: str) -> tuple[list[str], np.ndarray, int | None]:
+        """Why image ``item_id`` matches text ``query``: the query's in-vocabulary words (one per
+        attention row; out-of-vocabulary words have none), the attention of each word over the
+        image's regions (n_words × R, rows sum to 1) and the model's region grid side g
+        (R = g², row-major, so a row reshapes to g × g for a heatmap; None without a grid)."""
         model = self.model
         if not model.supports_fine_grained or "regions" not in self.arrays:
             raise UserError(f"explain: model {self.model_name} has no word-region attention")
@@ -528,11 +492,14 @@ class Index:
         if row is None:
             raise UserError(f"{self.path}: no item with id {item_id!r}")
         b = text_batch(model.info, self._vocab, query)
-        words = known_words(self._vocab, query)[: int(model.info.max_tokens)]
+        tokens = b["tokens"][0]
+        words = [self._vocab.words[int(t)] for t in tokens[attention_rows(tokens)]]
         regions = torch.from_numpy(np.asarray(self.arrays["regions"][row : row + 1], dtype=np.float32))
-        attn = model.word_region_attention({"regions": regions}, b)[0].float().cpu().numpy()
-        g = math.isqrt(attn.shape[1])
-        return words, attn, (g if g * g == attn.shape[1] else None)
+        attn = model.word_region_attention({REGION_FEATURES: regions}, b)[0].float().cpu().numpy()
+        if attn.shape[0] != len(words):
+            raise RuntimeError(f"{self.model_name}.word_region_attention gave {attn.shape[0]} rows for "
+                               f"{len(words)} in-vocabulary words (contract: one row per word)")
+        return words, attn, model.region_grid
 
     # ------------------------------------------------------------------ info
     def info(self) -> dict:
@@ -541,9 +508,10 @@ class Index:
         per_item = sum(per_mod.values())
         return {"path": str(self.path), "format_version": m["format_version"], "items": len(self),
                 "model": m["model"], "data": m.get("data"), "created": m.get("created"),
-                "engines": list(ENGINES[self.code_kind]), "rerank": "regions" in self.arrays,
+                "codec": m["codec"]["name"], "engines": list(self.codec.engines), "rerank": "regions" in self.arrays,
                 "image_encoder": m.get("image_encoder"),
-                "code_bytes_per_item": per_item, "code_bytes_per_item_by_modality": per_mod, "arrays": m.get("counts"), "updates": m.get("updates", []),
+                "code_bytes_per_item": per_item, "code_bytes_per_item_by_modality": per_mod, "arrays": m.get("counts"),
+                "updates": m.get("updates", []),
                 "bytes_on_disk": sum(int(f["bytes"]) for f in m["files"].values())}
 
 
@@ -557,12 +525,6 @@ def _is_raw_image(image) -> bool:
     if isinstance(image, (str, Path, Image.Image)):
         return True
     return isinstance(image, np.ndarray) and image.ndim == 3
-
-
-def _static_arrays(model) -> dict[str, np.ndarray]:
-    if model.code_kind == "quantized":
-        return {"codebooks": model.quantizer().codebooks}
-    return {}
 
 
 def _split_indices(ds, split: str, protocol: str | None) -> np.ndarray:
@@ -579,19 +541,13 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S")
 
 
-def _manifest(model, ck_path: Path, run_dir, checkpoint: str, ds, split: str) -> dict[str, Any]:
-    from ..seed import git_commit
-
+def _manifest(model, codec_entry: dict, ck_path: Path, run_dir, checkpoint: str, ds, split: str) -> dict[str, Any]:
     m: dict[str, Any] = {
-        "name": model.model_name, "code_kind": model.code_kind, "run": str(Path(run_dir).resolve()),
+        "name": model.model_name, "code_kind": codec_entry["kind"], "run": str(Path(run_dir).resolve()),
         "checkpoint": checkpoint, "checkpoint_sha256": sha256_file(ck_path),
-        "fingerprint": model_fingerprint(model.state_dict()), "ranking": model.ranking_spec(),
-        "fine_grained": bool(model.supports_fine_grained),
+        "fingerprint": model_fingerprint(model.state_dict()), "bits": model.bits,
+        "fine_grained": bool(model.supports_fine_grained), "region_grid": model.region_grid,
     }
-    if model.code_kind == "binary":
-        m["bits"] = int(getattr(model, "bits", 0) or model.config.get("bits"))
-    if model.code_kind == "real":
-        m["metric"] = _metric(model)
-    return {"model": m, "data": {"root": str(Path(ds.root).resolve()), "dataset": ds.name, "split": split,
-                                 "text_field": model.info.text_field},
+    return {"model": m, "codec": codec_entry, "data": {"root": str(Path(ds.root).resolve()), "dataset": ds.name,
+                                                       "split": split, "text_field": model.info.text_field},
             "created": _now(), "git_commit": git_commit()}

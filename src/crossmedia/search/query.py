@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..data.text import tokenize
 from ..errors import UserError
 
 __all__ = ["Hit", "text_batch", "image_batch", "known_words"]
@@ -32,8 +33,6 @@ class Hit:
 
 def known_words(vocab, query: str) -> list[str]:
     """The query's words that the model's vocabulary knows, in order (<pad>/<unk> excluded)."""
-    from ..data.text import tokenize
-
     return [w for w in tokenize(query) if vocab.index.get(w, 1) > 1]
 
 

@@ -8,27 +8,31 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..models import REGION_FEATURES
+
 __all__ = ["rerank_texts_for_image", "rerank_images_for_text", "reorder"]
 
 
 @torch.no_grad()
 def rerank_images_for_text(model, text: dict, regions: np.ndarray, batch: int = 512) -> np.ndarray:
-    """Fine-grained scores (n,) of one text query against ``regions`` (n, R, F) of candidate images."""
+    """Fine-grained scores (n,) of one text query against the stored region features ``regions``
+    (n, R, F; :meth:`RetrievalModel.image_regions`) of candidate images."""
     out = []
     for s in range(0, regions.shape[0], batch):
         r = torch.from_numpy(np.asarray(regions[s : s + batch], dtype=np.float32))
-        out.append(model.fine_grained_scores({"regions": r}, text)[:, 0].float().cpu().numpy())
+        out.append(model.fine_grained_scores({REGION_FEATURES: r}, text)[:, 0].float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
 @torch.no_grad()
 def rerank_texts_for_image(model, image_regions: torch.Tensor, tokens: np.ndarray, batch: int = 512) -> np.ndarray:
-    """Fine-grained scores (n,) of one image query (raw regions (1, R, F)) against candidate
+    """Fine-grained scores (n,) of one image query (its region features (1, R, F),
+    :meth:`RetrievalModel.image_regions`) against candidate
     texts given by their token rows (n, T)."""
     out = []
     for s in range(0, tokens.shape[0], batch):
         t = torch.from_numpy(np.asarray(tokens[s : s + batch], dtype=np.int64))
-        out.append(model.fine_grained_scores({"regions": image_regions}, {"tokens": t})[0].float().cpu().numpy())
+        out.append(model.fine_grained_scores({REGION_FEATURES: image_regions}, {"tokens": t})[0].float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 

@@ -1,17 +1,22 @@
 """Training plumbing shared by every registered model.
 
-Seeded and reproducible (the epoch's shuffling is derived from (seed, epoch), and the torch RNG
-state is checkpointed, so an interrupted and resumed run matches an uninterrupted one); a
-progress bar over batches; per-epoch validation on the protocol's ``val`` queries against the
-``train`` items (never the test queries) that picks ``best.pt``; ``last.pt`` written atomically
-after every epoch for ``--resume``.
+Seeded and reproducible (the epoch's shuffling is derived from (seed, epoch), and every RNG
+state — Python, numpy, torch, CUDA — is checkpointed and restored, so an interrupted and resumed
+run matches an uninterrupted one); a progress bar over batches; per-epoch validation on the
+protocol's ``val`` queries against the ``train`` items (never the test queries) that picks
+``best.pt`` (weights only); ``last.pt`` (weights + optimizer, scheduler, RNG states) written
+atomically after every epoch for ``--resume``. Both are :mod:`crossmedia.models.checkpoint` files.
 """
 
 from __future__ import annotations
 
 import math
+import random
+import shutil
 import time
 from pathlib import Path
+
+import json
 
 import numpy as np
 import torch
@@ -19,8 +24,10 @@ import torch
 from ..config import resolve_config
 from ..data.loading import RunData, load_run_data
 from ..errors import UserError
-from ..io import torch_save, write_json
-from ..models import DataInfo, TrainContext, get_model
+from ..eval.evaluator import validate
+from ..io import write_json
+from ..models import DataInfo, TrainContext, get_model, save_checkpoint
+from ..models.checkpoint import read_checkpoint
 from ..progress import progress
 from ..seed import git_commit, seed_everything
 from .rundir import RunDir
@@ -77,8 +84,6 @@ def train(cfg: dict, out: str | Path, *, resume: bool = False, overwrite: bool =
         raise UserError(f"{run.path}: run directory exists and is not empty (use --resume to continue it or --overwrite to start over)")
     saved_vocab = None
     if resume and (run.path / "vocab.json").is_file():
-        import json
-
         saved_vocab = json.loads((run.path / "vocab.json").read_text(encoding="utf-8"))
     if not resume:
         check_model_options(cfg)  # before the (slow) data loading
@@ -93,8 +98,6 @@ def train(cfg: dict, out: str | Path, *, resume: bool = False, overwrite: bool =
         return _train(cfg, run, rd, resume, echo)
     except UserError:
         if not resume and not run.checkpoint("last").is_file():
-            import shutil
-
             shutil.rmtree(run.path, ignore_errors=True)
         raise
 
@@ -116,12 +119,17 @@ def _train(cfg: dict, run: RunDir, rd: RunData, resume: bool, echo=None) -> RunD
 
     start_epoch, best, best_epoch, elapsed = 0, -math.inf, None, 0.0
     if resume:
-        ck = torch.load(run.checkpoint("last"), map_location=device, weights_only=False)
+        ck = read_checkpoint(run.checkpoint("last"), device)
+        if "training" not in ck:
+            raise UserError(f"{run.checkpoint('last')}: holds no training state (written by an older crossmedia); "
+                            "start the run again")
         model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        sched.load_state_dict(ck["scheduler"])
-        torch.set_rng_state(ck["torch_rng"])
-        start_epoch, best, best_epoch, elapsed = ck["epoch"], ck["best"], ck["best_epoch"], ck.get("elapsed", 0.0)
+        tr = ck["training"]
+        opt.load_state_dict(tr["optimizer"])
+        sched.load_state_dict(tr["scheduler"])
+        set_rng_states(tr["rng"])
+        meta = ck["meta"]
+        start_epoch, best, best_epoch, elapsed = meta["epoch"], meta["best"], meta["best_epoch"], meta.get("elapsed", 0.0)
         run.log_text(f"resumed at epoch {start_epoch}")
     else:
         run.update_info(
@@ -160,19 +168,17 @@ def _train(cfg: dict, run: RunDir, rd: RunData, resume: bool, echo=None) -> RunD
         sched.step()
         record.update({k: v / steps for k, v in sums.items()})
         if val_every and ((epoch + 1) % val_every == 0 or epoch + 1 == epochs):
-            from ..eval.evaluator import validate
-
             val = validate(model, rd, cfg, device)
             record.update(val)
             score = val["val_score"]
             if score > best:
                 best, best_epoch = score, epoch + 1
-                _save(run.checkpoint("best"), model, opt, sched, epoch + 1, best, best_epoch, elapsed, cfg)
+                _save(run.checkpoint("best"), model, opt, sched, epoch + 1, best, best_epoch, elapsed, cfg, weights_only=True)
         elapsed += time.perf_counter() - t0
         record["time_s"] = round(time.perf_counter() - t0, 3)
         if not val_every:
             best_epoch = epoch + 1
-            _save(run.checkpoint("best"), model, opt, sched, epoch + 1, best, best_epoch, elapsed, cfg)
+            _save(run.checkpoint("best"), model, opt, sched, epoch + 1, best, best_epoch, elapsed, cfg, weights_only=True)
         _save(run.checkpoint("last"), model, opt, sched, epoch + 1, best, best_epoch, elapsed, cfg)
         run.log_epoch(record)
         if echo is not None:
@@ -183,7 +189,7 @@ def _train(cfg: dict, run: RunDir, rd: RunData, resume: bool, echo=None) -> RunD
                     tb.add_scalar(k, v, epoch + 1)
             tb.flush()
     if epochs == 0 or not run.checkpoint("best").is_file():
-        _save(run.checkpoint("best"), model, opt, sched, epochs, best, best_epoch, elapsed, cfg)
+        _save(run.checkpoint("best"), model, opt, sched, epochs, best, best_epoch, elapsed, cfg, weights_only=True)
         _save(run.checkpoint("last"), model, opt, sched, epochs, best, best_epoch, elapsed, cfg)
     still_rising = bool(val_every) and epochs > 1 and best_epoch == epochs and _val_rose_at_end(run)
     run.update_info(still_improving=still_rising)
@@ -217,29 +223,26 @@ def _tensorboard(run: RunDir):
     return SummaryWriter(str(run.path / "tensorboard"))
 
 
-def _save(path, model, opt, sched, epoch, best, best_epoch, elapsed, cfg) -> None:
-    torch_save({
-        "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-        "torch_rng": torch.get_rng_state(), "numpy_rng": np.random.get_state(),
-        "epoch": epoch, "best": best, "best_epoch": best_epoch, "elapsed": elapsed,
-        "info": model.info.to_dict(), "config": cfg,
-    }, path)
+def rng_states() -> dict:
+    """Every RNG state a run draws from: Python's, numpy's global, torch's CPU and CUDA ones."""
+    st = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        st["cuda"] = torch.cuda.get_rng_state_all()
+    return st
 
 
-def load_trained(run: RunDir, which: str = "best", device: str = "cpu", data_root: str | Path | None = None):
-    """(model in eval mode, resolved config, RunData, checkpoint) of a finished run, on its own
-    dataset (found via :meth:`RunDir.data_root`) or on ``data_root``."""
-    import json
+def set_rng_states(st: dict) -> None:
+    """Restore :func:`rng_states` (on resume)."""
+    random.setstate(st["python"])
+    np.random.set_state(st["numpy"])
+    torch.set_rng_state(st["torch"].cpu())
+    if "cuda" in st and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(st["cuda"])
 
-    cfg = resolve_config(run.load_config())
-    cfg["data"]["root"] = run.data_root(data_root, cfg)
-    path = run.checkpoint(which)
-    if not path.is_file():
-        raise UserError(f"{path}: checkpoint not found; has {run.path} finished training?")
-    vocab = json.loads((run.path / "vocab.json").read_text(encoding="utf-8"))
-    rd = load_run_data(cfg["data"], vocab_words=vocab)
-    model = build_model(cfg, rd)
-    ck = torch.load(path, map_location=device, weights_only=False)
-    model.load_state_dict(ck["model"])
-    model.eval()
-    return model, cfg, rd, ck
+
+def _save(path, model, opt, sched, epoch, best, best_epoch, elapsed, cfg, *, weights_only: bool = False) -> None:
+    """``best.pt``: weights only; ``last.pt``: also optimizer, scheduler and RNG states (resume)."""
+    meta = {"epoch": epoch, "best": best, "best_epoch": best_epoch, "elapsed": elapsed}
+    training = None if weights_only else {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                                          "rng": rng_states()}
+    save_checkpoint(path, model, config=cfg, meta=meta, training=training)

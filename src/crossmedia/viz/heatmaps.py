@@ -15,12 +15,15 @@ from ..io import atomic_path
 __all__ = ["attention_overlay", "attention_heatmaps"]
 
 
-def attention_overlay(image: Image.Image, attn: np.ndarray, grid: int, size: int = 144, alpha: float = 0.55) -> Image.Image:
+def attention_overlay(image: Image.Image, attn: np.ndarray, grid: int | None, size: int = 144,
+                      alpha: float = 0.55) -> Image.Image:
     """``image`` resized to ``size`` with the (g², ) attention row drawn over it (inferno colour map,
-    scaled to the row's maximum so every word's map uses the full range)."""
-    from matplotlib import colormaps
+    scaled to the row's maximum so every word's map uses the full range). ``grid`` None (regions
+    that do not form a square grid): the R weights as a strip of cells."""
+    from matplotlib import colormaps  # matplotlib loads slowly: only when a figure is drawn
 
-    a = np.asarray(attn, dtype=np.float64).reshape(grid, grid)
+    a = np.asarray(attn, dtype=np.float64)
+    a = a.reshape(grid, grid) if grid else a.reshape(1, -1)
     a = a / max(a.max(), 1e-12)
     heat = Image.fromarray((a * 255).astype(np.uint8)).resize((size, size), Image.BILINEAR)
     rgb = (colormaps["inferno"](np.asarray(heat) / 255.0)[..., :3] * 255).astype(np.uint8)
@@ -28,12 +31,14 @@ def attention_overlay(image: Image.Image, attn: np.ndarray, grid: int, size: int
     return Image.blend(base, Image.fromarray(rgb), alpha)
 
 
-def attention_heatmaps(image: Image.Image, words: Sequence[str], attn: np.ndarray, grid: int, path: str | Path,
-                       title: str | None = None, size: int = 144, per_row: int = 6) -> Path:
-    """Write a PNG: the image, then one overlay per word (``attn`` is n_words × g²)."""
+def attention_heatmaps(image: Image.Image, words: Sequence[str], attn: np.ndarray, grid: int | None,
+                       path: str | Path, title: str | None = None, size: int = 144, per_row: int = 6) -> Path:
+    """Write a PNG: the image, then one overlay per word (``attn`` is n_words × g², or
+    n_words × R with ``grid`` None)."""
     attn = np.asarray(attn)
-    if attn.shape != (len(words), grid * grid):
-        raise ValueError(f"attention has shape {attn.shape}, expected ({len(words)}, {grid * grid})")
+    if attn.ndim != 2 or attn.shape[0] != len(words) or (grid and attn.shape[1] != grid * grid):
+        raise ValueError(f"attention has shape {attn.shape}, expected ({len(words)}, "
+                         f"{grid * grid if grid else 'R'})")
     panels = [(image.convert("RGB").resize((size, size), Image.NEAREST), "image")]
     panels += [(attention_overlay(image, attn[i], grid, size), f"{w}  (max {attn[i].max():.2f})")
                for i, w in enumerate(words)]

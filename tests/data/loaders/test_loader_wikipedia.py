@@ -35,9 +35,10 @@ def test_wikipedia_features_release(tmp_path, fixtures):
     assert rd2.tensors.text_source == "features"
     run = fixtures.train_one_epoch(ds.root, tmp_path / "run", "data.image_source=features", "train.val_every=1")
     assert run.read_log()[0]["val_score"] >= 0
-    from crossmedia.train import load_trained
+    from crossmedia.eval import load_for_evaluation
 
-    model, cfg, rd3, _ = load_trained(run)
+    ck, rd3 = load_for_evaluation(run.path)
+    model = ck.model
     assert rd3.tensors.text_source == "features" and model.info.vocab_size == 4
 
 

@@ -2,7 +2,7 @@
 
 from .bilstm import BiLSTMEncoder
 from .regions import REGION_SOURCES, RegionEncoder, build_region_encoder
-from .small_cnn import SmallCNN
+from ...features.small_cnn import SmallCNN
 from .text_mlp import BowMLP
 
 __all__ = ["SmallCNN", "BowMLP", "BiLSTMEncoder", "RegionEncoder", "build_region_encoder", "REGION_SOURCES"]

@@ -30,7 +30,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...errors import ConfigError
-from .small_cnn import SmallCNN
+from ...features.backbones import IMAGENET_MEAN, IMAGENET_STD, efficientnet_lite0, load_inception_v3_net
+from ...features.small_cnn import SmallCNN
 
 __all__ = ["RegionEncoder", "SmallCNNRegions", "PrecomputedRegions", "InceptionV3Regions",
            "EfficientNetRegions", "build_region_encoder", "REGION_SOURCES"]
@@ -122,8 +123,6 @@ def load_inception_v3(weights: str | None) -> tuple[nn.Module, dict]:
     """Frozen torchvision Inception-v3 (eval mode) from ``weights`` (a state-dict file, ``None`` =
     the torchvision cache, ``"random"`` = untrained); never downloads. Missing torchvision, a
     missing file or a file that is not Inception-v3 weights is a one-line :class:`UserError`."""
-    from ...features.backbones import load_inception_v3_net
-
     net, info = load_inception_v3_net(weights)
     return _InceptionTaps(net).eval(), info
 
@@ -158,8 +157,6 @@ class EfficientNetRegions(RegionEncoder):
 
     def __init__(self, dim: int, weights: str | None = None):
         super().__init__()
-        from ...features.backbones import IMAGENET_MEAN, IMAGENET_STD, efficientnet_lite0
-
         bb = efficientnet_lite0(weights)
         self.weights_info = bb.weights
         self._backbone = _Frozen(bb.module)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from crossmedia.quant import CompositeQuantizer
-from crossmedia.search.engines import (AQDEngine, FaissEngine, FloatEngine, HammingEngine, merge_top_k, pack_bits,
+from crossmedia.engines import (AQDEngine, FaissEngine, FloatEngine, HammingEngine, merge_top_k, pack_bits,
                                        top_k)
 
 

@@ -21,21 +21,24 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import UserError
+from ..metrics.ranking import pack_bits
 from .base import Engine, _as_queries
 from .floatvec import normalize
-from .hamming import pack_bits
 
 __all__ = ["FaissEngine"]
 
 
-def _faiss():
+def faiss_module():
+    """The ``faiss`` module (imported on first use: loading it costs time and memory)."""
     try:
         import faiss
     except ImportError:  # pragma: no cover - faiss-cpu is a core dependency
-        from ...errors import UserError
-
         raise UserError("the faiss engine needs the faiss package (pip install faiss-cpu)") from None
     return faiss
+
+
+_faiss = faiss_module
 
 
 class FaissEngine(Engine):
@@ -135,7 +138,7 @@ class FaissEngine(Engine):
 
     # ------------------------------------------------------------------ files
     def write(self, path: str | Path) -> None:
-        from ...io import atomic_path
+        from ..io import atomic_path
 
         faiss = _faiss()
         with atomic_path(path) as tmp:

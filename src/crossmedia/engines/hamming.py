@@ -1,21 +1,17 @@
 """Hamming scan over packed binary codes (two-tower / DCMH-style ±1 codes).
 
 Codes are binarised with x ≥ 0 → 1 (METRICS.md: never ``sign``), packed 8 bits a byte
-(``np.packbits``, big-endian bit order); the distance is the popcount of the XOR — identical
+(:func:`crossmedia.metrics.pack_bits`, the project's one packing: bit j of byte k = code bit 8k + j); the distance is the popcount of the XOR — identical
 to ½(b − B_q·B_dᵀ) on the ±1 codes. Scores are −distance (higher = more similar)."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from ..metrics.ranking import pack_bits
 from .base import Engine, _as_queries
 
 __all__ = ["HammingEngine", "pack_bits"]
-
-
-def pack_bits(x: np.ndarray) -> np.ndarray:
-    """(N, b) real or ±1 values → (N, ceil(b/8)) uint8, bit = 1 where x ≥ 0."""
-    return np.packbits(np.asarray(x) >= 0, axis=1)
 
 
 class HammingEngine(Engine):

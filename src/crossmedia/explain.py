@@ -17,7 +17,6 @@ Entry points: :func:`write_visual_comparison` (used by ``crossmedia explain`` an
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -26,11 +25,12 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from ..data.text import tokenize
-from ..errors import UserError
-from ..io import atomic_path, write_json
-from .grids import GREEN, GREY, RED, _framed, _text_cell
-from .heatmaps import attention_heatmaps
+from .errors import UserError
+from .eval import encode_items, load_for_evaluation
+from .io import atomic_path, write_json
+from .models import attention_rows
+from .viz.grids import GREEN, GREY, RED, _framed, _text_cell
+from .viz.heatmaps import attention_heatmaps
 
 __all__ = ["LoadedRun", "load_run", "explain_query", "write_visual_comparison", "comparison_grid"]
 
@@ -48,26 +48,8 @@ class LoadedRun:
 def load_run(run_dir: str | Path, data_dir: str | Path | None = None, name: str | None = None) -> LoadedRun:
     """A trained run (best checkpoint, eval mode) on ``data_dir`` (default: the run's own data),
     with its database images (the protocol's retrieval split) encoded."""
-    from ..config import resolve_config
-    from ..data.loading import load_run_data
-    from ..eval import encode_items
-    from ..train.rundir import RunDir
-    from ..train.trainer import build_model
-
-    run = RunDir(run_dir)
-    if not run.config_path.is_file():
-        raise UserError(f"{run_dir}: not a run directory (no {run.config_path.name})")
-    ck_path = run.checkpoint("best")
-    if not ck_path.is_file():
-        raise UserError(f"{ck_path}: checkpoint not found; has {run_dir} finished training?")
-    cfg = resolve_config(run.load_config())
-    cfg["data"]["root"] = run.data_root(data_dir, cfg)
-    vocab = json.loads((run.path / "vocab.json").read_text(encoding="utf-8"))
-    rd = load_run_data(cfg["data"], vocab_words=vocab)
-    model = build_model(cfg, rd)
-    ck = torch.load(ck_path, map_location="cpu", weights_only=False)
-    model.load_state_dict(ck["model"])
-    model.eval()
+    ck, rd = load_for_evaluation(run_dir, "best", data_root=data_dir)
+    model, cfg = ck.model, ck.config
     db = np.asarray(rd.protocol["retrieval"])
     img, _ = encode_items(model, rd.tensors, db, desc=f"encoding {Path(run_dir).name} database")
     return LoadedRun(name or Path(run_dir).name, model, cfg, rd, db, img)
@@ -75,14 +57,14 @@ def load_run(run_dir: str | Path, data_dir: str | Path | None = None, name: str 
 
 def _text_batch(run: "LoadedRun", text: str) -> dict:
     """The query parser of ``crossmedia search`` (:func:`crossmedia.search.query.text_batch`)."""
-    from ..search.query import text_batch
+    from .search.query import text_batch
 
     return text_batch(run.model.info, run.rd.vocab, text)
 
 
 def _resolve_query(rd, query: str) -> tuple[str, np.ndarray | None, int | None]:
     """(query text, query labels or None, dataset index or None)."""
-    from ..search.relevance import named_labels
+    from .search.relevance import named_labels
 
     ds = rd.dataset
     ids = {str(it["id"]): i for i, it in enumerate(ds.items)}
@@ -99,16 +81,17 @@ def _resolve_query(rd, query: str) -> tuple[str, np.ndarray | None, int | None]:
 def explain_query(run: LoadedRun, query: str, k: int = 6, rerank: int = 0) -> dict:
     """Top-k database images of ``run`` for a text ``query`` (an item id or free text); with
     ``rerank`` > 0 the first-stage top-``rerank`` are re-sorted by the model's fine-grained score."""
-    from ..search.relevance import FREE_TEXT_RULE, ITEM_RULE, relevant
+    from .search.relevance import FREE_TEXT_RULE, ITEM_RULE, relevant
 
     m, rd = run.model, run.rd
     text, qlabels, qi = _resolve_query(rd, query)
     batch = _text_batch(run, text)
     q = m.encode_text(batch)
-    dist = np.asarray(m.scorer(q, run.db_images).distances(0, 1))[0]
+    codec = m.codec()
+    dist = np.asarray(codec.scorer(q, codec.encode(run.db_images)).distances(0, 1))[0]
     order = np.argsort(dist, kind="stable")
     scores = -dist
-    if rerank and getattr(m, "supports_fine_grained", False):
+    if rerank and m.supports_fine_grained:
         top = order[:rerank]
         imgs = rd.tensors.batch(run.db_index[top])
         fg = m.fine_grained_scores(imgs, batch)[:, 0].cpu().numpy()
@@ -129,24 +112,20 @@ def explain_query(run: LoadedRun, query: str, k: int = 6, rerank: int = 0) -> di
                          "labels": [ds.label_names[c] for c in np.flatnonzero(ds.labels[run.db_index[h]])],
                          "matched_text_field": field, "matched_text": _show(ds.items[int(run.db_index[h])].get(field))}
                         for j, h in enumerate(hits)],
-            "reranked": bool(rerank and getattr(m, "supports_fine_grained", False))}
+            "reranked": bool(rerank and m.supports_fine_grained)}
 
 
 @torch.no_grad()
 def _attention_png(run: LoadedRun, text: str, index: int, path: Path) -> Path | None:
     m, rd = run.model, run.rd
-    if not getattr(m, "supports_fine_grained", False):
-        return None
-    grid = getattr(m, "region_grid", None)
-    if not grid:
+    if not m.supports_fine_grained:
         return None
     batch = {**rd.tensors.batch(np.array([index])), **_text_batch(run, text)}
     attn = m.word_region_attention(batch, batch)[0].cpu().numpy()
-    words = [rd.vocab.words[int(t)] for t in batch["tokens"][0, : attn.shape[0]]]
-    src = [w for w in tokenize(text)][: len(words)]
-    words = [f"{s} ({w})" if w == "<unk>" else w for s, w in zip(src, words)]
+    tokens = batch["tokens"][0]
+    words = [rd.vocab.words[int(t)] for t in tokens[attention_rows(tokens)]]  # one per row; <unk> has none
     image = Image.open(rd.dataset.root / rd.dataset.items[index]["image"]).convert("RGB")
-    return attention_heatmaps(image, words, attn, grid, path,
+    return attention_heatmaps(image, words, attn, m.region_grid, path,
                               title=f"{run.name}: attention of each query word over {rd.dataset.items[index]['id']}")
 
 
@@ -165,7 +144,7 @@ def comparison_grid(rows: Sequence[dict], path: str | Path, names: Sequence[str]
     """A PNG with one row per query: the query text, then each run's top-k images side by side.
     ``rows``: ``{"label": str, "query": str, "query_note": str (optional), "runs": [[(PIL image,
     relevant: bool | None, note: str (optional)), ...], ...]}``; notes (the labels) go under the cells."""
-    from .grids import NOTE_H, _draw_note, _split
+    from .viz.grids import NOTE_H, _draw_note, _split
 
     border, gap, label_h = 3, 14, 14
     k = max((len(r) for row in rows for r in row["runs"]), default=0)
