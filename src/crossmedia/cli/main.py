@@ -79,13 +79,13 @@ def data_info(root, as_json) -> None:
 # ---------------------------------------------------------------------------- models
 #: one line per registered model for `crossmedia models` (docs/models.md has the details)
 MODEL_SUMMARIES = {
-    "cmsl": "CMSL (Liang et al., MM 2019): graph-expanded text, word-region attention, composite quantization",
-    "cdq": "CDQ (Cao et al., AAAI 2017): deep composite quantization; CMSL without graph, expansion, local branch",
-    "dafsn": "DAFSN (Cheng & Gu, 2020): word-region attention similarity + adversarial loss; real-valued",
-    "dcmh": "DCMH (Jiang & Li, CVPR 2017): deep cross-modal hashing, binary codes",
-    "twotower": "Two-tower cross-modal hashing (DCMH-style), the simplest baseline; binary codes",
-    "acmr": "ACMR (Wang et al., MM 2017): adversarial cross-modal retrieval; real-valued common space",
-    "dscmr": "DSCMR (Zhen et al., CVPR 2019): supervised common space, label and invariance losses; real-valued",
+    "cmsl": ("composite", "CMSL (Liang et al., MM 2019): graph-expanded text, word-region attention, composite quantization"),
+    "cdq": ("composite", "CDQ (Cao et al., AAAI 2017): deep composite quantization; CMSL without graph, expansion, local branch"),
+    "dafsn": ("float", "DAFSN (Cheng & Gu, 2020): word-region attention similarity + adversarial loss"),
+    "dcmh": ("sign bits", "DCMH (Jiang & Li, CVPR 2017): deep cross-modal hashing"),
+    "twotower": ("sign bits", "Two-tower cross-modal hashing (DCMH-style), the simplest baseline"),
+    "acmr": ("float", "ACMR (Wang et al., MM 2017): adversarial cross-modal retrieval, real-valued common space"),
+    "dscmr": ("float", "DSCMR (Zhen et al., CVPR 2019): supervised common space, label and invariance losses"),
 }
 
 
@@ -100,8 +100,8 @@ def models_cmd(show_options) -> None:
     for name in names:
         cls = get_model_class(name)
         bits = cls.default_config.get("bits")
-        rows.append((name, str(getattr(cls, "code_kind", "")), "-" if bits is None else str(bits),
-                     MODEL_SUMMARIES.get(name, "")))
+        codes, text = MODEL_SUMMARIES.get(name, ("", (cls.__doc__ or "").strip().split("\n")[0]))
+        rows.append((name, codes, "-" if bits is None else str(bits), text))
     w = [max(len(r[i]) for r in rows + [("model", "codes", "bits", "")]) for i in range(3)]
     click.echo(f"{'model':<{w[0]}}  {'codes':<{w[1]}}  {'bits':>{w[2]}}  description")
     for r in rows:
@@ -109,11 +109,11 @@ def models_cmd(show_options) -> None:
     if not show_options:
         click.echo("\n(default options: crossmedia models --options; set one with --set model.KEY=VALUE)")
         return
-    from ..models.registry import _flatten
+    from ..models.registry import flatten_options
 
     for name in names:
         click.echo(f"\n{name}:")
-        for k, v in _flatten(get_model_class(name).default_config).items():
+        for k, v in flatten_options(get_model_class(name).default_config).items():
             click.echo(f"  {k} = {v}")
 
 
