@@ -28,7 +28,7 @@ from .explain import write_visual_comparison
 from .viz.grids import retrieval_grid
 
 #: dataset and training sizes; ``quick`` is meant to finish within 2 minutes on 2 idle CPU cores
-#: (measured by ``benchmarks/bench_demo.py``, results in ``benchmarks/results/demo.md``).
+#: (``benchmarks/bench_demo.py`` times it and writes ``benchmarks/results/demo.md``).
 SIZES = {
     "quick": {"n": 2000, "epochs": 9},
     "full": {"n": 10000, "epochs": 20},
