@@ -63,7 +63,7 @@ def build_index(work: Path, n_items: int, n_base: int, seed: int) -> Path:
     from crossmedia.train import train
 
     out = work / f"index-{n_items}"
-    if (out / "manifest.json").is_file():
+    if (out / "CURRENT").is_file():
         return out
     data, run, base = work / "data", work / "run", work / "index-base"
     if not (data / "dataset.json").is_file():
@@ -82,7 +82,7 @@ def build_index(work: Path, n_items: int, n_base: int, seed: int) -> Path:
     man["counts"] = {"items": len(items), **{k: list(v.shape) for k, v in sorted(arrays.items())}}
     man["synthetic_tiling"] = {"base_items": len(ix), "items": n_items,
                                "note": "rows of the base index repeated with fresh ids (benchmark only)"}
-    write_index_dir(out, man, arrays, items, model_file=base / "model.pt", overwrite=True)
+    write_index_dir(out, man, arrays, items, model_file=ix.files / "model.pt", overwrite=True)
     return out
 
 

@@ -48,6 +48,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "val_every": 1,  # validate (val queries vs train items) every N epochs; 0 = never
         "val_metric": "map_all",
         "tensorboard": False,  # also write TensorBoard scalars (needs the tensorboard package)
+        "max_memory_gb": None,  # memory guard (crossmedia.guard); None = 80% of the physical memory
     },
     "eval": {
         "metrics": ["map_all"],
@@ -59,12 +60,32 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 
 _TYPES = {bool: (bool,), int: (int,), float: (int, float), str: (str,), list: (list,)}
 
+#: largest config file read (a config is a few hundred bytes)
+MAX_CONFIG_BYTES = 1 << 20
+#: bounds of the sizes a config sets: (section, key) → (smallest, largest); None = may be null
+BOUNDS: dict[tuple[str, str], tuple[float, float]] = {
+    ("train", "epochs"): (0, 100_000), ("train", "batch_size"): (1, 1_000_000), ("train", "threads"): (1, 1024),
+    ("train", "val_every"): (0, 100_000), ("train", "seed"): (0, 2**63 - 1), ("data", "min_count"): (1, 1 << 30),
+    ("data", "max_tokens"): (1, 4096), ("eval", "chunk_size"): (1, 1 << 20),
+    ("model", "bits"): (1, 4096),
+}
+_DEVICE = r"cpu|cuda(:\d{1,3})?"
+
 
 def load_config_file(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
-    text = path.read_text(encoding="utf-8")
+    size = path.stat().st_size
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: {size} bytes; a config file is at most {MAX_CONFIG_BYTES} bytes")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not a UTF-8 text file (byte {e.object[e.start]:#04x} at offset {e.start}); "
+                          "expected a YAML or TOML config") from None
+    if "\x00" in text:
+        raise ConfigError(f"{path}: contains NUL bytes; expected a YAML or TOML config")
     try:
         if path.suffix.lower() == ".toml":
             data = tomllib.loads(text)
@@ -72,7 +93,7 @@ def load_config_file(path: str | Path) -> dict:
             data = yaml.safe_load(text) or {}
         else:
             raise ConfigError(f"{path}: unknown config format (expected .yaml, .yml, .toml or .json)")
-    except (yaml.YAMLError, tomllib.TOMLDecodeError) as e:
+    except (yaml.YAMLError, tomllib.TOMLDecodeError, RecursionError, ValueError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
         raise ConfigError(f"{path}: malformed config ({first})") from None
     if not isinstance(data, dict):
@@ -89,9 +110,11 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if len(parts) < 2 or (len(parts) > 2 and parts[0] != "model"):
         raise ConfigError(f"--set {text!r}: key must be section.name, e.g. train.epochs or model.bits "
                           "(model options may be nested: model.graph.enabled)")
+    if not raw.strip():
+        raise ConfigError(f"--set {text!r}: empty value; give one after '=', e.g. {key.strip()}=5 (or =null)")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
+        value = yaml.safe_load(raw)
+    except (yaml.YAMLError, RecursionError, ValueError):
         raise ConfigError(f"--set {text!r}: value is not valid YAML") from None
     return parts, value
 
@@ -142,7 +165,9 @@ def resolve_config(file_config: dict | None = None, overrides: Iterable[str] = (
 
 
 def _check_type(key: str, default: Any, value: Any) -> Any:
-    if default is None or value is None:
+    if default is not None and value is None:
+        raise ConfigError(f"{key}: empty value; expected {type(default).__name__} (default {default!r})")
+    if default is None:
         return value
     ok = _TYPES.get(type(default), (type(default),))
     if type(default) is float and isinstance(value, str):
@@ -161,23 +186,72 @@ def _check_type(key: str, default: Any, value: Any) -> Any:
     return value
 
 
+def _check_bounds(cfg: dict) -> None:
+    for (section, key), (lo, hi) in BOUNDS.items():
+        if key not in cfg[section]:
+            continue
+        v = cfg[section][key]
+        if v is None and DEFAULTS.get(section, {}).get(key, 0) is None:
+            continue
+        if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+            raise ConfigError(f"{section}.{key}: expected an integer from {lo} to {hi}, got {v!r}")
+
+
+def _check_float(key: str, v: Any, *, positive: bool = False, nonneg: bool = False) -> None:
+    import math
+
+    if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
+        raise ConfigError(f"{key}: expected a finite number, got {v!r}")
+    if positive and v <= 0:
+        raise ConfigError(f"{key}: expected a positive number, got {v!r}")
+    if nonneg and v < 0:
+        raise ConfigError(f"{key}: expected a number ≥ 0, got {v!r}")
+
+
+def check_device(device: Any, where: str = "train.device") -> None:
+    """``device`` names a device this machine has: cpu, cuda or cuda:N (N < the CUDA device count)."""
+    import re
+
+    if not isinstance(device, str) or not re.fullmatch(_DEVICE, device):
+        raise ConfigError(f"{where} {device!r}: expected cpu, cuda or cuda:N")
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError(f"{where} {device}: CUDA is not available on this machine (use cpu)")
+        n = torch.cuda.device_count()
+        if ":" in device and int(device.split(":")[1]) >= n:
+            raise ConfigError(f"{where} {device}: this machine has {n} CUDA device(s) (cuda:0 to cuda:{n - 1})")
+
+
 def _check_values(cfg: dict) -> None:
+    _check_bounds(cfg)
     t = cfg["train"]
-    for key in ("epochs", "batch_size"):
-        if int(t[key]) < (0 if key == "epochs" else 1):
-            raise ConfigError(f"train.{key}: expected a positive integer, got {t[key]}")
+    _check_float("train.lr", t["lr"])
+    if t["lr"] <= 0:
+        raise ConfigError(f"train.lr: expected a positive learning rate, got {t['lr']}")
+    _check_float("train.weight_decay", t["weight_decay"], nonneg=True)
+    _check_float("train.lr_decay", t["lr_decay"], positive=True)
+    if t["max_memory_gb"] is not None:
+        _check_float("train.max_memory_gb", t["max_memory_gb"], positive=True)
+    if not isinstance(t["device"], str) or not __import__("re").fullmatch(_DEVICE, t["device"]):
+        raise ConfigError(f"train.device: expected cpu, cuda or cuda:N, got {t['device']!r}")
+    if not isinstance(cfg["eval"]["metrics"], list) or not cfg["eval"]["metrics"]:
+        raise ConfigError(f"eval.metrics: expected a non-empty list of measures, got {cfg['eval']['metrics']!r}")
+    for key in ("root",):
+        v = cfg["data"][key]
+        if v is not None and (not isinstance(v, str) or not v.strip() or "\x00" in v):
+            raise ConfigError(f"data.{key}: expected a folder path, got {v!r}")
     mc = cfg["data"]["min_count"]
     if mc is not None and (not isinstance(mc, int) or isinstance(mc, bool) or mc < 1):
         raise ConfigError(f"data.min_count: expected a positive integer or null, got {mc!r}")
-    if t["lr"] <= 0:
-        raise ConfigError(f"train.lr: expected a positive learning rate, got {t['lr']}")
     if cfg["data"]["text_field"] not in (None, "tags", "caption", "tokens", "features"):
         raise ConfigError(f"data.text_field: expected tags, caption, tokens or features, got {cfg['data']['text_field']!r}")
     if cfg["data"]["image_source"] not in ("pixels", "features"):
         raise ConfigError(f"data.image_source: expected pixels or features, got {cfg['data']['image_source']!r}")
     size = cfg["data"]["image_size"]
-    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 8):
-        raise ConfigError(f"data.image_size: expected an integer of at least 8 or null, got {size!r}")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or not 8 <= size <= 4096):
+        raise ConfigError(f"data.image_size: expected an integer of at least 8 (at most 4096) or null, got {size!r}")
     if cfg["eval"]["tie"] not in ("index", "random", "expected"):
         raise ConfigError(f"eval.tie: expected index, random or expected, got {cfg['eval']['tie']!r}")
     if cfg["eval"]["empty_query"] not in ("zero", "skip"):

@@ -1,6 +1,7 @@
 """Atomic file output: write to a temporary file in the same folder, then rename.
 
-A reader never sees a half-written file and an interrupted run never leaves one behind."""
+A reader never sees a half-written file or folder, and an interrupted run leaves at most a
+dot-named temporary next to it (``.NAME.*.tmp``, removed by :func:`clean_tmp` at the next start)."""
 
 from __future__ import annotations
 
@@ -73,9 +74,62 @@ def atomic_dir(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pat
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
+        replace_dir(tmp, path)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def replace_dir(src: Path, dst: Path) -> None:
+    """Put folder ``src`` in place of ``dst`` so that ``dst`` is at every moment either the whole
+    old folder or the whole new one: an atomic exchange of the two names (Linux ``renameat2``
+    with ``RENAME_EXCHANGE``), then the old one, now under ``src``'s name, is removed. Where the
+    exchange is not available the old folder is renamed aside first (``dst`` is briefly absent,
+    never partial)."""
+    src, dst = Path(src), Path(dst)
+    if not dst.exists():
+        os.replace(src, dst)
+        return
+    if _exchange(src, dst):
+        shutil.rmtree(src, ignore_errors=True)
+        return
+    aside = Path(tempfile.mkdtemp(prefix=f".{dst.name}.old.", suffix=".tmp", dir=dst.parent))
+    os.rmdir(aside)
+    os.replace(dst, aside)
+    os.replace(src, dst)
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap the names ``a`` and ``b`` (Linux ≥ 3.15); False when not supported."""
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    rc = fn(at_fdcwd, os.fsencode(str(a)), at_fdcwd, os.fsencode(str(b)), rename_exchange)
+    return rc == 0
+
+
+def clean_tmp(folder: str | os.PathLike, recursive: bool = False) -> list[Path]:
+    """Remove the ``.NAME.*.tmp`` leftovers of writes killed half-way in ``folder`` (only call it
+    where no other process is writing). Returns what was removed."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    found = folder.rglob(".*.tmp") if recursive else folder.glob(".*.tmp")
+    gone = []
+    for p in sorted(found):
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+        gone.append(p)
+    return gone

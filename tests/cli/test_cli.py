@@ -103,7 +103,7 @@ def test_train_errors_leave_no_run_dir(capsys, tmp_path, tiny_dataset):
     code, _, err = run(capsys, "train", "--config", str(bad), "--data", str(tiny_dataset.root), "--out", str(out))
     assert_user_error(code, err, "bad.yaml", "malformed")
     code, _, err = run(capsys, "train", "--out", str(out), "--resume")
-    assert_user_error(code, err, "no checkpoint to resume from")
+    assert_user_error(code, err, "no run directory to resume")
     assert not out.exists()
 
 

@@ -88,18 +88,6 @@ def test_train_encode_decode_numpy_and_torch():
     assert np.array_equal(q.codebooks, q2.codebooks)
 
 
-def test_lookup_table_aqd_equals_explicit_inner_products():
-    x = _data(n=100, d=8)
-    q = CompositeQuantizer(M=3, K=16, dim=8).train(x, n_iter=2)
-    codes = q.encode(x)
-    queries = np.random.default_rng(3).standard_normal((7, 8)).astype(np.float32)
-    got = q.aqd_inner_products(queries, codes)
-    explicit = queries @ q.decode(codes).T
-    np.testing.assert_allclose(got, explicit, rtol=1e-5, atol=1e-5)
-    t = q.lookup_tables(queries)
-    assert t.shape == (7, 3, 16)
-
-
 def test_chunked_encoding_matches_unchunked():
     x = _data(n=250, d=8)
     q = CompositeQuantizer(M=2, K=16, dim=8).train(x, n_iter=2)

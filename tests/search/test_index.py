@@ -17,7 +17,7 @@ from crossmedia.search.format import sha256_file
 
 
 def _files(path):
-    return {p.name: p.read_bytes() for p in sorted(path.iterdir())}
+    return {p.relative_to(path).as_posix(): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
 
 
 def test_build_layout_and_info(cmsl_index):
@@ -25,14 +25,14 @@ def test_build_layout_and_info(cmsl_index):
     info = ix.info()
     assert info["model"]["name"] == "cmsl" and info["model"]["code_kind"] == "quantized"
     assert info["rerank"] and info["engines"] == ["aqd", "faiss"]
-    man = json.loads((ix.path / "manifest.json").read_text())
+    man = json.loads((ix.files / "manifest.json").read_text())
     assert man["format"] == "crossmedia-index" and man["format_version"] == 2
     assert set(man["files"]) >= {"items.jsonl", "model.pt", "image_db.npy", "text_db.npy", "codec_codebooks.npy",
                                  "regions.npy", "tokens.npy"}
     assert man["codec"]["name"] == "composite" and man["codec"]["params"]["bits"] == 16
     assert info["codec"] == "composite"
     for name, rec in man["files"].items():
-        assert sha256_file(ix.path / name) == rec["sha256"]
+        assert sha256_file(ix.files / name) == rec["sha256"]
     assert ix.arrays["image_db"].dtype == np.uint8 and ix.arrays["image_db"].shape == (len(ix), 2)  # 16 bits
     assert ix.arrays["regions"].dtype == np.float16
     # the indexed items are the protocol's retrieval split, with their records
@@ -142,13 +142,14 @@ def test_bad_image_queries_and_options(cmsl_index, tmp_path):
 
 def test_round_trip_bit_identical(cmsl_index, tmp_path):
     copy = Index.load(cmsl_index.path).save(tmp_path / "copy")
-    assert _files(copy.path) == _files(cmsl_index.path)
+    assert _files(copy.files) == _files(cmsl_index.files)
     again = Index.load(tmp_path / "copy")
     assert again.search_text("red circle", k=5) == cmsl_index.search_text("red circle", k=5)
 
 
 def _copy(ix, dst):
-    shutil.copytree(ix.path, dst)
+    """A copy of the index's live version as a plain folder."""
+    shutil.copytree(ix.files, dst)
     return dst
 
 
@@ -161,7 +162,7 @@ def test_corruption_and_version_errors_leave_files(cmsl_index, tmp_path):
     with pytest.raises(DataError, match="checksum"):
         Index.load(p)
     assert _files(p)["image_db.npy"] == before["image_db.npy"]  # nothing rewritten
-    (p / "image_db.npy").write_bytes((cmsl_index.path / "image_db.npy").read_bytes())
+    (p / "image_db.npy").write_bytes((cmsl_index.files / "image_db.npy").read_bytes())
     (p / "text_db.npy").write_bytes(b"short")
     with pytest.raises(DataError, match="bytes"):
         Index.load(p)
@@ -169,13 +170,22 @@ def test_corruption_and_version_errors_leave_files(cmsl_index, tmp_path):
     man = json.loads((q / "manifest.json").read_text())
     man["format_version"] = 99
     (q / "manifest.json").write_text(json.dumps(man))
+    with pytest.raises(DataError, match="manifest was changed"):
+        Index.load(q)
+    _reseal(q)
     with pytest.raises(DataError, match="format_version 99"):
         Index.load(q)
     (q / "manifest.json").write_text("{")
+    _reseal(q)
     with pytest.raises(DataError, match="not valid JSON"):
         Index.load(q)
     with pytest.raises(DataError, match="not a crossmedia index"):
         Index.load(tmp_path)
+
+
+def _reseal(folder):
+    """Record the edited manifest's checksum in its sidecar (to reach the checks after it)."""
+    (folder / "manifest.json.sha256").write_text(sha256_file(folder / "manifest.json") + "  manifest.json\n")
 
 
 def test_build_refuses_to_overwrite(cmsl_index, cmsl_run, synth_data, twotower_run):

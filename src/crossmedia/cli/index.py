@@ -9,6 +9,17 @@ import click
 
 from ..errors import UserError
 
+#: the memory guard (crossmedia.guard) of the commands that encode items
+_MEMORY = click.option("--max-memory-gb", type=float, default=None,
+                       help="Memory guard: stop with an error past this many GiB (default: 80% of the machine's memory, "
+                            "or $CROSSMEDIA_MAX_MEMORY_GB).")
+
+
+def _guard(max_memory_gb, what: str):
+    from ..guard import memory_guard
+
+    return memory_guard(max_memory_gb, what, "--max-memory-gb")
+
 
 @click.group("index")
 def index_group() -> None:
@@ -21,14 +32,16 @@ def index_group() -> None:
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Index folder to write.")
 @click.option("--split", default="retrieval", show_default=True, help="Protocol split to index, or 'all'.")
 @click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True)
-@click.option("--batch-size", default=256, show_default=True, type=click.IntRange(min=1))
-@click.option("--overwrite", is_flag=True, help="Replace an existing non-empty --out.")
-def build_cmd(run_dir, data_dir, out, split, checkpoint, batch_size, overwrite) -> None:
+@click.option("--batch-size", default=256, show_default=True, type=click.IntRange(1, 65536))
+@click.option("--overwrite", is_flag=True, help="Replace an existing non-empty --out (as a new version, atomically).")
+@_MEMORY
+def build_cmd(run_dir, data_dir, out, split, checkpoint, batch_size, overwrite, max_memory_gb) -> None:
     """Encode the items of both modalities and write a versioned index folder."""
     from ..search import Index
 
-    ix = Index.build(run_dir, data_dir, out, checkpoint=checkpoint, split=split, batch_size=batch_size,
-                     overwrite=overwrite)
+    with _guard(max_memory_gb, "index build"):
+        ix = Index.build(run_dir, data_dir, out, checkpoint=checkpoint, split=split, batch_size=batch_size,
+                         overwrite=overwrite)
     i = ix.info()
     click.echo(f"indexed {i['items']} items ({ix.model_name}, {ix.code_kind} codes of {_code_sizes(i)}, "
                f"rerank {'yes' if i['rerank'] else 'no'}) into {ix.path}")
@@ -48,13 +61,16 @@ def _code_sizes(i: dict) -> str:
 @click.argument("index_dir", type=click.Path(path_type=Path))
 @click.option("--data", "data_dir", required=True, type=click.Path(path_type=Path), help="Dataset folder with the new items.")
 @click.option("--split", default="all", show_default=True, help="'all' or a protocol split of --data.")
-def add_cmd(index_dir, data_dir, split) -> None:
-    """Encode the items of another dataset folder and append them (ids must be new)."""
+@_MEMORY
+def add_cmd(index_dir, data_dir, split, max_memory_gb) -> None:
+    """Encode the items of another dataset folder and append them (ids must be new); the new
+    version goes live atomically (readers see the old or the new one, never a mix)."""
     from ..search import Index
 
-    ix = Index.load(index_dir)
-    n0 = len(ix)
-    ix = ix.add(data_dir, split=split)
+    with _guard(max_memory_gb, "index add"):
+        ix = Index.load(index_dir)
+        n0 = len(ix)
+        ix = ix.add(data_dir, split=split)
     click.echo(f"added {len(ix) - n0} items; {ix.path} now holds {len(ix)}")
 
 
@@ -62,18 +78,27 @@ def add_cmd(index_dir, data_dir, split) -> None:
 @click.argument("index_dir", type=click.Path(path_type=Path))
 @click.argument("ids", nargs=-1)
 @click.option("--ids-file", type=click.Path(dir_okay=False, path_type=Path), default=None, help="One id per line.")
-def remove_cmd(index_dir, ids, ids_file) -> None:
-    """Remove items by id."""
+@_MEMORY
+def remove_cmd(index_dir, ids, ids_file, max_memory_gb) -> None:
+    """Remove items by id (a new version, made live atomically)."""
     from ..search import Index
 
     ids = list(ids)
     if ids_file is not None:
         if not ids_file.is_file():
             raise UserError(f"--ids-file {ids_file}: not found")
-        ids += [line.strip() for line in ids_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+        size = ids_file.stat().st_size
+        if size > 1 << 30:
+            raise UserError(f"--ids-file {ids_file}: {size} bytes; at most 1 GiB of ids")
+        try:
+            text = ids_file.read_bytes().decode("utf-8")
+        except UnicodeDecodeError:
+            raise UserError(f"--ids-file {ids_file}: not UTF-8 text; expected one id per line") from None
+        ids += [line.strip() for line in text.splitlines() if line.strip()]
     if not ids:
         raise UserError("index remove: no ids given (pass IDS or --ids-file)")
-    ix = Index.load(index_dir).remove(ids)
+    with _guard(max_memory_gb, "index remove"):
+        ix = Index.load(index_dir).remove(ids)
     click.echo(f"removed {len(ids)} items; {ix.path} now holds {len(ix)}")
 
 
@@ -89,7 +114,8 @@ def info_cmd(index_dir, as_json) -> None:
         click.echo(json.dumps(i, indent=2))
         return
     m = i["model"]
-    click.echo(f"index     {i['path']} (format v{i['format_version']}, created {i['created']})")
+    click.echo(f"index     {i['path']} (version {i['version'] or '-'}, format v{i['format_version']}, "
+               f"created {i['created']})")
     click.echo(f"model     {m['name']} from {m['run']} ({m['checkpoint']}), fingerprint {m['fingerprint'][:12]}")
     click.echo(f"codes     {m['code_kind']}, {_code_sizes(i)}; engines: "
                f"{', '.join(i['engines'])}; rerank features: {'yes' if i['rerank'] else 'no'}")
@@ -112,7 +138,8 @@ def export_faiss_cmd(index_dir, out) -> None:
 @click.argument("index_dir", type=click.Path(path_type=Path))
 @click.option("--text", "text", default=None, help="Text query (searches the image items).")
 @click.option("--image", "image", type=click.Path(path_type=Path), default=None, help="Image query (searches the text items).")
-@click.option("-k", "k", default=10, show_default=True, type=click.IntRange(min=1))
+@click.option("-k", "k", default=10, show_default=True, type=click.IntRange(min=1),
+              help="Number of results (at most the number of items).")
 @click.option("--rerank", default=0, show_default=True, type=click.IntRange(min=0),
               help="Rerank the first-stage top-N with the model's fine-grained score (0 = off).")
 @click.option("--engine", type=click.Choice(["aqd", "hamming", "float", "faiss"]), default=None,

@@ -72,7 +72,19 @@ def data_info(root, as_json) -> None:
     from ..data import Dataset
     from ..data.info import format_summary, summarize
 
-    s = summarize(Dataset.load(root))
+    ds = Dataset.load(root)
+    paths = [ds.root / it["image"] for it in ds.items if "image" in it]
+    if paths:
+        from ..data.loaders.base import unreadable_images
+        from ..errors import DataError
+
+        bad = unreadable_images(paths)
+        if bad:
+            i, why = bad[0]
+            ids = [str(it["id"]) for it in ds.items if "image" in it]
+            raise DataError(f"{paths[i]}: {why}; {len(bad)} of {len(paths)} images do not decode (first ids: "
+                            f"{', '.join(repr(ids[j]) for j, _ in bad[:5])})")
+    s = summarize(ds)
     click.echo(json.dumps(s, indent=2) if as_json else format_summary(s))
 
 
@@ -137,15 +149,9 @@ def train_cmd(config_file, model, data_root, out, overrides, bits, device, resum
     if resume and (config_file or model or overrides or bits or device):
         raise UserError("--resume continues the run with its saved config; drop --config/--model/--set/--bits/--device")
     if device is not None:
-        import re
+        from ..config import check_device
 
-        if not re.fullmatch(r"cpu|cuda(:\d+)?", device):
-            raise UserError(f"--device {device!r}: expected cpu, cuda or cuda:N")
-        if device.startswith("cuda"):
-            import torch
-
-            if not torch.cuda.is_available():
-                raise UserError(f"--device {device}: CUDA is not available on this machine (use --device cpu)")
+        check_device(device, "--device")
     cfg = None
     if not resume:
         file_cfg = load_config_file(config_file) if config_file else None

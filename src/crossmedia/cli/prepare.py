@@ -43,9 +43,12 @@ def _datasets_help() -> str:
               help="Refer to the release's image files by absolute path, or copy them into the dataset.")
 @click.option("--nonstandard", is_flag=True,
               help="Accept a source whose counts differ from the published release (splits scaled, dataset marked non-standard).")
+@click.option("--encoding", default=None, metavar="ENCODING",
+              help="Text encoding of the release's manifests and text files when not UTF-8 (e.g. latin-1); "
+                   "without it, non-UTF-8 text is an error.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing non-empty output folder.")
 def prepare_cmd(name, src, out, seed, split_file, split_name, n_val, subset, text_kind, min_tag_count, vocab_min_count,
-                images, nonstandard, overwrite) -> None:
+                images, nonstandard, encoding, overwrite) -> None:
     """Prepare a benchmark dataset NAME from its published release into a crossmedia dataset
     (items, standard protocol files, text vocabulary and features from the train split)."""
     from ..data.info import format_summary, summarize
@@ -53,7 +56,8 @@ def prepare_cmd(name, src, out, seed, split_file, split_name, n_val, subset, tex
 
     ds = prepare_dataset(name, src, out, overwrite=overwrite, seed=seed, split_file=split_file, split_name=split_name,
                          n_val=n_val, subset=subset, text_kind=text_kind, min_tag_count=min_tag_count,
-                         vocab_min_count=vocab_min_count, images=images, nonstandard=nonstandard)
+                         vocab_min_count=vocab_min_count, images=images, nonstandard=nonstandard,
+                         encoding=encoding)
     click.echo(format_summary(summarize(ds)))
     for w in ds.meta.get("warnings", []):
         click.echo(f"warning: {w}")

@@ -103,6 +103,15 @@ def load_run_data(data_cfg: dict, vocab_words: list[str] | None = None) -> RunDa
         vocab = Vocabulary.build([texts[i] for i in proto["train"]], min_count=min_count)
         source = f"built from the {field!r} field of the train split, words with count >= {min_count}"
     warnings = check_dataset(ds, proto, text_source=text_source, image_source=image_source)
+    if text_source == "words":
+        texts = ds.texts(field)
+        if not any(t.strip() if isinstance(t, str) else len(t) for t in (texts[int(i)] for i in proto["train"])):
+            msg = (f"every training item's {field!r} text is empty: the text side learns nothing (use another "
+                   "data.text_field?)")
+            warnings.append(msg)
+            import sys
+
+            print(f"warning: {msg}", file=sys.stderr)
     proto.warnings.extend(w for w in warnings if w not in proto.warnings)
     tensors = TensorData(ds, vocab, field, max_tokens=int(data_cfg.get("max_tokens", 32)),
                          image_source=image_source, text_source=text_source,

@@ -1,10 +1,10 @@
 """Relevance: rel(q, d) = 1 iff the query and the item share at least one label,
 ``(Yq @ Yd.T) > 0`` (DCMH protocol; label equality for single-label sets).
 
-Labels may be multi-hot (bool/int/float, 2-D) or 1-D integer class vectors. The caller's arrays
-are never modified. Non-negative labels are turned into bit masks (``y > 0``) so a chunk of
-relevance is an AND of uint64 words; this equals ``(Yq @ Yd.T) > 0`` for non-negative labels.
-Labels with negative entries fall back to the literal float64 product, per chunk.
+Labels may be multi-hot (bool/int/float, 2-D, every entry 0 or 1: anything else, NaN included,
+is a ValueError) or 1-D integer class vectors. The caller's arrays are never modified. Labels are
+turned into bit masks so a chunk of relevance is an AND of uint64 words; this equals
+``(Yq @ Yd.T) > 0``.
 """
 
 from __future__ import annotations
@@ -33,6 +33,15 @@ def _class_ids(a: np.ndarray, what: str) -> np.ndarray:
     if ids.size and ids.min() < 0:
         raise ValueError(f"{what}: class ids must be >= 0")
     return ids
+
+
+def _check_multi_hot(a: np.ndarray, what: str) -> None:
+    if a.dtype == bool:
+        return
+    bad = ~((a == 0) | (a == 1))  # NaN compares unequal to both
+    if bad.any():
+        r, c = (int(v[0]) for v in np.nonzero(bad))
+        raise ValueError(f"{what}: multi-hot labels must be 0 or 1, found {a[r, c]!r} at row {r}, column {c}")
 
 
 def _one_hot(ids: np.ndarray, n_classes: int) -> np.ndarray:
@@ -77,13 +86,11 @@ class LabelRelevance:
             raise ValueError(f"label widths differ: Yq has {q.shape[1]} columns, Yd {d.shape[1]}")
         if q.dtype.kind not in "biuf" or d.dtype.kind not in "biuf":
             raise ValueError(f"labels must be bool/int/float, got {q.dtype} and {d.dtype}")
-        if (q.dtype == bool or not (q < 0).any()) and (d.dtype == bool or not (d < 0).any()):
-            self._mode = "mask"
-            self._q, self._d = _bitmask(q, q.shape[1]), _bitmask(d, q.shape[1])
-            self._dT = np.ascontiguousarray(self._d.T)
-        else:
-            self._mode = "dot"
-            self._q, self._d = q.astype(np.float64), d.astype(np.float64)
+        _check_multi_hot(q, "Yq")
+        _check_multi_hot(d, "Yd")
+        self._mode = "mask"
+        self._q, self._d = _bitmask(q, q.shape[1]), _bitmask(d, q.shape[1])
+        self._dT = np.ascontiguousarray(self._d.T)
 
     def chunk(self, start: int, stop: int) -> np.ndarray:
         q = self._q[start:stop]

@@ -159,11 +159,15 @@ class _TableScorer(Scorer):
             torch = torch_module()
             cb = torch.as_tensor(codebooks, device=device)
             cb = cb if cb.is_floating_point() else cb.float()
+            if not bool(torch.isfinite(cb).all()):
+                raise ValueError("codebooks contain NaN or infinite values")
             cd = torch.as_tensor(codes, device=device).long()
             if cd.numel() and (int(cd.min()) < 0 or int(cd.max()) >= cb.shape[1]):
                 raise ValueError(f"codes must lie in 0..{cb.shape[1] - 1}")
             return cb, cd
         cb = _float_np(codebooks)
+        if not np.isfinite(cb).all():
+            raise ValueError("codebooks contain NaN or infinite values")
         cd = to_numpy(codes).astype(np.int64)
         if cd.size and (cd.min() < 0 or cd.max() >= cb.shape[1]):
             raise ValueError(f"codes must lie in 0..{cb.shape[1] - 1}")

@@ -20,8 +20,8 @@ makes symmetric distances exact, is not imposed: CDQ/CMSL rank by asymmetric inn
 
 The API is FAISS-like and standalone (numpy in → numpy out; torch tensors in → torch tensors
 out, on their device): :meth:`train`, :meth:`encode`, :meth:`decode`, :meth:`update_codebooks`,
-:meth:`quantization_error`, :meth:`lookup_tables`, :meth:`aqd_inner_products`; the codebooks are
-``codebooks`` (M, K, D) float32.
+:meth:`quantization_error`; the codebooks are ``codebooks`` (M, K, D) float32. Scoring against
+the codes (AQD lookup tables, SQD) belongs to :class:`crossmedia.codecs.CompositeCodec`.
 """
 
 from __future__ import annotations
@@ -260,25 +260,6 @@ class CompositeQuantizer:
         ct, _ = _as_torch(codes)
         r = xt.float() - self.decode(ct.to(xt.device))
         return float((r * r).sum(1).mean()) if r.shape[0] else 0.0
-
-    # ------------------------------------------------------------------ search
-    def lookup_tables(self, q):
-        """Per-codebook inner products ⟨q, C_m[k]⟩: (Q, M, K)."""
-        qt, numpy_out = _as_torch(q)
-        cb = self._cb(qt.device)
-        t = torch.einsum("qd,mkd->qmk", qt.float(), cb)
-        return t.cpu().numpy() if numpy_out else t
-
-    def aqd_inner_products(self, q, codes):
-        """Asymmetric inner products ⟨q, Σ_m C_m[b_m]⟩ = Σ_m T[q, m, b_m] from the lookup tables,
-        (Q, N). Higher = more similar."""
-        qt, numpy_out = _as_torch(q)
-        ct = _as_torch(codes)[0].long().to(qt.device)
-        t = self.lookup_tables(qt)  # (Q, M, K)
-        out = torch.zeros(qt.shape[0], ct.shape[0], dtype=t.dtype, device=qt.device)
-        for m in range(self.M):
-            out += t[:, m, :][:, ct[:, m]]
-        return out.cpu().numpy() if numpy_out else out
 
     def __repr__(self) -> str:
         return f"CompositeQuantizer(M={self.M}, K={self.K}, dim={self.dim}, bits={self.bits:g})"

@@ -3,15 +3,17 @@
     manifest.json   format "crossmedia-index", format_version, model reference (name, run,
                     checkpoint, fingerprint), the codec (name, kind, JSON parameters, spec),
                     counts, and for every other file its size and sha256
+    manifest.json.sha256   the sha256 of manifest.json itself (verified on every load)
     items.jsonl     one item a line (row order of every array): id, text, labels, image path
     model.pt        the model needed to encode queries and rerank (a weights-only
                     :mod:`crossmedia.models.checkpoint` file)
     *.npy           codes per modality (image_db, text_db), the codec's array state
                     (codec_<name>.npy, e.g. codec_codebooks), rerank features (regions, tokens)
 
-A folder is written under a temporary name and renamed into place (``crossmedia.io.atomic_dir``)
-so a reader never sees a half-written index; on load the version is checked and (by default)
-every checksum verified, so a corrupted or foreign folder is a one-line error.
+These files make one version of an index; the index folder holds its versions and a pointer to
+the live one, swapped atomically (:mod:`crossmedia.search.store`), so a reader never sees a
+half-written index. On load the manifest's own checksum and format version are checked and (by
+default) every file's checksum verified, so a corrupted or foreign folder is a one-line error.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from ..io import atomic_dir, write_json
+from ..io import write_json
+from . import store
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "MANIFEST", "sha256_file", "write_index_dir", "read_manifest", "verify_files",
            "load_array", "read_items", "model_fingerprint"]
@@ -31,6 +34,7 @@ __all__ = ["FORMAT", "FORMAT_VERSION", "MANIFEST", "sha256_file", "write_index_d
 FORMAT = "crossmedia-index"
 FORMAT_VERSION = 2  # 2: the codec (name + state) in the manifest; model.pt a models.checkpoint file
 MANIFEST = "manifest.json"
+MANIFEST_SUM = MANIFEST + ".sha256"
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 22) -> str:
@@ -63,15 +67,18 @@ def model_fingerprint(state_dict: dict) -> str:
 
 def write_index_dir(out: str | Path, manifest: dict, arrays: dict[str, np.ndarray], items: list[dict],
                     model_blob: dict | None = None, model_file: str | Path | None = None,
-                    extra_files: dict[str, Path] | None = None, overwrite: bool = False) -> Path:
-    """Write an index folder atomically; ``manifest`` gets the format fields and the files'
-    checksums. The model comes as a dict to ``torch.save`` or as an existing ``model.pt`` to copy."""
+                    extra_files: dict[str, Path] | None = None, overwrite: bool = False,
+                    base: str | None = None, update: bool = False) -> Path:
+    """Write a new version of the index folder ``out`` and make it live atomically
+    (:func:`crossmedia.search.store.new_version`; ``update``/``base``: replace live version
+    ``base`` of an existing index); ``manifest`` gets the format fields and the files' checksums.
+    The model comes as a dict to ``torch.save`` or as an existing ``model.pt`` (hard-linked or copied)."""
     import shutil
 
     import torch
 
     out = Path(out)
-    with atomic_dir(out, overwrite=overwrite) as tmp:
+    with store.new_version(out, overwrite=overwrite, base=base, update=update) as tmp:
         for name, arr in arrays.items():
             np.save(tmp / f"{name}.npy", np.ascontiguousarray(arr), allow_pickle=False)
         with open(tmp / "items.jsonl", "w", encoding="utf-8") as f:
@@ -80,7 +87,7 @@ def write_index_dir(out: str | Path, manifest: dict, arrays: dict[str, np.ndarra
         if model_blob is not None:
             torch.save(model_blob, tmp / "model.pt")
         elif model_file is not None:
-            shutil.copyfile(model_file, tmp / "model.pt")
+            store.link_or_copy(model_file, tmp / "model.pt")
         for name, src in (extra_files or {}).items():
             shutil.copyfile(src, tmp / name)
         files = {}
@@ -91,6 +98,7 @@ def write_index_dir(out: str | Path, manifest: dict, arrays: dict[str, np.ndarra
                                                                       if k not in ("format", "format_version", "files")}}
         man["files"] = files
         write_json(tmp / MANIFEST, man)
+        (tmp / MANIFEST_SUM).write_text(f"{sha256_file(tmp / MANIFEST)}  {MANIFEST}\n", encoding="ascii")
     return out
 
 
@@ -101,6 +109,7 @@ def read_manifest(path: str | Path) -> dict:
         raise DataError(f"{path}: index folder not found")
     if not mp.is_file():
         raise DataError(f"{mp}: not found; {path} is not a crossmedia index (build one with `crossmedia index build`)")
+    _check_manifest_sum(path)
     try:
         man = json.loads(mp.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -114,6 +123,18 @@ def read_manifest(path: str | Path) -> dict:
     if not isinstance(man.get("files"), dict):
         raise DataError(f"{mp}: field 'files' must map file names to their size and sha256")
     return man
+
+
+def _check_manifest_sum(path: Path) -> None:
+    sp = path / MANIFEST_SUM
+    try:
+        recorded = sp.read_text(encoding="ascii").split()[0]
+    except (OSError, UnicodeDecodeError, IndexError):
+        raise DataError(f"{sp}: missing or unreadable; the manifest's checksum is required (rebuild the index with "
+                        "`crossmedia index build`)") from None
+    if sha256_file(path / MANIFEST) != recorded:
+        raise DataError(f"{path / MANIFEST}: checksum mismatch (sha256 differs from {sp}); the manifest was changed "
+                        "or is corrupted")
 
 
 def verify_files(path: str | Path, manifest: dict, checksums: bool = True) -> None:

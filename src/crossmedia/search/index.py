@@ -32,6 +32,7 @@ from ..engines import Engine
 from .format import (load_array, model_fingerprint, read_items, read_manifest, sha256_file, verify_files,
                      write_index_dir)
 from ..features.carried import EXTRACTOR_FILE
+from . import store
 from .query import Hit, image_batch, text_batch
 from .rerank import reorder, rerank_images_for_text, rerank_texts_for_image
 
@@ -130,8 +131,11 @@ class Index:
     """A built index folder (see :mod:`crossmedia.search.format`). Make one with
     :meth:`build`, open one with :meth:`load`."""
 
-    def __init__(self, path: Path, manifest: dict, items: list[dict], arrays: dict[str, np.ndarray]):
-        self.path = Path(path)
+    def __init__(self, path: Path, manifest: dict, items: list[dict], arrays: dict[str, np.ndarray],
+                 files: Path | None = None, version: str | None = None):
+        self.path = Path(path)  # the index folder as named by the user
+        self.files = Path(files) if files is not None else self.path  # the live version's folder
+        self.version = version  # its name (store.resolve), None for a plain folder
         self.manifest = manifest
         self.items = items
         self.arrays = arrays
@@ -192,7 +196,7 @@ class Index:
         if len(indices) == 0:
             raise UserError(f"{ds.root}: split {split!r} has no items to index")
         out = Path(out)
-        if out.exists() and not overwrite and any(out.iterdir()):
+        if not overwrite and not store.is_empty_or_leftovers(out):
             raise UserError(f"{out}: exists and is not empty (pass --overwrite to replace it)")
         extractor, why_not = None, None
         if model.info.image_feature_dim:  # carry the feature extractor, so raw images can be queries
@@ -212,7 +216,8 @@ class Index:
 
     @classmethod
     def _write(cls, out, manifest: dict, arrays: dict, items: list[dict], model=None, model_file=None,
-               overwrite: bool = False, extractor: dict | None = None, extractor_file=None) -> "Index":
+               overwrite: bool = False, base: str | None = None, update: bool = False,
+               extractor: dict | None = None, extractor_file=None) -> "Index":
         if extractor is not None:  # written to a temporary file beside the index, then copied in
             import os
             import tempfile
@@ -222,7 +227,7 @@ class Index:
             try:
                 torch.save(extractor, tmp)
                 return cls._write(out, manifest, arrays, items, model=model, model_file=model_file,
-                                  overwrite=overwrite, extractor_file=tmp)
+                                  overwrite=overwrite, base=base, update=update, extractor_file=tmp)
             finally:
                 os.unlink(tmp)
         extra = {EXTRACTOR_FILE: extractor_file} if extractor_file is not None else None
@@ -232,7 +237,7 @@ class Index:
         if model is not None:  # a weights-only checkpoint (crossmedia.models.checkpoint format)
             blob = checkpoint_dict(model)
         write_index_dir(out, man, arrays, items, model_blob=blob, model_file=model_file, extra_files=extra,
-                        overwrite=overwrite)
+                        overwrite=overwrite, base=base, update=update)
         return cls.load(out)
 
     @classmethod
@@ -241,17 +246,21 @@ class Index:
         their sha256) checked, arrays memory-mapped. With ``run``, the run's model must be the
         one the index was built with (same fingerprint)."""
         path = Path(path)
-        man = read_manifest(path)
-        verify_files(path, man, checksums=verify)
-        items = read_items(path)
-        arrays = {name[:-4]: load_array(path, name[:-4]) for name in sorted(man["files"]) if name.endswith(".npy")}
-        if len(items) != int(man.get("counts", {}).get("items", -1)):
-            raise DataError(f"{path / 'items.jsonl'}: has {len(items)} items, the manifest records "
-                            f"{man.get('counts', {}).get('items')}")
-        for key in ("image_db", "text_db"):
-            if key not in arrays or arrays[key].shape[0] != len(items):
-                raise DataError(f"{path / (key + '.npy')}: missing or not one row per item ({len(items)})")
-        idx = cls(path, man, items, arrays)
+
+        def read(files: Path, version: str | None) -> "Index":
+            man = read_manifest(files)
+            verify_files(files, man, checksums=verify)
+            items = read_items(files)
+            arrays = {name[:-4]: load_array(files, name[:-4]) for name in sorted(man["files"]) if name.endswith(".npy")}
+            if len(items) != int(man.get("counts", {}).get("items", -1)):
+                raise DataError(f"{files / 'items.jsonl'}: has {len(items)} items, the manifest records "
+                                f"{man.get('counts', {}).get('items')}")
+            for key in ("image_db", "text_db"):
+                if key not in arrays or arrays[key].shape[0] != len(items):
+                    raise DataError(f"{files / (key + '.npy')}: missing or not one row per item ({len(items)})")
+            return cls(path, man, items, arrays, files=files, version=version)
+
+        idx = store.read_consistent(path, read)  # the live version, whole (retried if swapped meanwhile)
         if run is not None:
             model = load_checkpoint(run, checkpoint).model
             fp = model_fingerprint(model.state_dict())
@@ -265,12 +274,12 @@ class Index:
         """Write this index to ``out`` (a bit-identical copy of its files)."""
         arrays = {k: np.asarray(v) for k, v in self.arrays.items()}
         man = {k: v for k, v in self.manifest.items() if k != "files"}
-        return Index._write(out, man, arrays, self.items, model_file=self.path / "model.pt", overwrite=overwrite,
+        return Index._write(out, man, arrays, self.items, model_file=self.files / "model.pt", overwrite=overwrite,
                             extractor_file=self._extractor_path())
 
     def _extractor_path(self) -> Path | None:
-        p = self.path / EXTRACTOR_FILE
-        return p if EXTRACTOR_FILE in self.manifest.get("files", {}) else None
+        """The carried feature extractor's file (``extractor.pt``) of the live version, or None."""
+        return self.files / EXTRACTOR_FILE if EXTRACTOR_FILE in self.manifest.get("files", {}) else None
 
     # ------------------------------------------------------------------ incremental updates
     def add(self, data_dir, *, split: str = "all", protocol: str | None = None, batch_size: int = 256) -> "Index":
@@ -320,25 +329,10 @@ class Index:
         return self._replace(man, merged, [self.items[i] for i in keep])
 
     def _replace(self, man, arrays, items) -> "Index":
-        # the folder is replaced as a whole (atomic_dir): keep a copy of model.pt outside it
-        import os
-        import shutil
-        import tempfile
-
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.model.", suffix=".pt", dir=self.path.parent)
-        os.close(fd)
-        ext_tmp = None
-        try:
-            shutil.copyfile(self.path / "model.pt", tmp)
-            if self._extractor_path() is not None:
-                fd, ext_tmp = tempfile.mkstemp(prefix=f".{self.path.name}.extractor.", suffix=".pt", dir=self.path.parent)
-                os.close(fd)
-                shutil.copyfile(self._extractor_path(), ext_tmp)
-            return Index._write(self.path, man, arrays, items, model_file=tmp, overwrite=True, extractor_file=ext_tmp)
-        finally:
-            os.unlink(tmp)
-            if ext_tmp is not None:
-                os.unlink(ext_tmp)
+        # a new version of the folder, swapped in atomically; the model file is shared (hard link)
+        return Index._write(self.path, man, arrays, items, model_file=self.files / "model.pt", base=self.version,
+                            update=self.version is not None, overwrite=self.version is None,
+                            extractor_file=self._extractor_path())
 
     # ------------------------------------------------------------------ model, engines
     @property
@@ -347,9 +341,9 @@ class Index:
         if self._model is None:
             with self._lock:
                 if self._model is None:
-                    model = model_from_checkpoint(read_checkpoint(self.path / "model.pt"))
+                    model = model_from_checkpoint(read_checkpoint(self.files / "model.pt"))
                     if model_fingerprint(model.state_dict()) != self.fingerprint:
-                        raise DataError(f"{self.path / 'model.pt'}: model does not match the manifest's fingerprint")
+                        raise DataError(f"{self.files / 'model.pt'}: model does not match the manifest's fingerprint")
                     self._vocab = Vocabulary(list(model.info.vocab))
                     self._model = model
         return self._model
@@ -465,6 +459,12 @@ class Index:
         k = int(k)
         if k < 1:
             raise UserError(f"-k {k}: expected a positive number of results")
+        if int(rerank) < 0:
+            raise UserError(f"--rerank {rerank}: expected 0 (off) or a positive number of candidates")
+        # never more results (or rerank candidates) than items: bounds the work and memory of any k
+        k, rerank = min(k, len(self)), min(int(rerank), len(self))
+        if k == 0:
+            return []
         if rerank and not self.model.supports_fine_grained:
             raise UserError(f"--rerank: model {self.model_name} has no fine-grained score to rerank with")
         if rerank and "regions" not in self.arrays:
@@ -506,7 +506,7 @@ class Index:
         m = self.manifest
         per_mod = {mod: int(np.asarray(self.arrays[f"{mod}_db"]).nbytes) / max(len(self), 1) for mod in MODALITIES}
         per_item = sum(per_mod.values())
-        return {"path": str(self.path), "format_version": m["format_version"], "items": len(self),
+        return {"path": str(self.path), "version": self.version, "format_version": m["format_version"], "items": len(self),
                 "model": m["model"], "data": m.get("data"), "created": m.get("created"),
                 "codec": m["codec"]["name"], "engines": list(self.codec.engines), "rerank": "regions" in self.arrays,
                 "image_encoder": m.get("image_encoder"),

@@ -66,12 +66,17 @@ def image_batch(info, image) -> dict:
             out[key] = t.unsqueeze(0) if (key == "image" and t.ndim == 1) or (key == "regions" and t.ndim == 2) else t
         if "image" not in out:
             raise UserError("image query dict: needs an 'image' entry")
+        for key, t in out.items():
+            if not bool(torch.isfinite(t).all()):
+                raise UserError(f"image query {key!r}: contains NaN or infinite values")
         return out
     if info.image_feature_dim:
         arr = np.array(image, dtype=np.float32) if isinstance(image, (np.ndarray, list, torch.Tensor)) else None
         if arr is None or arr.shape[-1] != int(info.image_feature_dim) or arr.ndim != 1:
             raise UserError(f"this index's model reads precomputed image features: give a ({info.image_feature_dim},) "
                             "feature vector (or a dict with 'image' and 'regions'), not an image file")
+        if not np.isfinite(arr).all():
+            raise UserError("image query: the feature vector contains NaN or infinite values")
         return {"image": torch.from_numpy(arr).unsqueeze(0)}
     if isinstance(image, (str, Path)):
         p = Path(image)

@@ -8,7 +8,8 @@ client mistakes, 503/504 for overload/timeout):
     GET  /api/items/{id}             text, labels, thumbnail URL
     GET  /api/items/{id}/thumbnail   PNG thumbnail of the item's image
     GET  /api/explain?query=&item=   per-word attention heatmap PNG (``format=json``: the numbers)
-    GET  /healthz                    liveness + index summary + limits
+    GET  /healthz                    liveness + index summary (version) + limits
+    POST /admin/reload               open the index's live version now (loopback clients only)
     GET  /openapi.json, /docs        the schema
     GET  /                           the web page (``static/``)
 
@@ -16,6 +17,12 @@ Searches run on a bounded thread pool (``Limits.max_concurrent``) with a bounded
 (``max_queued``, else 503) and a deadline (``request_timeout_s``, else 504); the index is
 shared read-only by all threads (its model and engines are built once, under its lock, at start).
 Request bodies are capped while they stream in (413), uploads are validated by decoding.
+
+The index folder is watched: when a new version goes live (``crossmedia index add/remove/build
+--overwrite``) it is opened and warmed in the background while the old one keeps answering,
+then swapped in (also on ``POST /admin/reload`` and on SIGHUP). HEAD is answered for every GET
+route; with an allow-list, requests naming another ``Host`` get 400. Read timeouts and the
+connection cap live in :mod:`crossmedia.serve.connections`.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import quote
 
-from fastapi import FastAPI, File, Form, Query, UploadFile
+from fastapi import FastAPI, File, Form, Query, Request, UploadFile
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -40,6 +47,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import UserError
+from ..search import Index
 from .heatmap import render_heatmap
 from .images import ImageRejected, decode_upload
 from .limits import Limits
@@ -169,6 +177,53 @@ class BodyLimit:
                 await _error(413, "too_large", msg)(scope, receive, send)
 
 
+class HeadAsGet:
+    """HEAD answered for every GET route: the GET response's status and headers, no body."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope.get("method") != "HEAD":
+            return await self.app(scope, receive, send)
+
+        async def headers_only(message):
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, headers_only)
+
+
+class HostCheck:
+    """Answer 400 to requests whose ``Host`` header is not in the allow-list (DNS rebinding and
+    host-header attacks, when the service listens on a non-loopback address)."""
+
+    def __init__(self, app, allowed: list[str]):
+        self.app = app
+        self.exact = {h.lower().strip() for h in allowed if not h.startswith("*.")}
+        self.suffixes = tuple(h.lower().strip()[1:] for h in allowed if h.startswith("*."))
+        self.any = "*" in self.exact
+
+    def ok(self, host: str) -> bool:
+        host = host.strip().lower()
+        if host.startswith("["):  # [::1]:8000
+            host = host[1 : host.find("]")] if "]" in host else host
+        elif host.count(":") == 1:
+            host = host.split(":")[0]
+        return self.any or host in self.exact or (bool(self.suffixes) and host.endswith(self.suffixes))
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        host = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"host"), "")
+        if not host or not self.ok(host):
+            return await _error(400, "invalid_host", "Host header not accepted by this server")(scope, receive, send)
+        await self.app(scope, receive, send)
+
+
 class SecurityHeaders:
     """nosniff, no referrer, and a same-origin Content-Security-Policy (not on the /docs pages,
     which load their assets from a CDN). Pure ASGI: cheaper per request than an
@@ -198,14 +253,59 @@ class SecurityHeaders:
 
 # ---------------------------------------------------------------------------- the app
 class _Service:
-    """The shared state: index, limits, compute pool, thumbnail cache."""
+    """The shared state: index (swapped whole on reload), limits, compute pool, thumbnail cache."""
 
-    def __init__(self, index, limits: Limits):
-        self.ix, self.limits = index, limits
+    def __init__(self, index, limits: Limits, warm: bool = True, verify: bool = True):
+        self.ix, self.limits, self.warm, self.verify = index, limits, warm, verify
         self.pool = ThreadPoolExecutor(limits.max_concurrent, thread_name_prefix="crossmedia-search")
         self.inflight = 0
+        self.reloads = 0
+        self._failed_version: str | None = None
+        self._reload_lock = threading.Lock()
         self._thumbs: OrderedDict[str, bytes] = OrderedDict()
         self._thumb_lock = threading.Lock()
+
+    @property
+    def fine(self) -> bool:
+        ix = self.ix
+        return bool(ix.manifest["model"].get("fine_grained")) and "regions" in ix.arrays
+
+    def reload(self, force: bool = False) -> bool:
+        """Open the index folder's live version if it differs from the one served (``force``:
+        even if not); the old one answers until the new one is open and warm. True when swapped."""
+        from ..search import Index, store
+
+        with self._reload_lock:
+            live = store.current_version(self.ix.path)
+            if not force and (live is None or live == self.ix.version or live == self._failed_version):
+                return False
+            try:
+                new = Index.load(self.ix.path, verify=self.verify)
+                if self.warm:
+                    _warm(new)
+            except Exception as e:  # noqa: BLE001 - keep serving the old version, say why
+                self._failed_version = live
+                log.error("index %s: version %s not loaded, still serving %s: %s", self.ix.path, live,
+                          self.ix.version, e)
+                if force:
+                    raise
+                return False
+            old, self.ix = self.ix, new
+            self.reloads += 1
+            with self._thumb_lock:
+                self._thumbs.clear()
+            log.info("index %s: now serving version %s (%d items; was %s, %d items)", new.path, new.version, len(new),
+                     old.version, len(old))
+            return True
+
+    def maybe_reload(self) -> bool:
+        """Reload when the live version changed (cheap when it did not: one small file read)."""
+        from ..search import store
+
+        live = store.current_version(self.ix.path)
+        if live is None or live == self.ix.version or live == self._failed_version:
+            return False
+        return self.reload()
 
     async def run(self, fn, *args):
         """``fn(*args)`` on the compute pool, bounded queue, with the request deadline."""
@@ -223,8 +323,8 @@ class _Service:
         finally:
             self.inflight -= 1
 
-    def hit_out(self, h) -> dict:
-        it = self.ix.item(h.id)
+    def hit_out(self, h, ix=None) -> dict:
+        it = (ix or self.ix).item(h.id)
         return {"id": h.id, "score": h.score, "rank": h.rank, "modality": h.modality, "text": it.get("text"),
                 "text_field": it.get("text_field"), "caption": it.get("caption"),
                 "labels": list(it.get("labels") or []), "thumbnail": self.thumb_url(it)}
@@ -233,9 +333,9 @@ class _Service:
     def thumb_url(it: dict) -> str | None:
         return f"/api/items/{quote(str(it['id']), safe='')}/thumbnail" if it.get("image") else None
 
-    def item(self, item_id: str) -> dict:
+    def item(self, item_id: str, ix=None) -> dict:
         try:
-            return self.ix.item(item_id)
+            return (ix or self.ix).item(item_id)
         except UserError:
             raise ApiError(404, "not_found", f"no item with id {item_id!r}") from None
 
@@ -270,26 +370,43 @@ class _Service:
         return data
 
 
-def create_app(index, *, limits: Limits | None = None, warm: bool = True, verify: bool = True) -> FastAPI:
+def _warm(ix) -> None:
+    ix.model
+    for mod in ("image", "text"):
+        ix.engine(mod)
+
+
+def create_app(index, *, limits: Limits | None = None, warm: bool = True, verify: bool = True,
+               allowed_hosts: list[str] | None = None, watch: bool = True) -> FastAPI:
     """The FastAPI app serving ``index`` (an index folder, or an opened
     :class:`~crossmedia.search.Index`). ``warm`` builds the model and both default engines now
-    instead of on the first request."""
+    instead of on the first request. ``allowed_hosts``: the ``Host`` names accepted (None: any;
+    ``*.example.org`` matches subdomains). ``watch``: follow new versions of the index folder."""
     import os
-
-    from ..search import Index
 
     limits = limits or Limits()
     ix = Index.load(index, verify=verify) if isinstance(index, (str, os.PathLike)) else index
     if warm:
-        ix.model
-        for mod in ("image", "text"):
-            ix.engine(mod)
-    svc = _Service(ix, limits)
-    fine = bool(ix.manifest["model"].get("fine_grained")) and "regions" in ix.arrays
+        _warm(ix)
+    svc = _Service(ix, limits, warm=warm, verify=verify)
 
     @asynccontextmanager
     async def lifespan(app):
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(_watch(svc)) if watch else None
+        sighup = False
+        try:
+            import signal
+
+            loop.add_signal_handler(signal.SIGHUP, lambda: loop.run_in_executor(None, _reload_logged, svc))
+            sighup = True
+        except (ValueError, RuntimeError, NotImplementedError, AttributeError):
+            pass  # not the main thread (test clients) or no SIGHUP on this platform
         yield
+        if task is not None:
+            task.cancel()
+        if sighup:
+            loop.remove_signal_handler(signal.SIGHUP)
         svc.pool.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(title="crossmedia search", version="1", lifespan=lifespan,
@@ -343,8 +460,8 @@ def create_app(index, *, limits: Limits | None = None, warm: bool = True, verify
             raise ApiError(422, "invalid_request", f"k: {k}, the limit is {limits.max_k}")
         if rerank > limits.max_rerank:
             raise ApiError(422, "invalid_request", f"rerank: {rerank}, the limit is {limits.max_rerank}")
-        if rerank and not fine:
-            raise ApiError(400, "bad_request", f"rerank: the index's model ({ix.model_name}) has no fine-grained score")
+        if rerank and not svc.fine:
+            raise ApiError(400, "bad_request", f"rerank: the index's model ({svc.ix.model_name}) has no fine-grained score")
 
     def check_id(item_id: str) -> str:
         if len(item_id) > limits.max_item_id_chars:
@@ -354,9 +471,24 @@ def create_app(index, *, limits: Limits | None = None, warm: bool = True, verify
     # -------------------------------------------------------------- API
     @app.get("/healthz", tags=["service"])
     async def healthz():
-        """Liveness and a summary of what is served."""
-        return {"status": "ok", "items": len(ix), "model": ix.model_name, "code_kind": ix.code_kind,
-                "rerank": fine, "explain": fine, "inflight": svc.inflight, "limits": limits.to_dict()}
+        """Liveness and a summary of what is served (``version``: the index version, which
+        changes when a new one is swapped in)."""
+        ix = svc.ix
+        return {"status": "ok", "version": ix.version, "items": len(ix), "model": ix.model_name,
+                "code_kind": ix.code_kind, "rerank": svc.fine, "explain": svc.fine, "inflight": svc.inflight,
+                "reloads": svc.reloads, "limits": limits.to_dict()}
+
+    @app.post("/admin/reload", tags=["service"])
+    async def admin_reload(request: Request):
+        """Open the index folder's live version now and serve it (loopback clients only)."""
+        client = request.client.host if request.client else ""
+        if not _is_loopback(client):
+            raise ApiError(403, "forbidden", "reload is only accepted from the server's own machine")
+        try:
+            swapped = await asyncio.get_running_loop().run_in_executor(None, svc.reload, True)
+        except UserError as e:
+            raise ApiError(409, "reload_failed", f"the index's live version could not be opened: {e}") from None
+        return {"reloaded": swapped, "version": svc.ix.version, "items": len(svc.ix)}
 
     @app.post("/api/search/text", response_model=SearchOut, tags=["search"])
     async def search_text(body: TextQuery):
@@ -366,7 +498,8 @@ def create_app(index, *, limits: Limits | None = None, warm: bool = True, verify
         t0 = time.perf_counter()
 
         def work():
-            return [svc.hit_out(h) for h in ix.search_text(body.query, k=body.k, rerank=body.rerank)]
+            ix = svc.ix  # one version for the whole request
+            return [svc.hit_out(h, ix) for h in ix.search_text(body.query, k=body.k, rerank=body.rerank)]
 
         hits = await svc.run(work)
         return {"query": body.query, "modality": "image", "k": body.k, "rerank": body.rerank,
@@ -382,7 +515,8 @@ def create_app(index, *, limits: Limits | None = None, warm: bool = True, verify
 
         def work():
             image = decode_upload(data, limits, name=f"file {file.filename!r}" if file.filename else "file")
-            return [svc.hit_out(h) for h in ix.search_image(image, k=k, rerank=rerank)]
+            ix = svc.ix
+            return [svc.hit_out(h, ix) for h in ix.search_image(image, k=k, rerank=rerank)]
 
         hits = await svc.run(work)
         return {"query": None, "modality": "text", "k": k, "rerank": rerank,
@@ -410,8 +544,9 @@ def create_app(index, *, limits: Limits | None = None, warm: bool = True, verify
         """Where each word of a text query attends in a result image: PNG panels (the image, then
         one heatmap per known query word), or with ``format=json`` the attention numbers."""
         check_query(query)
-        it = svc.item(check_id(item))
-        if not fine:
+        ix = svc.ix
+        it = svc.item(check_id(item), ix)
+        if not svc.fine:
             raise ApiError(400, "bad_request", f"explain: the index's model ({ix.model_name}) has no word-region attention")
 
         def work():
@@ -438,13 +573,43 @@ def create_app(index, *, limits: Limits | None = None, warm: bool = True, verify
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # caps every request body (the upload plus multipart overhead) before anything parses it
     app.add_middleware(BodyLimit, max_bytes=limits.max_upload_bytes + 64 * 1024)
+    app.add_middleware(HeadAsGet)
     app.add_middleware(SecurityHeaders)
+    if allowed_hosts is not None:
+        app.add_middleware(HostCheck, allowed=allowed_hosts)
     return app
+
+
+async def _watch(svc: _Service) -> None:
+    """Poll the index folder's pointer; open a new live version in a worker thread."""
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(svc.limits.reload_poll_s)
+        try:
+            await loop.run_in_executor(None, svc.maybe_reload)
+        except Exception:  # noqa: BLE001 - the watcher must survive anything
+            log.exception("index watcher")
+
+
+def _reload_logged(svc: _Service) -> None:
+    try:
+        svc.reload(force=True)
+    except Exception as e:  # noqa: BLE001
+        log.error("reload on SIGHUP failed, still serving version %s: %s", svc.ix.version, e)
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return host in ("localhost", "testclient")  # starlette's TestClient names itself "testclient"
 
 
 #: environment variables through which ``crossmedia serve --workers N`` hands its settings to
 #: the worker processes (uvicorn imports the app factory by name in each of them)
-ENV_INDEX, ENV_LIMITS = "CROSSMEDIA_SERVE_INDEX", "CROSSMEDIA_SERVE_LIMITS"
+ENV_INDEX, ENV_LIMITS, ENV_HOSTS = "CROSSMEDIA_SERVE_INDEX", "CROSSMEDIA_SERVE_LIMITS", "CROSSMEDIA_SERVE_HOSTS"
 
 
 def app_from_env() -> FastAPI:
@@ -460,4 +625,6 @@ def app_from_env() -> FastAPI:
         import torch
 
         torch.set_num_threads(int(threads))
-    return create_app(path, limits=Limits.from_dict(json.loads(os.environ.get(ENV_LIMITS) or "{}")))
+    hosts = os.environ.get(ENV_HOSTS)
+    return create_app(path, limits=Limits.from_dict(json.loads(os.environ.get(ENV_LIMITS) or "{}")),
+                      allowed_hosts=json.loads(hosts) if hosts else None)

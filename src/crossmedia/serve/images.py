@@ -45,7 +45,12 @@ def decode_upload(data: bytes, limits, name: str = "file"):
             rgb = im.convert("RGB")
     except ImageRejected:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        # PIL refuses to even open a header declaring that many pixels: it is too big, not undecodable
+        raise ImageRejected(f"{name}: image declares more pixels than PIL will open; the limits are "
+                            f"{limits.max_image_side} per side and {limits.max_image_pixels} in all", 413,
+                            "image_too_big") from None
+    except UnidentifiedImageError as e:
         raise ImageRejected(f"{name}: not a decodable image (accepted formats: {', '.join(ALLOWED_FORMATS)}; "
                             f"{e.__class__.__name__})", 415, "unsupported_image") from None
     except (OSError, ValueError, SyntaxError) as e:  # truncated / corrupt files

@@ -25,6 +25,10 @@ class Limits:
     request_timeout_s: float = 30.0  #: waiting + computing; past it the client gets 504
     max_concurrent: int = 4  #: searches computing at once (threads)
     max_queued: int = 512  #: requests waiting for a compute slot; past it the client gets 503
+    header_timeout_s: float = 10.0  #: a request's headers must arrive within this (else the connection is closed)
+    body_timeout_s: float = 60.0  #: a request's body must arrive within this after its headers
+    max_connections: int = 1024  #: open connections per process; past it a new one gets 503 and is closed
+    reload_poll_s: float = 1.0  #: how often the index folder is checked for a new version
 
     def __post_init__(self):
         for f in fields(self):

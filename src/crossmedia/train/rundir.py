@@ -43,6 +43,9 @@ class RunDir:
 
     # lifecycle
     def create(self, cfg: dict, overwrite: bool = False) -> None:
+        from ..io import clean_tmp
+
+        clean_tmp(self.path)  # leftovers of a run killed while writing its first file
         if self.path.exists() and any(self.path.iterdir()):
             if not overwrite:
                 raise UserError(f"{self.path}: run directory exists and is not empty (use --resume to continue it or --overwrite to start over)")
@@ -110,7 +113,18 @@ class RunDir:
         with open(self.path / "log.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
         self.log_text(" ".join(f"{k}={_fmt(v)}" for k, v in record.items()))
-        rows = self.read_log()
+        self._write_csv(self.read_log())
+
+    def write_log(self, records: list[dict]) -> None:
+        """Replace ``log.jsonl`` and ``log.csv`` with ``records`` (atomically; used on resume to
+        make the log match the checkpoint)."""
+        write_text(self.path / "log.jsonl", "".join(json.dumps(r) + "\n" for r in records))
+        if records:
+            self._write_csv(records)
+        elif (self.path / "log.csv").exists():
+            (self.path / "log.csv").unlink()
+
+    def _write_csv(self, rows: list[dict]) -> None:
         cols: list[str] = []
         for r in rows:
             cols += [k for k in r if k not in cols]
@@ -121,7 +135,14 @@ class RunDir:
         p = self.path / "log.jsonl"
         if not p.is_file():
             return []
-        return [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+        out = []
+        for line in p.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                try:
+                    out.append(json.loads(line))
+                except json.JSONDecodeError:  # a line cut short by a kill: the checkpoint's log replaces it
+                    break
+        return out
 
     def log_text(self, line: str) -> None:
         with open(self.path / "train.log", "a", encoding="utf-8") as f:

@@ -6,6 +6,12 @@ run matches an uninterrupted one); a progress bar over batches; per-epoch valida
 protocol's ``val`` queries against the ``train`` items (never the test queries) that picks
 ``best.pt`` (weights only); ``last.pt`` (weights + optimizer, scheduler, RNG states) written
 atomically after every epoch for ``--resume``. Both are :mod:`crossmedia.models.checkpoint` files.
+
+A run folder survives being killed at any moment: ``last.pt`` carries the epoch log (in its
+``meta``), so ``log.jsonl`` is rebuilt from it on resume (a record appended after the checkpoint
+can never be lost or duplicated); temporary files of interrupted writes are removed at start;
+and a run killed before its first checkpoint resumes from scratch. Training and data loading run
+under the memory guard (:mod:`crossmedia.guard`, ``train.max_memory_gb``).
 """
 
 from __future__ import annotations
@@ -21,11 +27,12 @@ import json
 import numpy as np
 import torch
 
-from ..config import resolve_config
+from ..config import check_device, resolve_config
 from ..data.loading import RunData, load_run_data
 from ..errors import UserError
 from ..eval.evaluator import validate
-from ..io import write_json
+from ..guard import memory_guard
+from ..io import clean_tmp, write_json
 from ..models import DataInfo, TrainContext, get_model, save_checkpoint
 from ..models.checkpoint import read_checkpoint
 from ..progress import progress
@@ -74,30 +81,42 @@ def train(cfg: dict, out: str | Path, *, resume: bool = False, overwrite: bool =
     per epoch: mean loss, validation score, time."""
     run = RunDir(out)
     if resume:
-        if not run.checkpoint("last").is_file():
-            raise UserError(f"{run.checkpoint('last')}: no checkpoint to resume from")
+        if not run.path.is_dir():
+            raise UserError(f"{run.path}: no run directory to resume (start it without --resume)")
+        clean_tmp(run.path)
+        clean_tmp(run.checkpoints)
+        if not run.config_path.is_file():
+            raise UserError(f"{run.config_path}: not found; {run.path} holds no run to resume (start it without "
+                            "--resume, with --overwrite if the folder is not empty)")
         cfg = resolve_config(run.load_config())
         cfg["data"]["root"] = run.data_root(data_root, cfg)
     elif run.path.exists() and not run.path.is_dir():
         raise UserError(f"--out {run.path}: exists and is not a folder")
     elif run.path.is_dir() and any(run.path.iterdir()) and not overwrite:
         raise UserError(f"{run.path}: run directory exists and is not empty (use --resume to continue it or --overwrite to start over)")
+    check_device(cfg["train"].get("device") or "cpu")
+    from_scratch = resume and not run.checkpoint("last").is_file()  # killed before its first checkpoint
     saved_vocab = None
-    if resume and (run.path / "vocab.json").is_file():
+    if resume and not from_scratch and (run.path / "vocab.json").is_file():
         saved_vocab = json.loads((run.path / "vocab.json").read_text(encoding="utf-8"))
     if not resume:
         check_model_options(cfg)  # before the (slow) data loading
-    # load (and validate) the data before anything is written, so a bad dataset leaves no run dir
-    rd = load_run_data(cfg["data"], vocab_words=saved_vocab)
-    if not resume:  # the saved config records what was resolved: absolute data root, text field
-        cfg = {**cfg, "data": {**cfg["data"], "root": str(rd.dataset.root.resolve()), "text_field": rd.text_field}}
-        run.create(cfg, overwrite=overwrite)
-        run.record_data_root(rd.dataset.root)
-        run.update_info(vocabulary={"size": len(rd.vocab), "source": rd.vocab_source})
+    device = str(cfg["train"].get("device") or "cpu")
+    created = False
     try:
-        return _train(cfg, run, rd, resume, echo)
+        with memory_guard(cfg["train"].get("max_memory_gb"), f"train {cfg['model']['name']}", "train.max_memory_gb",
+                          enabled=device == "cpu"):
+            # load (and validate) the data before anything is written, so a bad dataset leaves no run dir
+            rd = load_run_data(cfg["data"], vocab_words=saved_vocab)
+            if not resume:  # the saved config records what was resolved: absolute data root, text field
+                cfg = {**cfg, "data": {**cfg["data"], "root": str(rd.dataset.root.resolve()), "text_field": rd.text_field}}
+                run.create(cfg, overwrite=overwrite)
+                created = True
+                run.record_data_root(rd.dataset.root)
+                run.update_info(vocabulary={"size": len(rd.vocab), "source": rd.vocab_source})
+            return _train(cfg, run, rd, resume and not from_scratch, echo)
     except UserError:
-        if not resume and not run.checkpoint("last").is_file():
+        if created and not run.checkpoint("last").is_file():
             shutil.rmtree(run.path, ignore_errors=True)
         raise
 
@@ -118,6 +137,7 @@ def _train(cfg: dict, run: RunDir, rd: RunData, resume: bool, echo=None) -> RunD
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=float(tc["lr_decay"]))
 
     start_epoch, best, best_epoch, elapsed = 0, -math.inf, None, 0.0
+    records: list[dict] = []
     if resume:
         ck = read_checkpoint(run.checkpoint("last"), device)
         if "training" not in ck:
@@ -130,8 +150,11 @@ def _train(cfg: dict, run: RunDir, rd: RunData, resume: bool, echo=None) -> RunD
         set_rng_states(tr["rng"])
         meta = ck["meta"]
         start_epoch, best, best_epoch, elapsed = meta["epoch"], meta["best"], meta["best_epoch"], meta.get("elapsed", 0.0)
+        records = list(meta["log"]) if "log" in meta else run.read_log()[: int(start_epoch)]
+        run.write_log(records)  # exactly the epochs the checkpoint holds
         run.log_text(f"resumed at epoch {start_epoch}")
     else:
+        run.write_log([])
         run.update_info(
             status="running", model=cfg["model"]["name"], started=time.strftime("%Y-%m-%dT%H:%M:%S"),
             git_commit=git_commit(), dataset=rd.dataset.name,
@@ -173,13 +196,16 @@ def _train(cfg: dict, run: RunDir, rd: RunData, resume: bool, echo=None) -> RunD
             score = val["val_score"]
             if score > best:
                 best, best_epoch = score, epoch + 1
-                _save(run.checkpoint("best"), model, opt, sched, epoch + 1, best, best_epoch, elapsed, cfg, weights_only=True)
+                _save(run.checkpoint("best"), model, opt, sched, epoch + 1, best, best_epoch, elapsed, cfg,
+                      weights_only=True, log=records + [record])
         elapsed += time.perf_counter() - t0
         record["time_s"] = round(time.perf_counter() - t0, 3)
+        records.append(record)
         if not val_every:
             best_epoch = epoch + 1
-            _save(run.checkpoint("best"), model, opt, sched, epoch + 1, best, best_epoch, elapsed, cfg, weights_only=True)
-        _save(run.checkpoint("last"), model, opt, sched, epoch + 1, best, best_epoch, elapsed, cfg)
+            _save(run.checkpoint("best"), model, opt, sched, epoch + 1, best, best_epoch, elapsed, cfg, weights_only=True,
+                  log=records)
+        _save(run.checkpoint("last"), model, opt, sched, epoch + 1, best, best_epoch, elapsed, cfg, log=records)
         run.log_epoch(record)
         if echo is not None:
             echo(epoch_line(record, epochs, tc["val_metric"], best_epoch == epoch + 1 and "val_score" in record))
@@ -189,8 +215,9 @@ def _train(cfg: dict, run: RunDir, rd: RunData, resume: bool, echo=None) -> RunD
                     tb.add_scalar(k, v, epoch + 1)
             tb.flush()
     if epochs == 0 or not run.checkpoint("best").is_file():
-        _save(run.checkpoint("best"), model, opt, sched, epochs, best, best_epoch, elapsed, cfg, weights_only=True)
-        _save(run.checkpoint("last"), model, opt, sched, epochs, best, best_epoch, elapsed, cfg)
+        _save(run.checkpoint("best"), model, opt, sched, epochs, best, best_epoch, elapsed, cfg, weights_only=True,
+              log=records)
+        _save(run.checkpoint("last"), model, opt, sched, epochs, best, best_epoch, elapsed, cfg, log=records)
     still_rising = bool(val_every) and epochs > 1 and best_epoch == epochs and _val_rose_at_end(run)
     run.update_info(still_improving=still_rising)
     run.update_info(status="done", finished=time.strftime("%Y-%m-%dT%H:%M:%S"), epochs=epochs,
@@ -240,9 +267,11 @@ def set_rng_states(st: dict) -> None:
         torch.cuda.set_rng_state_all(st["cuda"])
 
 
-def _save(path, model, opt, sched, epoch, best, best_epoch, elapsed, cfg, *, weights_only: bool = False) -> None:
-    """``best.pt``: weights only; ``last.pt``: also optimizer, scheduler and RNG states (resume)."""
-    meta = {"epoch": epoch, "best": best, "best_epoch": best_epoch, "elapsed": elapsed}
+def _save(path, model, opt, sched, epoch, best, best_epoch, elapsed, cfg, *, weights_only: bool = False,
+          log=()) -> None:
+    """``best.pt``: weights only; ``last.pt``: also optimizer, scheduler and RNG states (resume).
+    Both carry the epoch log up to ``epoch`` (``meta["log"]``), from which ``log.jsonl`` is rebuilt."""
+    meta = {"epoch": epoch, "best": best, "best_epoch": best_epoch, "elapsed": elapsed, "log": list(log)}
     training = None if weights_only else {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                                           "rng": rng_states()}
     save_checkpoint(path, model, config=cfg, meta=meta, training=training)

@@ -85,8 +85,13 @@ def prepare_dataset(name: str, src: str | Path, out: str | Path, *, overwrite: b
         raise UserError(f"--out {out}: exists and is not a folder")
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise UserError(f"{out}: output directory exists and is not empty (pass --overwrite to replace it)")
-    prep = info.fn(src, opts)
+    from .base import source_encoding
+
+    with source_encoding(opts.encoding):
+        prep = info.fn(src, opts)
     prep.source.setdefault("path", str(src.resolve()))
+    if opts.encoding:
+        prep.source["encoding"] = opts.encoding
     return write_prepared(prep, out, opts, overwrite=overwrite)
 
 

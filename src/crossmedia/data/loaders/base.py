@@ -15,6 +15,8 @@ Layout written (see :mod:`crossmedia.data.dataset`)::
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import csv
 import io
 import json
@@ -49,6 +51,7 @@ class PrepareOptions:
     min_tag_count: int | None = None  # MIRFlickr: tag frequency threshold (standard 20)
     vocab_min_count: int = 1
     max_tokens: int = 32
+    encoding: str | None = None  # text encoding of the release's text files (default: UTF-8, strictly)
 
 
 @dataclass
@@ -137,20 +140,50 @@ def find_dir(src: Path, names: Sequence[str], max_depth: int = 3) -> Path | None
     return None
 
 
-def read_text(path: Path, encoding: str = "utf-8") -> str:
-    """A text file's content (``encoding``, falling back to latin-1)."""
+_ENCODING: "contextvars.ContextVar[str | None]" = contextvars.ContextVar("crossmedia_source_encoding", default=None)
+
+
+@contextlib.contextmanager
+def source_encoding(encoding: str | None):
+    """The encoding :func:`read_lines` uses while preparing (``--encoding``; None: UTF-8)."""
+    if encoding is not None:
+        import codecs
+
+        try:
+            codecs.lookup(encoding)
+        except (LookupError, TypeError, ValueError):
+            raise UserError(f"--encoding {encoding!r}: not a known text encoding (e.g. utf-8, latin-1, cp1252)") from None
+    token = _ENCODING.set(encoding)
+    try:
+        yield
+    finally:
+        _ENCODING.reset(token)
+
+
+def read_lines(path: Path, encoding: str | None = None) -> list[str]:
+    """Lines of a text file of the release (see :func:`read_text`)."""
+    return read_text(path, encoding).splitlines()
+
+
+def read_text(path: Path, encoding: str | None = None) -> str:
+    """A text file of the release: in ``encoding`` when the format fixes one, else in the
+    ``--encoding`` given, else UTF-8 — strictly: undecodable bytes are an error naming the
+    line, never silently re-read in another encoding."""
     try:
         data = path.read_bytes()
     except OSError as e:
         raise DataError(f"{path}: cannot read ({e.__class__.__name__})") from None
+    user = _ENCODING.get()
+    enc = encoding or user or "utf-8"
     try:
-        return data.decode(encoding)
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
-
-
-def read_lines(path: Path, encoding: str = "utf-8") -> list[str]:
-    return read_text(path, encoding).splitlines()
+        text = data.decode(enc)
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        hint = "check --encoding" if user else "pass --encoding ENCODING (e.g. latin-1 or cp1252) if that is its encoding"
+        raise DataError(f"{path}:{line}: not valid {enc} text (byte {data[e.start]:#04x}); {hint}") from None
+    except LookupError:
+        raise UserError(f"--encoding {enc!r}: not a known text encoding") from None
+    return text.removeprefix("\ufeff")
 
 
 def mat_files(src: Path) -> list[Path]:
@@ -385,6 +418,9 @@ def write_prepared(prep: Prepared, out: str | Path, opts: PrepareOptions, overwr
             for i, it in enumerate(items):
                 it.setdefault("feature_row", i)
         text_fields = [f for f in ("caption", "tags", "tokens") if items and all(f in it for it in items)]
+        for f in text_fields:
+            if not any(it[f] if f != "caption" else str(it[f]).strip() for it in items):
+                prep.warnings.append(f"every item's {f!r} is empty: text queries cannot match anything learned from it")
         meta: dict[str, Any] = {
             "description": prep.description,
             "source": {**prep.source, "preparer": prep.name, "prepared": time.strftime("%Y-%m-%dT%H:%M:%S")},
@@ -424,6 +460,50 @@ def write_prepared(prep: Prepared, out: str | Path, opts: PrepareOptions, overwr
 def _check_rows(prep: Prepared, arr: np.ndarray, what: str) -> None:
     if arr.ndim != 2 or arr.shape[0] != prep.n:
         raise DataError(f"{prep.source.get('path', '?')}: {what} have shape {arr.shape}; expected ({prep.n}, D), one row per item")
+    bad = nonfinite_rows(arr)
+    if bad.size:
+        raise DataError(f"{prep.source.get('path', '?')}: {what}: {bad.size} row(s) hold NaN or infinite values "
+                        f"(first ids: {', '.join(repr(str(prep.items[int(i)]['id'])) for i in bad[:5])}); fix or drop "
+                        "those items")
+
+
+def nonfinite_rows(arr, chunk: int = 65536) -> np.ndarray:
+    """Indices of the rows of a 2-D array (or memory map) holding NaN or ±inf, read in chunks."""
+    a = np.asarray(arr) if not isinstance(arr, np.memmap) else arr
+    if a.dtype.kind not in "fc":
+        return np.zeros(0, dtype=np.int64)
+    out = []
+    for s in range(0, a.shape[0], chunk):
+        block = np.asarray(a[s : s + chunk]).reshape(min(chunk, a.shape[0] - s), -1)
+        rows = np.flatnonzero(~np.isfinite(block).all(axis=1))
+        if rows.size:
+            out.append(rows + s)
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+
+def unreadable_images(paths: Sequence[Path]) -> list[tuple[int, str]]:
+    """(index, reason) of the image files that do not decode: empty, not an image, truncated or
+    corrupt. JPEGs are decoded at a reduced scale (``draft``), so the check stays cheap."""
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    bad = []
+    for i, p in enumerate(progress(paths, desc="checking images", unit="img")):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                with Image.open(p) as im:
+                    if im.width < 1 or im.height < 1:
+                        raise ValueError("no pixels")
+                    if im.format == "JPEG":
+                        im.draft("RGB", (64, 64))
+                    im.load()
+        except (UnidentifiedImageError, Image.DecompressionBombError) as e:
+            bad.append((i, "not a readable image" if isinstance(e, UnidentifiedImageError) else "too many pixels"))
+        except (OSError, ValueError, SyntaxError, EOFError) as e:
+            bad.append((i, f"truncated or corrupt ({e.__class__.__name__})"))
+    return bad
 
 
 def _write_images(prep: Prepared, items: list[dict], tmp: Path, opts: PrepareOptions) -> None:
@@ -450,6 +530,11 @@ def _write_images(prep: Prepared, items: list[dict], tmp: Path, opts: PrepareOpt
     missing = [p for p in prep.images if not Path(p).is_file()]
     if missing:
         raise DataError(f"{missing[0]}: image not found ({len(missing)} of {prep.n} images are missing)")
+    bad = unreadable_images(prep.images)
+    if bad:
+        i, why = bad[0]
+        raise DataError(f"{prep.images[i]}: {why}; {len(bad)} of {prep.n} images do not decode (first ids: "
+                        f"{', '.join(repr(str(prep.items[j]['id'])) for j, _ in bad[:5])}); fix or remove those items")
     if opts.images == "copy":
         (tmp / "images").mkdir()
         for i, p in enumerate(progress(prep.images, desc="copying images", unit="img")):

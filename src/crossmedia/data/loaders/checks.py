@@ -35,9 +35,16 @@ def check_dataset(ds, protocol, *, text_source: str | None = None, image_source:
             path = ds.root / feats[kind]
             if not path.is_file():
                 raise DataError(f"{path}: feature file listed in dataset.json is missing")
-            rows = np.load(path, mmap_mode="r").shape[0]
+            arr = np.load(path, mmap_mode="r")
+            rows = arr.shape[0]
             if rows != len(ds):
                 raise DataError(f"{path}: has {rows} rows, expected one per item ({len(ds)})")
+            from .base import nonfinite_rows
+
+            bad = nonfinite_rows(arr)
+            if bad.size:
+                raise DataError(f"{path}: {bad.size} row(s) hold NaN or infinite values (first rows: "
+                                f"{', '.join(str(int(i)) for i in bad[:5])}); fix the features or drop those items")
     if image_source == "features" and feats.get("missing"):
         used = np.unique(np.concatenate([protocol[s] for s in protocol.splits]))
         missing = np.intersect1d(np.asarray(feats["missing"], dtype=np.int64), used)
