@@ -180,7 +180,7 @@ class Index:
         ck = load_checkpoint(run_dir, checkpoint)
         model, cfg, ck_path = ck.model, ck.config, ck.path
         out = Path(out)
-        if out.exists() and not overwrite and (not out.is_dir() or any(out.iterdir())):
+        if not overwrite and not store.is_empty_or_leftovers(out):  # before any image is read
             raise UserError(f"{out}: exists and is not empty (pass --overwrite to replace it)")
         if cfg is None:
             if data_dir is None:
@@ -195,9 +195,6 @@ class Index:
         indices = _split_indices(ds, split, protocol or (cfg or {}).get("data", {}).get("protocol"))
         if len(indices) == 0:
             raise UserError(f"{ds.root}: split {split!r} has no items to index")
-        out = Path(out)
-        if not overwrite and not store.is_empty_or_leftovers(out):
-            raise UserError(f"{out}: exists and is not empty (pass --overwrite to replace it)")
         extractor, why_not = None, None
         if model.info.image_feature_dim:  # carry the feature extractor, so raw images can be queries
             from ..features.carried import extractor_for_dataset
