@@ -88,3 +88,32 @@ def test_nested_model_options():
         resolve_config({"model": {"name": "_test_nested"}}, ["model.graph.walks=many"])
     with pytest.raises(ConfigError, match="section.name"):
         resolve_config(None, ["train.a.b=1"])
+
+
+def test_presets_load_by_name_and_models_carry_training_defaults(tmp_path):
+    from crossmedia.config import list_presets, load_config_file
+
+    assert {"dscmr-paper", "dcmh-paper", "acmr-paper"} <= set(list_presets())
+    cfg = resolve_config(load_config_file("dscmr-paper"), ["train.epochs=3"])
+    assert cfg["model"]["name"] == "dscmr" and cfg["model"]["dim"] == 1024 and cfg["train"]["epochs"] == 3
+    # a file of that name wins over the preset
+    (tmp_path / "dscmr-paper").write_text("x")
+    with pytest.raises(ConfigError, match="unknown config format"):
+        load_config_file(tmp_path / "dscmr-paper")
+    with pytest.raises(ConfigError, match="not a preset .*dscmr-paper"):
+        load_config_file("dscmr-papr")
+    # DAFSN's recipe travels with the model; a config file or --set still wins
+    assert resolve_config(None, model__name="dafsn")["train"]["lr"] == 2e-3
+    assert resolve_config(None, ["train.lr=0.01"], model__name="dafsn")["train"]["lr"] == 0.01
+    assert resolve_config(None, model__name="twotower")["train"]["lr"] == 1e-3
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.val_rule=test", "train.val_rule: expected heldout or train_database"),
+    ("train.batch_order=random", "train.batch_order"),
+    ("train.adam_betas=[0.5]", "train.adam_betas: expected two numbers"),
+    ("train.optimizer=rmsprop", "train.optimizer"),
+])
+def test_bad_training_options(override, message):
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[")):
+        resolve_config(None, [override])

@@ -63,6 +63,16 @@ def _equal(a, b) -> bool:
     return a == b
 
 
+def _state(ck: dict) -> dict:
+    """What must match between a resumed and an uninterrupted run: weights, training state
+    (optimizer, scheduler, RNGs; last.pt only) and the epoch bookkeeping."""
+    meta = ck.get("meta", {})
+    out = {"model": ck["model"], "epoch": meta.get("epoch"), "best_epoch": meta.get("best_epoch")}
+    if ck.get("training") is not None:
+        out["training"] = ck["training"]
+    return out
+
+
 def child_env() -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO / "src") + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
@@ -169,9 +179,11 @@ class Campaign:
         except Exception as e:  # noqa: BLE001 - any failure to read is what we are looking for
             self.fail("train", f"last.pt unreadable after kill ({e.__class__.__name__}: {e})")
             return
-        e = int(ck["epoch"])
-        if [r["epoch"] for r in ck.get("log", [])] != list(range(1, e + 1)):
-            self.fail("train", f"checkpoint of epoch {e} carries log epochs {[r['epoch'] for r in ck.get('log', [])]}")
+        meta = ck.get("meta", ck)
+        e = int(meta["epoch"])
+        carried = [r["epoch"] for r in meta.get("log", [])]
+        if carried != list(range(1, e + 1)):
+            self.fail("train", f"checkpoint of epoch {e} carries log epochs {carried}")
         if log not in (list(range(1, e + 1)), list(range(1, e))):
             self.fail("train", f"log.jsonl epochs {log} do not match checkpoint epoch {e}")
 
@@ -180,8 +192,9 @@ class Campaign:
 
         for which in ("last", "best"):
             ck = torch.load(run / "checkpoints" / f"{which}.pt", map_location="cpu", weights_only=False)
-            for part in ("model", "optimizer", "scheduler", "torch_rng", "epoch", "best_epoch"):
-                if not _equal(ck[part], ref[which][part]):
+            got, want = _state(ck), _state(ref[which])
+            for part in want:
+                if not _equal(got.get(part), want[part]):
                     self.fail("train", f"{which}.pt {part} differs from the uninterrupted run")
         strip = [{k: v for k, v in r.items() if k != "time_s"} for r in self.read_log(run)]
         if strip != ref["log"]:

@@ -1,4 +1,5 @@
-"""Run configuration: defaults ← config file (YAML or TOML) ← ``--set key=value`` overrides.
+"""Run configuration: defaults ← the model's training defaults ← config file (YAML or TOML, or a
+named preset shipped in ``crossmedia/configs/``) ← ``--set key=value`` overrides.
 
 The resolved config is saved in the run directory, so a run can be reproduced from it. Every
 key is checked: an unknown section or key, or a value of the wrong type, is a ConfigError
@@ -39,14 +40,22 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "train": {
         "epochs": 10,
         "batch_size": 64,
+        "batch_order": "shuffle",  # shuffle (a seeded permutation per epoch) | fixed (dataset order) | sample (a fresh random batch per step)
+        "drop_last": False,  # skip the last, smaller batch of an epoch
+        "optimizer": "adam",  # adam (the model's parameter groups) | sgd (same groups, plain SGD)
+        "adam_betas": [0.9, 0.999],
         "lr": 1e-3,
         "weight_decay": 0.0,
-        "lr_decay": 1.0,  # multiplied into the learning rate after each epoch
+        "lr_schedule": "exponential",  # exponential (× lr_decay after each epoch) | linear (lr → lr_end over the epochs)
+        "lr_decay": 1.0,  # multiplied into the learning rate after each epoch (exponential schedule)
+        "lr_end": 0.0,  # last epoch's learning rate (linear schedule)
         "seed": 0,
         "threads": None,  # torch.set_num_threads; None = torch's default
+        "deterministic": False,  # bit-reproducible on CPU whatever the thread count (trains single-threaded)
         "device": "cpu",
-        "val_every": 1,  # validate (val queries vs train items) every N epochs; 0 = never
+        "val_every": 1,  # validate every N epochs and keep the best checkpoint; 0 = never (last epoch)
         "val_metric": "map_all",
+        "val_rule": "heldout",  # heldout (val queries vs held-out val items) | train_database (old rule: vs train items)
         "tensorboard": False,  # also write TensorBoard scalars (needs the tensorboard package)
         "max_memory_gb": None,  # memory guard (crossmedia.guard); None = 80% of the physical memory
     },
@@ -72,10 +81,31 @@ BOUNDS: dict[tuple[str, str], tuple[float, float]] = {
 _DEVICE = r"cpu|cuda(:\d{1,3})?"
 
 
+PRESET_DIR = Path(__file__).resolve().parent / "configs"
+
+
+def list_presets() -> list[str]:
+    """Names of the presets shipped with crossmedia (``crossmedia/configs/NAME.yaml``)."""
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def preset_path(name: str) -> Path | None:
+    """The shipped preset ``name`` (a bare name, no folder or suffix), or None."""
+    if not name or "/" in name or "\\" in name or name.startswith("."):
+        return None
+    p = PRESET_DIR / f"{name}.yaml"
+    return p if p.is_file() else None
+
+
 def load_config_file(path: str | Path) -> dict:
+    """A config file, or — when ``path`` is a bare name that is not a file — the shipped preset of
+    that name (``crossmedia train --config dscmr-paper``)."""
+    if not Path(path).is_file() and preset_path(str(path)) is not None:
+        path = preset_path(str(path))
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
+        hint = f" and not a preset (presets: {', '.join(list_presets())})" if Path(path).suffix == "" else ""
+        raise ConfigError(f"{path}: config file not found{hint}")
     size = path.stat().st_size
     if size > MAX_CONFIG_BYTES:
         raise ConfigError(f"{path}: {size} bytes; a config file is at most {MAX_CONFIG_BYTES} bytes")
@@ -140,6 +170,14 @@ def resolve_config(file_config: dict | None = None, overrides: Iterable[str] = (
     for text in overrides:
         parts, v = parse_override(text)
         layers.append((text, [parts[0], ".".join(parts[1:])], v))
+    name = cfg["model"]["name"]
+    for _, (section, key), value in layers:
+        if section == "model" and key == "name":
+            name = value
+    if not isinstance(name, str):
+        raise ConfigError(f"model.name: expected a model name, got {name!r}")
+    for key, value in get_model_class(name).train_defaults.items():  # the model's own training recipe
+        cfg["train"][key] = _check_type(f"{name}.train_defaults.{key}", DEFAULTS["train"][key], value)
     model_overrides: dict[str, Any] = {}
     for where, (section, key), value in ((w, p, v) for w, p, v in layers):
         if section not in cfg:
@@ -150,10 +188,7 @@ def resolve_config(file_config: dict | None = None, overrides: Iterable[str] = (
         if key not in cfg[section]:
             raise ConfigError(f"{where}: unknown key {section}.{key} (keys: {', '.join(cfg[section])})")
         cfg[section][key] = _check_type(f"{section}.{key}", DEFAULTS[section][key], value)
-    name = model_overrides.pop("name", cfg["model"]["name"])
-    if not isinstance(name, str):
-        raise ConfigError(f"model.name: expected a model name, got {name!r}")
-
+    model_overrides.pop("name", None)
 
     defaults = flatten_options(get_model_class(name).default_config)
     for k, v in model_overrides.items():
@@ -230,6 +265,16 @@ def _check_values(cfg: dict) -> None:
     _check_float("train.lr", t["lr"])
     if t["lr"] <= 0:
         raise ConfigError(f"train.lr: expected a positive learning rate, got {t['lr']}")
+    choices = {"batch_order": ("shuffle", "fixed", "sample"), "optimizer": ("adam", "sgd"),
+               "lr_schedule": ("exponential", "linear"), "val_rule": ("heldout", "train_database")}
+    for key, allowed in choices.items():
+        if t[key] not in allowed:
+            raise ConfigError(f"train.{key}: expected {' or '.join(allowed)}, got {t[key]!r}")
+    betas = t["adam_betas"]
+    if (len(betas) != 2 or not all(isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in betas)):
+        raise ConfigError(f"train.adam_betas: expected two numbers in [0, 1), got {betas!r}")
+    t["adam_betas"] = [float(b) for b in betas]
+    _check_float("train.lr_end", t["lr_end"], nonneg=True)
     _check_float("train.weight_decay", t["weight_decay"], nonneg=True)
     _check_float("train.lr_decay", t["lr_decay"], positive=True)
     if t["max_memory_gb"] is not None:

@@ -100,7 +100,8 @@ def run_demo(out: str | Path = "demo_out", quick: bool = False, seed: int = 0, t
         "evaluation": {"queries": "protocol 'query' split", "database": "protocol 'retrieval' split",
                        "relevance": "share at least one (colour, shape) label", "metric": "mAP@all (DCMH protocol)",
                        "tie_policy": cfg["eval"]["tie"], "empty_query": cfg["eval"]["empty_query"],
-                       "model_selection": "best val score (val queries vs train items); test queries evaluated once"},
+                       "model_selection": "best val score under train.val_rule=heldout (val queries vs held-out val items, "
+                                          "never training items); test queries evaluated once"},
         "seed": seed, "git_commit": git_commit(), "torch_threads": torch.get_num_threads(),
         "results": rows, "examples_png": str(grid), "comparison_png": comparison,
         "wall_time_s": round(time.perf_counter() - t_start, 2),

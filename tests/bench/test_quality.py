@@ -69,7 +69,7 @@ def test_unknown_model_fails_before_any_work(tmp_path, capsys):
     make_tiny_dataset(tmp_path / "d", n=40)
     assert _bench(tmp_path / "d", tmp_path / "out", models="twotower,dafsn_typo") == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: --models: unknown model 'dafsn_typo'") and "twotower" in err
+    assert err.startswith("error: --models: unknown model or preset 'dafsn_typo'") and "twotower" in err and "dscmr-paper" in err
     assert not (tmp_path / "out").exists()
 
 

@@ -107,6 +107,24 @@ def test_train_errors_leave_no_run_dir(capsys, tmp_path, tiny_dataset):
     assert not out.exists()
 
 
+def test_train_with_a_named_preset(capsys, tmp_path, tiny_dataset):
+    out = tmp_path / "run"
+    code, _, err = run(capsys, "train", "--config", "dscmr-paper", "--data", str(tiny_dataset.root), "--out", str(out),
+                       "--set", "train.epochs=2", "--set", "model.hidden=16", "--set", "model.dim=8",
+                       "--set", "model.cnn_channels=[4, 4, 8, 8]")
+    assert code == 0, err
+    info = json.loads((out / "run.json").read_text())
+    assert info["model"] == "dscmr" and info["val_rule"] == "heldout" and info["machine"]["torch_threads"] >= 1
+    import yaml
+
+    cfg = yaml.safe_load((out / "config.yaml").read_text())
+    assert cfg["train"]["batch_order"] == "fixed" and cfg["train"]["adam_betas"] == [0.5, 0.999]
+    assert cfg["model"]["loss_form"] == "norm" and cfg["train"]["epochs"] == 2
+    code, _, err = run(capsys, "train", "--config", "dscmr-papr", "--data", str(tiny_dataset.root), "--out", str(tmp_path / "r2"))
+    assert_user_error(code, err, "dscmr-papr", "presets: ", "dscmr-paper")
+    assert not (tmp_path / "r2").exists()
+
+
 def test_eval_missing_run(capsys, tmp_path):
     code, _, err = run(capsys, "eval", str(tmp_path / "norun"))
     assert_user_error(code, err, "norun")

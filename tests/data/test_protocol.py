@@ -98,3 +98,24 @@ def test_malformed_json(tmp_path):
 def test_too_many_items_requested():
     with pytest.raises(DataError, match="exceeds"):
         Protocol.random(10, n_query=5, n_train=5, n_val=1, seed=0)
+
+
+def test_validation_folds_hold_out_the_database():
+    from crossmedia.data import Protocol
+
+    p = Protocol.random(100, n_query=10, n_train=50, n_val=11, seed=3)
+    folds = p.validation_folds("heldout")
+    assert len(folds) == 2
+    train = set(p["train"].tolist())
+    for q, d in folds:
+        assert not set(q.tolist()) & set(d.tolist())  # no query's own pair in its database, as in the test
+        assert not (set(q.tolist()) | set(d.tolist())) & train
+    assert sorted(np.concatenate([q for q, _ in folds]).tolist()) == sorted(p["val"].tolist())
+    assert [(q.tolist(), d.tolist()) for q, d in folds] == [(q.tolist(), d.tolist()) for q, d in p.validation_folds()]
+    (q, d), = p.validation_folds("train_database")
+    assert q.tolist() == p["val"].tolist() and d.tolist() == p["train"].tolist()
+    p.query_in_retrieval = True  # the test queries double as the database: so do the val items
+    (q, d), = p.validation_folds("heldout")
+    assert q.tolist() == d.tolist() == p["val"].tolist()
+    with pytest.raises(Exception, match="val_rule"):
+        p.validation_folds("test")

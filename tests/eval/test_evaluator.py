@@ -48,7 +48,10 @@ def test_val_split_is_labelled_and_kept_apart(trained):
     assert path.name == "val_results.json"
     res = json.loads(path.read_text())
     assert res["split"].startswith("val (model selection only")
-    assert res["queries"]["split"] == "val" and res["database"]["split"] == "train"
+    assert res["queries"]["split"] == "val" and res["database"]["split"] == "val (held out)"
+    assert res["val_rule"].startswith("val_rule=heldout")
+    assert res["checkpoint"]["selected_by"].startswith("best map_all") and "heldout" in res["checkpoint"]["selected_by"]
+    assert res["machine"]["torch_threads"] >= 1 and res["machine"]["training"]["device"] == "cpu"
     assert not (trained.path / "results.json").exists()
 
 

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import torch
 
 from crossmedia.graph import (build_correlation_graph, expand, expansion_recovery, node_word_scores, random_walks,
                               skipgram_embeddings, text_scores, transition_counts, walk_cooccurrence,
@@ -136,3 +137,36 @@ def test_cooccurrence_restricted_to_kept_nodes():
     sub = walk_cooccurrence(walks, g.n_nodes, 3, keep=keep).toarray()
     np.testing.assert_array_equal(sub[4:, 4:], full[4:, 4:])
     assert sub[:4].sum() == 0 and sub[:, :4].sum() == 0
+
+
+def test_image_expansion_adds_the_word_of_the_visual_neighbours():
+    """Images 0–2 are tagged {2, 3}, image 3 (which looks exactly like them) lost tag 3; images
+    4–6 are tagged {4, 5} and look different. In the DeepWalk embedding of the image–word graph
+    with visual kNN edges, the absent word nearest image 3's node is 3."""
+    from crossmedia.graph import expansion_recovery, image_expansion, random_walks, skipgram_embeddings
+
+    V = 6
+    tags = [[2, 3], [2, 3], [2, 3], [2], [4, 5], [4, 5], [4, 5]]
+    bow = np.zeros((7, V), dtype=np.float32)
+    for i, ws in enumerate(tags):
+        bow[i, ws] = 1
+    feats = np.array([[1, 0, 0]] * 4 + [[0, 1, 0]] * 3, dtype=np.float32) + 0.01 * np.arange(7)[:, None]
+    g = build_correlation_graph(bow, V, visual_features=feats, knn=2, exclude_words=(0, 1))
+    walks = random_walks(g.adj, 40, 20, seed=0)
+    emb = skipgram_embeddings(walks, g.n_nodes, dim=8, window=3, epochs=20, seed=0)
+    allowed = torch.ones(V, dtype=torch.bool)
+    allowed[:2] = False
+    ids, vals = image_expansion(g, emb, bow, top_k=1, weight=0.5, allowed=allowed, chunk=3)
+    assert ids.shape == vals.shape == (7, 1)
+    assert int(ids[3, 0]) == 3 and float(vals[3, 0]) == 0.5
+    for i in range(7):  # never a word already present, never <pad>/<unk>
+        assert vals[i, 0] == 0 or (bow[i, int(ids[i, 0])] == 0 and int(ids[i, 0]) >= 2)
+    sc = node_word_scores(g, embeddings=emb)  # (images, words)
+    assert sc[3, 3] > max(sc[3, 4], sc[3, 5])  # its visual group's word, not the other group's
+    expanded = torch.from_numpy(bow).scatter_add(1, ids, vals).numpy()
+    true = bow.copy()
+    true[3, 3] = 1
+    r = expansion_recovery((expanded > 0) & (bow == 0), bow, true)
+    assert r["recall"] == 1.0 and r["precision"] == pytest.approx(1 / r["added"])
+    with pytest.raises(ValueError, match="bow"):
+        image_expansion(g, emb, bow[:3], top_k=1, weight=0.5)

@@ -124,3 +124,74 @@ def test_bad_schedule_is_a_config_error():
 
     with pytest.raises(ConfigError, match="schedule"):
         get_model("dcmh", {**CASES["dcmh"], "schedule": "sometimes"}, _info())
+
+
+def _feature_info(dim=12):
+    return DataInfo(n_labels=3, vocab=[f"t{i}" for i in range(6)], image_feature_dim=dim)
+
+
+def _feature_batch(n=16, dim=12):
+    b = _batch(n)
+    b["image"] = torch.randn(n, dim, generator=torch.Generator().manual_seed(1)) + b["labels"].repeat(1, dim // 3)
+    return b
+
+
+def _paper_model(name, **extra):
+    from crossmedia.config import load_config_file, resolve_config
+
+    cfg = resolve_config(load_config_file(f"{name}-paper"), [f"model.{k}={v}" for k, v in extra.items()])
+    return get_model(cfg["model"]["name"], cfg["model"], _feature_info()), cfg
+
+
+def test_dscmr_paper_preset_is_the_released_architecture_and_loss():
+    from crossmedia.models.dscmr import DSCMR
+
+    torch.manual_seed(0)
+    m, cfg = _paper_model("dscmr")
+    assert isinstance(m, DSCMR) and cfg["train"]["adam_betas"] == [0.5, 0.999]
+    assert cfg["train"]["batch_order"] == "fixed" and cfg["train"]["epochs"] == 500 and cfg["train"]["lr"] == 1e-4
+    assert [type(x).__name__ for x in m.img_body] == ["Linear", "ReLU"] and m.img_body[0].out_features == 2048
+    assert m.proj.in_features == 2048 and m.proj.out_features == 1024 and m.label_map.bias is not None
+    b = _feature_batch()
+    out = m.training_step(b, 0, 0.0)
+    # the released calc_loss, written out independently: unsquared norms, alpha 1e-3, beta 0.1, S = Y Yᵀ
+    u, v, y = m.encode_image(b), m.encode_text(b), b["labels"]
+    pu, pv = m.label_map(u), m.label_map(v)
+    t1 = (pu - y).norm(dim=1).mean() + (pv - y).norm(dim=1).mean()
+    cos = lambda a, c: (a @ c.T) / (a.norm(dim=1, keepdim=True) @ c.norm(dim=1, keepdim=True).T) / 2
+    S = y @ y.T
+    t2 = sum((torch.log1p(torch.exp(th)) - S * th).mean() for th in (cos(u, u), cos(u, v), cos(v, v)))
+    t3 = (u - v).norm(dim=1).mean()
+    assert out["loss"].item() == pytest.approx((t1 + 1e-3 * t2 + 0.1 * t3).item(), rel=1e-5)
+
+
+def test_acmr_paper_preset_released_form():
+    torch.manual_seed(0)
+    m, cfg = _paper_model("acmr")
+    assert [x.out_features for x in m.img_body if isinstance(x, torch.nn.Linear)] == [512, 100]
+    assert [x.out_features for x in m.txt_body if isinstance(x, torch.nn.Linear)] == [40, 100]
+    assert m.dim == 40 and not any(isinstance(x, torch.nn.ReLU) for x in m.discriminator)
+    b = _feature_batch()
+    u, v = m.encode_image(b), m.encode_text(b)
+    assert u.abs().max() <= 1.0  # tanh output
+    out = m.training_step(b, 0, 0.5)
+    out["loss"].backward()
+    assert m.classifier.weight.grad is None  # the released code never updates the label classifier
+    assert m.discriminator[0].weight.grad is not None
+    # the modality classifier's gradient does not reach the towers: the adversarial term alone gives them none
+    m.zero_grad()
+    from crossmedia.losses import modality_adversarial_loss
+
+    adv, _ = modality_adversarial_loss(m.discriminator, m.encode_image(b).detach(), m.encode_text(b).detach(), 1.0)
+    adv.backward()
+    assert m.img_body[0].weight.grad is None
+
+
+def test_dcmh_paper_preset_trains_with_sgd_and_linear_schedule():
+    from crossmedia.config import load_config_file, resolve_config
+
+    cfg = resolve_config(load_config_file("dcmh-paper"))
+    t = cfg["train"]
+    assert (t["optimizer"], t["lr_schedule"], t["batch_order"], t["batch_size"], t["epochs"]) == ("sgd", "linear", "sample", 128, 1000)
+    assert t["lr"] == pytest.approx(10 ** -1.5) and t["lr_end"] == 1e-6
+    assert cfg["model"]["text_hidden"] == 8192 and cfg["model"]["pos_weight"] is None

@@ -177,7 +177,8 @@ def test_local_similarity_is_scan_over_the_vocabulary(tiny_dataset):
     vocabulary."""
     from crossmedia.models.attention import stacked_cross_attention, vocabulary_cross_attention
 
-    model, ctx, cfg, rd = _ctx(tiny_dataset.root, "model.local.text_pooling=mean", "model.expansion.enabled=false",
+    model, ctx, cfg, rd = _ctx(tiny_dataset.root, "model.local.form=vocabulary", "model.local.text_pooling=mean",
+                               "model.expansion.enabled=false",
                                "model.graph.enabled=false", "model.local.mu=1.0")
     model.eval()
     b = rd.tensors.batch(torch.arange(8))
@@ -198,10 +199,10 @@ def test_local_similarity_is_scan_over_the_vocabulary(tiny_dataset):
             if ws:
                 assert torch.allclose(mean_scores[:, j], c[:, sorted(set(ws))].mean(1), atol=1e-5)
         # SCAN's exact cross attention of one text equals the vocabulary version when the
-        # vocabulary is that text's words
+        # vocabulary is that text's words (and the regions are l2-normalised, as SCAN's are)
         ws = sorted({int(w) for w in b["tokens"][0] if w >= 2})
         if ws:
-            sub = vocabulary_cross_attention(regions, words[ws])
+            sub = vocabulary_cross_attention(regions / regions.norm(dim=-1, keepdim=True), words[ws])
             exact = stacked_cross_attention(regions, words[ws].unsqueeze(0), pooling="mean")
             assert torch.allclose(sub.mean(1), exact[:, 0], atol=1e-5)
         # the auxiliary term's exact SCAN similarity over the batch
@@ -255,6 +256,19 @@ def test_expansion_recovers_dropped_tags_far_above_chance(tmp_path):
     r = expansion_recovery(((ex > 0) & (tb == 0)).numpy(), tb.numpy(), rd.vocab.bow([ds.items[i]["true_tags"] for i in train]))
     assert r["added"] > 200
     assert r["precision"] > 1.5 * r["chance"], r
+    # the paper's image-level expansion of the training texts (nearest words of the image node
+    # in the walk embedding of the graph with visual kNN edges)
+    true = rd.vocab.bow([ds.items[i]["true_tags"] for i in train])
+    ri = model.expansion_report(tb.numpy(), true, train_positions=np.arange(len(train)))
+    assert ri["level"] == "image" and ri["added"] > 200
+    assert ri["precision"] > 1.5 * ri["chance"], ri
+    cfg = resolve_config(None, ["model.name=cmsl", "model.local.enabled=false", "model.graph.epochs=1",
+                                "model.expansion.score=embedding"], data__root=str(ds.root))
+    emb_model = build_model(cfg, rd)
+    emb_model.setup_training(TrainContext(rd, torch.as_tensor(train), torch.device("cpu"), cfg))
+    re = emb_model.expansion_report(tb.numpy(), true, train_positions=np.arange(len(train)))
+    print("\nexpansion on 600 embedded scenes (seed 0): word level", r, "\nimage level, walk co-occurrence", ri,
+          "\nimage level, embedding cosine", re)
 
 
 def _train_cfg(root, *extra):
@@ -345,3 +359,84 @@ def test_external_word_vectors_are_concatenated_to_walk_embeddings(tiny_dataset,
                                "model.local.external_dim=7")
     with pytest.raises(ConfigError, match="external_dim"):
         model.setup_training(ctx)
+
+
+def test_scan_form_trains_and_reranks_with_the_exact_scan_score(tiny_dataset):
+    """Default local form: the indexable local vectors are saliency-pooled l2-normalised regions /
+    words; the exact SCAN score (what the rerank uses) is trained by its hinge loss."""
+    from crossmedia.models.scan import scan_similarity
+
+    model, ctx, cfg, rd = _ctx(tiny_dataset.root, "model.local.direction=both")
+    assert model.local_form == "scan" and model.aux_weight == 1.0
+    logs = _fit(model, ctx, epochs=2)
+    assert "local_aux" in logs[-1] and np.isfinite(logs[-1]["local_aux"])
+    model.eval()
+    b = rd.tensors.batch(torch.arange(6))
+    with torch.no_grad():
+        fg = model.fine_grained_scores(b, b)
+        regions = model.region_proj(model.image_regions(b))
+        words, mask = model._words(b)
+        ti = scan_similarity(regions, words, mask, direction="t-i", temperature=9.0, lse_lambda=6.0)
+        it = scan_similarity(regions, words, mask, direction="i-t", temperature=4.0, lse_lambda=6.0)
+        assert torch.allclose(fg, 0.5 * (ti + it), atol=1e-6)
+        attn = model.word_region_attention(b, b)
+        assert all(torch.allclose(a.sum(1), torch.ones(a.shape[0])) for a in attn if a.numel())
+    # vocabulary form is kept as an option, with the auxiliary term off by default
+    old, *_ = _ctx(tiny_dataset.root, "model.local.form=vocabulary")
+    assert old.local_form == "vocabulary" and old.aux_weight == 0.0
+
+
+def test_training_texts_get_image_level_expansion(tiny_dataset):
+    model, ctx, cfg, rd = _ctx(tiny_dataset.root)
+    model.setup_training(ctx)
+    n = len(ctx.train_idx)
+    assert model.train_added_idx.shape == (n, cfg["model"]["expansion"]["top_k"])
+    pos = torch.arange(min(n, 8))
+    bow = rd.tensors.bow[ctx.train_idx[pos]]
+    tb = model.training_bow(bow, pos)
+    added = (tb > 0) & (bow <= 0)
+    # exactly the stored image-node words, never a word already present
+    ref = torch.zeros_like(bow).scatter_add(1, model.train_added_idx[pos], model.train_added_val[pos])
+    assert torch.equal(added, ref > 0) and added.any()
+    assert torch.all(tb[bow > 0] == bow[bow > 0])
+    rep = model.expansion_report(bow.numpy(), (bow > 0).numpy(), train_positions=pos.numpy())
+    assert rep["level"] == "image" and rep["added"] == int(added.sum()) and rep["precision"] == 0.0
+    true = ((bow > 0) | added).numpy()  # pretend every added word was a dropped true tag
+    assert model.expansion_report(bow.numpy(), true, train_positions=pos.numpy())["precision"] == 1.0
+    assert model.expansion_report(bow.numpy(), true)["level"] == "word"
+    # word level: training texts expanded like query texts
+    wl, ctx2, *_ = _ctx(tiny_dataset.root, "model.expansion.level=word")
+    wl.setup_training(ctx2)
+    assert wl.train_added_idx.numel() == 0 and torch.equal(wl.training_bow(bow, pos), wl.expanded_bow(bow))
+
+
+def test_cdq_loss_option_set(tiny_dataset):
+    from crossmedia.models.cmsl import LOSS_OPTION_SETS
+
+    model, *_ = _ctx(tiny_dataset.root, "model.loss.option_set=cdq")
+    assert model.losscfg["scale"] == 1.0 and not model.losscfg["balance"] and not model.losscfg["memory"]
+    assert model.qcfg["weight"] == pytest.approx(0.003) == LOSS_OPTION_SETS["cdq"]["quant"]["weight"]
+    default, *_ = _ctx(tiny_dataset.root)
+    assert default.losscfg["scale"] == 0.5 and default.qcfg["weight"] == 0.01  # defaults unchanged
+    with pytest.raises(ConfigError, match="option_set"):
+        _ctx(tiny_dataset.root, "model.loss.option_set=nope")
+
+
+def test_knn_features_prefer_the_datasets_pretrained_regions():
+    from types import SimpleNamespace
+
+    info = DataInfo(n_labels=3, vocab=["<pad>", "<unk>", "a", "b"], image_size=24)
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (5, 3, 24, 24), generator=g, dtype=torch.uint8)
+    regions = np.random.default_rng(0).normal(size=(5, 4, 7)).astype(np.float32)
+    idx = torch.tensor([4, 0, 2])
+
+    def feats(knn_features, with_regions=True):
+        m = get_model("cmsl", {**SMALL, "graph": {**SMALL["graph"], "knn_features": knn_features}}, info)
+        t = SimpleNamespace(images=images, regions=regions if with_regions else None)
+        return m._visual_features(SimpleNamespace(run_data=SimpleNamespace(tensors=t), train_idx=idx))
+
+    np.testing.assert_allclose(feats("auto"), regions[[4, 0, 2]].mean(1), rtol=1e-6)
+    pooled = feats("pixels")
+    assert pooled.shape == (3, 3 * 6 * 6)
+    np.testing.assert_allclose(feats("auto", with_regions=False), pooled)

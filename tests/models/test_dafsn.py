@@ -254,3 +254,64 @@ def test_embedded_dataset_discriminator_goes_toward_chance_and_shape_words_atten
     # chance is 1/9: the object's cell gets the most attention of its shape (colour) word far more often
     assert shape["hit_rate"] > 2 * shape["chance"], shape
     assert colour["hit_rate"] > 2 * colour["chance"], colour
+
+
+def test_attention_temperature_warmup_softens_early_attention(tiny_dataset, monkeypatch):
+    from crossmedia.models import dafsn as dafsn_mod
+
+    model, ctx, cfg, rd = _ctx(tiny_dataset.root, "model.attention.warmup=0.5", "model.attention.gamma1_start=1.0")
+    assert model.attention_gamma1(0.0) == 1.0 and model.attention_gamma1(0.25) == pytest.approx(2.5)
+    assert model.attention_gamma1(0.5) == model.attention_gamma1(1.0) == 4.0
+    seen = []
+    real = dafsn_mod.attentional_similarity
+    monkeypatch.setattr(dafsn_mod, "attentional_similarity", lambda *a, **k: seen.append(a[3]) or real(*a, **k))
+    b = rd.tensors.batch(ctx.train_idx[:8])
+    assert float(model.training_step(b, 0, 0.0)["gamma1"]) == 1.0 and seen[-1] == 1.0
+    model.training_step(b, 3, 0.9)
+    assert seen[-1] == 4.0
+    # softer attention at the start: higher entropy at γ1 = 1 than at γ1 = 4 on the same features
+    model.eval()
+    with torch.no_grad():
+        g, regions = model.image(b)
+        words, _, mask = model.text(b["tokens"], b["lengths"])
+    h1 = dafsn_mod.attention_entropy(regions, words, mask, 1.0, 5.0, False)
+    h4 = dafsn_mod.attention_entropy(regions, words, mask, 4.0, 5.0, False)
+    assert 0 < float(h4) < float(h1) <= 1.0
+    with pytest.raises(ConfigError, match="warmup"):
+        _ctx(tiny_dataset.root, "model.attention.warmup=2")
+
+
+def test_attention_entropy_regularisation_sharpens_attention(tiny_dataset):
+    from crossmedia.models.dafsn import attention_entropy
+
+    def entropy_after(weight):
+        model, ctx, cfg, rd = _ctx(tiny_dataset.root, f"model.attention.entropy_weight={weight}",
+                                   "model.adversarial.enabled=false", "model.text.dropout=0")
+        torch.manual_seed(0)
+        opt = torch.optim.SGD(model.parameters(), lr=0.5)
+        b = rd.tensors.batch(ctx.train_idx[:8])
+        for _ in range(5):
+            out = model.training_step(b, 0, 0.0)
+            opt.zero_grad()
+            out["loss"].backward()
+            opt.step()
+        with torch.no_grad():
+            _, regions = model.image(b)
+            words, _, mask = model.text(b["tokens"], b["lengths"])
+            return float(attention_entropy(regions, words, mask, 4.0, 5.0, False)), out
+
+    h0, out0 = entropy_after(0.0)
+    h1, out1 = entropy_after(5.0)
+    assert "attn_entropy" in out1 and "attn_entropy" not in out0
+    assert h1 < h0 - 0.01, (h0, h1)
+
+
+def test_damsm_pretraining_epochs_train_only_the_matching_losses(tiny_dataset):
+    model, ctx, cfg, rd = _ctx(tiny_dataset.root, "model.pretrain_epochs=1", "model.loss.hinge_weight=0.5")
+    b = rd.tensors.batch(ctx.train_idx[:8])
+    out = model.training_step(b, 0, 0.0)
+    assert {"word_i2t", "sent_i2t"} <= set(out) and not {"disc_loss", "hinge"} & set(out)
+    out["loss"].backward()
+    assert all(p.grad is None for p in model.discriminator.parameters())
+    out = model.training_step(b, 1, 0.5)
+    assert {"disc_loss", "hinge", "word_i2t"} <= set(out)

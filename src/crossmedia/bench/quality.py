@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import resolve_config
+from ..config import list_presets, load_config_file, preset_path, resolve_config
 from ..data import Dataset
 from ..data.loading import load_run_data
 from ..errors import ConfigError, UserError
@@ -64,10 +64,11 @@ class QualityBench:
     # ------------------------------------------------------------------ checks, before any work
     def __post_init__(self):
         self.data, self.out = Path(self.data), Path(self.out)
-        known = list_models()
+        known = list_models() + list_presets()
         unknown = [m for m in self.models if m not in known]
         if unknown:
-            raise UserError(f"--models: unknown model {', '.join(map(repr, unknown))} (registered: {', '.join(known)})")
+            raise UserError(f"--models: unknown model or preset {', '.join(map(repr, unknown))} "
+                            f"(registered: {', '.join(list_models())}; presets: {', '.join(list_presets())})")
         if not self.models:
             raise UserError("--models: no model given")
         if len(set(self.models)) != len(self.models):
@@ -91,7 +92,15 @@ class QualityBench:
         self.kind = self.image_source
 
     def config(self, model: str, bits: int, seed: int) -> dict:
-        ov = preset_overrides(self.kind, model)
+        """The bench's settings for a registered model (its per-kind preset, then the user's
+        ``--set``); a shipped preset name (``dscmr-paper``) is run as its file says, with only the
+        user's ``--set``, ``model.bits``, the seed and the data settings on top."""
+        if preset_path(model) is not None:
+            return self._config(load_config_file(model), [], model, bits, seed, model_name=None)
+        return self._config(None, preset_overrides(self.kind, model), model, bits, seed, model_name=model)
+
+    def _config(self, file_cfg, ov: list[str], model: str, bits: int, seed: int, model_name) -> dict:
+        ov = list(ov)
         for o in self.overrides:
             head = o.split("=", 1)[0]
             if ":" in head:
@@ -103,7 +112,7 @@ class QualityBench:
         ov += [f"model.bits={bits}", f"train.seed={seed}", f"data.image_source={self.image_source}"]
         if self.threads:
             ov.append(f"train.threads={self.threads}")
-        return resolve_config(None, ov, model__name=model, data__root=str(self.data.resolve()))
+        return resolve_config(file_cfg, ov, model__name=model_name, data__root=str(self.data.resolve()))
 
     def preflight(self) -> None:
         """Build every model once on the data (catches a model that cannot run on it, e.g. one
@@ -173,7 +182,7 @@ class QualityBench:
             "random_ranking": res["random_ranking"]["map_all"], "convention": conv,
             "protocol": rd.protocol.summary(), "dataset": {"name": rd.dataset.name, "root": str(rd.dataset.root)},
             "git_commit": git_commit(), "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            "torch_threads": self.threads, "run": str(run.path), "config": cfg,
+            "torch_threads": self.threads, "machine": info.get("machine"), "run": str(run.path), "config": cfg,
         }
 
     def run(self) -> dict:
@@ -242,7 +251,8 @@ class QualityBench:
             "relevance": first["relevance"], "queries": first["queries"], "database": first["database"],
             "random_ranking": first["random_ranking"], "protocol": first["protocol"], "dataset": first["dataset"],
             "image_source": self.image_source, "models": self.models, "bits": self.bits, "seeds": self.seeds,
-            "overrides": self.overrides, "presets": {m: preset_overrides(self.kind, m) for m in self.models},
+            "overrides": self.overrides,
+            "presets": {m: ([f"--config {m}"] if preset_path(m) else preset_overrides(self.kind, m)) for m in self.models},
             "rows": rows, "cells": [{k: v for k, v in c.items() if k not in ("config", "protocol", "convention")} for c in cells],
             "command": "crossmedia " + " ".join(shlex.quote(a) for a in sys.argv[1:])
             if Path(sys.argv[0]).name == "crossmedia" else None,
@@ -328,8 +338,9 @@ def markdown(report: dict) -> str:
         f"(split seed {p.get('seed')}): {report['queries']['count']} queries (split `{report['queries']['split']}`) "
         f"against {report['database']['count']} retrieval items (split `{report['database']['split']}`); "
         f"each model trained on the `train` split ({p.get('counts', {}).get('train')} items, image input: "
-        f"{report['image_source']}), checkpoint chosen by mAP@all on the `val` queries against the `train` items "
-        "(never the test queries); test queries evaluated once per run.",
+        f"{report['image_source']}); checkpoint chosen by "
+        + _selection(report)
+        + "; test queries evaluated once per run.",
         "",
         f"**Metric.** mAP@all ({spec.get('convention', 'AP over the whole ranking')}); "
         f"{report['relevance']}; ties: {spec.get('tie', '?')}; queries without a relevant item: "
@@ -354,6 +365,13 @@ def markdown(report: dict) -> str:
         + (f"; `{report['command']}`" if report.get("command") else "") + ".",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _selection(report: dict) -> str:
+    """The model-selection rule of the cells, as recorded by their runs."""
+    rules = sorted({c.get("val_selection") or "not recorded (cell computed before val_rule existed: val queries vs "
+                    "train items)" for c in report["cells"]})
+    return " / ".join(rules)
 
 
 def plot(report: dict, path: Path) -> None:

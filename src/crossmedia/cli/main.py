@@ -173,7 +173,7 @@ def train_cmd(config_file, model, data_root, out, overrides, bits, device, resum
 @cli.command("eval")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--split", type=click.Choice(["test", "val"]), default="test", show_default=True,
-              help="test = query vs retrieval; val = val vs train (model selection only, labelled so).")
+              help="test = query vs retrieval; val = the model-selection folds of train.val_rule (labelled so).")
 @click.option("--metrics", default=None, help="Comma-separated measures, e.g. map_all,map@100,p@10.")
 @click.option("--tie", type=click.Choice(["index", "random", "expected"]), default=None, help="Tie policy.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="Output folder (default: RUN_DIR).")

@@ -74,7 +74,8 @@ class Codec:
         queries (``name`` one of :attr:`engines`, default the first)."""
         raise NotImplementedError
 
-    def _engine_name(self, name: str | None) -> str:
+    def engine_name(self, name: str | None) -> str:
+        """``name`` checked against :attr:`engines` (None: the default, the first)."""
         name = name or self.engines[0]
         if name not in self.engines:
             raise UserError(f"--engine {name}: not available for {self.name} codes (use {' or '.join(self.engines)})")

@@ -96,7 +96,7 @@ class CompositeCodec(Codec):
 
     def engine(self, codes, name: str | None = None):
         self._check()
-        name = self._engine_name(name)
+        name = self.engine_name(name)
         cb = self.codebooks
         eng = AQDEngine(cb, codes) if name == "aqd" else FaissEngine.from_codes(cb, codes)
         return _PreparedEngine(eng, self.prepare) if self.normalize else eng

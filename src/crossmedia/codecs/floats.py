@@ -37,7 +37,7 @@ class _FloatCodec(Codec):
         return InnerProductScorer(as_numpy(queries), as_numpy(codes), cosine=self.metric == "cosine")
 
     def engine(self, codes, name: str | None = None):
-        name = self._engine_name(name)
+        name = self.engine_name(name)
         return FloatEngine(codes, self.metric) if name == "float" else FaissEngine.from_vectors(codes, self.metric)
 
     @property

@@ -108,7 +108,7 @@ class PQCodec(Codec):
         return index
 
     def engine(self, codes, name: str | None = None):
-        name = self._engine_name(name)
+        name = self.engine_name(name)
         eng = AQDEngine(self.codebooks, codes) if name == "aqd" else FaissEngine(self.faiss_index(codes), "aq")
         return _PreparedEngine(eng, self.prepare) if self.normalize else eng
 

@@ -79,7 +79,7 @@ class SignCodec(Codec):
         return HammingScorer(self.encode(queries), np.asarray(codes, dtype=np.uint8), packed=True, n_bits=self.bits)
 
     def engine(self, codes, name: str | None = None):
-        name = self._engine_name(name)
+        name = self.engine_name(name)
         eng = HammingEngine(codes, self.bits) if name == "hamming" else FaissEngine.from_binary(codes, self.bits)
         return _PreparedEngine(eng, self.prepare) if self.needs_fit else eng
 

@@ -19,6 +19,9 @@ from ..errors import DataError
 from ..io import write_json
 
 SPLITS = ("train", "val", "query", "retrieval")
+
+#: model-selection rules (``train.val_rule``): what the ``val`` queries are ranked against
+VAL_RULES = ("heldout", "train_database")
 PROTOCOL_FORMAT = "crossmedia-protocol"
 PROTOCOL_FORMAT_VERSION = 1
 
@@ -95,6 +98,45 @@ class Protocol:
             name=name, n_items=n_items, seed=seed, rule=rule, dataset=dataset,
             splits={"train": train, "val": val, "query": query, "retrieval": retrieval},
         )
+
+    # ------------------------------------------------------------------ model selection
+    def validation_folds(self, rule: str = "heldout") -> list[tuple[np.ndarray, np.ndarray]]:
+        """(query indices, database indices) pairs on which a model is selected.
+
+        ``heldout`` (the default): the database is held out from training like the test
+        protocol's. When the test queries double as the retrieval set (``query_in_retrieval``,
+        e.g. Wikipedia's 693 test pairs), the ``val`` items are both the queries and the
+        database, as the test pairs are. Otherwise the test queries are disjoint from the
+        database, so the ``val`` items are split in two halves by a seeded permutation
+        (numpy ``default_rng([seed, 20])``) and each half's queries are ranked against the other
+        half: every val item is a query once and no query's own pair is in its database. No
+        fold ever contains a training item.
+
+        ``train_database`` (the rule before; kept only to reproduce old results): the ``val``
+        queries against the ``train`` items — a model that memorises the training items scores
+        well on it."""
+        val = self["val"]
+        if rule == "train_database":
+            return [(val, self["train"])]
+        if rule != "heldout":
+            raise DataError(f"train.val_rule: expected one of {', '.join(VAL_RULES)}, got {rule!r}")
+        if self.query_in_retrieval or len(val) < 2:
+            return [(val, val)]
+        perm = np.random.default_rng([int(self.seed or 0), 20]).permutation(len(val))
+        a, b = np.sort(val[perm[: len(val) // 2]]), np.sort(val[perm[len(val) // 2:]])
+        return [(a, b), (b, a)]
+
+    def validation_rule_text(self, rule: str = "heldout") -> str:
+        """One line saying how a run on this protocol is selected under ``rule``."""
+        n = len(self.splits.get("val", ()))
+        if rule == "train_database":
+            return (f"val_rule=train_database: the {n} val queries against the {len(self['train'])} train items "
+                    "(rewards memorising the training items; kept to reproduce old results)")
+        if self.query_in_retrieval or n < 2:
+            return (f"val_rule=heldout: the {n} val items as queries against the same {n} val items (held out from "
+                    "training; the test protocol's query set doubles as its database too)")
+        return (f"val_rule=heldout: the {n} val items split in two seeded halves, each half's queries against the "
+                "other half (held out from training; no query's own pair in its database, as in the test protocol)")
 
     # ------------------------------------------------------------------ checking
     def validate(self, labels: np.ndarray | None = None, source: str | None = None) -> list[str]:

@@ -3,7 +3,9 @@ directions (image→text, text→image) with the model's scorer, and compute the
 measures of :mod:`crossmedia.metrics` with their conventions recorded next to the numbers.
 
 Splits: ``test`` = the protocol's ``query`` items against its ``retrieval`` items; ``val`` =
-the ``val`` items against the ``train`` items, used for model selection only and labelled so.
+the model-selection folds of ``train.val_rule`` (default ``heldout``: val queries against
+held-out val items, never a training item; :meth:`Protocol.validation_folds`), used for model
+selection only and labelled so.
 """
 
 from __future__ import annotations
@@ -58,11 +60,43 @@ def encode_items(model, tensors, indices, batch_size: int = 256, device="cpu", d
 
 
 def split_indices(protocol, split: str) -> tuple[np.ndarray, np.ndarray, str, str]:
+    """Query and database indices of the ``test`` split (the val split has folds: use
+    :meth:`Protocol.validation_folds`)."""
     if split == "test":
         return protocol["query"], protocol["retrieval"], "query", "retrieval"
     if split == "val":
-        return protocol["val"], protocol["train"], "val", "train"
+        raise UserError("--split val: this evaluation supports --split test only (the model-selection folds are "
+                        "evaluated by `crossmedia eval RUN --split val`)")
     raise UserError(f"--split: expected 'test' or 'val', got {split!r}")
+
+
+def check_validation(rd, cfg) -> None:
+    """One-line errors for a validation that cannot run: no val items, an instance-level metric."""
+    if len(rd.protocol["val"]) == 0:
+        raise UserError(f"protocol {rd.protocol.name!r} has no 'val' items; set train.val_every=0 to train without validation")
+    metric = cfg["train"]["val_metric"]
+    if metric.lower().startswith("recall@"):
+        raise UserError(f"train.val_metric: {metric!r} is instance-level; use a label-based measure such as map_all")
+
+
+def relevance_statistics(rd, rule: str) -> dict:
+    """Mean fraction of the database relevant to a query, for the validation folds of ``rule``
+    and for the test split: how closely model selection's task resembles the test's."""
+    Y = np.asarray(rd.dataset.labels) > 0
+
+    def frac(q, d):
+        if len(q) == 0 or len(d) == 0:
+            return None
+        rel = (Y[q].astype(np.float32) @ Y[d].T.astype(np.float32)) > 0
+        return float(rel.mean())
+
+    folds = rd.protocol.validation_folds(rule)
+    sizes = [len(q) for q, _ in folds]
+    vals = [frac(q, d) for q, d in folds]
+    val = None if None in vals else float(np.average(vals, weights=sizes))
+    return {"val": {"relevant_fraction": val, "queries": int(sum(sizes)), "database": [int(len(d)) for _, d in folds]},
+            "test": {"relevant_fraction": frac(rd.protocol["query"], rd.protocol["retrieval"]),
+                     "queries": int(len(rd.protocol["query"])), "database": int(len(rd.protocol["retrieval"]))}}
 
 
 def split_recall(metrics) -> tuple[list, tuple[int, ...]]:
@@ -122,22 +156,29 @@ def rank_both_directions(codec, img_q, txt_q, img_d, txt_d, Yq, Yd, metrics, *, 
 
 
 def validate(model, rd, cfg, device="cpu") -> dict:
-    """Model-selection score: ``train.val_metric`` on val queries vs train items, mean of both
-    directions. Never touches the protocol's test queries."""
-    q_idx, d_idx, _, _ = split_indices(rd.protocol, "val")
-    if len(q_idx) == 0:
-        raise UserError(f"protocol {rd.protocol.name!r} has no 'val' items; set train.val_every=0 to train without validation")
+    """Model-selection score: ``train.val_metric`` over the validation folds of
+    ``train.val_rule`` (query-weighted mean over folds), mean of both directions. Never touches
+    the protocol's test queries; under ``heldout`` never a training item either."""
+    check_validation(rd, cfg)
     metric = cfg["train"]["val_metric"]
-    if metric.lower().startswith("recall@"):
-        raise UserError(f"train.val_metric: {metric!r} is instance-level; use a label-based measure such as map_all")
-    img_q, txt_q = encode_items(model, rd.tensors, q_idx, device=device, desc="val queries")
-    img_d, txt_d = encode_items(model, rd.tensors, d_idx, device=device, desc="val database")
+    folds = rd.protocol.validation_folds(cfg["train"]["val_rule"])
+    items = np.unique(np.concatenate([np.concatenate([q, d]) for q, d in folds]))
+    img, txt = encode_items(model, rd.tensors, items, device=device, desc="val items")
+    where = {int(i): k for k, i in enumerate(items)}
     Y = rd.dataset.labels
-    res = rank_both_directions(model.codec(), img_q, txt_q, img_d, txt_d, Y[q_idx], Y[d_idx], [metric],
-                               tie=cfg["eval"]["tie"], empty_query=cfg["eval"]["empty_query"],
-                               seed=int(cfg["train"]["seed"]))
-    i2t = float(res["image->text"][metric]["value"])
-    t2i = float(res["text->image"][metric]["value"])
+    codec = model.codec()
+    sums = {d: 0.0 for d in DIRECTIONS}
+    n = 0
+    for q_idx, d_idx in folds:
+        qp = torch.as_tensor([where[int(i)] for i in q_idx], dtype=torch.long)
+        dp = torch.as_tensor([where[int(i)] for i in d_idx], dtype=torch.long)
+        res = rank_both_directions(codec, img[qp], txt[qp], img[dp], txt[dp], Y[q_idx], Y[d_idx], [metric],
+                                   tie=cfg["eval"]["tie"], empty_query=cfg["eval"]["empty_query"],
+                                   seed=int(cfg["train"]["seed"]))
+        for d in DIRECTIONS:
+            sums[d] += float(res[d][metric]["value"]) * len(q_idx)
+        n += len(q_idx)
+    i2t, t2i = sums["image->text"] / n, sums["text->image"] / n
     return {"val_i2t": i2t, "val_t2i": t2i, "val_score": (i2t + t2i) / 2}
 
 
@@ -150,11 +191,14 @@ def evaluate(model, rd, cfg, *, split: str = "test", metrics=None, tie=None, dev
     ec = cfg["eval"]
     metrics = list(metrics or ec["metrics"])
     tie = tie or ec["tie"]
-    q_idx, d_idx, q_name, d_name = split_indices(rd.protocol, split)
     ranking_metrics, recall_ks = split_recall(metrics)
     if codes not in CODE_VIEWS:
         raise UserError(f"--codes: expected one of {', '.join(CODE_VIEWS)}, got {codes!r}")
     check_metrics_apply(ranking_metrics, code_kind(model, codes), codes)
+    if split == "val":
+        return _evaluate_val(model, rd, cfg, metrics=ranking_metrics, recall_ks=recall_ks, tie=tie, device=device,
+                             codes=codes)
+    q_idx, d_idx, q_name, d_name = split_indices(rd.protocol, split)
     t0 = time.perf_counter()
     img_q, txt_q = encode_items(model, rd.tensors, q_idx, device=device, desc=f"{split} queries")
     img_d, txt_d = encode_items(model, rd.tensors, d_idx, device=device, desc=f"{split} database")
@@ -189,6 +233,52 @@ def evaluate(model, rd, cfg, *, split: str = "test", metrics=None, tie=None, dev
         "results": res,
         "random_ranking": {"map_all": rnd_value, "note": "expected mAP@all of a uniformly random ranking (same labels; same for both directions)"},
         "wall_time_s": {"encode": round(t_enc, 3), "rank_and_score": round(t_rank, 3)},
+        "machine": {"device": str(device), "torch_threads": torch.get_num_threads()},
+    }
+
+
+def _evaluate_val(model, rd, cfg, *, metrics, recall_ks, tie, device, codes) -> dict:
+    """The val split under ``train.val_rule``: each fold evaluated like the test split; scalar
+    values averaged over the folds weighted by their query counts (other values: per fold)."""
+    rule = cfg["train"]["val_rule"]
+    if len(rd.protocol["val"]) == 0:
+        raise UserError(f"protocol {rd.protocol.name!r} has no 'val' items")
+    if recall_ks:
+        raise UserError("--split val: recall@K needs paired items in the database; use a label-based measure")
+    folds = rd.protocol.validation_folds(rule)
+    train_emb = None
+    if needs_training_outputs(model, codes):
+        train_emb = encode_items(model, rd.tensors, rd.protocol["train"], device=device, desc="train (quantizer)")
+    ranker = code_view(model, codes, train_embeddings=train_emb, seed=int(cfg["train"]["seed"]))
+    Y, ec = rd.dataset.labels, cfg["eval"]
+    per_fold = []
+    for q_idx, d_idx in folds:
+        img_q, txt_q = encode_items(model, rd.tensors, q_idx, device=device, desc="val queries")
+        img_d, txt_d = encode_items(model, rd.tensors, d_idx, device=device, desc="val database")
+        per_fold.append(rank_both_directions(ranker, img_q, txt_q, img_d, txt_d, Y[q_idx], Y[d_idx], metrics,
+                                             tie=tie, empty_query=ec["empty_query"], seed=int(cfg["train"]["seed"]),
+                                             chunk_size=int(ec["chunk_size"])))
+    weights = np.asarray([len(q) for q, _ in folds], dtype=float)
+    res = {}
+    for d in DIRECTIONS:
+        res[d] = {}
+        for m, first in per_fold[0][d].items():
+            values = [f[d][m]["value"] for f in per_fold]
+            scalar = all(isinstance(v, (int, float)) for v in values)
+            res[d][m] = {**first, "value": float(np.average(values, weights=weights)) if scalar else values}
+            if len(folds) > 1:
+                res[d][m]["folds"] = "query-weighted mean over the folds" if scalar else "one value per fold"
+    rnd = [float(getattr(r, "value", r)) for r in (random_ranking_map(Y[q], Y[d], empty_query=ec["empty_query"]) for q, d in folds)]
+    return {
+        "split": "val (model selection only — not a test result)",
+        "val_rule": rd.protocol.validation_rule_text(rule),
+        "queries": {"split": "val", "count": int(sum(len(q) for q, _ in folds))},
+        "database": {"split": "val (held out)" if rule == "heldout" else "train",
+                     "count": [int(len(d)) for _, d in folds]},
+        "relevance": RELEVANCE_RULE, "ranking": {**ranker.spec(), "codes": codes},
+        "code_bytes_per_item": ranker.code_bytes, "results": res,
+        "random_ranking": {"map_all": float(np.average(rnd, weights=weights)), "note": "expected mAP@all of a uniformly random ranking"},
+        "machine": {"device": str(device), "torch_threads": torch.get_num_threads()},
     }
 
 

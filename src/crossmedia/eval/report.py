@@ -3,6 +3,7 @@ its convention, the protocol, seed and git commit) and a markdown table ``result
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -12,6 +13,15 @@ from ..metrics import parse_metric_list
 from ..seed import git_commit
 from ..viz import plot_pr_curves, plot_precision_at_n
 from .evaluator import DIRECTIONS, evaluate, load_for_evaluation, split_recall
+
+
+def _run_info(run_path: Path) -> dict:
+    """The run's ``run.json`` (how its checkpoint was selected, on what machine), or {}."""
+    p = run_path / "run.json"
+    try:
+        return json.loads(p.read_text(encoding="utf-8")) if p.is_file() else {}
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return {}
 
 
 def evaluate_run(run_dir, split: str = "test", metrics: str | list | None = None, tie: str | None = None,
@@ -29,6 +39,7 @@ def evaluate_run(run_dir, split: str = "test", metrics: str | list | None = None
     if out is not None and Path(out).exists() and not Path(out).is_dir():
         raise UserError(f"--out {out}: exists and is not a folder")
     ck, rd = load_for_evaluation(run_path, "best", data_root=data_root)
+    info = _run_info(run_path)
     model, cfg = ck.model, ck.config
     t0 = time.perf_counter()
     res = evaluate(model, rd, cfg, split=split, metrics=metrics, tie=tie, codes=codes)
@@ -38,7 +49,8 @@ def evaluate_run(run_dir, split: str = "test", metrics: str | list | None = None
         "model": cfg["model"],
         "seed": cfg["train"]["seed"],
         "checkpoint": {"which": "best", "epoch": ck.meta.get("epoch"), "best_epoch": ck.meta.get("best_epoch"),
-                       "selected_by": "val score (val queries vs train items)"},
+                       "selected_by": info.get("val_selection") or "not recorded (run made before val_rule)"},
+        "machine": {**res.get("machine", {}), "training": info.get("machine")},
         "git_commit": git_commit(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "eval_wall_time_s": round(time.perf_counter() - t0, 3),

@@ -1,6 +1,7 @@
 """Two-stage evaluation: the model's first-stage ranking (its codec over the encoded items), then
 the top-N of every query re-sorted by the model's fine-grained score
-(:meth:`RetrievalModel.fine_grained_scores`, e.g. DAFSN's word-level attentional R), scored with
+(:meth:`RetrievalModel.fine_grained_scores`, e.g. DAFSN's word-level attentional R or CMSL's
+exact SCAN stacked cross attention — the local score it is trained on), scored with
 the same measures and conventions as :func:`crossmedia.eval.evaluate`.
 
 Items below the top-N keep their first-stage order; the top-N stay ahead of them (the reranked

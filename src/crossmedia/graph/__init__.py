@@ -7,13 +7,14 @@
 * :mod:`.expansion` — semantic expansion of sparse/noisy word sets.
 """
 
-from .expansion import cosine_matrix, expand, expansion_recovery, node_word_scores, text_scores, word_correlation
+from .expansion import (cosine_matrix, expand, expansion_recovery, image_expansion, node_word_scores, text_scores,
+                        word_correlation)
 from .graph import CorrelationGraph, build_correlation_graph, visual_knn
 from .skipgram import skipgram_embeddings
 from .walks import random_walks, transition_counts, walk_cooccurrence
 
 __all__ = [
     "CorrelationGraph", "build_correlation_graph", "visual_knn", "random_walks", "transition_counts",
-    "walk_cooccurrence", "skipgram_embeddings", "cosine_matrix", "expand", "expansion_recovery",
+    "walk_cooccurrence", "skipgram_embeddings", "cosine_matrix", "expand", "expansion_recovery", "image_expansion",
     "node_word_scores", "text_scores", "word_correlation",
 ]

@@ -26,7 +26,8 @@ import torch
 
 from .graph import CorrelationGraph
 
-__all__ = ["cosine_matrix", "node_word_scores", "word_correlation", "text_scores", "expand", "expansion_recovery"]
+__all__ = ["cosine_matrix", "node_word_scores", "word_correlation", "text_scores", "expand", "expansion_recovery",
+           "image_expansion"]
 
 
 def cosine_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -112,3 +113,30 @@ def expansion_recovery(added: np.ndarray, noisy: np.ndarray, true: np.ndarray) -
         "recall": float((added & dropped).sum() / max(int(dropped.sum()), 1)),
         "chance": float(dropped.sum() / max(int(absent.sum()), 1)),
     }
+
+
+def image_expansion(graph: CorrelationGraph, embeddings: np.ndarray | None, bow, top_k: int, weight: float,
+                    weighting: str = "constant", min_score: float = 0.0, allowed: torch.Tensor | None = None,
+                    chunk: int = 2048, cooccurrence: sp.spmatrix | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Node (image-level) expansion of the training texts: image i's bag of words ``bow[i]``
+    gains the ``top_k`` absent words whose nodes are nearest image node i — by cosine in
+    ``embeddings`` (the DeepWalk embedding of the graph), or, given ``cooccurrence`` instead, by
+    normalised walk co-occurrence (:func:`node_word_scores`); either way visual kNN neighbours'
+    words count. Returns
+    (n_images, top_k) word ids and added weights (0 where nothing is added, see :func:`expand`);
+    apply with ``bow.scatter_add(1, ids, weights)``. Scored ``chunk`` images at a time."""
+    bow = np.asarray(bow, dtype=np.float32)
+    if bow.shape != (graph.n_images, graph.n_words):
+        raise ValueError(f"bow: expected shape {(graph.n_images, graph.n_words)}, got {bow.shape}")
+    k = min(int(top_k), graph.n_words)
+    ids, vals = [torch.zeros(0, k, dtype=torch.long)], [torch.zeros(0, k)]
+    for s in range(0, graph.n_images, max(int(chunk), 1)):
+        imgs = np.arange(s, min(s + max(int(chunk), 1), graph.n_images))
+        scores = torch.from_numpy(node_word_scores(graph, embeddings=embeddings, cooccurrence=cooccurrence,
+                                                   images=imgs))
+        b = torch.from_numpy(bow[imgs])
+        added = expand(b, scores, k, weight, weighting=weighting, min_score=min_score, allowed=allowed) - b
+        v, i = added.topk(k, dim=1)
+        ids.append(i)
+        vals.append(v)
+    return torch.cat(ids), torch.cat(vals)

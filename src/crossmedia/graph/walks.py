@@ -62,18 +62,26 @@ def transition_counts(walks: np.ndarray, n_nodes: int) -> sp.csr_matrix:
     return sp.csr_matrix((np.ones(ok.sum()), (a[ok], b[ok])), shape=(n_nodes, n_nodes))
 
 
-def walk_cooccurrence(walks: np.ndarray, n_nodes: int, window: int = 5, keep: np.ndarray | None = None) -> sp.csr_matrix:
+def walk_cooccurrence(walks: np.ndarray, n_nodes: int, window: int = 5, keep: np.ndarray | None = None,
+                      other: np.ndarray | None = None) -> sp.csr_matrix:
     """Symmetric (n, n) counts of node pairs within ``window`` steps of each other in the walks
     (the skip-gram context pairs). ``keep`` (n,) bool counts only pairs of kept nodes (e.g. the
-    word nodes), which keeps memory small on large graphs."""
+    word nodes), which keeps memory small on large graphs; with ``other`` (n,) bool as well, only
+    pairs with one node in ``keep`` and the other in ``other`` (e.g. image–word pairs)."""
     rows, cols = [], []
     keep = None if keep is None else np.concatenate([np.asarray(keep, dtype=bool), [False]])  # index −1 → False
+    if other is not None:
+        if keep is None:
+            raise ValueError("walk_cooccurrence: other needs keep")
+        other = np.concatenate([np.asarray(other, dtype=bool), [False]])
     for o in range(1, int(window) + 1):
         if o >= walks.shape[1]:
             break
         a, b = walks[:, :-o].ravel(), walks[:, o:].ravel()
         ok = (a >= 0) & (b >= 0)
-        if keep is not None:
+        if other is not None:
+            ok &= (keep[a] & other[b]) | (other[a] & keep[b])
+        elif keep is not None:
             ok &= keep[a] & keep[b]
         rows.append(a[ok])
         cols.append(b[ok])

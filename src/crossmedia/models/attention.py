@@ -3,7 +3,7 @@
 * :func:`stacked_cross_attention` — SCAN's text-to-image stacked cross attention (Lee et al.
   ECCV 2018, "t-i" formulation): for every (image, text) pair, each word attends over the
   image's regions and the pair's similarity pools the word-level cosines.
-* :func:`vocabulary_cross_attention` — the same word→region attention run for every word of
+* :func:`vocabulary_cross_attention` — (CMSL's ``local.form=vocabulary`` option, not SCAN) the same word→region attention run for every word of
   the vocabulary, giving each image a text-independent vector of per-word scores; SCAN's
   mean-pooled similarity with a text is then an inner product, so it can be indexed.
 * :class:`AttentionPool` — additive (saliency) attention pooling of a set of vectors into one
@@ -17,55 +17,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .scan import l2norm, scan_similarity
+
 __all__ = ["stacked_cross_attention", "vocabulary_cross_attention", "AttentionPool", "l2norm"]
-
-
-def l2norm(x: torch.Tensor, dim: int = -1, eps: float = 1e-8) -> torch.Tensor:
-    return x / x.norm(dim=dim, keepdim=True).clamp_min(eps)
 
 
 def stacked_cross_attention(regions: torch.Tensor, words: torch.Tensor, word_mask: torch.Tensor | None = None,
                             region_mask: torch.Tensor | None = None, temperature: float = 9.0,
                             pooling: str = "lse", lse_lambda: float = 6.0,
                             return_attention: bool = False):
-    """SCAN t-i similarity of every image with every text.
-
-    regions (Bi, R, d), words (Bt, T, d), word_mask (Bt, T) bool (True = real word) →
-    S (Bi, Bt). Recipe (SCAN, Lee et al. ECCV 2018, t-i): s_rw = cos(region r, word w);
-    LeakyReLU(0.1); l2-normalise over the query (word) axis; α = softmax over regions of
-    ``temperature`` · s̄ (λ1 = 9); attended region vector a_w = Σ_r α_rw v_r; R_w = cos(e_w, a_w);
-    pooled over the text's words by LogSumExp, (1/λ2) log Σ_w exp(λ2 R_w) with λ2 = ``lse_lambda``
-    (6), or by the mean (``pooling="mean"``). A text without words scores 0 with every image.
-    With ``return_attention`` also returns α (Bi, Bt, T, R).
-    """
-    if pooling not in ("lse", "mean"):
-        raise ValueError(f"pooling: expected 'lse' or 'mean', got {pooling!r}")
-    bi, r, d = regions.shape
-    bt, t, _ = words.shape
-    if word_mask is None:
-        word_mask = torch.ones(bt, t, dtype=torch.bool, device=words.device)
-    v = l2norm(regions)
-    e = l2norm(words)
-    # s[i, j, w, r] = cos(word w of text j, region r of image i)
-    s = torch.einsum("ird,jwd->ijwr", v, e)
-    s = F.leaky_relu(s, 0.1)
-    s = s * word_mask.view(1, bt, t, 1)
-    s = l2norm(s, dim=2)  # over the query (word) axis
-    logits = temperature * s
-    if region_mask is not None:
-        logits = logits.masked_fill(~region_mask.view(bi, 1, 1, r), -float("inf"))
-    attn = logits.softmax(dim=-1)
-    attended = torch.einsum("ijwr,ird->ijwd", attn, regions)
-    rel = F.cosine_similarity(words.unsqueeze(0).expand(bi, -1, -1, -1), attended, dim=-1, eps=1e-8)  # (Bi, Bt, T)
-    m = word_mask.view(1, bt, t)
-    has = word_mask.any(1).view(1, bt)
-    if pooling == "lse":
-        z = (lse_lambda * rel).masked_fill(~m, -float("inf"))
-        out = torch.logsumexp(z, dim=-1) / lse_lambda
-    else:
-        out = (rel * m).sum(-1) / m.sum(-1).clamp_min(1)
-    out = torch.where(has, out, torch.zeros_like(out))
-    return (out, attn) if return_attention else out
+    """SCAN t-i similarity of every image with every text: regions (Bi, R, d), words (Bt, T, d),
+    word_mask (Bt, T) → S (Bi, Bt) [, α (Bi, Bt, T, R)]. The t-i case of
+    :func:`crossmedia.models.scan.scan_similarity` (l2-normalised features, per-text
+    normalisation, softmax over regions with λ1 = ``temperature``, LSE λ2 = ``lse_lambda`` or mean)."""
+    return scan_similarity(regions, words, word_mask, region_mask, direction="t-i", temperature=temperature,
+                           pooling=pooling, lse_lambda=lse_lambda, return_attention=return_attention)
 
 
 def vocabulary_cross_attention(regions: torch.Tensor, words: torch.Tensor, word_mask: torch.Tensor | None = None,

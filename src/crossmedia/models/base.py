@@ -116,6 +116,9 @@ class RetrievalModel(nn.Module):
     """
 
     default_config: dict = {}
+    #: this model's own training recipe: ``train.*`` values applied over the global defaults and
+    #: under any config file or ``--set`` (e.g. ``{"lr": 2e-3, "lr_decay": 0.98}``)
+    train_defaults: dict = {}
     model_name = "base"
     #: what the text side consumes: "bow" or "tokens"
     text_input = "bow"
@@ -149,8 +152,11 @@ class RetrievalModel(nn.Module):
         """Return a dict of loss terms; ``loss`` is the one minimised."""
         raise NotImplementedError
 
-    def configure_optimizer(self, lr: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=lr, weight_decay=weight_decay)
+    def configure_optimizer(self, lr: float, weight_decay: float = 0.0,
+                            betas: tuple[float, float] = (0.9, 0.999)) -> torch.optim.Optimizer:
+        """Adam over the model's parameter groups (``train.lr``, ``train.weight_decay``,
+        ``train.adam_betas``); ``train.optimizer=sgd`` reuses the groups with plain SGD."""
+        return torch.optim.Adam(self.parameters(), lr=lr, weight_decay=weight_decay, betas=tuple(betas))
 
     # --- retrieval --------------------------------------------------------
     def encode_image(self, batch: dict) -> torch.Tensor:

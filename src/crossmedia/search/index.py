@@ -365,7 +365,7 @@ class Index:
 
     def engine(self, modality: str, name: str | None = None) -> Engine:
         """The engine searching the ``modality`` items (default: the codec's first engine)."""
-        name = self.codec._engine_name(name)
+        name = self.codec.engine_name(name)
         key = (modality, name)
         eng = self._engines.get(key)
         if eng is None:

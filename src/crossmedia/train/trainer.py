@@ -1,11 +1,18 @@
 """Training plumbing shared by every registered model.
 
-Seeded and reproducible (the epoch's shuffling is derived from (seed, epoch), and every RNG
+Seeded and reproducible (the epoch's batch order is derived from (seed, epoch), and every RNG
 state — Python, numpy, torch, CUDA — is checkpointed and restored, so an interrupted and resumed
-run matches an uninterrupted one); a progress bar over batches; per-epoch validation on the
-protocol's ``val`` queries against the ``train`` items (never the test queries) that picks
-``best.pt`` (weights only); ``last.pt`` (weights + optimizer, scheduler, RNG states) written
-atomically after every epoch for ``--resume``. Both are :mod:`crossmedia.models.checkpoint` files.
+run matches an uninterrupted one); a progress bar over batches; per-epoch validation that picks
+``best.pt`` (weights only) under ``train.val_rule`` (default ``heldout``: the protocol's ``val``
+queries against held-out ``val`` items, never a training item and never the test queries; see
+:meth:`Protocol.validation_folds`); ``last.pt`` (weights + optimizer, scheduler, RNG states)
+written atomically after every epoch for ``--resume``. Both are
+:mod:`crossmedia.models.checkpoint` files.
+
+Threads: CPU float results depend on the torch thread count (reductions are split differently).
+``train.deterministic`` trains single-threaded with torch's deterministic algorithms, so a run
+is bit-reproducible whatever ``train.threads`` or the machine's core count; the run's info
+records the thread count and device either way.
 
 A run folder survives being killed at any moment: ``last.pt`` carries the epoch log (in its
 ``meta``), so ``log.jsonl`` is rebuilt from it on resume (a record appended after the checkpoint
@@ -17,6 +24,8 @@ under the memory guard (:mod:`crossmedia.guard`, ``train.max_memory_gb``).
 from __future__ import annotations
 
 import math
+import os
+import platform
 import random
 import shutil
 import time
@@ -30,7 +39,7 @@ import torch
 from ..config import check_device, resolve_config
 from ..data.loading import RunData, load_run_data
 from ..errors import UserError
-from ..eval.evaluator import validate
+from ..eval.evaluator import check_validation, relevance_statistics, validate
 from ..guard import memory_guard
 from ..io import clean_tmp, write_json
 from ..models import DataInfo, TrainContext, get_model, save_checkpoint
@@ -123,18 +132,79 @@ def train(cfg: dict, out: str | Path, *, resume: bool = False, overwrite: bool =
 
 def _train(cfg: dict, run: RunDir, rd: RunData, resume: bool, echo=None) -> RunDir:
     tc = cfg["train"]
+    threads_before, det_before = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    if tc.get("deterministic"):
+        torch.set_num_threads(1)
+        torch.use_deterministic_algorithms(True)
+    elif tc.get("threads"):
+        torch.set_num_threads(int(tc["threads"]))
+    try:
+        return _train_loop(cfg, run, rd, resume)
+    finally:
+        torch.set_num_threads(threads_before)
+        torch.use_deterministic_algorithms(det_before)
+
+
+def machine_record(device) -> dict:
+    """What a CPU result depends on beyond the config: torch's thread count and the device."""
+    return {"device": str(device), "torch_threads": torch.get_num_threads(),
+            "deterministic": torch.are_deterministic_algorithms_enabled(), "torch": torch.__version__,
+            "cpu": f"{platform.machine()} ({os.cpu_count()} cores)"}
+
+
+def build_optimizer(model, tc: dict) -> torch.optim.Optimizer:
+    """``train.optimizer``: the model's Adam (its parameter groups, ``train.adam_betas``), or
+    plain SGD over the same parameter groups."""
+    opt = model.configure_optimizer(lr=float(tc["lr"]), weight_decay=float(tc["weight_decay"]),
+                                    betas=tuple(float(b) for b in tc["adam_betas"]))
+    if tc["optimizer"] == "sgd":
+        groups = [{"params": g["params"], "lr": g["lr"], "weight_decay": g.get("weight_decay", 0.0)}
+                  for g in opt.param_groups]
+        opt = torch.optim.SGD(groups, lr=float(tc["lr"]))
+    return opt
+
+
+def build_scheduler(opt, tc: dict):
+    """``exponential``: × ``lr_decay`` after each epoch; ``linear``: from ``lr`` at the first
+    epoch to ``lr_end`` at the last (each parameter group scaled alike)."""
+    if tc["lr_schedule"] == "linear":
+        epochs, lr, end = int(tc["epochs"]), float(tc["lr"]), float(tc["lr_end"])
+
+        def factor(e: int) -> float:
+            return 1.0 + (end / lr - 1.0) * min(e, max(epochs - 1, 0)) / max(epochs - 1, 1)
+
+        return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    return torch.optim.lr_scheduler.ExponentialLR(opt, gamma=float(tc["lr_decay"]))
+
+
+def epoch_batches(n: int, bs: int, order: str, drop_last: bool, seed: int, epoch: int) -> list[torch.Tensor]:
+    """Positions (into the training split) of each batch of an epoch: ``shuffle`` a seeded
+    permutation, ``fixed`` the dataset's order, ``sample`` an independent random batch per step
+    (DCMH's sampling); ``drop_last`` skips a last, smaller batch."""
+    steps = n // bs if drop_last else math.ceil(n / bs)
+    steps = max(1, steps)
+    g = torch.Generator().manual_seed(seed * 1000003 + epoch)
+    if order == "sample":
+        return [torch.randperm(n, generator=g)[:bs] for _ in range(steps)]
+    perm = torch.arange(n) if order == "fixed" else torch.randperm(n, generator=g)
+    return [perm[s * bs : (s + 1) * bs] for s in range(steps)]
+
+
+def _train_loop(cfg: dict, run: RunDir, rd: RunData, resume: bool) -> RunDir:
+    tc = cfg["train"]
     seed = int(tc["seed"])
     seed_everything(seed)
-    if tc.get("threads"):
-        torch.set_num_threads(int(tc["threads"]))
     device = torch.device(tc.get("device") or "cpu")
     write_json(run.path / "vocab.json", rd.vocab.to_list())
     model = build_model(cfg, rd).to(device)
     train_idx = torch.as_tensor(rd.protocol["train"], dtype=torch.long)
     ctx = TrainContext(run_data=rd, train_idx=train_idx, device=device, config=cfg)
     model.setup_training(ctx)
-    opt = model.configure_optimizer(lr=float(tc["lr"]), weight_decay=float(tc["weight_decay"]))
-    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=float(tc["lr_decay"]))
+    opt = build_optimizer(model, tc)
+    sched = build_scheduler(opt, tc)
+    val_every = int(tc.get("val_every") or 0)
+    if val_every:
+        check_validation(rd, cfg)  # before any epoch: a protocol without val items is a one-line error
 
     start_epoch, best, best_epoch, elapsed = 0, -math.inf, None, 0.0
     records: list[dict] = []
@@ -158,23 +228,22 @@ def _train(cfg: dict, run: RunDir, rd: RunData, resume: bool, echo=None) -> RunD
         run.update_info(
             status="running", model=cfg["model"]["name"], started=time.strftime("%Y-%m-%dT%H:%M:%S"),
             git_commit=git_commit(), dataset=rd.dataset.name,
-            protocol=rd.protocol.summary(), seed=seed,
+            protocol=rd.protocol.summary(), seed=seed, machine=machine_record(device),
         )
     epochs, bs = int(tc["epochs"]), int(tc["batch_size"])
     n_train = len(train_idx)
-    steps = max(1, math.ceil(n_train / bs))
-    val_every = int(tc.get("val_every") or 0)
     tb = _tensorboard(run) if tc.get("tensorboard") else None
     for epoch in range(start_epoch, epochs):
         t0 = time.perf_counter()
         model.train()
         record: dict = {"epoch": epoch + 1}
         record.update(model.on_epoch_start(epoch, ctx))
-        perm = torch.randperm(n_train, generator=torch.Generator().manual_seed(seed * 1000003 + epoch))
+        batches = epoch_batches(n_train, bs, tc["batch_order"], bool(tc["drop_last"]), seed, epoch)
+        steps = len(batches)
         sums: dict[str, float] = {}
         bar = progress(range(steps), desc=f"epoch {epoch + 1}/{epochs}", unit="batch")
         for step in bar:
-            pos = perm[step * bs : (step + 1) * bs]
+            pos = batches[step]
             batch = rd.tensors.batch(train_idx[pos], device)
             batch["pos"] = pos.to(device)
             out = model.training_step(batch, epoch, (epoch + step / steps) / max(epochs, 1))
@@ -220,10 +289,16 @@ def _train(cfg: dict, run: RunDir, rd: RunData, resume: bool, echo=None) -> RunD
         _save(run.checkpoint("last"), model, opt, sched, epochs, best, best_epoch, elapsed, cfg, log=records)
     still_rising = bool(val_every) and epochs > 1 and best_epoch == epochs and _val_rose_at_end(run)
     run.update_info(still_improving=still_rising)
+    if val_every:
+        selection = (f"best {tc['val_metric']} (mean of both directions) every {val_every} epoch(s); "
+                     + rd.protocol.validation_rule_text(tc["val_rule"]))
+        rel = relevance_statistics(rd, tc["val_rule"])
+    else:
+        selection, rel = "none (train.val_every=0): the last epoch", None
     run.update_info(status="done", finished=time.strftime("%Y-%m-%dT%H:%M:%S"), epochs=epochs,
                     best_epoch=best_epoch, best_val_score=None if best == -math.inf else best,
-                    val_selection=f"{tc['val_metric']} (mean of both directions), val queries vs train items",
-                    train_time_s=round(elapsed, 3))
+                    val_selection=selection, val_rule=tc["val_rule"] if val_every else None,
+                    relevance_statistics=rel, train_time_s=round(elapsed, 3), machine=machine_record(device))
     return run
 
 

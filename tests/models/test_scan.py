@@ -1,0 +1,129 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from crossmedia.models import scan as scan_mod
+from crossmedia.models.scan import StackedCrossAttention, pair_chunk_size, scan_attention, scan_similarity
+
+
+def _naive(regions, words, rlen, wlen, direction, lam1, pooling, lam2):
+    """SCAN for one pair at a time, written as the paper reads (real items only, no masks)."""
+    out = torch.zeros(regions.shape[0], words.shape[0], dtype=torch.float64)
+    for i in range(regions.shape[0]):
+        for j in range(words.shape[0]):
+            v = F.normalize(regions[i, : rlen[i]].double(), dim=-1)  # (R, d)
+            e = F.normalize(words[j, : wlen[j]].double(), dim=-1)  # (T, d)
+            if len(v) == 0 or len(e) == 0:
+                continue
+            s = F.leaky_relu(v @ e.T, 0.1)  # (R, T)
+            if direction == "t-i":
+                s = s / s.norm(dim=1, keepdim=True).clamp_min(1e-8)  # over this text's words
+                alpha = torch.softmax(lam1 * s, dim=0)  # over regions, per word
+                a = alpha.T @ v  # (T, d)
+                rel = F.cosine_similarity(e, a, dim=-1)
+            else:
+                s = s / s.norm(dim=0, keepdim=True).clamp_min(1e-8)  # over this image's regions
+                alpha = torch.softmax(lam1 * s, dim=1)  # over words, per region
+                a = alpha @ e  # (R, d)
+                rel = F.cosine_similarity(v, a, dim=-1)
+            out[i, j] = torch.logsumexp(lam2 * rel, 0) / lam2 if pooling == "lse" else rel.mean()
+    return out
+
+
+def _data(seed=0, bi=4, bt=5, r=6, t=7, d=8):
+    g = torch.Generator().manual_seed(seed)
+    regions = torch.randn(bi, r, d, generator=g, dtype=torch.float64)
+    words = torch.randn(bt, t, d, generator=g, dtype=torch.float64)
+    rlen = torch.tensor([6, 3, 1, 6][:bi])
+    wlen = torch.tensor([7, 2, 4, 1, 0][:bt])
+    rmask = torch.arange(r)[None] < rlen[:, None]
+    wmask = torch.arange(t)[None] < wlen[:, None]
+    # garbage in the padding must not matter
+    regions = torch.where(rmask[..., None], regions, 100 * torch.randn(bi, r, d, generator=g, dtype=torch.float64))
+    words = torch.where(wmask[..., None], words, 100 * torch.randn(bt, t, d, generator=g, dtype=torch.float64))
+    return regions, words, rmask, wmask, rlen, wlen
+
+
+@pytest.mark.parametrize("direction,lam1", [("t-i", 9.0), ("i-t", 4.0)])
+@pytest.mark.parametrize("pooling", ["lse", "mean"])
+@pytest.mark.parametrize("chunk", [None, 1, 3])
+def test_equals_naive_per_pair_loop(direction, lam1, pooling, chunk):
+    regions, words, rmask, wmask, rlen, wlen = _data()
+    got = scan_similarity(regions, words, wmask, rmask, direction=direction, temperature=lam1, pooling=pooling,
+                          lse_lambda=5.0, chunk_size=chunk)
+    ref = _naive(regions, words, rlen, wlen, direction, lam1, pooling, 5.0)
+    assert got.shape == (4, 5)
+    assert torch.allclose(got, ref, atol=1e-9), (got - ref).abs().max()
+    assert torch.all(got[:, 4] == 0)  # the text without words
+
+
+def test_per_text_normalisation_ignores_other_texts_and_padding():
+    regions, words, rmask, wmask, *_ = _data(1)
+    full = scan_similarity(regions, words, wmask, rmask)
+    # each text scored alone, trimmed to its own words: same score (normalisation is per text)
+    for j in range(words.shape[0]):
+        n = int(wmask[j].sum())
+        alone = scan_similarity(regions, words[j : j + 1, : max(n, 1)], wmask[j : j + 1, : max(n, 1)], rmask)
+        assert torch.allclose(full[:, j], alone[:, 0], atol=1e-10)
+    # attention rows: over real regions only, sum to 1; padded words get none
+    _, a = scan_similarity(regions, words, wmask, rmask, return_attention=True)
+    assert torch.all(a[~rmask[:, None, None, :].expand_as(a)] == 0)
+    sums = a.sum(-1)
+    real = wmask[None].expand_as(sums) & rmask.any(1)[:, None, None]
+    assert torch.allclose(sums[real], torch.ones_like(sums[real]))
+    pa = scan_attention(regions[:4], words[:4], wmask[:4], rmask[:4])
+    assert torch.all(pa[~wmask[:4]] == 0)
+
+
+def test_attention_is_sharper_than_vocabulary_normalisation_at_init():
+    # the point of per-text normalisation: one text's few words give a peaked softmax over regions
+    g = torch.Generator().manual_seed(0)
+    regions, words = torch.randn(1, 9, 32, generator=g), torch.randn(1, 4, 32, generator=g)
+    _, a = scan_similarity(regions, words, return_attention=True)
+    from crossmedia.models.attention import vocabulary_cross_attention
+    vocab = torch.cat([words[0], torch.randn(996, 32, generator=g)])
+    _, av = vocabulary_cross_attention(regions, vocab, return_attention=True)
+    assert a.max(-1).values.mean() > 2 * av[0, :4].max(-1).values.mean()
+
+
+@pytest.mark.parametrize("direction", ["t-i", "i-t"])
+def test_gradients_flow_to_both_sides(direction):
+    regions, words, rmask, wmask, *_ = _data(2)
+    regions = regions.float().requires_grad_()
+    words = words.float().requires_grad_()
+    s = scan_similarity(regions, words, wmask, rmask, direction=direction, chunk_size=2)
+    s.sum().backward()
+    assert torch.isfinite(regions.grad).all() and torch.isfinite(words.grad).all()
+    assert regions.grad[rmask].abs().sum() > 0 and words.grad[wmask].abs().sum() > 0
+    assert torch.all(regions.grad[~rmask] == 0) and torch.all(words.grad[~wmask] == 0)
+
+
+def test_memory_bound_by_chunks(monkeypatch):
+    seen = []
+    orig = scan_mod._chunk_scores
+
+    def spy(v, e, *a, **k):
+        seen.append((v.shape[0], e.shape[0]))
+        return orig(v, e, *a, **k)
+
+    monkeypatch.setattr(scan_mod, "_chunk_scores", spy)
+    bi, bt, r, t, d = 64, 64, 9, 6, 16
+    budget = 8 * bt * t * r
+    assert pair_chunk_size(bt, t, r, budget) == 8
+    s = scan_similarity(torch.randn(bi, r, d), torch.randn(bt, t, d), budget=budget)
+    assert s.shape == (bi, bt)
+    assert len(seen) == 8 and all(c <= 8 for c, _ in seen)
+    # the largest pair tensor of a chunk is (chunk, Bt, T, R) — within budget, and far from B×B×T×R×d
+    assert max(c for c, _ in seen) * bt * t * r <= budget < bi * bt * t * r * d
+
+
+def test_module_both_directions_is_the_mean():
+    regions, words, rmask, wmask, *_ = _data(3)
+    m = StackedCrossAttention("both", temperature=9.0, temperature_it=4.0, pooling="mean")
+    ti = scan_similarity(regions, words, wmask, rmask, direction="t-i", temperature=9.0, pooling="mean")
+    it = scan_similarity(regions, words, wmask, rmask, direction="i-t", temperature=4.0, pooling="mean")
+    assert torch.allclose(m(regions, words, wmask, rmask), 0.5 * (ti + it))
+    with pytest.raises(ValueError, match="direction"):
+        StackedCrossAttention("x")
+    with pytest.raises(ValueError, match="pooling"):
+        scan_similarity(regions, words, pooling="max")
