@@ -27,8 +27,8 @@ from .train.rundir import RunDir
 from .explain import write_visual_comparison
 from .viz.grids import retrieval_grid
 
-#: dataset and training sizes; ``quick`` is meant to finish within 2 minutes on 2 idle CPU cores
-#: (``benchmarks/bench_demo.py`` times it and writes ``benchmarks/results/demo.md``).
+#: dataset and training sizes; ``benchmarks/bench_demo.py`` times ``quick`` end to end and writes
+#: ``benchmarks/results/demo.md`` (target: 2 minutes on 2 idle CPU cores).
 SIZES = {
     "quick": {"n": 2000, "epochs": 9},
     "full": {"n": 10000, "epochs": 20},
