@@ -160,9 +160,10 @@ def train_cmd(config_file, model, data_root, out, overrides, bits, device, resum
     run = train(cfg, out, resume=resume, overwrite=overwrite, data_root=data_root if resume else None, echo=click.echo)
     info = run.info()
     score = info.get("best_val_score")
-    metric = (info.get("val_selection") or "val score").split(" (")[0]
+    tcfg = run.load_config().get("train", {})
+    metric, rule = tcfg.get("val_metric", "score"), tcfg.get("val_rule")
     click.echo(f"trained {info.get('model')} into {run.path}: best epoch {info.get('best_epoch')} of {info.get('epochs')}, "
-               + (f"val {metric} {score:.4f} (val queries vs train items), " if isinstance(score, (int, float)) else "")
+               + (f"val {metric} {score:.4f} (selection rule {rule}), " if isinstance(score, (int, float)) else "")
                + f"{float(info.get('train_time_s') or 0):.1f} s")
     if info.get("still_improving"):
         click.echo(f"note: the validation score was still rising at the last epoch; more epochs may help "

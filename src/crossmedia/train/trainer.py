@@ -139,7 +139,7 @@ def _train(cfg: dict, run: RunDir, rd: RunData, resume: bool, echo=None) -> RunD
     elif tc.get("threads"):
         torch.set_num_threads(int(tc["threads"]))
     try:
-        return _train_loop(cfg, run, rd, resume)
+        return _train_loop(cfg, run, rd, resume, echo)
     finally:
         torch.set_num_threads(threads_before)
         torch.use_deterministic_algorithms(det_before)
@@ -190,7 +190,7 @@ def epoch_batches(n: int, bs: int, order: str, drop_last: bool, seed: int, epoch
     return [perm[s * bs : (s + 1) * bs] for s in range(steps)]
 
 
-def _train_loop(cfg: dict, run: RunDir, rd: RunData, resume: bool) -> RunDir:
+def _train_loop(cfg: dict, run: RunDir, rd: RunData, resume: bool, echo=None) -> RunDir:
     tc = cfg["train"]
     seed = int(tc["seed"])
     seed_everything(seed)
