@@ -65,3 +65,31 @@ def ray_cluster():
     except Exception:
         pass
     ray.shutdown()
+
+
+#: how to run what a skip left out, keyed by a word of the skip reason
+_ENABLE_HINTS = {
+    "chromium": "install the browser: apt-get install chromium chromium-driver && pip install selenium (or run .ci/run)",
+    "selenium": "pip install selenium, plus apt-get install chromium chromium-driver (or run .ci/run)",
+    "torchvision": "pip install torchvision (optional backbones)",
+    "cuda": "needs a CUDA GPU",
+    "faiss": "pip install faiss-cpu",
+}
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """At the end of every run: what was skipped, why, and how to run it."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    if not skipped:
+        return
+    reasons: dict[str, int] = {}
+    for rep in skipped:
+        longrepr = rep.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        reasons[reason] = reasons.get(reason, 0) + 1
+    tr = terminalreporter
+    tr.write_sep("-", f"{len(skipped)} test(s) skipped, by reason")
+    for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
+        hint = next((h for key, h in _ENABLE_HINTS.items() if key in reason.lower()), None)
+        tr.write_line(f"{n:>4} x {reason}" + (f"\n       to run them: {hint}" if hint else ""))

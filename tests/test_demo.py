@@ -26,3 +26,22 @@ def test_demo_quick_end_to_end(tmp_path, capsys):
     assert cmp_png.format == "PNG" and res["comparison_png"].endswith("comparison.png")
     png = Image.open(out / "examples.png")
     assert png.format == "PNG" and png.width > 400
+    assert "epoch   1/9  loss" in printed and "val map_all" in printed and "demo finished in" in printed
+
+
+def test_demo_prints_validation_per_epoch_and_a_summary(tmp_path, monkeypatch):
+    """A tiny plan through the real demo code: one line per epoch with the validation mAP, the
+    table, then a short summary naming the pictures and what to run next."""
+    from crossmedia import demo
+
+    monkeypatch.setitem(demo.SIZES, "quick", {"n": 60, "epochs": 2})
+    plan = [(name, {"bits": 8, "cnn_channels": [4, 8, 8, 8], "text_hidden": 16}, {"batch_size": 16})
+            for name in ("twotower", "dcmh")]
+    lines = []
+    res = demo.run_demo(tmp_path / "d", quick=True, plan=plan, echo=lines.append)
+    text = "\n".join(lines)
+    assert text.count("val map_all") == 4 and "  epoch   2/2  loss" in text
+    summary = text[text.index("demo finished in"):]
+    assert "twotower-8b" in summary and "mAP@all image->text" in summary and "random ranking" in summary
+    assert "examples.png" in summary and "crossmedia index build --run" in summary
+    assert res["comparison_png"] and (tmp_path / "d" / "comparison" / "comparison.png").is_file()

@@ -29,10 +29,12 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "data": {
         "root": None,  # dataset folder
         "protocol": "default",
-        "text_field": "tags",  # tags | caption | tokens | features (precomputed text vectors)
+        "text_field": None,  # tags | caption | tokens | features (precomputed text vectors); None = the dataset's
+        # (its prepared vocabulary's field, else tags, else the first text field it has)
         "image_source": "pixels",  # pixels | features
         "image_size": None,  # resize images to this side (pixels mode); None = as stored
-        "min_count": 1,  # vocabulary: minimum count in the training split
+        "min_count": None,  # vocabulary: minimum count in the training split; None = the dataset's prepared
+        # vocabulary (crossmedia data prepare --vocab-min-count) when there is one, else 1
         "tokenizer": "auto",  # auto | words | ascii | jieba | chars:N (crossmedia.data.text); the run records the one used
         "max_tokens": 32,
         "loader": "memory",  # memory (decode everything up front) | stream (decode per batch; docs/training-at-scale.md)
@@ -289,7 +291,10 @@ def _check_values(cfg: dict) -> None:
         v = cfg["data"][key]
         if v is not None and (not isinstance(v, str) or not v.strip() or "\x00" in v):
             raise ConfigError(f"data.{key}: expected a folder path, got {v!r}")
-    if cfg["data"]["text_field"] not in ("tags", "caption", "tokens", "features"):
+    mc = cfg["data"]["min_count"]
+    if mc is not None and (not isinstance(mc, int) or isinstance(mc, bool) or mc < 1):
+        raise ConfigError(f"data.min_count: expected a positive integer or null, got {mc!r}")
+    if cfg["data"]["text_field"] not in (None, "tags", "caption", "tokens", "features"):
         raise ConfigError(f"data.text_field: expected tags, caption, tokens or features, got {cfg['data']['text_field']!r}")
     if cfg["data"]["image_source"] not in ("pixels", "features"):
         raise ConfigError(f"data.image_source: expected pixels or features, got {cfg['data']['image_source']!r}")

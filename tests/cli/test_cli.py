@@ -128,3 +128,27 @@ def test_train_with_a_named_preset(capsys, tmp_path, tiny_dataset):
 def test_eval_missing_run(capsys, tmp_path):
     code, _, err = run(capsys, "eval", str(tmp_path / "norun"))
     assert_user_error(code, err, "norun")
+
+
+def test_models_table(capsys):
+    code, out, _ = run(capsys, "models")
+    lines = out.splitlines()
+    assert code == 0 and lines[0].split() == ["model", "codes", "bits", "description"]
+    rows = {ln.split()[0]: ln for ln in lines[1:] if ln.strip() and not ln.startswith("(")}
+    assert {"cmsl", "cdq", "twotower", "dafsn"} <= set(rows)
+    assert all("{" not in ln and len(ln) < 140 for ln in rows.values())  # no raw dicts, one short line each
+    code, out, _ = run(capsys, "models", "--options")
+    assert code == 0 and "\ncmsl:\n" in out and "  bits = 32" in out
+
+
+def test_train_summary_is_rounded(capsys, tmp_path):
+    from tests.conftest import make_tiny_dataset
+
+    make_tiny_dataset(tmp_path / "d")
+    code, out, err = run(capsys, "train", "--model", "twotower", "--data", str(tmp_path / "d"), "--out",
+                         str(tmp_path / "r"), "--set", "train.epochs=2", "--set", "model.bits=8")
+    assert code == 0, err
+    import re
+
+    line = [ln for ln in out.splitlines() if ln.startswith("trained")][0]
+    assert re.search(r"best epoch \d of 2, val map_all [01]\.\d{4} \(selection rule heldout\), \d+\.\d s$", line), line

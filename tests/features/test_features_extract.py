@@ -1,6 +1,7 @@
 """Feature extraction over a dataset: format, failures reported and skipped, resume, attach, train."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ SMALL = ["model.bits=8", "model.text_hidden=16", "train.batch_size=8", "train.ep
 
 def test_extract_small_cnn_and_train_on_features(tmp_path, tiny_dataset):
     msgs = []
+    before = {p.name: p.read_bytes() for p in tiny_dataset.root.iterdir() if p.is_file()}
     fs = extract_features(tiny_dataset.root, tmp_path / "feats", backbone="small_cnn", batch_size=16, echo=msgs.append)
     h = fs.header
     assert fs.global_.shape == (40, 128) and fs.regions.shape == (40, 9, 128) and fs.ok.all()
@@ -27,14 +29,26 @@ def test_extract_small_cnn_and_train_on_features(tmp_path, tiny_dataset):
     assert h["dataset"]["n_items"] == 40 and len(h["dataset"]["ids_sha256"]) == 64 and h["failed"] == []
     np.testing.assert_allclose(np.asarray(fs.global_), np.asarray(fs.regions).mean(1), rtol=1e-5, atol=1e-6)
     assert not (tmp_path / ".feats.partial").exists()
-    # attached to the dataset: models take the features directly
-    meta = json.loads((tiny_dataset.root / "dataset.json").read_text())
-    assert meta["features"]["global"] == "../feats/global.npy" and meta["features"]["regions"] == "../feats/regions.npy"
-    ds = Dataset.load(tiny_dataset.root)
+    # the input dataset is left untouched; the feature folder is itself a dataset with the features
+    assert before == {p.name: p.read_bytes() for p in tiny_dataset.root.iterdir() if p.is_file()}
+    ds = Dataset.load(tmp_path / "feats")
+    assert ds.meta["features"]["global"] == "global.npy" and ds.meta["features"]["regions"] == "regions.npy"
+    assert ds.ids == tiny_dataset.ids and ds.protocol().counts == tiny_dataset.protocol().counts
+    assert all(Path(p).is_file() for p in ds.image_paths())  # image paths made absolute
     np.testing.assert_array_equal(ds.features("global"), fs.global_)
-    cfg = resolve_config(None, [*SMALL, "data.image_source=features"], data__root=str(tiny_dataset.root))
+    cfg = resolve_config(None, [*SMALL, "data.image_source=features"], data__root=str(tmp_path / "feats"))
     run = train(cfg, tmp_path / "run")
     assert run.info()["status"] == "done"
+    assert any("is unchanged" in m for m in msgs)
+
+
+def test_extract_attach_records_features_in_the_input(tmp_path, tiny_dataset):
+    msgs = []
+    fs = extract_features(tiny_dataset.root, tmp_path / "feats", backbone="small_cnn", regions=False, attach=True,
+                          echo=msgs.append)
+    meta = json.loads((tiny_dataset.root / "dataset.json").read_text())
+    assert meta["features"]["global"] == "../feats/global.npy" and "regions" not in meta["features"]
+    np.testing.assert_array_equal(Dataset.load(tiny_dataset.root).features("global"), fs.global_)
     assert any("image features now" in m for m in msgs)
 
 
@@ -52,7 +66,7 @@ def test_undecodable_images_are_reported_and_skipped(tmp_path, tiny_dataset):
     assert any(m.startswith("warning: 2 of 40 image(s) could not be decoded") for m in msgs)
     # a run that needs those items refuses with a clear message (never silently zero features)
     with pytest.raises(DataError, match=r"report\.json: \d item\(s\) used by protocol 'default' have no image features"):
-        load_run_data({"root": str(tiny_dataset.root), "protocol": "default", "text_field": "tags", "image_source": "features"})
+        load_run_data({"root": str(tmp_path / "feats"), "protocol": "default", "text_field": "tags", "image_source": "features"})
 
 
 def test_interrupted_extraction_resumes(tmp_path, tiny_dataset, monkeypatch):
@@ -114,7 +128,7 @@ def test_small_cnn_weights_from_a_twotower_checkpoint(tmp_path, tiny_dataset):
 
 def test_cli_extract(capsys, tmp_path, tiny_dataset):
     code = main(["-q", "features", "extract", str(tiny_dataset.root), "--backbone", "small_cnn", "--out", str(tmp_path / "f"),
-                 "--no-attach"])
+                 ])
     out, err = capsys.readouterr()
     assert code == 0, err
     assert "wrote" in out and "40/40 items, small_cnn 128-d global + 9 regions" in out

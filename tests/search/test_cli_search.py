@@ -60,3 +60,31 @@ def test_cli_device_option(capsys, tmp_path, cmsl_index):
         assert code == 2 and err.startswith("error: --device") and len(err.strip().splitlines()) == 1
     code, out, err = run(capsys, "index", "build", "--run", tmp_path / "nope", "--out", tmp_path / "o", "--device", "tpu")
     assert code == 2 and not (tmp_path / "o").exists()
+
+
+def test_search_shows_the_matched_text_labelled(capsys, cmsl_index):
+    """The index matches the items' tags (the model's text field): the display shows those,
+    labelled, with the caption as context; columns have headers; the score kind is named and
+    changes name with --rerank."""
+    ix = cmsl_index
+    code, out, err = run(capsys, "search", ix.path, "--text", "a red circle and a blue square", "-k", "3")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("results: 3 images; score = inner product")
+    head = next(ln for ln in lines if ln.lstrip().startswith("rank"))
+    assert head.split()[:4] == ["rank", "score", "R", "id"]
+    first = ix.item(next(ln.split()[3] for ln in lines if ln.strip().startswith("1 ")))
+    assert f"matched tags: {first['text']}" in out and "caption (context): " in out
+    assert first["text_field"] == "tags" and first["text"] != first["caption"]
+    code, out, _ = run(capsys, "search", ix.path, "--text", "red circle", "-k", "2", "--rerank", "5")
+    assert code == 0 and "score = fine-grained score" in out and "not on the first-stage scale" in out
+    code, out, _ = run(capsys, "search", ix.path, "--text", "red circle", "-k", "2", "--json")
+    res = json.loads(out)
+    assert res["matched_text_field"] == "tags" and res["score"].startswith("inner product")
+    assert all(h["text_field"] == "tags" and h["caption"] for h in res["hits"])
+    assert res["relevance"]["query_labels"] == ["red circle"]
+    assert [h["relevant"] for h in res["hits"]] == [("red circle" in h["labels"]) for h in res["hits"]]
+    # long texts are cut to the terminal width unless --full
+    code, out, _ = run(capsys, "search", ix.path, "--image", first["image"], "-k", "1", "--full")
+    cap = ix.item(next(ln.split()[2] for ln in out.splitlines() if ln.strip().startswith("1 ")))["caption"]
+    assert code == 0 and cap in out and "…" not in out

@@ -42,7 +42,11 @@ def test_build_layout_and_info(cmsl_index):
     retrieval = ds.protocol()["retrieval"]
     assert ix.ids == [ds.items[i]["id"] for i in retrieval]
     rec = ix.item(ix.ids[0])
-    assert set(rec) == {"id", "text", "labels", "image"} and Image.open(rec["image"]).size == (24, 24)
+    assert set(rec) == {"id", "text", "text_field", "caption", "labels", "image"} and Image.open(rec["image"]).size == (24, 24)
+    # the stored text is the one the model matched (tags), the caption is kept as context
+    it = ds.items[retrieval[0]]
+    assert rec["text_field"] == "tags" == ix.text_field and rec["text"] == " ".join(it["tags"])
+    assert rec["caption"] == it["caption"]
 
 
 def test_codes_match_model_encoding(cmsl_index, cmsl_run):
@@ -290,6 +294,32 @@ def test_dafsn_index_reranks_and_explains_from_stored_regions(dafsn_run, synth_d
     words, attn, g = ix.explain("a red circle", ix.ids[0])
     assert attn.shape[0] == len(words) and g and attn.shape[1] == g * g
     np.testing.assert_allclose(attn.sum(1), 1.0, atol=1e-4)
+
+
+def test_index_of_a_features_run_encodes_raw_images(tmp_path, capsys, tiny_dataset):
+    """A run trained on precomputed features: the index carries the feature extractor, so
+    `crossmedia search IX --image photo.png` works (and equals searching with the stored features)."""
+    from crossmedia.cli.main import main
+    from crossmedia.data import Dataset
+    from crossmedia.features import extract_features
+
+    extract_features(tiny_dataset.root, tmp_path / "feats", backbone="small_cnn", echo=lambda *_: None)
+    assert main(["train", "--model", "twotower", "--data", str(tmp_path / "feats"), "--out", str(tmp_path / "run"),
+                 "--set", "data.image_source=features", "--set", "train.epochs=1", "--set", "model.bits=8"]) == 0
+    ix_dir = tmp_path / "ix"
+    assert main(["index", "build", "--run", str(tmp_path / "run"), "--out", str(ix_dir)]) == 0
+    assert "encoded by the index's small_cnn feature extractor" in capsys.readouterr().out
+    photo = tiny_dataset.root / tiny_dataset.items[3]["image"]
+    assert main(["search", str(ix_dir), "--image", str(photo), "-k", "3", "--json"]) == 0
+    hits = json.loads(capsys.readouterr().out)["hits"]
+    assert len(hits) == 3 and all(h["modality"] == "text" for h in hits)
+    ix = Index.load(ix_dir)
+    feats = Dataset.load(tmp_path / "feats")
+    by_vector = ix.search_image(np.asarray(feats.features("global")[3], dtype=np.float32), k=3)
+    assert [h["id"] for h in hits] == [h.id for h in by_vector]
+    # the extractor survives updates of the index
+    ix = ix.remove([ix.ids[0]])
+    assert ix.search_image(str(photo), k=2) and ix.info()["image_encoder"]["backbone"] == "small_cnn"
 
 
 def test_dafsn_explain_with_an_out_of_vocabulary_word(dafsn_run, synth_data, tmp_path):

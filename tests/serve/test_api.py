@@ -67,9 +67,12 @@ def test_text_search_matches_the_index(client, ix, rerank):
     np.testing.assert_allclose([h["score"] for h in body["hits"]], [h.score for h in want], rtol=1e-6)
     assert [h["rank"] for h in body["hits"]] == list(range(1, 8))
     assert body["modality"] == "image" and body["k"] == 7 and body["rerank"] == rerank
+    assert body["score_kind"] == ix.score_kind(rerank) and ("fine-grained" in body["score_kind"]) == bool(rerank)
     h0 = body["hits"][0]
     it = ix.item(h0["id"])
     assert h0["text"] == it["text"] and h0["labels"] == it["labels"]
+    # the text shown is the one the index matched, named; the caption comes as context
+    assert h0["text_field"] == it["text_field"] and h0["caption"] == it.get("caption")
     assert h0["thumbnail"] == f"/api/items/{h0['id']}/thumbnail"
     assert "/" not in h0["thumbnail"].split("/api/items/")[1].split("/thumbnail")[0]  # ids only, no file paths
 

@@ -49,18 +49,18 @@ def test_visual_comparison_of_two_runs(tmp_path, two_runs):
     a, b, ds = two_runs
     qid = ds.items[int(ds.protocol("default")["query"][0])]["id"]
     out = tmp_path / "cmp"
-    s = write_visual_comparison(a, b, ds.root, out, [qid, "a picture of red", "zzz"], k=4, rerank=6)
+    s = write_visual_comparison(a, b, ds.root, out, [qid, "a picture of red"], k=4, rerank=6)
     assert (out / "comparison.png").is_file() and json.loads((out / "explain.json").read_text())["k"] == 4
-    assert len(s["attention_pngs"]) == 3  # the DAFSN run only (twotower has no word-region attention)
+    assert len(s["attention_pngs"]) == 2  # the DAFSN run only (twotower has no word-region attention)
     assert all(Image.open(p).size[0] > 0 for p in s["attention_pngs"])
-    q_item, q_red, q_none = s["queries"]
+    q_item, q_red = s["queries"]
     Y = ds.labels
     qi = [it["id"] for it in ds.items].index(qid)
     for run in q_item["runs"]:
         assert [h["relevant"] for h in run["results"]] == [bool(Y[h["index"]] @ Y[qi] > 0) for h in run["results"]]
     red = ds.label_names.index("red")
     assert [h["relevant"] for h in q_red["runs"][0]["results"]] == [bool(Y[h["index"], red]) for h in q_red["runs"][0]["results"]]
-    assert all(h["relevant"] is None for h in q_none["runs"][1]["results"])
+    assert q_red["runs"][0]["query_labels"] == ["red"] and all(h["labels"] for h in q_red["runs"][0]["results"])
     assert q_item["runs"][0]["reranked"] and not q_item["runs"][1]["reranked"]
 
 
@@ -73,3 +73,22 @@ def test_cli_explain_and_its_errors(tmp_path, two_runs, capsys):
     assert (out / "comparison.png").is_file() and "wrote" in capsys.readouterr().out
     assert main(["explain", str(tmp_path / "nope"), "--query", "green", "--out", str(tmp_path / "x")]) == 2
     assert "not a crossmedia run directory" in capsys.readouterr().err
+
+
+def test_explain_refuses_what_search_refuses_and_leaves_nothing(tmp_path, two_runs, capsys):
+    """One query parser: a query with no known word is the same one-line error as in `search`,
+    and nothing is created."""
+    from crossmedia.cli.main import main
+
+    a, b, ds = two_runs
+    out = tmp_path / "ex"
+    assert main(["explain", str(a), "--data", str(ds.root), "--query", "green", "--query", "zzz qqq",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: query 'zzz qqq': none of its words is in the model's vocabulary") and "\n" not in err
+    assert not out.exists()
+    ix = tmp_path / "ix"
+    assert main(["index", "build", "--run", str(b), "--out", str(ix)]) == 0
+    capsys.readouterr()
+    assert main(["search", str(ix), "--text", "zzz qqq"]) == 2
+    assert capsys.readouterr().err.strip().startswith("error: query 'zzz qqq': none of its words is in the model's vocabulary")

@@ -28,17 +28,21 @@ def features_group() -> None:
 @click.option("--dtype", type=click.Choice(["float32", "float16"]), default="float32", show_default=True,
               help="Storage type of the features.")
 @click.option("--no-regions", is_flag=True, help="Store global vectors only (no region grid).")
-@click.option("--no-attach", is_flag=True, help="Do not record the features in DATA/dataset.json.")
+@click.option("--attach", is_flag=True,
+              help="Also record the features in DATA/dataset.json (changes DATA). Without it DATA is left untouched "
+                   "and --out is itself a dataset with the features.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="torch threads (default: torch's choice).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing non-empty --out.")
-def extract_cmd(data, backbone, weights, out, batch_size, dtype, no_regions, no_attach, threads, overwrite) -> None:
+def extract_cmd(data, backbone, weights, out, batch_size, dtype, no_regions, attach, threads, overwrite) -> None:
     """Run BACKBONE over the images of dataset DATA; store global vectors and region grids with a
-    header (backbone, weights hash, input size, preprocessing). Resumable: run the same command
+    header (backbone, weights hash, input size, preprocessing). The output folder is also a
+    dataset (DATA's items, protocols and text with these features): train on it with
+    `--data OUT --set data.image_source=features`. Resumable: run the same command
     again after an interruption. Images that fail to decode are skipped and listed in a report."""
     from ..features.extract import extract_features
 
     feats = extract_features(data, out, backbone=backbone, weights=weights, batch_size=batch_size, dtype=dtype,
-                             regions=not no_regions, attach=not no_attach, overwrite=overwrite, threads=threads,
+                             regions=not no_regions, attach=attach, overwrite=overwrite, threads=threads,
                              echo=click.echo)
     h = feats.header
     click.echo(f"wrote {out}: {h['n_ok']}/{h['n_items']} items, {h['backbone']} {h['feature_dim']}-d global"

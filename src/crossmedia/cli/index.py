@@ -49,8 +49,18 @@ def build_cmd(run_dir, data_dir, out, split, checkpoint, batch_size, overwrite, 
         ix = Index.build(run_dir, data_dir, out, checkpoint=checkpoint, split=split, batch_size=batch_size,
                          overwrite=overwrite, device=device, ray=ray_address, ray_workers=ray_workers)
     i = ix.info()
-    click.echo(f"indexed {i['items']} items ({ix.model_name}, {ix.code_kind} codes, "
-               f"{i['code_bytes_per_item']:g} code bytes/item, rerank {'yes' if i['rerank'] else 'no'}) into {ix.path}")
+    click.echo(f"indexed {i['items']} items ({ix.model_name}, {ix.code_kind} codes of {_code_sizes(i)}, "
+               f"rerank {'yes' if i['rerank'] else 'no'}) into {ix.path}")
+    enc = i.get("image_encoder")
+    if enc is not None:
+        click.echo(f"image queries: encoded by the index's {enc['backbone']} feature extractor" if enc.get("backbone") else
+                   f"warning: image queries need feature vectors: {enc.get('why_not')}")
+
+
+def _code_sizes(i: dict) -> str:
+    """'4 bytes per image + 4 bytes per text' (each item is stored in both modalities)."""
+    m = i["code_bytes_per_item_by_modality"]
+    return f"{m['image']:g} bytes per image + {m['text']:g} bytes per text"
 
 
 @index_group.command("add")
@@ -113,7 +123,7 @@ def info_cmd(index_dir, as_json) -> None:
     click.echo(f"index     {i['path']} (version {i['version'] or '-'}, format v{i['format_version']}, "
                f"created {i['created']})")
     click.echo(f"model     {m['name']} from {m['run']} ({m['checkpoint']}), fingerprint {m['fingerprint'][:12]}")
-    click.echo(f"codes     {m['code_kind']}, {i['code_bytes_per_item']:g} bytes/item (both modalities); engines: "
+    click.echo(f"codes     {m['code_kind']}, {_code_sizes(i)}; engines: "
                f"{', '.join(i['engines'])}; rerank features: {'yes' if i['rerank'] else 'no'}")
     click.echo(f"items     {i['items']} from {(i.get('data') or {}).get('root')}; {len(i['updates'])} update(s)")
     click.echo(f"size      {i['bytes_on_disk'] / 1e6:.2f} MB on disk")
@@ -143,24 +153,73 @@ def export_faiss_cmd(index_dir, out) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--device", default="cpu", show_default=True,
               help="Where the default engine scans: cpu, cuda (every visible GPU, items split into shards), cuda:N.")
-def search_cmd(index_dir, text, image, k, rerank, engine, as_json, device) -> None:
-    """Search an index with a text or an image query."""
+@click.option("--full", is_flag=True, help="Print whole texts (default: cut to the terminal width).")
+def search_cmd(index_dir, text, image, k, rerank, engine, as_json, device, full) -> None:
+    """Search an index with a text or an image query. Each hit shows the text the index matched
+    (its field named, e.g. "tags") and, when that is not the caption, the caption as context."""
+    import shutil
+
+    import numpy as np
+
     from ..search import Index
+    from ..search.relevance import FREE_TEXT_RULE, named_labels
 
     if (text is None) == (image is None):
         raise UserError("search: give exactly one of --text or --image")
+    if image is not None and not image.is_file():
+        raise UserError(f"--image {image}: file not found")
     ix = Index.load(index_dir, device=device)
     hits = ix.search_text(text, k=k, rerank=rerank, engine=engine) if text is not None else \
         ix.search_image(image, k=k, rerank=rerank, engine=engine)
+    label_names = sorted({name for it in ix.items for name in it.get("labels") or []})
+    named = set(np.asarray(label_names)[named_labels(label_names, text)].tolist()) if text is not None else set()
     rows = []
     for h in hits:
         it = ix.item(h.id)
-        rows.append({**h.to_dict(), "text": it.get("text"), "image": it.get("image"), "labels": it.get("labels")})
+        rows.append({**h.to_dict(), "text": it.get("text"), "text_field": it.get("text_field"),
+                     "caption": it.get("caption"), "image": it.get("image"), "labels": it.get("labels"),
+                     "relevant": bool(named & set(it.get("labels") or [])) if named else None})
+    score_kind = ix.score_kind(rerank)
     if as_json:
         click.echo(json.dumps({"query": {"text": text, "image": None if image is None else str(image)}, "k": k,
-                               "rerank": rerank, "engine": engine or ix.default_engine(), "hits": rows}, indent=2))
+                               "rerank": rerank, "engine": engine or ix.default_engine(), "score": score_kind,
+                               "matched_text_field": ix.text_field,
+                               "relevance": {"rule": FREE_TEXT_RULE, "query_labels": sorted(named)} if named else None,
+                               "hits": rows}, indent=2))
         return
+    width = 10_000 if full else max(60, shutil.get_terminal_size((100, 20)).columns)
+    what = "images" if text is not None else f"texts ({ix.text_field})"
+    click.echo(f"results: {len(rows)} {what}; score = {score_kind}, higher is closer"
+               + (f"\nR = relevant: carries a label the query names ({', '.join(sorted(named))}; colour and shape "
+                  "bound within one phrase)" if named else ""))
+    sw = max([len(f"{r['score']:.3f}") for r in rows] + [5])
+    iw = max([len(str(r["id"])) for r in rows] + [2])
+    head = f"{'rank':>4}  {'score':>{sw}}  {'R' if named else ''}{' ' if named else ''}{'id':<{iw}}  labels"
+    click.echo(head)
+    pad = " " * (4 + 2 + sw + 2 + (2 if named else 0))
+
+    def cut(s: str) -> str:
+        s = " ".join(str(s).split()) if not full else str(s)
+        room = width - len(pad) - 1
+        return s if full or len(s) <= room else s[: max(10, room - 1)] + "…"
+
     for r in rows:
-        click.echo(f"{r['rank']:>3}  {r['score']:+.4f}  {r['id']}  {r['image'] or ''}")
+        rel = ("R " if r["relevant"] else "- ") if named else ""
+        click.echo(f"{r['rank']:>4}  {r['score']:>{sw}.3f}  {rel}{str(r['id']):<{iw}}  {cut(', '.join(r['labels'] or []))}")
         if r["text"]:
-            click.echo(f"     {r['text'][:120]}")
+            click.echo(f"{pad}matched {r['text_field'] or 'text'}: {cut(r['text'])}")
+        if r["caption"]:
+            click.echo(f"{pad}caption (context): {cut(r['caption'])}")
+        if r["image"] and text is not None:
+            click.echo(f"{pad}image: {cut(_near(r['image']))}")
+
+
+def _near(path: str) -> str:
+    """A path relative to the working directory when it lies below it (shorter to read)."""
+    import os
+
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return path
+    return path if rel.startswith("..") else rel

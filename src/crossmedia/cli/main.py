@@ -138,21 +138,52 @@ def data_info(root, as_json) -> None:
 
 
 # ---------------------------------------------------------------------------- models
+#: one line per registered model for `crossmedia models` (docs/models.md has the details)
+MODEL_SUMMARIES = {
+    "cmsl": ("composite", "CMSL (Liang et al., MM 2019): graph-expanded text, word-region attention, composite quantization"),
+    "cdq": ("composite", "CDQ (Cao et al., AAAI 2017): deep composite quantization; CMSL without graph, expansion, local branch"),
+    "dafsn": ("float", "DAFSN (Cheng & Gu, 2020): word-region attention similarity + adversarial loss"),
+    "dcmh": ("sign bits", "DCMH (Jiang & Li, CVPR 2017): deep cross-modal hashing"),
+    "twotower": ("sign bits", "Two-tower cross-modal hashing (DCMH-style), the simplest baseline"),
+    "acmr": ("float", "ACMR (Wang et al., MM 2017): adversarial cross-modal retrieval, real-valued common space"),
+    "dscmr": ("float", "DSCMR (Zhen et al., CVPR 2019): supervised common space, label and invariance losses"),
+}
+
+
 @cli.command("models")
-def models_cmd() -> None:
-    """List the registered models and their default options."""
+@click.option("--options", "show_options", is_flag=True, help="Also list every model's default options.")
+def models_cmd(show_options) -> None:
+    """List the registered models: code kind, default code length, one-line description."""
     from ..models import get_model_class, list_models
 
-    for name in list_models():
-        opts = ", ".join(f"{k}={v}" for k, v in get_model_class(name).default_config.items())
-        click.echo(f"{name}: {opts}")
+    names = list_models()
+    rows = []
+    for name in names:
+        cls = get_model_class(name)
+        bits = cls.default_config.get("bits")
+        codes, text = MODEL_SUMMARIES.get(name, ("", (cls.__doc__ or "").strip().split("\n")[0]))
+        rows.append((name, codes, "-" if bits is None else str(bits), text))
+    w = [max(len(r[i]) for r in rows + [("model", "codes", "bits", "")]) for i in range(3)]
+    click.echo(f"{'model':<{w[0]}}  {'codes':<{w[1]}}  {'bits':>{w[2]}}  description")
+    for r in rows:
+        click.echo(f"{r[0]:<{w[0]}}  {r[1]:<{w[1]}}  {r[2]:>{w[2]}}  {r[3]}")
+    if not show_options:
+        click.echo("\n(default options: crossmedia models --options; set one with --set model.KEY=VALUE)")
+        return
+    from ..models.registry import flatten_options
+
+    for name in names:
+        click.echo(f"\n{name}:")
+        for k, v in flatten_options(get_model_class(name).default_config).items():
+            click.echo(f"  {k} = {v}")
 
 
 # ---------------------------------------------------------------------------- train
 @cli.command("train")
 @click.option("--config", "config_file", type=click.Path(path_type=Path), default=None, help="YAML or TOML config.")
 @click.option("--model", default=None, help="Model name (see `crossmedia models`).")
-@click.option("--data", "data_root", type=click.Path(path_type=Path), default=None, help="Dataset folder.")
+@click.option("--data", "data_root", type=click.Path(path_type=Path), default=None,
+              help="Dataset folder (with --resume: overrides the one the run recorded).")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run directory.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value, e.g. train.epochs=5.")
 @click.option("--bits", type=click.IntRange(min=1), default=None, help="Code length (sets model.bits).")
@@ -170,8 +201,8 @@ def train_cmd(config_file, model, data_root, out, overrides, bits, device, resum
     from ..config import load_config_file, resolve_config
     from ..train import train
 
-    if resume and (config_file or model or data_root or overrides or bits or device):
-        raise UserError("--resume continues the run with its saved config; drop --config/--model/--data/--set/--bits/--device")
+    if resume and (config_file or model or overrides or bits or device):
+        raise UserError("--resume continues the run with its saved config; drop --config/--model/--set/--bits/--device")
     if device is not None:
         from ..config import check_device
 
@@ -181,12 +212,19 @@ def train_cmd(config_file, model, data_root, out, overrides, bits, device, resum
         file_cfg = load_config_file(config_file) if config_file else None
         cfg = resolve_config(file_cfg, overrides, model__name=model, data__root=str(data_root) if data_root else None,
                              model__bits=bits, train__device=device)
-    run = train(cfg, out, resume=resume, overwrite=overwrite)
+    run = train(cfg, out, resume=resume, overwrite=overwrite, data_root=data_root if resume else None, echo=click.echo)
     if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 reports
         return
     info = run.info()
-    click.echo(f"trained {info.get('model')} into {run.path}: best epoch {info.get('best_epoch')}, "
-               f"val score {info.get('best_val_score')}, {info.get('train_time_s')} s")
+    score = info.get("best_val_score")
+    tcfg = run.load_config().get("train", {})
+    metric, rule = tcfg.get("val_metric", "score"), tcfg.get("val_rule")
+    click.echo(f"trained {info.get('model')} into {run.path}: best epoch {info.get('best_epoch')} of {info.get('epochs')}, "
+               + (f"val {metric} {score:.4f} (selection rule {rule}), " if isinstance(score, (int, float)) else "")
+               + f"{float(info.get('train_time_s') or 0):.1f} s")
+    if info.get("still_improving"):
+        click.echo(f"note: the validation score was still rising at the last epoch; more epochs may help "
+                   f"(--set train.epochs={2 * int(info.get('epochs') or 1)})")
 
 
 # ---------------------------------------------------------------------------- eval
@@ -197,25 +235,30 @@ def train_cmd(config_file, model, data_root, out, overrides, bits, device, resum
 @click.option("--metrics", default=None, help="Comma-separated measures, e.g. map_all,map@100,p@10.")
 @click.option("--tie", type=click.Choice(["index", "random", "expected"]), default=None, help="Tie policy.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="Output folder (default: RUN_DIR).")
+@click.option("--data", "data_root", type=click.Path(path_type=Path), default=None,
+              help="Dataset folder (default: the one the run recorded, found relative to the run or by absolute path).")
 @click.option("--codes", type=click.Choice(["native", "sign", "cq", "pq"]), default="native", show_default=True,
               help="native: the model's own codec; sign / cq / pq: its outputs binarised, composite- or product-quantized "
                    "(fitted on the train split) at model.bits (written to results_CODES.json).")
-def eval_cmd(run_dir, split, metrics, tie, out, codes) -> None:
+def eval_cmd(run_dir, split, metrics, tie, out, data_root, codes) -> None:
     """Evaluate a trained run in both directions; writes results.json and results.md."""
     from ..eval.report import evaluate_run
 
-    path = evaluate_run(run_dir, split=split, metrics=metrics, tie=tie, out=out, echo=click.echo, codes=codes)
+    path = evaluate_run(run_dir, split=split, metrics=metrics, tie=tie, out=out, echo=click.echo, codes=codes,
+                        data_root=data_root)
     click.echo(f"wrote {path}")
 
 
 # ---------------------------------------------------------------------------- demo
 @cli.command("demo")
-@click.option("--quick", is_flag=True, help="Small dataset and short training (≤ 3 min on 2 CPU cores).")
+@click.option("--quick", is_flag=True,
+              help="2,000 scenes, 9 epochs per model (time it on your machine with benchmarks/bench_demo.py).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("demo_out"), show_default=True)
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--threads", default=None, type=click.IntRange(min=1), help="torch threads (default: torch's choice).")
 def demo_cmd(quick, out, seed, threads) -> None:
-    """The main job: synthetic data → train → evaluate both directions → table, results.json, example PNG."""
+    """The whole pipeline on generated data: synthetic scenes → train CMSL and CDQ (validation
+    mAP printed per epoch) → evaluate both directions → results table, results.json, pictures."""
     from ..demo import run_demo
 
     if out.exists() and not out.is_dir():

@@ -30,6 +30,8 @@ def summarize(ds: Dataset, top: int = 10) -> dict:
     }
     from .loading import dataset_tokenizer
 
+    protocols = {name: ds.protocol(name) for name in ds.protocol_names()}
+    default = protocols.get(ds.meta.get("default_protocol", "default"))
     fields = [f for f in TEXT_FIELDS if ds.has_field(f)]
     recorded = dataset_tokenizer(ds)
     tok = resolve_tokenizer(None, recorded, [t for f in fields for t in ds.texts(f)[:5000]]) if fields else None
@@ -40,11 +42,17 @@ def summarize(ds: Dataset, top: int = 10) -> dict:
         vocab = Vocabulary.build(texts, tokenizer=tok)
         lengths = [len(vocab.encode(t)) for t in texts]
         cov = coverage(texts, tok)
-        out["text"][field] = {"vocabulary_size": len(vocab) - 2, "mean_length": float(np.mean(lengths)),
-                              "empty": int(sum(1 for n in lengths if n == 0)), "dropped_share": cov["dropped_share"]}
+        entry = {"vocabulary_size_all_items": len(vocab) - 2, "mean_length": float(np.mean(lengths)),
+                 "empty": int(sum(1 for n in lengths if n == 0)), "dropped_share": cov["dropped_share"]}
+        if default is not None:  # what a run builds: the train split's words (data.min_count = 1)
+            entry["vocabulary_size"] = len(Vocabulary.build([texts[i] for i in default["train"]], tokenizer=tok)) - 2
+            entry["vocabulary_split"] = f"train split of protocol {default.name!r}"
+        else:
+            entry["vocabulary_size"] = entry["vocabulary_size_all_items"]
+            entry["vocabulary_split"] = "all items (no protocol)"
+        out["text"][field] = entry
         out["warnings"] += coverage_warnings(cov, field, tok)
-    for name in ds.protocol_names():
-        p = ds.protocol(name)
+    for name, p in protocols.items():
         out["protocols"][name] = p.summary()
     if "source" in ds.meta:
         out["source"] = ds.meta["source"]
@@ -61,7 +69,8 @@ def format_summary(s: dict) -> str:
     if s.get("tokenizer"):
         lines.append(f"tokenizer {s['tokenizer']['name']} ({s['tokenizer']['how']})")
     for field, t in s["text"].items():
-        lines.append(f"text      {field}: vocabulary {t['vocabulary_size']} words, mean length {t['mean_length']:.1f}, "
+        lines.append(f"text      {field}: vocabulary {t['vocabulary_size']} words ({t['vocabulary_split']}; "
+                     f"{t['vocabulary_size_all_items']} over all items), mean length {t['mean_length']:.1f} words, "
                      f"{t['empty']} empty, {t.get('dropped_share', 0.0):.0%} of letters/digits dropped")
     for w in s.get("warnings", []):
         lines.append(f"warning   {w}")

@@ -18,11 +18,53 @@ class RunData:
     protocol: Protocol
     vocab: Vocabulary
     tensors: TensorData
+    text_field: str = "tags"  # the resolved data.text_field (tags, caption, tokens or features)
+    vocab_source: str = ""  # where the vocabulary came from (recorded in run.json)
+
+
+def default_text_field(ds: Dataset) -> str:
+    """The text field a run reads when ``data.text_field`` is not set: the field the dataset's
+    prepared vocabulary was built from, else ``tags``, else the first field the dataset lists in
+    ``text_fields`` (or carries), else ``features`` for datasets whose text is precomputed vectors."""
+    prepared = (ds.meta.get("text") or {}).get("field")
+    if prepared in TEXT_FIELDS and ds.has_field(prepared):
+        return prepared
+    if ds.has_field("tags"):
+        return "tags"
+    for f in list(ds.meta.get("text_fields") or []) + list(TEXT_FIELDS):
+        if f in TEXT_FIELDS and ds.has_field(f):
+            return f
+    if ds.has_features("text"):
+        return "features"
+    raise DataError(f"{ds.root}: the items carry no text (no caption, tags or tokens field) and the dataset has no "
+                    "text features")
+
+
+def _prepared_vocabulary(ds: Dataset, field: str, protocol: Protocol) -> tuple[list[str], str] | None:
+    """The vocabulary ``crossmedia data prepare`` wrote (``text/vocab.json``) when it was built
+    from ``field`` on the train split of ``protocol``; else None."""
+    import json
+
+    meta = ds.meta.get("text") or {}
+    rel = meta.get("vocabulary")
+    if not rel or meta.get("field") != field or meta.get("protocol", protocol.name) != protocol.name or ds.root is None:
+        return None
+    path = ds.root / rel
+    try:
+        words = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        raise DataError(f"{path}: the prepared vocabulary listed in dataset.json is missing or not valid JSON") from None
+    if not (isinstance(words, list) and len(words) >= 2 and all(isinstance(w, str) for w in words)):
+        raise DataError(f"{path}: expected a JSON list of words starting with <pad>, <unk>")
+    return words, f"prepared: {rel} ({meta.get('vocabulary_rule', 'from the train split')})"
 
 
 def load_run_data(data_cfg: dict, vocab_words: list[str] | None = None) -> RunData:
-    """Load the dataset at ``data_cfg["root"]`` with its protocol; build the vocabulary from the
-    protocol's ``train`` items unless ``vocab_words`` (a saved vocabulary) is given.
+    """Load the dataset at ``data_cfg["root"]`` with its protocol and the vocabulary: ``vocab_words``
+    (a run's saved vocabulary) when given, else the dataset's prepared vocabulary (``data
+    prepare``'s ``text/vocab.json``, built from the same field and protocol) unless
+    ``data.min_count`` is set, else one built from the protocol's ``train`` items. An unset
+    ``data.text_field`` becomes :func:`default_text_field`.
 
     Text comes from the items' words (``data.text_field`` tags/caption/tokens) or, with
     ``data.text_field = "features"`` — and for datasets whose text is only precomputed features
@@ -37,23 +79,32 @@ def load_run_data(data_cfg: dict, vocab_words: list[str] | None = None) -> RunDa
     image_source = data_cfg.get("image_source", "pixels")
     ds = Dataset.load(root, check_files=image_source == "pixels")  # runs on features need no image files
     proto = ds.protocol(data_cfg.get("protocol"))
-    field = data_cfg["text_field"]
+    field = data_cfg.get("text_field") or default_text_field(ds)
+    if field in TEXT_FIELDS and not ds.has_field(field) and any(ds.has_field(f) for f in TEXT_FIELDS):
+        have = [f for f in TEXT_FIELDS if ds.has_field(f)] + (["features"] if ds.has_features("text") else [])
+        raise ConfigError(f"data.text_field={field}: the items of {ds.root} have no {field!r} field "
+                          f"(they have: {', '.join(have) or 'no text'}; set data.text_field={have[0] if have else '...'})")
     text_source = "features" if field == "features" or (
         not any(ds.has_field(f) for f in TEXT_FIELDS) and ds.has_features("text")) else "words"
+    min_count = data_cfg.get("min_count")
     if text_source == "features":
         dim = int(ds.features("text").shape[1])
         words = list(vocab_words) if vocab_words is not None else text_feature_names(ds, dim)
         if len(words) != dim:
             raise DataError(f"{ds.root}: the run's vocabulary has {len(words)} entries but the text features have {dim} columns")
-        vocab = Vocabulary(words)
+        vocab, source = Vocabulary(words), "the columns of the dataset's text features"
     else:
         texts = ds.texts(field)
         train_texts = [texts[i] for i in proto["train"]]
         tok = resolve_tokenizer(data_cfg.get("tokenizer"), dataset_tokenizer(ds), train_texts)
-        if vocab_words is None:
-            vocab = Vocabulary.build(train_texts, min_count=int(data_cfg.get("min_count", 1)), tokenizer=tok)
+        if vocab_words is not None:
+            vocab, source = Vocabulary(list(vocab_words), tok), "the run's saved vocabulary"
+        elif min_count is None and (prepared := _prepared_vocabulary(ds, field, proto)) is not None:
+            vocab, source = Vocabulary(prepared[0], tok), prepared[1]
         else:
-            vocab = Vocabulary(list(vocab_words), tok)
+            min_count = int(min_count or 1)
+            vocab = Vocabulary.build(train_texts, min_count=min_count, tokenizer=tok)
+            source = f"built from the {field!r} field of the train split, words with count >= {min_count}"
     warnings = check_dataset(ds, proto, text_source=text_source, image_source=image_source)
     if text_source == "words":
         texts = ds.texts(field)
@@ -68,7 +119,7 @@ def load_run_data(data_cfg: dict, vocab_words: list[str] | None = None) -> RunDa
     tensors = TensorData(ds, vocab, field, max_tokens=int(data_cfg.get("max_tokens", 32)),
                          image_source=image_source, text_source=text_source,
                          image_size=data_cfg.get("image_size"), loader=str(data_cfg.get("loader") or "memory"))
-    return RunData(ds, proto, vocab, tensors)
+    return RunData(ds, proto, vocab, tensors, text_field=field, vocab_source=source)
 
 
 def text_feature_names(ds: Dataset, dim: int) -> list[str]:

@@ -15,6 +15,10 @@ from .dataset import Dataset
 from .streaming import LOADERS, LazyImages, MappedRows
 from .text import Vocabulary
 
+#: a words' bag-of-words matrix larger than this (N × V × 4 bytes) is kept sparse (CSR) and
+#: densified batch by batch
+SPARSE_BOW_BYTES = 64 << 20
+
 
 def load_images(paths: Sequence, size: int | None = None, desc: str = "loading images") -> np.ndarray:
     """Decode image files into a uint8 (N, 3, H, W) array, resizing to ``size`` when given."""
@@ -41,6 +45,8 @@ def load_images(paths: Sequence, size: int | None = None, desc: str = "loading i
 class TensorData:
     """All items of a dataset as tensors: ``image`` (uint8 pixels or float features), ``bow``,
     ``tokens``/``lengths`` and ``labels``. The vocabulary must come from the training split.
+    A large bag-of-words matrix (over :data:`SPARSE_BOW_BYTES`) is held sparse; read rows with
+    :meth:`bow_rows` (batches are always dense).
     With ``text_source="features"`` the ``bow`` rows are the dataset's precomputed text features
     (``vocab`` then names their columns) and ``tokens``/``lengths`` are empty."""
 
@@ -61,7 +67,12 @@ class TensorData:
             lengths = np.zeros(len(dataset), dtype=np.int64)
         elif text_source == "words":
             texts = dataset.texts(text_field)
-            self.bow = torch.from_numpy(vocab.bow(texts))
+            if len(texts) * len(vocab) * 4 > SPARSE_BOW_BYTES:
+                from .loaders.textfeatures import bow_matrix
+
+                self.bow = bow_matrix(vocab, texts, binary=True)  # scipy CSR, same values as Vocabulary.bow
+            else:
+                self.bow = torch.from_numpy(vocab.bow(texts))
             tok, lengths = vocab.sequences(texts, max_tokens)
         else:
             raise DataError(f"text source must be 'words' or 'features', got {text_source!r}")
@@ -93,6 +104,17 @@ class TensorData:
     def image_size(self) -> int | None:
         return int(self.images.shape[-1]) if self.image_source == "pixels" else None
 
+    @property
+    def bow_is_sparse(self) -> bool:
+        return not isinstance(self.bow, torch.Tensor)
+
+    def bow_rows(self, idx) -> torch.Tensor:
+        """Dense float32 bag-of-words rows of the items ``idx``."""
+        idx = torch.as_tensor(idx, dtype=torch.long)
+        if self.bow_is_sparse:
+            return torch.from_numpy(np.asarray(self.bow[idx.numpy()].todense(), dtype=np.float32))
+        return self.bow[idx]
+
     def batch(self, idx: torch.Tensor | np.ndarray, device: str | torch.device = "cpu") -> dict:
         idx = torch.as_tensor(idx, dtype=torch.long)
         img = self.images[idx]
@@ -101,7 +123,7 @@ class TensorData:
         out = {
             "index": idx,
             "image": img.to(device),
-            "bow": self.bow[idx].to(device),
+            "bow": self.bow_rows(idx).to(device),
             "tokens": self.tokens[idx].to(device),
             "lengths": self.lengths[idx],
             "labels": self.labels[idx].to(device),

@@ -33,8 +33,13 @@ def load_for_evaluation(run_dir, which: str = "best", data_root=None, device="cp
     ck = load_checkpoint(run_dir, which, device)
     if ck.config is None:
         raise UserError(f"{ck.path}: holds no run config; evaluate a run directory's checkpoint")
+    from ..train.rundir import RunDir  # train imports eval (validation): import here
+
     data_cfg = dict(ck.config["data"])
-    if data_root is not None:
+    run = RunDir(run_dir)
+    if run.config_path.is_file():  # a run directory: its dataset is found relative to it or by absolute path
+        data_cfg["root"] = run.data_root(data_root, ck.config)
+    elif data_root is not None:
         data_cfg["root"] = str(data_root)
     return ck, load_run_data(data_cfg, vocab_words=list(ck.model.info.vocab))
 

@@ -25,7 +25,7 @@ def _run_info(run_path: Path) -> dict:
 
 
 def evaluate_run(run_dir, split: str = "test", metrics: str | list | None = None, tie: str | None = None,
-                 out=None, echo=print, codes: str = "native") -> Path:
+                 out=None, echo=print, codes: str = "native", data_root=None) -> Path:
     run_path = Path(run_dir)
     if not run_path.is_dir():
         raise UserError(f"{run_path}: run directory not found")
@@ -36,7 +36,9 @@ def evaluate_run(run_dir, split: str = "test", metrics: str | list | None = None
         except ValueError as e:
             raise UserError(f"--metrics: {e}") from None
         metrics = names + [f"recall@{k}" for k in ks]
-    ck, rd = load_for_evaluation(run_path, "best")
+    if out is not None and Path(out).exists() and not Path(out).is_dir():
+        raise UserError(f"--out {out}: exists and is not a folder")
+    ck, rd = load_for_evaluation(run_path, "best", data_root=data_root)
     info = _run_info(run_path)
     model, cfg = ck.model, ck.config
     t0 = time.perf_counter()
@@ -54,6 +56,7 @@ def evaluate_run(run_dir, split: str = "test", metrics: str | list | None = None
         "eval_wall_time_s": round(time.perf_counter() - t0, 3),
     })
     out = Path(out) if out else run_path
+    out.mkdir(parents=True, exist_ok=True)
     name = "results" if split == "test" else "val_results"
     prefix = "" if split == "test" else "val_"
     if codes != "native":  # results of another code view sit beside the native ones

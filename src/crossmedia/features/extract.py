@@ -24,14 +24,15 @@ from ..io import atomic_dir, write_json
 from ..progress import progress
 from .backbones import DEFAULT_BACKBONE, Backbone, build_backbone
 from .preprocess import DECODE_ERRORS, load_image
-from .store import FEATURES_FORMAT, FEATURES_FORMAT_VERSION, FeatureSet, attach_features, ids_digest, load_features
+from .store import (FEATURES_FORMAT, FEATURES_FORMAT_VERSION, FeatureSet, attach_features, ids_digest, load_features,
+                    write_dataset_view)
 
 DTYPES = {"float32": np.float32, "float16": np.float16}
 
 
 def extract_features(data_root: str | Path, out: str | Path, *, backbone: str = DEFAULT_BACKBONE,
                      weights: str | None = None, batch_size: int = 32, dtype: str = "float32", regions: bool = True,
-                     chunk_size: int = 512, attach: bool = True, overwrite: bool = False, threads: int | None = None,
+                     chunk_size: int = 512, attach: bool = False, overwrite: bool = False, threads: int | None = None,
                      echo=print) -> FeatureSet:
     if dtype not in DTYPES:
         raise UserError(f"--dtype: expected float32 or float16, got {dtype!r}")
@@ -91,6 +92,9 @@ def extract_features(data_root: str | Path, out: str | Path, *, backbone: str = 
         f = attach_features(ds.root, feats)
         echo(f"{Path(ds.root) / 'dataset.json'}: image features now {f['global']}"
              + (f" and {f['regions']}" if "regions" in f else "") + " (use data.image_source=features)")
+    else:
+        echo(f"{out} is a dataset with these features ({ds.root} is unchanged): "
+             f"train with --data {out} --set data.image_source=features")
     return feats
 
 
@@ -162,4 +166,5 @@ def _assemble(out: Path, partial: Path, chunks, bb: Backbone, ds, state: dict, o
                          "numpy": np.__version__},
         }
         write_json(tmp / "header.json", header)
+        write_dataset_view(tmp, ds, header, np.flatnonzero(~ok).tolist())
     return load_features(out)

@@ -17,6 +17,12 @@ def load_image(path: str | Path, pre: dict) -> np.ndarray:
         with Image.open(path) as im:
             im = im.convert("RGB")
             im.load()
+    return preprocess_image(im, pre)
+
+
+def preprocess_image(im: Image.Image, pre: dict) -> np.ndarray:
+    """A decoded image as the backbone's ``pre`` says: (3, S, S) float32, normalised."""
+    im = im.convert("RGB")
     if "resize" in pre:
         w, h = pre["resize"]
         im = im.resize((int(w), int(h)), Image.BILINEAR)

@@ -7,10 +7,14 @@
     regions.npy    (N, R, C) region features, R = h·w cells in row-major order (optional)
     ok.npy         (N,) bool: False for items whose image could not be decoded (rows are 0)
     report.json    the images that failed: index, id, path, error
+    dataset.json, items.jsonl, protocols/, text/
+                   the source dataset with these features recorded (image paths made absolute):
+                   the folder is itself a dataset, ``--data FEATS --set data.image_source=features``
 
 Row ``i`` is item ``i`` of the dataset. :func:`load_features` checks the header against the
-arrays; :func:`attach_features` records the files in the dataset's ``dataset.json`` so that
-``data.image_source = "features"`` uses them.
+arrays; :func:`write_dataset_view` makes the folder a dataset (the source dataset is left
+untouched); :func:`attach_features` instead records the files in the source dataset's
+``dataset.json`` (only when asked: ``features extract --attach``).
 """
 
 from __future__ import annotations
@@ -85,6 +89,46 @@ def load_features(path: str | Path, mmap: bool = True) -> FeatureSet:
     return FeatureSet(path, header, g, r, ok)
 
 
+def _features_meta(h: dict, rel, failed: list[int]) -> dict:
+    f = {"global": rel(h["global"]["file"]),
+         "global_kind": f"{h['backbone']} global (mean of the {h['grid'][0]}x{h['grid'][1]} map), {h['feature_dim']}-d"}
+    if h.get("regions"):
+        f["regions"] = rel(h["regions"]["file"])
+        f["regions_kind"] = f"{h['backbone']} {h['grid'][0]}x{h['grid'][1]} region grid, row-major"
+    f["image_header"] = rel("header.json")
+    if failed:
+        f["missing"] = list(failed)
+        f["report"] = rel("report.json")
+    return f
+
+
+def write_dataset_view(folder: Path, ds, header: dict, failed: list[int]) -> None:
+    """Make the feature folder ``folder`` a dataset: ``ds``'s items (image paths absolute),
+    protocols and prepared text, with these features recorded in its ``dataset.json``."""
+    import shutil
+
+    src = Path(ds.root).resolve()
+    with open(folder / "items.jsonl", "w", encoding="utf-8") as f:
+        for it in ds.items:
+            it = dict(it)
+            if "image" in it:
+                it["image"] = str((src / it["image"]).resolve())
+            f.write(json.dumps(it, separators=(",", ":")) + "\n")
+    for sub in ("protocols", "text"):
+        if (src / sub).is_dir():
+            shutil.copytree(src / sub, folder / sub)
+    meta = dict(ds.meta)
+    old = dict(meta.get("features") or {})
+    for key in ("global", "global_kind", "regions", "regions_kind", "image_header", "missing", "report"):
+        old.pop(key, None)
+    for key, val in list(old.items()):  # other feature files (text features) stay where they are
+        if isinstance(val, str) and val.endswith((".npy", ".npz", ".json")):
+            old[key] = str((src / val).resolve())
+    meta["features"] = {**old, **_features_meta(header, lambda name: name, failed)}
+    meta["derived_from"] = str(src)
+    write_json(folder / "dataset.json", meta)
+
+
 def attach_features(dataset_root: str | Path, feats: FeatureSet) -> dict:
     """Point the dataset's ``dataset.json`` at ``feats`` (global, regions, header, failed rows)."""
     ds = Dataset.load(dataset_root, check_files=False)
@@ -102,15 +146,7 @@ def attach_features(dataset_root: str | Path, feats: FeatureSet) -> dict:
     f = dict(meta.get("features") or {})
     for key in ("global", "global_kind", "regions", "regions_kind", "image_header", "missing", "report"):
         f.pop(key, None)
-    f["global"] = rel(h["global"]["file"])
-    f["global_kind"] = f"{h['backbone']} global (mean of the {h['grid'][0]}x{h['grid'][1]} map), {h['feature_dim']}-d"
-    if feats.regions is not None:
-        f["regions"] = rel(h["regions"]["file"])
-        f["regions_kind"] = f"{h['backbone']} {h['grid'][0]}x{h['grid'][1]} region grid, row-major"
-    f["image_header"] = rel("header.json")
-    if feats.failed:
-        f["missing"] = feats.failed
-        f["report"] = rel("report.json")
+    f.update(_features_meta(h, rel, feats.failed))
     meta["features"] = f
     write_json(meta_path, meta)
     return f

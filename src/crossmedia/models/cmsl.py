@@ -358,7 +358,7 @@ class CMSL(RetrievalModel):
         g = self.gcfg
         t0 = time.perf_counter()
         V = self.info.vocab_size
-        bow = ctx.run_data.tensors.bow[ctx.train_idx].numpy()
+        bow = ctx.run_data.tensors.bow_rows(ctx.train_idx).numpy()
         key = self._preprocessing_key(ctx, bow, seed)
         hit = load_preprocessing(key)
         if hit is not None:  # same split, images, vocabulary, graph settings and seed: reuse

@@ -31,6 +31,7 @@ from ..seed import git_commit
 from ..engines import Engine
 from .format import (load_array, model_fingerprint, read_items, read_manifest, sha256_file, verify_files,
                      write_index_dir)
+from ..features.carried import EXTRACTOR_FILE
 from . import store
 from .query import Hit, image_batch, text_batch
 from .rerank import reorder, rerank_images_for_text, rerank_texts_for_image
@@ -60,14 +61,24 @@ def _tensors_for(model, data_dir):
     return ds, tensors
 
 
-def _item_record(ds, i: int) -> dict:
+def _as_text(value) -> str | None:
+    return value if value is None or isinstance(value, str) else " ".join(map(str, value))
+
+
+def _item_record(ds, i: int, field: str | None) -> dict:
+    """An item as the index stores it: ``text`` = the text the model matched (its ``text_field``:
+    tags, caption or tokens; for models on text features, the caption or tags shown for reading),
+    ``caption`` as context when the matched field is another one, labels, absolute image path."""
     it = ds.items[i]
-    text = it.get("caption")
-    if text is None and "tags" in it:
-        text = " ".join(map(str, it["tags"]))
-    if text is None and "tokens" in it:
-        text = " ".join(map(str, it["tokens"]))
-    rec = {"id": str(it["id"]), "text": text, "labels": [ds.label_names[j] for j in it.get("labels", [])]}
+    if field in ("caption", "tags", "tokens") and field in it:
+        text = _as_text(it[field])
+    else:
+        field = "features"
+        text = _as_text(it.get("caption", it.get("tags", it.get("tokens"))))
+    rec = {"id": str(it["id"]), "text": text, "text_field": field,
+           "labels": [ds.label_names[j] for j in it.get("labels", [])]}
+    if field != "caption" and "caption" in it:
+        rec["caption"] = it["caption"]
     rec["image"] = str((ds.root / it["image"]).resolve()) if "image" in it and ds.root is not None else None
     return rec
 
@@ -102,7 +113,8 @@ def _encode(model, codec, ds, tensors, indices, batch_size: int = 256, quiet: bo
     for key, chunks in parts.items():
         if chunks:
             arrays[key] = np.concatenate(chunks)
-    items = [_item_record(ds, int(i)) for i in indices]
+    field = tensors.text_field if tensors.text_source == "words" else None
+    items = [_item_record(ds, int(i), field) for i in indices]
     return arrays, items
 
 
@@ -141,6 +153,7 @@ class Index:
         self._lock = threading.RLock()
         self._model = None
         self._vocab = None
+        self._image_encoder = None
         self._engines: dict[tuple[str, str], Engine] = {}
         entry = manifest["codec"]
         state = {**entry["params"], **{k[len(CODEC_ARRAY_PREFIX):]: np.array(v) for k, v in arrays.items()
@@ -178,16 +191,27 @@ class Index:
             raise UserError("index build: no output folder given (--out)")
         ck = load_checkpoint(run_dir, checkpoint)
         model, cfg, ck_path = ck.model, ck.config, ck.path
-        if data_dir is None and cfg is None:
-            raise UserError(f"{ck_path}: holds no run config; give the dataset with --data")
-        data_dir = data_dir if data_dir is not None else cfg["data"]["root"]
+        out = Path(out)
+        if not overwrite and not store.is_empty_or_leftovers(out):  # before any image is read
+            raise UserError(f"{out}: exists and is not empty (pass --overwrite to replace it)")
+        if cfg is None:
+            if data_dir is None:
+                raise UserError(f"{ck_path}: holds no run config; give the dataset with --data")
+        else:
+            from ..train.rundir import RunDir
+
+            run = RunDir(run_dir)
+            data_dir = run.data_root(data_dir, cfg) if run.config_path.is_file() else (
+                data_dir if data_dir is not None else cfg["data"]["root"])
         ds, tensors = _tensors_for(model, data_dir)
         indices = _split_indices(ds, split, protocol or (cfg or {}).get("data", {}).get("protocol"))
         if len(indices) == 0:
             raise UserError(f"{ds.root}: split {split!r} has no items to index")
-        out = Path(out)
-        if not overwrite and not store.is_empty_or_leftovers(out):
-            raise UserError(f"{out}: exists and is not empty (pass --overwrite to replace it)")
+        extractor, why_not = None, None
+        if model.info.image_feature_dim:  # carry the feature extractor, so raw images can be queries
+            from ..features.carried import extractor_for_dataset
+
+            extractor, why_not = extractor_for_dataset(ds)
         codec = model.codec()
         if ray is not None:
             from .ray_build import encode_with_ray
@@ -207,18 +231,37 @@ class Index:
             model.to("cpu")
         entry, codec_arrays = _codec_entry(codec)
         manifest = _manifest(model, entry, ck_path, run_dir, checkpoint, ds, split)
-        return cls._write(out, manifest, {**arrays, **codec_arrays}, items, model=model, overwrite=overwrite)
+        if model.info.image_feature_dim:
+            manifest["image_encoder"] = ({"backbone": extractor["backbone"], "weights": extractor["weights"],
+                                          "features_header": extractor["header"]} if extractor else
+                                         {"backbone": None, "why_not": why_not})
+        return cls._write(out, manifest, {**arrays, **codec_arrays}, items, model=model, overwrite=overwrite,
+                          extractor=extractor)
 
     @classmethod
     def _write(cls, out, manifest: dict, arrays: dict, items: list[dict], model=None, model_file=None,
-               overwrite: bool = False, base: str | None = None, update: bool = False) -> "Index":
+               overwrite: bool = False, base: str | None = None, update: bool = False,
+               extractor: dict | None = None, extractor_file=None) -> "Index":
+        if extractor is not None:  # written to a temporary file beside the index, then copied in
+            import os
+            import tempfile
+
+            fd, tmp = tempfile.mkstemp(prefix=f".{Path(out).name}.extractor.", suffix=".pt", dir=Path(out).parent)
+            os.close(fd)
+            try:
+                torch.save(extractor, tmp)
+                return cls._write(out, manifest, arrays, items, model=model, model_file=model_file,
+                                  overwrite=overwrite, base=base, update=update, extractor_file=tmp)
+            finally:
+                os.unlink(tmp)
+        extra = {EXTRACTOR_FILE: extractor_file} if extractor_file is not None else None
         man = dict(manifest)
         man["counts"] = {"items": len(items), **{k: list(v.shape) for k, v in sorted(arrays.items())}}
         blob = None
         if model is not None:  # a weights-only checkpoint (crossmedia.models.checkpoint format)
             blob = checkpoint_dict(model)
-        write_index_dir(out, man, arrays, items, model_blob=blob, model_file=model_file, overwrite=overwrite,
-                        base=base, update=update)
+        write_index_dir(out, man, arrays, items, model_blob=blob, model_file=model_file, extra_files=extra,
+                        overwrite=overwrite, base=base, update=update)
         return cls.load(out)
 
     @classmethod
@@ -264,7 +307,12 @@ class Index:
         """Write this index to ``out`` (a bit-identical copy of its files)."""
         arrays = {k: np.asarray(v) for k, v in self.arrays.items()}
         man = {k: v for k, v in self.manifest.items() if k != "files"}
-        return Index._write(out, man, arrays, self.items, model_file=self.files / "model.pt", overwrite=overwrite)
+        return Index._write(out, man, arrays, self.items, model_file=self.files / "model.pt", overwrite=overwrite,
+                            extractor_file=self._extractor_path())
+
+    def _extractor_path(self) -> Path | None:
+        """The carried feature extractor's file (``extractor.pt``) of the live version, or None."""
+        return self.files / EXTRACTOR_FILE if EXTRACTOR_FILE in self.manifest.get("files", {}) else None
 
     # ------------------------------------------------------------------ incremental updates
     def add(self, data_dir, *, split: str = "all", protocol: str | None = None, batch_size: int = 256) -> "Index":
@@ -316,7 +364,8 @@ class Index:
     def _replace(self, man, arrays, items) -> "Index":
         # a new version of the folder, swapped in atomically; the model file is shared (hard link)
         return Index._write(self.path, man, arrays, items, model_file=self.files / "model.pt", base=self.version,
-                            update=self.version is not None, overwrite=self.version is None)
+                            update=self.version is not None, overwrite=self.version is None,
+                            extractor_file=self._extractor_path())
 
     # ------------------------------------------------------------------ model, engines
     @property
@@ -331,6 +380,21 @@ class Index:
                     self._vocab = Vocabulary(list(model.info.vocab), model.info.extra.get("tokenizer"))
                     self._model = model
         return self._model
+
+    @property
+    def text_field(self) -> str | None:
+        """The item field text queries are matched against and image queries retrieve (tags,
+        caption, tokens; ``features`` for models on precomputed text vectors)."""
+        return (self.items[0].get("text_field") if self.items else None) or self.manifest.get("data", {}).get("text_field")
+
+    def score_kind(self, rerank: int = 0) -> str:
+        """What a hit's score is (higher = more similar)."""
+        if rerank:
+            return f"fine-grained score ({self.model_name} word-region matching of the top {rerank}; not on the first-stage scale)"
+        names = {"sign": "-Hamming distance", "composite": "inner product (query vector . quantized item code)",
+                 "pq": "inner product (query vector . quantized item code)", "float_ip": "inner product",
+                 "float_cosine": "cosine similarity"}
+        return names.get(self.codec.name) or f"-({self.codec.spec().get('distance', 'distance')})"
 
     def default_engine(self) -> str:
         return self.codec.engines[0]
@@ -392,10 +456,32 @@ class Index:
         b = text_batch(model.info, self._vocab, query)
         return model.encode_text(b).float().cpu().numpy(), b
 
+    @property
+    def image_encoder(self):
+        """The feature extractor this index carries (:class:`~crossmedia.features.carried.ImageEncoder`)
+        for a model on precomputed image features, else None."""
+        if self._image_encoder is None and self._extractor_path() is not None:
+            with self._lock:
+                if self._image_encoder is None:
+                    from ..features.carried import ImageEncoder
+
+                    self._image_encoder = ImageEncoder(torch.load(self._extractor_path(), map_location="cpu",
+                                                                  weights_only=False))
+        return self._image_encoder
+
     @torch.no_grad()
     def encode_image_query(self, image) -> tuple[np.ndarray, dict]:
         model = self.model
-        b = image_batch(model.info, image)
+        if model.info.image_feature_dim and _is_raw_image(image):
+            enc = self.image_encoder
+            if enc is None:
+                why = (self.manifest.get("image_encoder") or {}).get("why_not") or "built without one"
+                raise UserError(f"{self.path}: the model reads precomputed image features and the index carries no "
+                                f"feature extractor ({why}); give a ({model.info.image_feature_dim},) feature vector, or "
+                                "rebuild the index from features made by `crossmedia features extract`")
+            b = enc(image)
+        else:
+            b = image_batch(model.info, image)
         return model.encode_image(b).float().cpu().numpy(), b
 
     def search_text(self, query: str, k: int = 10, rerank: int = 0, engine: str | None = None) -> list[Hit]:
@@ -464,15 +550,27 @@ class Index:
     # ------------------------------------------------------------------ info
     def info(self) -> dict:
         m = self.manifest
-        per_item = sum(int(np.asarray(self.arrays[f"{mod}_db"]).nbytes) for mod in MODALITIES) / max(len(self), 1)
+        per_mod = {mod: int(np.asarray(self.arrays[f"{mod}_db"]).nbytes) / max(len(self), 1) for mod in MODALITIES}
+        per_item = sum(per_mod.values())
         return {"path": str(self.path), "version": self.version, "format_version": m["format_version"], "items": len(self),
                 "model": m["model"], "data": m.get("data"), "created": m.get("created"),
                 "codec": m["codec"]["name"], "engines": list(self.codec.engines), "rerank": "regions" in self.arrays,
-                "code_bytes_per_item": per_item, "arrays": m.get("counts"), "updates": m.get("updates", []),
+                "image_encoder": m.get("image_encoder"),
+                "code_bytes_per_item": per_item, "code_bytes_per_item_by_modality": per_mod, "arrays": m.get("counts"),
+                "updates": m.get("updates", []),
                 "bytes_on_disk": sum(int(f["bytes"]) for f in m["files"].values())}
 
 
 _ROW_ARRAYS = ("image_db", "text_db", "regions", "tokens")
+
+
+def _is_raw_image(image) -> bool:
+    """A file path, a PIL image or an (H, W, 3) array — not a feature vector or a feature dict."""
+    from PIL import Image
+
+    if isinstance(image, (str, Path, Image.Image)):
+        return True
+    return isinstance(image, np.ndarray) and image.ndim == 3
 
 
 def _split_indices(ds, split: str, protocol: str | None) -> np.ndarray:
@@ -496,5 +594,6 @@ def _manifest(model, codec_entry: dict, ck_path: Path, run_dir, checkpoint: str,
         "fingerprint": model_fingerprint(model.state_dict()), "bits": model.bits,
         "fine_grained": bool(model.supports_fine_grained), "region_grid": model.region_grid,
     }
-    return {"model": m, "codec": codec_entry, "data": {"root": str(Path(ds.root).resolve()), "dataset": ds.name, "split": split},
+    return {"model": m, "codec": codec_entry, "data": {"root": str(Path(ds.root).resolve()), "dataset": ds.name,
+                                                       "split": split, "text_field": model.info.text_field},
             "created": _now(), "git_commit": git_commit()}

@@ -70,7 +70,7 @@ def image_batch(info, image) -> dict:
                 raise UserError(f"image query {key!r}: contains NaN or infinite values")
         return out
     if info.image_feature_dim:
-        arr = np.asarray(image, dtype=np.float32) if isinstance(image, (np.ndarray, list, torch.Tensor)) else None
+        arr = np.array(image, dtype=np.float32) if isinstance(image, (np.ndarray, list, torch.Tensor)) else None
         if arr is None or arr.shape[-1] != int(info.image_feature_dim) or arr.ndim != 1:
             raise UserError(f"this index's model reads precomputed image features: give a ({info.image_feature_dim},) "
                             "feature vector (or a dict with 'image' and 'regions'), not an image file")

@@ -86,7 +86,9 @@ class HitOut(BaseModel):
     score: float
     rank: int
     modality: str
-    text: str | None = None
+    text: str | None = Field(None, description="The text the index matched (the model's text field, see text_field).")
+    text_field: str | None = Field(None, description="Which item field `text` is: tags, caption, tokens (or features).")
+    caption: str | None = Field(None, description="The item's caption as context, when the matched field is another one.")
     labels: list[str] = []
     thumbnail: str | None = None
 
@@ -96,6 +98,7 @@ class SearchOut(BaseModel):
     modality: str
     k: int
     rerank: int
+    score_kind: str | None = Field(None, description="What the hits' scores are (higher = closer); changes with rerank.")
     took_ms: float
     hits: list[HitOut]
 
@@ -103,6 +106,8 @@ class SearchOut(BaseModel):
 class ItemOut(BaseModel):
     id: str
     text: str | None = None
+    text_field: str | None = None
+    caption: str | None = None
     labels: list[str] = []
     thumbnail: str | None = None
 
@@ -341,6 +346,7 @@ class _Service:
     def hit_out(self, h, ix=None) -> dict:
         it = (ix or self.ix).item(h.id)
         return {"id": h.id, "score": h.score, "rank": h.rank, "modality": h.modality, "text": it.get("text"),
+                "text_field": it.get("text_field"), "caption": it.get("caption"),
                 "labels": list(it.get("labels") or []), "thumbnail": self.thumb_url(it)}
 
     @staticmethod
@@ -524,7 +530,7 @@ def create_app(index, *, limits: Limits | None = None, warm: bool = True, verify
 
         hits = await svc.run(work)
         return {"query": body.query, "modality": "image", "k": body.k, "rerank": body.rerank,
-                "took_ms": round(1000 * (time.perf_counter() - t0), 3), "hits": hits}
+                "score_kind": ix.score_kind(body.rerank), "took_ms": round(1000 * (time.perf_counter() - t0), 3), "hits": hits}
 
     @app.post("/api/search/image", response_model=SearchOut, tags=["search"])
     async def search_image(file: UploadFile = File(..., description="An image file (PNG, JPEG, GIF, WebP, BMP)."),
@@ -541,14 +547,14 @@ def create_app(index, *, limits: Limits | None = None, warm: bool = True, verify
 
         hits = await svc.run(work)
         return {"query": None, "modality": "text", "k": k, "rerank": rerank,
-                "took_ms": round(1000 * (time.perf_counter() - t0), 3), "hits": hits}
+                "score_kind": ix.score_kind(rerank), "took_ms": round(1000 * (time.perf_counter() - t0), 3), "hits": hits}
 
     @app.get("/api/items/{item_id}", response_model=ItemOut, tags=["items"])
     async def get_item(item_id: str = PathParam(..., max_length=1000)):
         """An item's text, labels and thumbnail URL (null when the index stores no image)."""
         it = svc.item(check_id(item_id))
-        return {"id": it["id"], "text": it.get("text"), "labels": list(it.get("labels") or []),
-                "thumbnail": svc.thumb_url(it)}
+        return {"id": it["id"], "text": it.get("text"), "text_field": it.get("text_field"), "caption": it.get("caption"),
+                "labels": list(it.get("labels") or []), "thumbnail": svc.thumb_url(it)}
 
     @app.get("/api/items/{item_id}/thumbnail", tags=["items"], response_class=Response,
              responses={200: {"content": {"image/png": {}}}})

@@ -1,7 +1,8 @@
 """A run directory: everything one training run produced, enough to reproduce and resume it.
 
     config.yaml       the resolved config (re-run with ``crossmedia train --config config.yaml``)
-    run.json          status, start/end time, git commit, dataset and protocol, best epoch
+    run.json          status, start/end time, git commit, dataset (absolute path and path relative
+                      to the run, so a moved run still finds it) and protocol, best epoch
     vocab.json        the vocabulary built from the training split
     log.jsonl         one line per epoch: losses, validation score, wall time
     train.log         human-readable log
@@ -12,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -60,6 +62,41 @@ class RunDir:
             return yaml.safe_load(self.config_path.read_text(encoding="utf-8"))
         except yaml.YAMLError:
             raise UserError(f"{self.config_path}: malformed YAML") from None
+
+    def record_data_root(self, root: str | Path) -> dict:
+        """Record the dataset folder by absolute path and by path relative to the run (run.json
+        ``data``), so the run works from any working directory and after both are moved together."""
+        root = Path(root).resolve()
+        rec = {"root": str(root), "root_relative_to_run": os.path.relpath(root, self.path.resolve())}
+        self.update_info(data=rec)
+        return rec
+
+    def data_root(self, override: str | Path | None = None, cfg: dict | None = None) -> str:
+        """The run's dataset folder: ``override`` (``--data``) when given, else the path recorded
+        relative to the run, else the recorded absolute path, else the config's ``data.root``.
+        Neither resolving is a UserError naming both paths."""
+        if override is not None:
+            return str(override)
+        rec = self.info().get("data") or {}
+        tried: list[str] = []
+        candidates: list[Path] = []
+        if rec.get("root_relative_to_run"):
+            candidates.append(self.path / rec["root_relative_to_run"])
+        if rec.get("root"):
+            candidates.append(Path(rec["root"]))
+        root = ((cfg or {}).get("data") or {}).get("root")
+        if root:
+            candidates.append(Path(root))
+        for c in candidates:
+            if (c / "dataset.json").is_file():
+                return str(c)
+            tried.append(str(c))
+        if not tried:
+            raise UserError(f"{self.path}: the run records no dataset folder; pass --data DIR")
+        rel = rec.get("root_relative_to_run")
+        where = (f"{rec.get('root')} (recorded path) nor at {self.path / rel} (relative to the run)" if rel and rec.get("root")
+                 else " nor at ".join(dict.fromkeys(tried)))
+        raise UserError(f"{self.path}: dataset not found at {where}; pass --data DIR")
 
     def info(self) -> dict:
         p = self.path / "run.json"

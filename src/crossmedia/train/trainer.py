@@ -58,7 +58,7 @@ def build_model(cfg: dict, run_data: RunData):
         n_labels=run_data.dataset.n_labels,
         vocab=run_data.vocab.to_list(),
         image_size=t.image_size,
-        text_field=cfg["data"]["text_field"],
+        text_field=cfg["data"]["text_field"] or run_data.text_field,
         max_tokens=int(cfg["data"]["max_tokens"]),
         image_feature_dim=None if t.image_source == "pixels" else int(t.images.shape[-1]),
         extra={**({} if getattr(t, "regions", None) is None else {"region_dim": int(t.regions.shape[-1])}),
@@ -67,8 +67,31 @@ def build_model(cfg: dict, run_data: RunData):
     return get_model(cfg["model"]["name"], cfg["model"], info)
 
 
-def train(cfg: dict, out: str | Path, *, resume: bool = False, overwrite: bool = False) -> RunDir:
-    """Train ``cfg`` into run directory ``out`` (or continue it with ``resume``)."""
+def check_model_options(cfg: dict) -> None:
+    """Build the model once on a stand-in of the data so that a bad model option (``model.bits=33``)
+    is refused before any image is loaded. Only errors about ``model.*`` options are raised here;
+    whatever depends on the real data is checked when the model is built for it."""
+    from ..errors import ConfigError
+
+    d = cfg["data"]
+    features = d.get("image_source") == "features"
+    info = DataInfo(n_labels=4, vocab=["<pad>", "<unk>", "red", "circle"], image_size=None if features else int(d.get("image_size") or 72),
+                    text_field=d.get("text_field") or "tags", max_tokens=int(d.get("max_tokens") or 32),
+                    image_feature_dim=16 if features else None, extra={"region_dim": 16} if features else {})
+    try:
+        get_model(cfg["model"]["name"], cfg["model"], info)
+    except ConfigError as e:
+        if str(e).startswith("model."):
+            raise
+    except Exception:  # noqa: BLE001 - anything else depends on the real data; checked when it is loaded
+        pass
+
+
+def train(cfg: dict, out: str | Path, *, resume: bool = False, overwrite: bool = False,
+          data_root: str | Path | None = None, echo=None) -> RunDir:
+    """Train ``cfg`` into run directory ``out`` (or continue it with ``resume``; ``data_root``
+    then overrides the dataset folder the run recorded). ``echo`` (e.g. ``print``) gets one line
+    per epoch: mean loss, validation score, time."""
     run = RunDir(out)
     if resume:
         if not run.path.is_dir():
@@ -79,11 +102,18 @@ def train(cfg: dict, out: str | Path, *, resume: bool = False, overwrite: bool =
             raise UserError(f"{run.config_path}: not found; {run.path} holds no run to resume (start it without "
                             "--resume, with --overwrite if the folder is not empty)")
         cfg = resolve_config(run.load_config())
+        cfg["data"]["root"] = run.data_root(data_root, cfg)
+    elif run.path.exists() and not run.path.is_dir():
+        raise UserError(f"--out {run.path}: exists and is not a folder")
+    elif run.path.is_dir() and any(run.path.iterdir()) and not overwrite:
+        raise UserError(f"{run.path}: run directory exists and is not empty (use --resume to continue it or --overwrite to start over)")
     check_device(cfg["train"].get("device") or "cpu")
     from_scratch = resume and not run.checkpoint("last").is_file()  # killed before its first checkpoint
     saved_vocab = None
     if resume and not from_scratch and (run.path / "vocab.json").is_file():
         saved_vocab = json.loads((run.path / "vocab.json").read_text(encoding="utf-8"))
+    if not resume:
+        check_model_options(cfg)  # before the (slow) data loading
     device = str(cfg["train"].get("device") or "cpu")
     created, dist = False, None
     try:
@@ -93,11 +123,15 @@ def train(cfg: dict, out: str | Path, *, resume: bool = False, overwrite: bool =
             rd = load_run_data(cfg["data"], vocab_words=saved_vocab)
             dist, dev = ddp.init_from_env(device)  # torchrun: one rank per process
             main = dist is None or dist.is_main
+            if not resume:  # the saved config records what was resolved: absolute data root, text field
+                cfg = {**cfg, "data": {**cfg["data"], "root": str(rd.dataset.root.resolve()), "text_field": rd.text_field}}
             if not resume and main:
                 run.create(cfg, overwrite=overwrite)
                 created = True
+                run.record_data_root(rd.dataset.root)
+                run.update_info(vocabulary={"size": len(rd.vocab), "source": rd.vocab_source})
             ddp.barrier(dist)
-            return _train(cfg, run, rd, resume and not from_scratch, dist, dev)
+            return _train(cfg, run, rd, resume and not from_scratch, dist, dev, echo if main else None)
     except UserError:
         if created and not run.checkpoint("last").is_file():
             shutil.rmtree(run.path, ignore_errors=True)
@@ -106,7 +140,7 @@ def train(cfg: dict, out: str | Path, *, resume: bool = False, overwrite: bool =
         ddp.shutdown(dist)
 
 
-def _train(cfg: dict, run: RunDir, rd: RunData, resume: bool, dist=None, device=None) -> RunDir:
+def _train(cfg: dict, run: RunDir, rd: RunData, resume: bool, dist=None, device=None, echo=None) -> RunDir:
     tc = cfg["train"]
     threads_before, det_before = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     if tc.get("deterministic"):
@@ -115,7 +149,7 @@ def _train(cfg: dict, run: RunDir, rd: RunData, resume: bool, dist=None, device=
     elif tc.get("threads"):
         torch.set_num_threads(int(tc["threads"]))
     try:
-        return _train_loop(cfg, run, rd, resume, dist, device)
+        return _train_loop(cfg, run, rd, resume, dist, device, echo)
     finally:
         torch.set_num_threads(threads_before)
         torch.use_deterministic_algorithms(det_before)
@@ -166,7 +200,7 @@ def epoch_batches(n: int, bs: int, order: str, drop_last: bool, seed: int, epoch
     return [perm[s * bs : (s + 1) * bs] for s in range(steps)]
 
 
-def _train_loop(cfg: dict, run: RunDir, rd: RunData, resume: bool, dist=None, device=None) -> RunDir:
+def _train_loop(cfg: dict, run: RunDir, rd: RunData, resume: bool, dist=None, device=None, echo=None) -> RunDir:
     tc = cfg["train"]
     seed = int(tc["seed"])
     seed_everything(seed)
@@ -206,7 +240,7 @@ def _train_loop(cfg: dict, run: RunDir, rd: RunData, resume: bool, dist=None, de
         run.write_log([])
         run.update_info(
             status="running", model=cfg["model"]["name"], started=time.strftime("%Y-%m-%dT%H:%M:%S"),
-            git_commit=git_commit(), dataset=rd.dataset.name, data_root=str(rd.dataset.root),
+            git_commit=git_commit(), dataset=rd.dataset.name,
             protocol=rd.protocol.summary(), seed=seed, machine=machine_record(device),
             tokenizer=rd.vocab.tokenizer.spec,
         )
@@ -267,6 +301,8 @@ def _train_loop(cfg: dict, run: RunDir, rd: RunData, resume: bool, dist=None, de
                       weights_only=True, log=records)
             _save(run.checkpoint("last"), model, opt, sched, epoch + 1, best, best_epoch, elapsed, cfg, log=records)
             run.log_epoch(record)
+            if echo is not None:
+                echo(epoch_line(record, epochs, tc["val_metric"], best_epoch == epoch + 1 and "val_score" in record))
         ddp.barrier(dist)
         if tb is not None:
             for k, v in record.items():
@@ -279,6 +315,8 @@ def _train_loop(cfg: dict, run: RunDir, rd: RunData, resume: bool, dist=None, de
         _save(run.checkpoint("best"), model, opt, sched, epochs, best, best_epoch, elapsed, cfg, weights_only=True,
               log=records)
         _save(run.checkpoint("last"), model, opt, sched, epochs, best, best_epoch, elapsed, cfg, log=records)
+    still_rising = bool(val_every) and epochs > 1 and best_epoch == epochs and _val_rose_at_end(run)
+    run.update_info(still_improving=still_rising)
     if val_every:
         selection = (f"best {tc['val_metric']} (mean of both directions) every {val_every} epoch(s); "
                      + rd.protocol.validation_rule_text(tc["val_rule"]))
@@ -304,6 +342,20 @@ def _autocast(tc: dict, device: torch.device):
     if prec == "bf16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
     raise UserError(f"train.precision: expected fp32 or bf16, got {prec!r}")
+
+
+def epoch_line(record: dict, epochs: int, metric: str, is_best: bool) -> str:
+    """``epoch  3/12  loss 0.4321  val map_all 0.5123 (best)  4.2 s``."""
+    line = f"epoch {record['epoch']:>3}/{epochs}  loss {record.get('loss', float('nan')):.4f}"
+    if "val_score" in record:
+        line += f"  val {metric} {record['val_score']:.4f}" + (" (best)" if is_best else "")
+    return line + f"  {record.get('time_s', 0):.1f} s"
+
+
+def _val_rose_at_end(run: RunDir) -> bool:
+    """The validation score rose over the last validated epoch (training stopped while it still improved)."""
+    scores = [r["val_score"] for r in run.read_log() if isinstance(r.get("val_score"), (int, float))]
+    return len(scores) >= 2 and scores[-1] > scores[-2]
 
 
 def _tensorboard(run: RunDir):

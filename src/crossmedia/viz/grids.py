@@ -1,5 +1,6 @@
 """Retrieval pictures: one row per query — the query (image or text) then its top-k results,
-each framed green when relevant and red when not (relevance = shares a label)."""
+each framed green when relevant and red when not (relevance = shares a label), with an optional
+note under each cell (its labels) so a reader can check the frame colour."""
 
 from __future__ import annotations
 
@@ -27,6 +28,26 @@ def _text_cell(text: str, size: int, width_chars: int | None = None) -> Image.Im
     return cell
 
 
+NOTE_LINES = 3
+NOTE_H = 11 * NOTE_LINES + 2
+
+
+def _draw_note(d: ImageDraw.ImageDraw, x: int, y: int, text: str | None, width_px: int) -> None:
+    """Up to :data:`NOTE_LINES` short lines of ``text`` under a cell."""
+    if not text:
+        return
+    chars = max(6, width_px // 6)
+    lines = textwrap.wrap(text, width=chars)
+    if len(lines) > NOTE_LINES:
+        lines = lines[: NOTE_LINES - 1] + [lines[NOTE_LINES - 1][: chars - 1] + "…"]
+    d.multiline_text((x, y), "\n".join(lines), fill=(60, 60, 60), font=ImageFont.load_default(), spacing=1)
+
+
+def _split(res) -> tuple:
+    """(cell, relevant, note) of a result given as (cell, relevant) or (cell, relevant, note)."""
+    return (res[0], res[1], res[2] if len(res) > 2 else None)
+
+
 def _framed(cell: Image.Image, colour, border: int = 3) -> Image.Image:
     out = Image.new("RGB", (cell.width + 2 * border, cell.height + 2 * border), colour)
     out.paste(cell, (border, border))
@@ -39,13 +60,16 @@ def retrieval_grid(
     cell: int = 96,
     title: str | None = None,
 ) -> Path:
-    """Write a PNG grid. Each row: ``{"query": PIL image or str, "label": str,
-    "results": [(PIL image or str, relevant: bool), ...]}``."""
+    """Write a PNG grid. Each row: ``{"query": PIL image or str, "label": str, "query_note": str
+    (optional), "results": [(PIL image or str, relevant: bool, note: str (optional)), ...]}``;
+    notes (e.g. the labels) are written under the cells."""
     border, gap, label_h = 3, 6, 14
+    notes = any(row.get("query_note") or any(_split(r)[2] for r in row["results"]) for row in rows)
+    note_h = NOTE_H if notes else 0
     k = max((len(r["results"]) for r in rows), default=0)
     w = (k + 1) * (cell + 2 * border) + k * 2 + gap + 10
     title_h = 18 if title else 0
-    row_h = cell + 2 * border + label_h + 4
+    row_h = cell + 2 * border + label_h + 4 + note_h
     canvas = Image.new("RGB", (w, title_h + len(rows) * row_h + 6), (255, 255, 255))
     d = ImageDraw.Draw(canvas)
     font = ImageFont.load_default()
@@ -59,10 +83,13 @@ def retrieval_grid(
         q = row["query"]
         qc = q.resize((cell, cell), Image.NEAREST) if isinstance(q, Image.Image) else _text_cell(str(q), cell)
         canvas.paste(_framed(qc, GREY, border), (x, y))
+        _draw_note(d, x, y + cell + 2 * border + 1, row.get("query_note"), cell + 2 * border)
         x += cell + 2 * border + gap
-        for res, relevant in row["results"]:
+        for r in row["results"]:
+            res, relevant, note = _split(r)
             rc = res.resize((cell, cell), Image.NEAREST) if isinstance(res, Image.Image) else _text_cell(str(res), cell)
-            canvas.paste(_framed(rc, GREEN if relevant else RED, border), (x, y))
+            canvas.paste(_framed(rc, GREY if relevant is None else (GREEN if relevant else RED), border), (x, y))
+            _draw_note(d, x, y + cell + 2 * border + 1, note, cell + 2 * border)
             x += cell + 2 * border + 2
     path = Path(path)
     with atomic_path(path) as tmp:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import csv
+import io
 import json
 import os
 import shutil
@@ -165,8 +166,13 @@ def source_encoding(encoding: str | None):
 
 
 def read_lines(path: Path, encoding: str | None = None) -> list[str]:
-    """Lines of a text file of the release: in ``encoding`` when the format fixes one, else in
-    the ``--encoding`` given, else UTF-8 — strictly: undecodable bytes are an error naming the
+    """Lines of a text file of the release (see :func:`read_text`)."""
+    return read_text(path, encoding).splitlines()
+
+
+def read_text(path: Path, encoding: str | None = None) -> str:
+    """A text file of the release: in ``encoding`` when the format fixes one, else in the
+    ``--encoding`` given, else UTF-8 — strictly: undecodable bytes are an error naming the
     line, never silently re-read in another encoding."""
     try:
         data = path.read_bytes()
@@ -182,7 +188,7 @@ def read_lines(path: Path, encoding: str | None = None) -> list[str]:
         raise DataError(f"{path}:{line}: not valid {enc} text (byte {data[e.start]:#04x}); {hint}") from None
     except LookupError:
         raise UserError(f"--encoding {enc!r}: not a known text encoding") from None
-    return text.removeprefix("\ufeff").splitlines()
+    return text.removeprefix("\ufeff")
 
 
 def mat_files(src: Path) -> list[Path]:
@@ -360,17 +366,23 @@ def read_table(path: Path) -> list[dict]:
             r["_where"] = f"{path}:{lineno}"
             rows.append(r)
         return rows
-    lines = read_lines(path)
-    if not lines:
+    text = read_text(path)
+    if not text.strip():
         raise DataError(f"{path}: empty file; expected a header line image,text,labels")
-    delim = "\t" if path.suffix.lower() == ".tsv" or ("\t" in lines[0] and "," not in lines[0]) else ","
-    reader = csv.DictReader(lines, delimiter=delim)
-    for lineno, r in enumerate(reader, 2):
-        if None in r:
-            raise DataError(f"{path}:{lineno}: more fields than the header {reader.fieldnames}")
-        r = dict(r)
-        r["_where"] = f"{path}:{lineno}"
-        rows.append(r)
+    first = text.splitlines()[0]
+    delim = "\t" if path.suffix.lower() == ".tsv" or ("\t" in first and "," not in first) else ","
+    # the CSV parser reads the whole text: a quoted field may hold newlines (a caption over two lines)
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delim)
+    try:
+        for r in reader:
+            lineno = reader.line_num  # the physical line where the record ends
+            if None in r:
+                raise DataError(f"{path}:{lineno}: more fields than the header {reader.fieldnames}")
+            r = dict(r)
+            r["_where"] = f"{path}:{lineno}"
+            rows.append(r)
+    except csv.Error as e:
+        raise DataError(f"{path}:{reader.line_num}: malformed CSV ({e})") from None
     return rows
 
 

@@ -25,9 +25,13 @@
     show($("explain"), false);
   }
 
+  // the text the index matched, labelled with its field ("tags: red circle ...")
+  function matched(h) { return h.text ? (h.text_field ? h.text_field + ": " : "") + h.text : h.id; }
+
   function renderImages(data) {
     clearResults();
     $("results-title").textContent = data.hits.length + " images for \u201c" + data.query + "\u201d (" + data.took_ms.toFixed(0) + " ms)";
+    $("results-title").title = "score: " + (data.score_kind || "similarity") + ", higher is closer";
     for (const h of data.hits) {
       const card = document.createElement("button");
       card.type = "button"; card.className = "card result"; card.dataset.id = h.id;
@@ -35,7 +39,7 @@
       img.className = "thumb"; img.loading = "lazy"; img.alt = h.text || h.id;
       if (h.thumbnail) img.src = h.thumbnail;
       const cap = document.createElement("div"); cap.className = "cap";
-      const t = document.createElement("div"); t.className = "txt"; t.textContent = h.text || h.id; card.title = h.text || h.id;
+      const t = document.createElement("div"); t.className = "txt"; t.textContent = matched(h); card.title = matched(h) + (h.caption ? "\ncaption: " + h.caption : "");
       const s = document.createElement("div"); s.className = "score"; s.textContent = "#" + h.rank + "  score " + h.score.toFixed(3);
       cap.append(t, s);
       if (h.labels && h.labels.length) { const l = document.createElement("div"); l.className = "labels"; l.textContent = h.labels.join(", "); cap.append(l); }
@@ -48,12 +52,14 @@
 
   function renderTexts(data, name) {
     clearResults();
-    $("results-title").textContent = data.hits.length + " texts for " + name + " (" + data.took_ms.toFixed(0) + " ms)";
+    $("results-title").textContent = data.hits.length + " texts for " + name + " (" + data.took_ms.toFixed(0) + " ms" + (data.rerank ? "; scores: fine-grained rerank" : "") + ")";
+    $("results-title").title = "score: " + (data.score_kind || "similarity") + ", higher is closer";
     for (const h of data.hits) {
       const li = document.createElement("li"); li.className = "text-result"; li.dataset.id = h.id;
-      const t = document.createElement("span"); t.textContent = h.text || h.id;
+      const t = document.createElement("span"); t.textContent = matched(h);
       const s = document.createElement("span"); s.className = "score"; s.textContent = "score " + h.score.toFixed(3);
       li.append(t, s);
+      if (h.caption) { const c = document.createElement("div"); c.className = "labels"; c.textContent = "caption (context): " + h.caption; li.append(c); }
       if (h.labels && h.labels.length) { const l = document.createElement("div"); l.className = "labels"; l.textContent = h.labels.join(", "); li.append(l); }
       $("texts").append(li);
     }
