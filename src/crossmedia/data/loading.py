@@ -9,7 +9,7 @@ from ..errors import ConfigError, DataError
 from .dataset import TEXT_FIELDS, Dataset
 from .protocol import Protocol
 from .tensors import TensorData
-from .text import Vocabulary, resolve_tokenizer
+from .text import Tokenizer, Vocabulary, resolve_tokenizer
 
 
 @dataclass
@@ -99,7 +99,9 @@ def load_run_data(data_cfg: dict, vocab_words: list[str] | None = None) -> RunDa
         tok = resolve_tokenizer(data_cfg.get("tokenizer"), dataset_tokenizer(ds), train_texts)
         if vocab_words is not None:
             vocab, source = Vocabulary(list(vocab_words), tok), "the run's saved vocabulary"
-        elif min_count is None and (prepared := _prepared_vocabulary(ds, field, proto)) is not None:
+        elif (min_count is None and Tokenizer.parse(dataset_tokenizer(ds)).spec == tok.spec
+              and (prepared := _prepared_vocabulary(ds, field, proto)) is not None):
+            # the prepared vocabulary only when it was split into words the way this run splits them
             vocab, source = Vocabulary(prepared[0], tok), prepared[1]
         else:
             min_count = int(min_count or 1)

@@ -218,7 +218,8 @@ class Index:
 
             arrays = encode_with_ray(run_dir, checkpoint, ds.root, indices, batch_size=batch_size, workers=ray_workers,
                                      address=ray)
-            items = [_item_record(ds, int(i)) for i in indices]
+            field = tensors.text_field if tensors.text_source == "words" else None
+            items = [_item_record(ds, int(i), field) for i in indices]
         else:
             if device != "cpu":
                 from ..engines.torch_topk import resolve_devices
