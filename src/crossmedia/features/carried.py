@@ -104,19 +104,12 @@ class ImageEncoder:
 
     @torch.no_grad()
     def __call__(self, image) -> dict:
-        from PIL import Image, UnidentifiedImageError
+        from PIL import Image
 
-        from .preprocess import preprocess_image
+        from .preprocess import open_query_image, preprocess_image
 
         if isinstance(image, (str, Path)):
-            p = Path(image)
-            if not p.is_file():
-                raise UserError(f"{p}: image file not found")
-            try:
-                with Image.open(p) as im:
-                    pil = im.convert("RGB")
-            except (OSError, UnidentifiedImageError) as e:
-                raise UserError(f"{p}: cannot decode image ({e.__class__.__name__})") from None
+            pil = open_query_image(image)
         elif isinstance(image, Image.Image):
             pil = image
         else:

@@ -20,6 +20,21 @@ def load_image(path: str | Path, pre: dict) -> np.ndarray:
     return preprocess_image(im, pre)
 
 
+def open_query_image(path: str | Path) -> Image.Image:
+    """A user's query image file decoded to RGB; a one-line :class:`UserError` when it is missing
+    or not decodable."""
+    from ..errors import UserError
+
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"{p}: image file not found")
+    try:
+        with Image.open(p) as im:
+            return im.convert("RGB")
+    except (OSError, UnidentifiedImageError) as e:
+        raise UserError(f"{p}: cannot decode image ({e.__class__.__name__})") from None
+
+
 def preprocess_image(im: Image.Image, pre: dict) -> np.ndarray:
     """A decoded image as the backbone's ``pre`` says: (3, S, S) float32, normalised."""
     im = im.convert("RGB")

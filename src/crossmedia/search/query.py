@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError
+from ..features.preprocess import open_query_image
 
 __all__ = ["Hit", "text_batch", "image_batch", "known_words"]
 
@@ -56,7 +57,7 @@ def image_batch(info, image) -> dict:
     (3, H, W) float array, resized to the model's input size as the run's loader does. Models on
     precomputed features: a (F,) global feature vector, or a dict with ``image`` (F,) and
     ``regions`` (R, F') arrays."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     if isinstance(image, dict):
         out = {}
@@ -78,14 +79,7 @@ def image_batch(info, image) -> dict:
             raise UserError("image query: the feature vector contains NaN or infinite values")
         return {"image": torch.from_numpy(arr).unsqueeze(0)}
     if isinstance(image, (str, Path)):
-        p = Path(image)
-        if not p.is_file():
-            raise UserError(f"{p}: image file not found")
-        try:
-            with Image.open(p) as im:
-                pil = im.convert("RGB")
-        except (OSError, UnidentifiedImageError) as e:
-            raise UserError(f"{p}: cannot decode image ({e.__class__.__name__})") from None
+        pil = open_query_image(image)
     elif isinstance(image, Image.Image):
         pil = image.convert("RGB")
     else:
