@@ -98,8 +98,15 @@ class TwoTowerHashing(RetrievalModel):
 
     def on_epoch_start(self, epoch: int, ctx) -> dict[str, float]:
         if epoch > 0 and self.F_all.numel():
-            self.B_all = torch.where(self.F_all + self.G_all >= 0, 1.0, -1.0)
+            self.b_step(ctx.ranks)
         return {}
+
+    def b_step(self, ranks) -> None:
+        """DCMH's closed-form B = sign(F + G) (x ≥ 0 → +1): each process signs its span of the
+        training items and the spans are all-gathered (one process: all items at once)."""
+        n = self.F_all.shape[0]
+        s, e = ranks.span(n)
+        self.B_all = ranks.all_gather(torch.where(self.F_all[s:e] + self.G_all[s:e] >= 0, 1.0, -1.0), n)
 
     def encode_image(self, batch: dict) -> torch.Tensor:
         if self.cnn is None:

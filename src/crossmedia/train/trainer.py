@@ -210,7 +210,7 @@ def _train_loop(cfg: dict, run: RunDir, rd: RunData, resume: bool, dist=None, de
         write_json(run.path / "vocab.json", rd.vocab.to_list())
     model = build_model(cfg, rd).to(device)
     train_idx = torch.as_tensor(rd.protocol["train"], dtype=torch.long)
-    ctx = TrainContext(run_data=rd, train_idx=train_idx, device=device, config=cfg)
+    ctx = TrainContext(run_data=rd, train_idx=train_idx, device=device, config=cfg, ranks=ddp.ranks(dist))
     model.setup_training(ctx)
     opt = build_optimizer(model, tc)
     sched = build_scheduler(opt, tc)
