@@ -37,8 +37,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # vocabulary (crossmedia data prepare --vocab-min-count) when there is one, else 1
         "tokenizer": "auto",  # auto | words | ascii | jieba | chars:N (crossmedia.data.text); the run records the one used
         "max_tokens": 32,
-        "loader": "memory",  # memory (decode everything up front) | stream (decode per batch; docs/training-at-scale.md)
+        "loader": "memory",  # memory (decode everything up front) | stream (decode per batch) | shards (tar shards; docs/training-at-scale.md)
         "workers": 0,  # DataLoader worker processes building batches ahead (0 = none)
+        "shards": None,  # loader=shards: the shard folder (crossmedia data shard); None = DATA/shards
+        "shuffle_buffer": 1000,  # loader=shards: items in each worker's shuffle buffer (1..100000)
     },
     "train": {
         "epochs": 10,

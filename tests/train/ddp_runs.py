@@ -67,6 +67,9 @@ def main(root, out, models):
     check_collectives(out)
     for m in models.split(","):
         train(config(root, m), f"{out}/{m}")
+    # each rank reads its own tar shards (written by the test) and the batch is gathered
+    train(config(root, "twotower", "data.loader=shards", f"data.shards={out}/shards", "data.workers=1"),
+          f"{out}/from-shards")
     # an interrupted 3-epoch twotower run (stops before epoch 3), resumed by the test on 1 process
     real = TwoTowerHashing.on_epoch_start
 

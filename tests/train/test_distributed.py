@@ -1,4 +1,5 @@
 import json
+import math
 import os
 import subprocess
 import sys
@@ -7,6 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from crossmedia.data import Dataset
+from crossmedia.data.shards import write_shards
 from crossmedia.train import RunDir, train
 from crossmedia.train.distributed import row_split
 from crossmedia.train.launch import strip_nproc, torchrun_command
@@ -67,6 +70,7 @@ def test_two_gloo_processes_match_one_and_resume_on_one(tmp_path, tiny_dataset):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
            str(Path(__file__).parent / "ddp_runs.py"), str(tiny_dataset.root), str(tmp_path / "ddp"), models]
     (tmp_path / "ddp").mkdir()
+    write_shards(Dataset.load(tiny_dataset.root), tmp_path / "ddp" / "shards", shard_size=5)
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     coll = json.loads((tmp_path / "ddp" / "collectives.json").read_text())
@@ -83,6 +87,9 @@ def test_two_gloo_processes_match_one_and_resume_on_one(tmp_path, tiny_dataset):
     # the sharded codebook step ran in both epochs of CMSL's 2-process run
     log = RunDir(tmp_path / "ddp" / "cmsl").read_log()
     assert all("quant_error" in r for r in log), log
+    # 2 processes on tar shards: each rank reads its shards, the batches are gathered
+    shard_log = RunDir(tmp_path / "ddp" / "from-shards").read_log()
+    assert [r["epoch"] for r in shard_log] == [1, 2] and all(math.isfinite(r["loss"]) for r in shard_log)
     # the interrupted 2-process run stopped after epoch 2; continue it on 1 process
     cut = tmp_path / "ddp" / "cut"
     assert [r["epoch"] for r in RunDir(cut).read_log()] == [1, 2]

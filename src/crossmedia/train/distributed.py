@@ -43,10 +43,11 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from ..data.streaming import row_split
 from ..errors import UserError
 from ..models.base import Ranks
 
-__all__ = ["DistInfo", "RankCollectives", "ranks", "init_from_env", "shutdown", "row_split", "all_gather_rows",
+__all__ = ["DistInfo", "RankCollectives", "ranks", "batch_gatherer", "init_from_env", "shutdown", "row_split", "all_gather_rows",
            "sharded_rows", "allreduce_grads", "broadcast_object", "barrier", "sync_rng_from_rank0"]
 
 
@@ -92,17 +93,6 @@ def shutdown(info: DistInfo | None) -> None:
         dist.destroy_process_group()
 
 
-def row_split(n: int, world: int) -> list[tuple[int, int]]:
-    """(start, stop) of each rank's rows of an n-row batch: contiguous, sizes differ by ≤ 1."""
-    base, extra = divmod(n, world)
-    out, s = [], 0
-    for r in range(world):
-        e = s + base + (1 if r < extra else 0)
-        out.append((s, e))
-        s = e
-    return out
-
-
 def _gather_padded(x: torch.Tensor, sizes: list[int]) -> torch.Tensor:
     """Concatenate every rank's ``x`` (rows ``sizes[r]``); trailing dims are zero-padded to the
     largest over the ranks (e.g. a text batch trimmed to its longest text)."""
@@ -146,6 +136,26 @@ class RankCollectives(Ranks):
                                                                  device=values.device)])
         dist.all_reduce(total)
         return float(total[0] / total[1]) if float(total[1]) else 0.0
+
+
+def batch_gatherer(info: DistInfo | None):
+    """``gather(batch, sizes)``: every rank's share of a batch dict (``sizes[r]`` rows on rank r)
+    joined in rank order on every rank — for inputs that each rank reads itself (shards)."""
+    if info is None or info.world == 1:
+        return None
+
+    def gather(batch: dict, sizes: list[int]) -> dict:
+        out = {}
+        for k, v in batch.items():
+            dev = v.device
+            out[k] = _gather_padded(v.to(_comm_device(info)), sizes).to(dev)
+        return out
+
+    return gather
+
+
+def _comm_device(info: DistInfo) -> torch.device:
+    return torch.device("cuda", torch.cuda.current_device()) if info.backend == "nccl" else torch.device("cpu")
 
 
 def ranks(info: DistInfo | None) -> Ranks:

@@ -249,7 +249,8 @@ def _train_loop(cfg: dict, run: RunDir, rd: RunData, resume: bool, dist=None, de
     tb = _tensorboard(run) if tc.get("tensorboard") and main else None
     sharded = ddp.sharded_params(model) if dist is not None else []
     autocast = _autocast(tc, device)
-    batch_iter = batch_source(rd, cfg, device)
+    batch_iter = batch_source(rd, cfg, device, rank=dist.rank if dist else 0, world=dist.world if dist else 1,
+                              gather=ddp.batch_gatherer(dist))
     for epoch in range(start_epoch, epochs):
         t0 = time.perf_counter()
         model.train()
@@ -260,7 +261,7 @@ def _train_loop(cfg: dict, run: RunDir, rd: RunData, resume: bool, dist=None, de
         # loss terms summed on the device; the host reads them every LOG_EVERY steps only
         sums: dict[str, torch.Tensor] = {}
         steps_iter = progress(range(steps), desc=f"epoch {epoch + 1}/{epochs}", unit="batch") if main else range(steps)
-        for step, batch in zip(steps_iter, batch_iter(train_idx, batches)):
+        for step, batch in zip(steps_iter, batch_iter(train_idx, batches, epoch)):
             pos = batch["pos"]
             with autocast, ddp.sharded_rows(model, dist, len(pos), seed * 1000003 + epoch * 10007 + step) as split:
                 out = model.training_step(batch, epoch, (epoch + step / steps) / max(epochs, 1))
