@@ -364,16 +364,33 @@ class CMSL(RetrievalModel):
         bow = ctx.run_data.tensors.bow_rows(ctx.train_idx).numpy()
         key = self._preprocessing_key(ctx, bow, seed)
         hit = load_preprocessing(key)
+        times: dict[str, float] = {}
+        # the skip-gram embeddings feed only the local branch's word embeddings and the
+        # embedding-scored expansion; otherwise they are not trained (the walks are enough)
+        need_emb = self.local_enabled or (self.ecfg["enabled"] and self.ecfg["score"] == "embedding")
         if hit is not None:  # same split, images, vocabulary, graph settings and seed: reuse
             graph, walks, emb = hit
+            if need_emb and emb.shape[0] != graph.n_nodes:  # an entry stored without them
+                t = time.perf_counter()
+                emb = skipgram_embeddings(walks, graph.n_nodes, dim=int(g["dim"]), window=int(g["window"]),
+                                          negative=int(g["negative"]), epochs=int(g["epochs"]), seed=seed)
+                times["graph_skipgram_s"] = round(time.perf_counter() - t, 3)
+                save_preprocessing(key, graph, walks, emb)
         else:
+            t = time.perf_counter()
             graph = build_correlation_graph(
                 bow, V, weighting=g["weighting"], image_word_weight=float(g["image_word_weight"]),
                 word_word_weight=float(g["word_word_weight"]), visual_features=self._visual_features(ctx),
                 knn=int(g["knn"]), knn_weight=float(g["knn_weight"]), exclude_words=tuple(range(min(2, V))))
+            times["graph_build_s"], t = round(time.perf_counter() - t, 3), time.perf_counter()
             walks = random_walks(graph.adj, int(g["walks_per_node"]), int(g["walk_length"]), seed=seed)
-            emb = skipgram_embeddings(walks, graph.n_nodes, dim=int(g["dim"]), window=int(g["window"]),
-                                      negative=int(g["negative"]), epochs=int(g["epochs"]), seed=seed)
+            times["graph_walks_s"], t = round(time.perf_counter() - t, 3), time.perf_counter()
+            if need_emb:
+                emb = skipgram_embeddings(walks, graph.n_nodes, dim=int(g["dim"]), window=int(g["window"]),
+                                          negative=int(g["negative"]), epochs=int(g["epochs"]), seed=seed)
+            else:
+                emb = np.zeros((0, int(g["dim"])), dtype=np.float32)
+            times["graph_skipgram_s"] = round(time.perf_counter() - t, 3)
             save_preprocessing(key, graph, walks, emb)
         self.graph = graph
         self.node_embeddings = emb
@@ -408,7 +425,7 @@ class CMSL(RetrievalModel):
                 self.word_emb.weight[0].zero_()
         self.graph_info = {**graph.summary(), "walk_tokens": int((walks >= 0).sum()),
                            "graph_setup_s": round(time.perf_counter() - t0, 3), "graph_cache": key,
-                           "graph_cache_hit": hit is not None}
+                           "graph_cache_hit": hit is not None, **times}
 
     def _preprocessing_key(self, ctx, bow: np.ndarray, seed: int) -> str:
         """The cache key of the graph/walks/skip-gram of this training split (graph/cache.py)."""

@@ -257,6 +257,8 @@ def _train_loop(cfg: dict, run: RunDir, rd: RunData, resume: bool, dist=None, de
         record: dict = {"epoch": epoch + 1}
         record.update(model.on_epoch_start(epoch, ctx))
         batches = epoch_batches(n_train, bs, tc["batch_order"], bool(tc["drop_last"]), seed, epoch)
+        if tc.get("max_steps"):  # a capped epoch: its first max_steps batches
+            batches = batches[: int(tc["max_steps"])]
         steps = len(batches)
         # loss terms summed on the device; the host reads them every LOG_EVERY steps only
         sums: dict[str, torch.Tensor] = {}
@@ -294,6 +296,7 @@ def _train_loop(cfg: dict, run: RunDir, rd: RunData, resume: bool, dist=None, de
             ddp.sync_rng_from_rank0(dist)
         elapsed += time.perf_counter() - t0
         record["time_s"] = round(time.perf_counter() - t0, 3)
+        record["samples"] = int(sum(len(b) for b in batches))
         records.append(record)
         if main:
             if not val_every:
