@@ -82,14 +82,15 @@ def data_synth(out, n, seed, p_drop, p_noise, image_size, theme_strength, n_quer
               help="Probability that an icon comes from the scene's theme group (co-occurring words and labels).")
 @click.option("--novel-fraction", default=0.3, show_default=True, type=float,
               help="Share of the emoji in the novel pool (the novel-icons protocol's query/retrieval side).")
-@click.option("--p-icon-untagged", default=0.25, show_default=True, type=float, callback=_prob("p-icon-untagged"))
+@click.option("--p-icon-untagged", default=0.25, show_default=True, type=float, callback=_prob("p-icon-untagged"),
+              help="Tag noise (defaults = TagNoise's, calibrated; docs/datasets-emoji.md): probability that an icon gets no tag.")
 @click.option("--p-name", default=0.6, show_default=True, type=float, callback=_prob("p-name"),
               help="Probability that the name of a tagged icon becomes a tag.")
-@click.option("--p-keep", default=0.3, show_default=True, type=float, callback=_prob("p-keep"),
+@click.option("--p-keep", default=0.15, show_default=True, type=float, callback=_prob("p-keep"),
               help="Probability that a keyword of a tagged icon becomes a tag.")
 @click.option("--wrong-rate", default=0.25, show_default=True, type=click.FloatRange(0, 5),
               help="Wrong tags per kept tag (Poisson mean).")
-@click.option("--p-sparse", default=0.25, show_default=True, type=float, callback=_prob("p-sparse"),
+@click.option("--p-sparse", default=0.35, show_default=True, type=float, callback=_prob("p-sparse"),
               help="Probability that a scene keeps only 1-2 tags.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing non-empty output folder.")
 def data_synth_icons(src, out, n, seed, lang, styles, image_size, min_icons, max_icons, theme_strength, novel_fraction,
