@@ -36,11 +36,13 @@ ROWS = (
         ("1F34E", "red apple", ["apple", "fruit", "red"]), ("1F350", "pear", ["fruit"]),
         ("1F34A", "tangerine", ["fruit", "orange"]), ("1F34B", "lemon", ["citrus", "fruit"])]]
     + [("Food & Drink", "food-fruit", "1FAE8", "fully-qualified", None, [], False)]  # no CLDR entry
+    + [("Travel & Places", "sky & weather", "2600 FE0F", "fully-qualified", "sun", ["bright", "sunny"], False)]
     + [("Symbols", "keycap", "0023 FE0F 20E3", "fully-qualified", "keycap: #", ["keycap"], True)]
     + [("Flags", "country-flag", "1F1EB 1F1F7", "fully-qualified", "flag: France", ["flag"], True)]
 )
-# kept by the catalogue without skin tones: 8 + 3 faces, 3 hands, people holding hands, 6 mammals, 4 fruit, keycap, flag
-N_KEPT = 27
+# kept by the catalogue without skin tones: 8 + 3 faces, 3 hands, people holding hands, 6 mammals, 4 fruit, sun,
+# keycap, flag
+N_KEPT = 28
 DROPPED = {"mixed or extra skin tones": 1, "no CLDR name": 1, "not drawn by the font": 1}
 
 

@@ -19,8 +19,10 @@ def test_emoji_test_and_cldr_parsing(tmp_path):
     root = write_debian_files(tmp_path / "deb", font=fake_font())
     rows = read_emoji_test(root / "emoji-test.txt")
     assert rows[0] == {"text": "\U0001F600", "hexcode": "1f600", "group": "smileys-emotion", "subgroup": "face-smiling"}
-    assert {r["group"] for r in rows} == {"smileys-emotion", "people-body", "animals-nature", "food-drink", "symbols",
-                                          "flags"}  # '# group: Smileys & Emotion' → emojibase's names; only fully-qualified
+    assert {r["group"] for r in rows} == {"smileys-emotion", "people-body", "animals-nature", "food-drink", "travel-places",
+                                          "symbols", "flags"}  # '# group: Smileys & Emotion' → emojibase's names
+    assert {r["subgroup"] for r in rows if r["group"] == "travel-places"} == {"sky-weather"}  # 'sky & weather'
+
     assert not any(r["hexcode"] == "1f590" for r in rows) and any(r["hexcode"] == "1f590-fe0f" for r in rows)
     en = read_annotations(root, "en")
     assert en["1F34E"] == {"name": "red apple", "tags": ["apple", "fruit", "red"]}
@@ -72,7 +74,9 @@ def test_debian_catalogue_join_groups_and_artwork(tmp_path):
     cat = load_catalogue(root)
     assert cat.route == "debian" and cat.styles == ("noto",) and len(cat.emojis) == N_KEPT
     assert cat.dropped == DROPPED  # mixed tones, no CLDR name, two glyphs
-    assert cat.groups == ["smileys-emotion", "people-body", "animals-nature", "food-drink", "symbols", "flags"]
+    assert cat.groups == ["smileys-emotion", "people-body", "animals-nature", "food-drink", "travel-places", "symbols",
+                          "flags"]
+    assert "sky-weather" in cat.subgroups
     assert cat.subgroups[:2] == ["face-smiling", "face-affection"] and "skin-tone" not in cat.subgroups
     apple = next(e for e in cat.emojis if e.hexcode == "1f34e")
     assert (apple.name, apple.tags, apple.subgroup, apple.group) == ("red apple", ["apple", "fruit", "red"], "food-fruit",

@@ -189,9 +189,9 @@ def emoji_test_version(path: Path) -> str | None:
     return None
 
 
-def _slug(group: str) -> str:
-    """'Smileys & Emotion' → 'smileys-emotion' (emojibase's group names)."""
-    return re.sub(r"[^a-z0-9]+", "-", group.lower()).strip("-")
+def _slug(name: str) -> str:
+    """'Smileys & Emotion' → 'smileys-emotion', 'sky & weather' → 'sky-weather': emojibase's names."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
 def read_emoji_test(path: Path) -> list[dict]:
@@ -207,7 +207,7 @@ def read_emoji_test(path: Path) -> list[dict]:
         if line.startswith("# group:"):
             group = _slug(line.split(":", 1)[1].strip())
         elif line.startswith("# subgroup:"):
-            subgroup = line.split(":", 1)[1].strip()
+            subgroup = _slug(line.split(":", 1)[1].strip())  # 'sky & weather' → 'sky-weather', as emojibase
         elif line and not line.startswith("#"):
             head = line.split("#", 1)[0]
             if ";" not in head:
