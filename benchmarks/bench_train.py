@@ -90,7 +90,8 @@ def worker(spec: dict) -> None:
             return
         log = run.read_log()
         samples = log[-1].get("samples", spec["n_train"])
-        res = {"samples_s": samples / log[-1]["time_s"], "epoch_s": log[-1]["time_s"], "samples": samples}
+        res = {"samples_s": samples / log[-1]["time_s"], "epoch_s": log[-1]["time_s"], "samples": samples,
+               "per_epoch_step_s": log[-1].get("quant_step_s", 0.0)}
     elif spec["mode"] == "prep":  # CMSL's preprocessing alone (graph, walks, skip-gram; empty cache)
         from crossmedia.data.loading import load_run_data
         from crossmedia.models import TrainContext
@@ -223,6 +224,8 @@ def main() -> None:
     ap.add_argument("--max-steps", type=int, default=None, help="part 2: at most this many batches per epoch")
     ap.add_argument("--prep-sizes", default="10000,100000", help="training items for part 3 (empty: skip)")
     ap.add_argument("--prep-epochs", type=int, default=2, help="part 3: epochs of the training run (last one timed)")
+    ap.add_argument("--prep-max-steps", type=int, default=None,
+                    help="part 3: at most this many batches per epoch; the full epoch is then extrapolated")
     ap.add_argument("--workers", type=int, default=2, help="DataLoader workers of the streaming path")
     ap.add_argument("--threads", type=int, default=None, help="torch threads per process (default: cores / nproc)")
     ap.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "crossmedia-bench-train"))
@@ -288,10 +291,16 @@ def main() -> None:
         spec = {"model": "cmsl", "data": r, "overrides": ov, "threads": threads, "n_train": nt,
                 "out": str(cache / "runs" / f"prep_{nt}"), "env": {"CROSSMEDIA_CACHE_DIR": gcache}}
         prep = measure({**spec, "mode": "prep"})
-        loop = measure({**spec, "mode": "loop"})  # same cache: the preprocessing is reused, not timed again
+        lspec = spec if not a.prep_max_steps else {**spec, "overrides": [*ov, f"train.max_steps={a.prep_max_steps}"]}
+        loop = measure({**lspec, "mode": "loop"})  # same cache: the preprocessing is reused, not timed again
         row = {"n_train": nt, "prep": prep, "epoch": loop}
         if "error" not in prep and "error" not in loop:
             pre, ep = prep["graph_setup_s"], loop["epoch_s"]
+            full = -(-nt // a.batch_size)
+            if loop["samples"] < nt:  # a capped epoch: the steps scaled to the full epoch, the per-epoch step once
+                once = loop.get("per_epoch_step_s") or 0.0
+                ep = once + (ep - once) * full / -(-loop["samples"] // a.batch_size)
+                row["epoch_extrapolated_s"] = round(ep, 2)
             row["ratio_10_epochs"] = round(pre / (pre + 10 * ep), 4)
         part3.append(row)
         print(json.dumps(row), flush=True)
@@ -301,6 +310,7 @@ def main() -> None:
             "python": platform.python_version(), "torch": torch.__version__, "n": a.n, "epochs": a.epochs,
             "batch_size": a.batch_size, "seed": 0, "wall_s": round(time.time() - started, 1),
             "max_steps": a.max_steps, "workers": a.workers, "prep_epochs": a.prep_epochs,
+            "prep_max_steps": a.prep_max_steps,
             "command": "python benchmarks/bench_train.py " + " ".join(sys.argv[1:]),
             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -358,13 +368,18 @@ def report(meta: dict, part1: list, part2: list, part3: list = ()) -> str:
               f"{meta['batch_size']}); ratio = preprocessing / (preprocessing + 10 epochs).", "",
               "| training items | graph s | walks s | skip-gram s | preprocessing s | epoch s | walk tokens | "
               "share of a 10-epoch training |", "|---|---|---|---|---|---|---|---|"]
+        if meta.get("prep_max_steps"):
+            L[-2:-2] = [f"Epochs capped at {meta['prep_max_steps']} batches (`train.max_steps`): a full epoch = "
+                        "the per-epoch codebook step + the capped batches' time × full batches / capped batches.", ""]
         for r in part3:
             p, e = r["prep"], r["epoch"]
+            ep = (f"{r['epoch_extrapolated_s']:.1f} (extrapolated from {e['samples']} items)"
+                  if "epoch_extrapolated_s" in r else _f(e, "epoch_s"))
             L.append(f"| {r['n_train']} | {_f(p, 'graph_build_s')} | {_f(p, 'graph_walks_s')} | "
-                     f"{_f(p, 'graph_skipgram_s')} | {_f(p, 'graph_setup_s')} | {_f(e, 'epoch_s')} | "
+                     f"{_f(p, 'graph_skipgram_s')} | {_f(p, 'graph_setup_s')} | {ep} | "
                      f"{p.get('walk_tokens', '–')} | "
                      f"{(str(round(100 * r['ratio_10_epochs'], 1)) + ' %') if 'ratio_10_epochs' in r else '–'} |")
-    L += ["", "1 process: cores/2 torch threads; 2 proc: `torchrun --standalone --nproc-per-node 2` (gloo on CPU, "
+    L += [] if not part1 else ["", "1 process: cores/2 torch threads; 2 proc: `torchrun --standalone --nproc-per-node 2` (gloo on CPU, "
           "NCCL on CUDA), the same global batch, cores/2 threads each — on a CPU machine the 2-process run "
           "therefore uses twice the cores of the 1-process one."]
     return "\n".join(L) + "\n"
