@@ -224,6 +224,8 @@ def main() -> None:
     ap.add_argument("--max-steps", type=int, default=None, help="part 2: at most this many batches per epoch")
     ap.add_argument("--prep-sizes", default="10000,100000", help="training items for part 3 (empty: skip)")
     ap.add_argument("--prep-epochs", type=int, default=2, help="part 3: epochs of the training run (last one timed)")
+    ap.add_argument("--prep-skipgram-sizes", default="10000",
+                    help="part 3: sizes also measured with the skip-gram trained (model.expansion.score=embedding)")
     ap.add_argument("--prep-max-steps", type=int, default=None,
                     help="part 3: at most this many batches per epoch; the full epoch is then extrapolated")
     ap.add_argument("--workers", type=int, default=2, help="DataLoader workers of the streaming path")
@@ -304,13 +306,29 @@ def main() -> None:
             row["ratio_10_epochs"] = round(pre / (pre + 10 * ep), 4)
         part3.append(row)
         print(json.dumps(row), flush=True)
+        if str(nt) in a.prep_skipgram_sizes.split(","):
+            # the same data with the skip-gram trained (as with the local branch or embedding-scored
+            # expansion); its epoch is the default row's (the skip-gram changes only the preprocessing)
+            sg = {**spec, "overrides": [*ov, "model.expansion.score=embedding"],
+                  "env": {"CROSSMEDIA_CACHE_DIR": tempfile.mkdtemp(prefix="graph-cache-", dir=cache)}}
+            prep_sg = measure({**sg, "mode": "prep"})
+            row_sg = {"n_train": nt, "variant": "skip-gram trained (model.expansion.score=embedding)", "prep": prep_sg,
+                      "epoch": loop}
+            for k in ("epoch_extrapolated_s",):
+                if k in row:
+                    row_sg[k] = row[k]
+            if "error" not in prep_sg and "error" not in loop:
+                ep = row.get("epoch_extrapolated_s", loop["epoch_s"])
+                row_sg["ratio_10_epochs"] = round(prep_sg["graph_setup_s"] / (prep_sg["graph_setup_s"] + 10 * ep), 4)
+            part3.append(row_sg)
+            print(json.dumps(row_sg), flush=True)
     meta = {"device": dev, "gpu": torch.cuda.get_device_name(0) if dev == "cuda" else None,
             "cpu_cores": cores, "threads_per_process": threads, "load_avg_before": [round(x, 2) for x in load0],
             "load_avg_after": [round(x, 2) for x in os.getloadavg()], "git_commit": git_commit(),
             "python": platform.python_version(), "torch": torch.__version__, "n": a.n, "epochs": a.epochs,
             "batch_size": a.batch_size, "seed": 0, "wall_s": round(time.time() - started, 1),
             "max_steps": a.max_steps, "workers": a.workers, "prep_epochs": a.prep_epochs,
-            "prep_max_steps": a.prep_max_steps,
+            "prep_max_steps": a.prep_max_steps, "prep_skipgram_sizes": a.prep_skipgram_sizes,
             "command": "python benchmarks/bench_train.py " + " ".join(sys.argv[1:]),
             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -375,7 +393,7 @@ def report(meta: dict, part1: list, part2: list, part3: list = ()) -> str:
             p, e = r["prep"], r["epoch"]
             ep = (f"{r['epoch_extrapolated_s']:.1f} (extrapolated from {e['samples']} items)"
                   if "epoch_extrapolated_s" in r else _f(e, "epoch_s"))
-            L.append(f"| {r['n_train']} | {_f(p, 'graph_build_s')} | {_f(p, 'graph_walks_s')} | "
+            L.append(f"| {r['n_train']}{' (' + r['variant'] + ')' if 'variant' in r else ''} | {_f(p, 'graph_build_s')} | {_f(p, 'graph_walks_s')} | "
                      f"{_f(p, 'graph_skipgram_s')} | {_f(p, 'graph_setup_s')} | {ep} | "
                      f"{p.get('walk_tokens', '–')} | "
                      f"{(str(round(100 * r['ratio_10_epochs'], 1)) + ' %') if 'ratio_10_epochs' in r else '–'} |")
