@@ -165,3 +165,33 @@ def test_bounds_are_checked_before_reading(sharded, tmp_path):
     with pytest.raises(DataError, match="at most 100 bytes"):
         list(iter_shard(out / e["name"], e, max_member=100))
     assert np.all(train_positions(5, [3, 1]) == [-1, 1, -1, 0, -1])
+
+
+def test_feature_shards_give_the_memory_mapped_rows(tmp_path):
+    from crossmedia.data import Protocol
+
+    n = 30
+    rng = np.random.default_rng(0)
+    root = tmp_path / "feat"
+    (root / "features").mkdir(parents=True)
+    np.save(root / "features" / "global.npy", rng.standard_normal((n, 6)).astype(np.float32))
+    items = [{"id": f"i{i}", "feature_row": i, "tags": ["red"] if i % 2 else ["blue"], "labels": [i % 2]}
+             for i in range(n)]
+    ds = Dataset(name="feat", items=items, label_names=["blue", "red"],
+                 meta={"features": {"global": "features/global.npy"}, "default_protocol": "default"})
+    ds.save(root)
+    ds.save_protocol(Protocol.random(n, seed=0, name="default", dataset="feat", labels=ds.labels,
+                                     n_query=4, n_train=20, n_val=2))
+    out = tmp_path / "fshards"
+    assert cli_main(["data", "shard", str(root), "--out", str(out), "--shard-size", "8",
+                     "--image-source", "features"]) == 0
+    cfg = _cfg(root, out, "data.image_source=features")
+    rd = load_run_data(cfg["data"])
+    train_idx = torch.as_tensor(rd.protocol["train"])
+    batches = list(batch_source(rd, cfg, "cpu")(train_idx, list(torch.arange(20).split(6)), 0))
+    assert sorted(torch.cat([b["pos"] for b in batches]).tolist()) == list(range(20))
+    for b in batches:
+        assert torch.equal(b["image"], rd.tensors.batch(train_idx[b["pos"]])["image"])
+    with pytest.raises(ConfigError, match="image_source"):  # pixel shards wanted, feature shards given
+        batch_source(load_run_data(_cfg(root, out, "data.image_source=features")["data"]),
+                     _cfg(root, out, "data.image_source=pixels"), "cpu")
