@@ -306,22 +306,29 @@ def main() -> None:
             row["ratio_10_epochs"] = round(pre / (pre + 10 * ep), 4)
         part3.append(row)
         print(json.dumps(row), flush=True)
-        if str(nt) in a.prep_skipgram_sizes.split(","):
-            # the same data with the skip-gram trained (as with the local branch or embedding-scored
-            # expansion); its epoch is the default row's (the skip-gram changes only the preprocessing)
-            sg = {**spec, "overrides": [*ov, "model.expansion.score=embedding"],
-                  "env": {"CROSSMEDIA_CACHE_DIR": tempfile.mkdtemp(prefix="graph-cache-", dir=cache)}}
-            prep_sg = measure({**sg, "mode": "prep"})
-            row_sg = {"n_train": nt, "variant": "skip-gram trained (model.expansion.score=embedding)", "prep": prep_sg,
-                      "epoch": loop}
-            for k in ("epoch_extrapolated_s",):
-                if k in row:
-                    row_sg[k] = row[k]
-            if "error" not in prep_sg and "error" not in loop:
-                ep = row.get("epoch_extrapolated_s", loop["epoch_s"])
-                row_sg["ratio_10_epochs"] = round(prep_sg["graph_setup_s"] / (prep_sg["graph_setup_s"] + 10 * ep), 4)
-            part3.append(row_sg)
-            print(json.dumps(row_sg), flush=True)
+
+    for row in [r for r in part3 if str(r["n_train"]) in a.prep_skipgram_sizes.split(",")]:
+        nt, loop = row["n_train"], row["epoch"]
+        r = features_data(cache / f"features{nt}", nt)
+        ov = [f"train.device={dev}", f"train.batch_size={a.batch_size}", "train.val_every=0",
+              f"train.epochs={a.prep_epochs}", "data.image_source=features"]
+        spec = {"model": "cmsl", "data": r, "overrides": ov, "threads": threads, "n_train": nt,
+                "out": str(cache / "runs" / f"prep_{nt}")}
+        # the same data with the skip-gram trained (as with the local branch or embedding-scored
+        # expansion); its epoch is the default row's (the skip-gram changes only the preprocessing)
+        sg = {**spec, "overrides": [*ov, "model.expansion.score=embedding"],
+              "env": {"CROSSMEDIA_CACHE_DIR": tempfile.mkdtemp(prefix="graph-cache-", dir=cache)}}
+        prep_sg = measure({**sg, "mode": "prep"})
+        row_sg = {"n_train": nt, "variant": "skip-gram trained (model.expansion.score=embedding)", "prep": prep_sg,
+                  "epoch": loop}
+        for k in ("epoch_extrapolated_s",):
+            if k in row:
+                row_sg[k] = row[k]
+        if "error" not in prep_sg and "error" not in loop:
+            ep = row.get("epoch_extrapolated_s", loop["epoch_s"])
+            row_sg["ratio_10_epochs"] = round(prep_sg["graph_setup_s"] / (prep_sg["graph_setup_s"] + 10 * ep), 4)
+        part3.append(row_sg)
+        print(json.dumps(row_sg), flush=True)
     meta = {"device": dev, "gpu": torch.cuda.get_device_name(0) if dev == "cuda" else None,
             "cpu_cores": cores, "threads_per_process": threads, "load_avg_before": [round(x, 2) for x in load0],
             "load_avg_after": [round(x, 2) for x in os.getloadavg()], "git_commit": git_commit(),
