@@ -103,7 +103,8 @@ from ..errors import ConfigError
 from ..graph.cache import content_key, load_preprocessing, save_preprocessing
 from ..graph import (build_correlation_graph, expand, expansion_recovery, image_expansion, random_walks,
                      skipgram_embeddings, text_scores, walk_cooccurrence, word_correlation)
-from ..losses import cross_media_correlation_loss, hardest_negative_hinge_loss, label_similarity, quantization_loss
+from ..losses import (cross_media_correlation_loss, hardest_negative_hinge_loss, label_similarity, quantization_loss,
+                      similar_fraction)
 from ..quant import CompositeQuantizer, bits_to_codebooks
 from .attention import AttentionPool, vocabulary_cross_attention
 from .scan import StackedCrossAttention, l2norm, scan_attention
@@ -326,8 +327,7 @@ class CMSL(RetrievalModel):
         labels = ctx.train_labels.float()
         n = labels.shape[0]
         if self.losscfg["balance"] and n:
-            s = label_similarity(labels, labels)
-            p = float(s.mean().clamp(1e-6, 1 - 1e-6))
+            p = min(max(similar_fraction(labels), 1e-6), 1 - 1e-6)
             self.pos_weight.fill_((1 - p) / p)
         else:
             self.pos_weight.fill_(1.0)

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..losses import label_similarity, pairwise_likelihood_loss
+from ..losses import label_similarity, pairwise_likelihood_loss, similar_fraction
 from .base import DataInfo, RetrievalModel, train_seed
 from .memory import CrossBatchMemory
 from .encoders import BowMLP, SmallCNN
@@ -91,8 +91,7 @@ class TwoTowerHashing(RetrievalModel):
         self.B_all = torch.where(self.F_all + self.G_all >= 0, 1.0, -1.0)
         pw = self.config.get("pos_weight")
         if pw == "auto":
-            s = label_similarity(self.train_labels, self.train_labels)
-            p = float(s.mean().clamp(min=1e-6, max=1 - 1e-6))
+            p = min(max(similar_fraction(self.train_labels), 1e-6), 1 - 1e-6)
             pw = (1 - p) / p
         self.pos_weight = None if pw is None else float(pw)
 
