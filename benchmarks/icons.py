@@ -11,8 +11,17 @@ oracle row per protocol::
 
 Parts: ``scenes`` (icon scenes, protocols ``default`` and ``novel-icons``), ``icons`` (the
 single-icon set with subgroup labels, ``default``) and ``scenes-zh`` (icon scenes with Chinese
-names and keywords, ``default``). Everything is resumable (finished bench cells are kept in
-``--work``).
+names and keywords, ``default``).
+
+Interrupt and resume: run the same command again. Data whose recorded ``source`` matches what
+the run wants is kept (generated and prepared datasets are written atomically; otherwise they are
+regenerated), an interrupted feature extraction resumes from its last finished chunk, finished
+bench cells are kept (``bench-<part>-<protocol>-<data fingerprint>/cells/``; the fingerprint is
+that of the dataset's ``source``, so cells of other data are never reused) and an interrupted
+training resumes from its last checkpoint. ``--work/sessions.json`` adds up the wall time of
+every session; the results record both that total and the sessions. Progress: one line per
+cell with the count of finished cells over the whole plan, the elapsed time and an estimate of
+the time left (per-model mean cell time so far: training + evaluation as the cells record it).
 
 Oracle: ranks the retrieval items by the number of tags they share with the query item (the
 query's own user tags, also for image queries — an oracle no model can see), ties broken as
@@ -22,8 +31,10 @@ the bench breaks them; random: the expected mAP@all of a random ranking (the ben
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -46,6 +57,14 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
+def fingerprint(root: Path) -> str:
+    """Short digest of a dataset's recorded ``source`` (generator, version, parameters, packages)."""
+    from crossmedia.data import Dataset
+
+    src = Dataset.load(root, check_files=False).meta.get("source", {})
+    return hashlib.sha256(json.dumps(src, sort_keys=True).encode()).hexdigest()[:8]
+
+
 def build_data(args, size: dict) -> dict[str, Path]:
     from crossmedia.data import Dataset
     from crossmedia.data.icon_scenes import SceneParams, make_icon_scenes
@@ -60,23 +79,123 @@ def build_data(args, size: dict) -> dict[str, Path]:
             params = SceneParams(n=size["scenes"], seed=0, lang="zh" if part == "scenes-zh" else "en")
             want = params.to_dict()
             try:
-                ok = Dataset.load(root, check_files=False).meta.get("source", {}).get("n") == want["n"]
+                have = Dataset.load(root, check_files=False).meta.get("source", {})
+                ok = {k: have.get(k) for k in want} == want
             except Exception:  # noqa: BLE001 - any unreadable folder is regenerated
                 ok = False
             if not ok:
-                log(f"generating {part}: {params.n} scenes into {root}")
+                # a partial feature extraction of other pictures must not be resumed (same ids, other images)
+                shutil.rmtree(work / f".feats-{part}.partial", ignore_errors=True)
+                log(f"generating {part}: {params.n} scenes (generator version {want['generator_version']}) into {root}")
                 make_icon_scenes(args.src, root, params, overwrite=True)
+            else:
+                log(f"{part}: {root} kept (same generator version and parameters)")
         else:
             if not (root / "dataset.json").is_file():
                 log(f"preparing the single-icon set into {root}")
                 prepare_dataset("emoji", args.src, root, overwrite=True, lang="en", images="copy")
+            else:
+                log(f"{part}: {root} kept")
         ds = Dataset.load(root, check_files=False)
         if not ds.has_features("regions"):
-            log(f"extracting EfficientNet-Lite0 features for {part} ({len(ds)} images)")
+            log(f"extracting EfficientNet-Lite0 features for {part} ({len(ds)} images; resumes an interrupted extraction)")
             extract_features(root, work / f"feats-{part}", backbone="efficientnet_lite0", overwrite=True,
-                             threads=args.threads, echo=log)
+                             attach=True, threads=args.threads, echo=log)
         out[part] = root
     return out
+
+
+PLAN = {"scenes": ["default", "novel-icons"], "icons": ["default"], "scenes-zh": ["default"]}
+
+
+class Tracker:
+    """Progress over the whole plan: finished cells (on disk, whichever session made them), the
+    elapsed time of this session and an estimate of the time left from per-model mean cell times."""
+
+    def __init__(self, args, size: dict, roots: dict[str, Path]):
+        from crossmedia.bench.quality import cell_id
+
+        self.t0 = time.perf_counter()
+        self.items = []  # (bench folder, part, model, cell id)
+        for part in args.parts:
+            for protocol in PLAN[part]:
+                out = bench_dir(args, part, protocol, roots[part])
+                for seed in range(size["seeds"]):
+                    for m in args.models:
+                        self.items.append((out, part, m, cell_id(m, 32, seed)))
+        self.start_done = len(self._done())
+
+    def _done(self) -> dict:
+        done = {}
+        for out, part, m, cid in self.items:
+            p = out / "cells" / f"{cid}.json"
+            if p.is_file():
+                try:
+                    c = json.loads(p.read_text(encoding="utf-8"))
+                except (OSError, json.JSONDecodeError):
+                    continue
+                evals = sum(v.get("eval_wall_s", 0.0) for v in c.get("codes", {}).values())
+                done[(out, cid)] = (part, m, float(c.get("train_time_s") or 0.0) + evals)
+        return done
+
+    def line(self) -> str:
+        done = self._done()
+        per_model: dict[tuple, list] = {}
+        for part, m, sec in done.values():
+            per_model.setdefault((part, m), []).append(sec)
+            per_model.setdefault(m, []).append(sec)
+        left = 0.0
+        unknown = 0
+        for out, part, m, cid in self.items:
+            if (out, cid) in done:
+                continue
+            t = per_model.get((part, m)) or per_model.get(m)
+            if t:
+                left += sum(t) / len(t)
+            else:
+                unknown += 1
+        eta = f"about {_hms(left)} left" + (f" + {unknown} cell(s) of models not timed yet" if unknown else "")
+        return (f"{len(done)}/{len(self.items)} cells done ({len(done) - self.start_done} this session), "
+                f"elapsed {_hms(time.perf_counter() - self.t0)}, {eta}")
+
+    def echo(self, msg: str) -> None:
+        if "\n" in msg:  # the bench's summary table; the results files hold it
+            return
+        log(f"  {msg}  [{self.line()}]")
+
+
+def _hms(sec: float) -> str:
+    sec = int(round(sec))
+    return f"{sec // 3600}h{sec % 3600 // 60:02d}m" if sec >= 3600 else f"{sec // 60}m{sec % 60:02d}s"
+
+
+def bench_dir(args, part: str, protocol: str, root: Path) -> Path:
+    return Path(args.work) / f"bench-{part}-{protocol}-{fingerprint(root)}"
+
+
+class Sessions:
+    """``--work/sessions.json``: start, end and wall time of every session of this benchmark."""
+
+    def __init__(self, work: Path, command: str):
+        self.path = work / "sessions.json"
+        try:
+            self.data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            self.data = {"sessions": []}
+        self.t0 = time.perf_counter()
+        self.data["sessions"].append({"started": time.strftime("%Y-%m-%dT%H:%M:%S"), "wall_s": 0.0, "command": command})
+
+    def update(self) -> None:
+        from crossmedia.io import write_json
+
+        cur = self.data["sessions"][-1]
+        cur["wall_s"] = round(time.perf_counter() - self.t0, 1)
+        cur["ended"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+        write_json(self.path, self.data)
+
+    @property
+    def total_s(self) -> float:
+        return round(sum(s["wall_s"] for s in self.data["sessions"]), 1)
 
 
 def oracle(root: Path, protocol: str, tie: str) -> dict:
@@ -99,15 +218,15 @@ def oracle(root: Path, protocol: str, tie: str) -> dict:
     return {"map_all": float(res["map_all"]["value"]), "tie": tie}
 
 
-def run_part(args, name: str, root: Path, protocol: str, size: dict) -> dict:
+def run_part(args, name: str, root: Path, protocol: str, size: dict, tracker: Tracker) -> dict:
     from crossmedia.bench import run_quality_bench
 
-    out = Path(args.work) / f"bench-{name}-{protocol}"
+    out = bench_dir(args, name, protocol, root)
     overrides = [f"data.protocol={protocol}", "data.text_field=tags", f"train.epochs={size['epochs']}",
                  "cmsl:model.graph.enabled=true", "cmsl:model.expansion.enabled=true"]
     log(f"bench {name} / {protocol}: {', '.join(args.models)}, 32 bits, {size['seeds']} seed(s)")
     rep = run_quality_bench(root, args.models, [32], list(range(size["seeds"])), out, overrides=overrides,
-                            threads=args.threads, image_source="features", echo=lambda m: None)
+                            threads=args.threads, image_source="features", echo=tracker.echo)
     orc = oracle(root, protocol, rep["convention"].get("tie", "index"))
     rows = [r for r in rep["rows"] if r["codes"] == "native"]
     means = {r["model"]: {d: r[d]["mean"] for d in ("image->text", "text->image")} for r in rows}
@@ -117,12 +236,15 @@ def run_part(args, name: str, root: Path, protocol: str, size: dict) -> dict:
             "oracle": orc, "rows": rows, "convention": rep["convention"],
             "spread_best_worst": round(max(avg.values()) - min(avg.values()), 4) if avg else None,
             "models_reaching_oracle": [m for m, v in avg.items() if v >= orc["map_all"]],
-            "bench_out": str(out), "wall_time_s": rep["wall_time_s"]}
+            "bench_out": str(out), "data_fingerprint": fingerprint(root), "wall_time_s": rep["wall_time_s"]}
 
 
 def markdown(report: dict) -> str:
     lines = [f"# Icon scenes benchmark ({report['size']} size), mAP@all, 32 bits, native codes", ""]
-    if report["size"] != "full":
+    if report["size"] == "custom":
+        lines += [f"**Custom size ({report['sizes']['scenes']} scenes, {report['sizes']['seeds']} seed(s), "
+                  f"{report['sizes']['epochs']} epochs), not the full benchmark.**", ""]
+    elif report["size"] != "full":
         lines += [f"**This is the `--quick` size ({report['sizes']['scenes']} scenes, {report['sizes']['seeds']} seed(s), "
                   f"{report['sizes']['epochs']} epochs), not the full benchmark.** The full size (6,000 scenes, 3 seeds) "
                   "was not run here.", ""]
@@ -143,7 +265,8 @@ def markdown(report: dict) -> str:
     lines += ["**Metric.** mAP@all over the whole ranking; relevant iff query and item share a label (a subgroup); "
               f"ties: {c.get('tie', 'index')}; mean ± sample std over seeds. Images: EfficientNet-Lite0 ImageNet features "
               "(global 1280-d + 7×7 regions); text: the scenes' user-like tags (tokenizer recorded in each dataset).", "",
-              f"Wall time {report['wall_time_s']:.0f} s on {report['machine']['cores']} CPU cores ({report['machine']['cpu']}), "
+              f"Wall time {report['wall_time_s_all_sessions']:.0f} s over {len(report['sessions'])} session(s) "
+              f"(this session {report['wall_time_s']:.0f} s) on {report['machine']['cores']} CPU cores ({report['machine']['cpu']}), "
               f"torch threads {report['threads']}, load average {report['machine']['loadavg_at_start']} at start, "
               f"{report['loadavg_end']} at the end (the cores were shared with other jobs). git {report['git_commit']}; "
               f"{report['created']}; `{report['command']}`.", ""]
@@ -155,6 +278,9 @@ def main(argv=None) -> int:
     ap.add_argument("--src", required=True, help="folder with the npm emoji packages")
     ap.add_argument("--work", required=True, help="work folder (data, features, runs; reused)")
     ap.add_argument("--quick", action="store_true", help="small size (600 scenes, 1 seed, 15 epochs)")
+    ap.add_argument("--scenes", type=int, default=None, help="scenes per scene part (default: 6000, --quick 600)")
+    ap.add_argument("--seeds", type=int, default=None, help="seeds per model (default: 3, --quick 1)")
+    ap.add_argument("--epochs", type=int, default=None, help="training epochs (default: 40, --quick 15)")
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--parts", default="scenes,icons,scenes-zh")
     ap.add_argument("--threads", type=int, default=1)
@@ -163,29 +289,65 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     args.models = [m for m in args.models.split(",") if m]
     args.parts = [p for p in args.parts.split(",") if p]
+    bad = [p for p in args.parts if p not in PLAN]
+    if bad or not args.parts:
+        ap.error(f"--parts: unknown part(s) {', '.join(bad) or '(none)'}; expected some of {', '.join(PLAN)}")
+    for k, lo, hi in (("scenes", 20, 1_000_000), ("seeds", 1, 20), ("epochs", 1, 10_000)):
+        v = getattr(args, k)
+        if v is not None and not lo <= v <= hi:
+            ap.error(f"--{k}: expected {lo}..{hi}, got {v}")
     import torch
 
     from crossmedia.seed import git_commit, machine_info
 
+    from crossmedia.data.emoji import detect_route
+    from crossmedia.errors import UserError
+
     torch.set_num_threads(args.threads)
+    try:
+        detect_route(args.src)  # before anything is written
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     size_name = "quick" if args.quick else "full"
-    size = SIZES[size_name]
+    size = {k: (getattr(args, k) if getattr(args, k) is not None else v) for k, v in SIZES[size_name].items()}
+    if size != SIZES[size_name]:
+        size_name = "custom"
     machine = machine_info()
+    command = "python benchmarks/icons.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    sessions = Sessions(work, command)
     t0 = time.perf_counter()
-    roots = build_data(args, size)
-    parts = []
-    plan = {"scenes": ["default", "novel-icons"], "icons": ["default"], "scenes-zh": ["default"]}
-    for part in args.parts:
-        for protocol in plan[part]:
-            parts.append(run_part(args, part, roots[part], protocol, size))
-            report = {"bench": "icons", "size": size_name, "sizes": size, "parts": parts, "models": args.models,
-                      "machine": machine, "threads": args.threads, "git_commit": git_commit(),
-                      "wall_time_s": round(time.perf_counter() - t0, 1),
-                      "loadavg_end": round(os.getloadavg()[0], 2), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                      "command": "python benchmarks/icons.py " + " ".join(sys.argv[1:] if argv is None else argv)}
-            write_json(Path(args.out + ".json"), report)
-            write_text(Path(args.out + ".md"), markdown(report))
-            log(f"wrote {args.out}.md ({part}/{protocol})")
+    try:
+        roots = build_data(args, size)
+        sessions.update()
+        tracker = Tracker(args, size, roots)
+        log(f"plan: {len(tracker.items)} cells ({', '.join(args.parts)}; {len(args.models)} models, {size['seeds']} seed(s)); "
+            f"{tracker.line()}")
+        parts = []
+        for part in args.parts:
+            for protocol in PLAN[part]:
+                parts.append(run_part(args, part, roots[part], protocol, size, tracker))
+                sessions.update()
+                report = {"bench": "icons", "size": size_name, "sizes": size, "parts": parts, "models": args.models,
+                          "machine": machine, "threads": args.threads, "git_commit": git_commit(),
+                          "wall_time_s": round(time.perf_counter() - t0, 1),
+                          "wall_time_s_all_sessions": sessions.total_s, "sessions": sessions.data["sessions"],
+                          "loadavg_end": round(os.getloadavg()[0], 2), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                          "command": command}
+                write_json(Path(args.out + ".json"), report)
+                write_text(Path(args.out + ".md"), markdown(report))
+                log(f"wrote {args.out}.md ({part}/{protocol}); {tracker.line()}")
+    except UserError as e:
+        sessions.update()
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        sessions.update()
+        log(f"interrupted after {_hms(time.perf_counter() - t0)}; run the same command again to resume "
+            "(finished cells, data and features are kept)")
+        return 130
     return 0
 
 

@@ -67,14 +67,16 @@ def data_synth(out, n, seed, p_drop, p_noise, image_size, theme_strength, n_quer
 
 @data.command("synth-icons")
 @click.option("--src", required=True, type=click.Path(path_type=Path),
-              help="Folder with the npm emoji packages (unpacked or .tgz; see docs/datasets-emoji.md).")
+              help="Folder with the npm emoji packages (unpacked or .tgz) or the Debian files (e.g. /usr/share); "
+                   "see docs/datasets-emoji.md.")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output dataset folder.")
 @click.option("--n", "n", default=6000, show_default=True, type=click.IntRange(min=20), help="Number of scenes.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--lang", type=click.Choice(["en", "zh", "ja", "de", "fr", "es"]), default="en", show_default=True,
               help="Language of the names (captions) and keywords (tags).")
-@click.option("--styles", default="google", show_default=True,
-              help="Artwork styles, comma-separated; two (google,twitter) render every scene twice and add the cross-style protocol.")
+@click.option("--styles", default=None,
+              help="Artwork styles, comma-separated (default: google for the npm packages, noto for the Debian files); "
+                   "two (google,twitter) render every scene twice and add the cross-style protocol.")
 @click.option("--image-size", default=128, show_default=True, type=int, help="Scene side in pixels (128..512).")
 @click.option("--min-icons", default=2, show_default=True, type=int)
 @click.option("--max-icons", default=5, show_default=True, type=int)
@@ -82,14 +84,15 @@ def data_synth(out, n, seed, p_drop, p_noise, image_size, theme_strength, n_quer
               help="Probability that an icon comes from the scene's theme group (co-occurring words and labels).")
 @click.option("--novel-fraction", default=0.3, show_default=True, type=float,
               help="Share of the emoji in the novel pool (the novel-icons protocol's query/retrieval side).")
-@click.option("--p-icon-untagged", default=0.25, show_default=True, type=float, callback=_prob("p-icon-untagged"))
+@click.option("--p-icon-untagged", default=0.25, show_default=True, type=float, callback=_prob("p-icon-untagged"),
+              help="Tag noise (defaults = TagNoise's, calibrated; docs/datasets-emoji.md): probability that an icon gets no tag.")
 @click.option("--p-name", default=0.6, show_default=True, type=float, callback=_prob("p-name"),
               help="Probability that the name of a tagged icon becomes a tag.")
-@click.option("--p-keep", default=0.3, show_default=True, type=float, callback=_prob("p-keep"),
+@click.option("--p-keep", default=0.15, show_default=True, type=float, callback=_prob("p-keep"),
               help="Probability that a keyword of a tagged icon becomes a tag.")
 @click.option("--wrong-rate", default=0.25, show_default=True, type=click.FloatRange(0, 5),
               help="Wrong tags per kept tag (Poisson mean).")
-@click.option("--p-sparse", default=0.25, show_default=True, type=float, callback=_prob("p-sparse"),
+@click.option("--p-sparse", default=0.35, show_default=True, type=float, callback=_prob("p-sparse"),
               help="Probability that a scene keeps only 1-2 tags.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing non-empty output folder.")
 def data_synth_icons(src, out, n, seed, lang, styles, image_size, min_icons, max_icons, theme_strength, novel_fraction,
@@ -100,7 +103,7 @@ def data_synth_icons(src, out, n, seed, lang, styles, image_size, min_icons, max
     from ..data.info import format_summary, summarize
     from ..data.loaders.emoji import parse_styles
 
-    params = SceneParams(n=n, seed=seed, lang=lang, styles=parse_styles(styles), image_size=image_size,
+    params = SceneParams(n=n, seed=seed, lang=lang, styles=parse_styles(styles, src), image_size=image_size,
                          min_icons=min_icons, max_icons=max_icons, theme_strength=theme_strength,
                          novel_fraction=novel_fraction,
                          noise=TagNoise(p_icon_untagged=p_icon_untagged, p_name=p_name, p_keep=p_keep, wrong_rate=wrong_rate,

@@ -48,7 +48,8 @@ def _datasets_help() -> str:
 @click.option("--skin-tones", is_flag=True, help="emoji: include the single-tone skin variants.")
 @click.option("--label-level", type=click.Choice(["subgroup", "group"]), default=None,
               help="emoji: labels are subgroups (98, default) or groups (9).")
-@click.option("--styles", default=None, help="emoji: artwork styles, comma-separated: google (default), twitter.")
+@click.option("--styles", default=None,
+              help="emoji: artwork styles, comma-separated: google (npm default), twitter; noto (Debian files, the default there).")
 @click.option("--tokenizer", default=None,
               help="Text tokenizer: auto (default, detected from the text), words, ascii, jieba, chars[:N].")
 @click.option("--encoding", default=None, metavar="ENCODING",

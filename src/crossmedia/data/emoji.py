@@ -10,6 +10,10 @@ The versions are checked: the join and the counts in the docs are those of
 :data:`PACKAGE_VERSIONS`; another version is refused with a one-line error naming the package,
 the version found and the ``npm pack`` line to run.
 
+A second, npm-free route reads the files of the Debian packages ``fonts-noto-color-emoji``,
+``unicode-cldr-core`` and ``unicode-data`` (:mod:`crossmedia.data.emoji_debian`; artwork style
+``noto``); :func:`detect_route` tells the two apart.
+
 Join rule: the datasource's ``unified`` code point sequence and emojibase's ``hexcode`` are
 compared upper-case with every ``FE0F`` (emoji presentation selector) removed, since the two
 packages disagree about it for 245 emoji. Items of emojibase's ``component`` group (skin-tone
@@ -23,6 +27,7 @@ import json
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -33,7 +38,9 @@ PACKAGE_VERSIONS: dict[str, str] = {
     "emoji-datasource-twitter": "16.0.0",
     "emojibase-data": "17.0.0",
 }
-STYLES = ("google", "twitter")
+STYLES = ("google", "twitter", "noto")
+NPM_STYLES = ("google", "twitter")
+DEBIAN_STYLES = ("noto",)
 LANGS = ("en", "zh", "ja", "de", "fr", "es")
 DROPPED_GROUPS = ("component",)
 ICON_SIZE = 64
@@ -118,13 +125,9 @@ def _wanted(name: str, styles: tuple[str, ...], langs: tuple[str, ...]):
     return lambda rel: rel in ("package.json", "emoji.json") or (style in styles and rel.startswith(prefix))
 
 
-def find_package(src: Path, name: str, styles=STYLES, langs=LANGS, required: bool = True) -> Package | None:
-    """Package ``name`` under ``src``: a folder (``src/<x>/package/``, ``src/<x>/`` or ``src``
-    itself) whose package.json names it, or ``src/<name>-<version>.tgz``. The version must be
-    the one of :data:`PACKAGE_VERSIONS`."""
-    src = Path(src)
-    want = PACKAGE_VERSIONS[name]
-    found: Package | None = None
+def _package_dir(src: Path, name: str) -> Path | None:
+    """The folder under ``src`` (``src/<x>/package/``, ``src/<x>/`` or ``src`` itself) whose
+    package.json names ``name``."""
     candidates = [src, src / "package"]
     if src.is_dir():
         for d in sorted(src.iterdir()):
@@ -138,8 +141,18 @@ def find_package(src: Path, name: str, styles=STYLES, langs=LANGS, required: boo
             except (OSError, UnicodeDecodeError, json.JSONDecodeError):
                 continue
             if isinstance(meta, dict) and meta.get("name") == name:
-                found = Package(name, c)
-                break
+                return c
+    return None
+
+
+def find_package(src: Path, name: str, styles=STYLES, langs=LANGS, required: bool = True) -> Package | None:
+    """Package ``name`` under ``src``: a folder (``src/<x>/package/``, ``src/<x>/`` or ``src``
+    itself) whose package.json names it, or ``src/<name>-<version>.tgz``. The version must be
+    the one of :data:`PACKAGE_VERSIONS`."""
+    src = Path(src)
+    want = PACKAGE_VERSIONS[name]
+    where = _package_dir(src, name)
+    found: Package | None = Package(name, where) if where is not None else None
     if found is None and src.is_dir():
         tgz = sorted(src.glob(f"{name}-*.tgz"))
         exact = [t for t in tgz if t.name == f"{name}-{want}.tgz"]
@@ -177,6 +190,35 @@ class Emoji:
         return list(dict.fromkeys([self.name] + list(self.tags)))
 
 
+class Artwork(Protocol):
+    """What a style's artwork source promises: the RGBA picture of an emoji from the reference
+    stored in :attr:`Emoji.images` for that style, and where it comes from."""
+
+    where: object
+
+    def rgba(self, ref: str) -> np.ndarray: ...
+
+
+class NpmArtwork:
+    """64 px PNGs of an ``emoji-datasource-<style>`` package; ``ref`` is the member path."""
+
+    def __init__(self, pkg: Package):
+        self.pkg = pkg
+        self.where = pkg.where
+
+    def rgba(self, ref: str) -> np.ndarray:
+        from PIL import Image
+
+        try:
+            with Image.open(io.BytesIO(self.pkg.read(ref))) as im:
+                im = im.convert("RGBA")
+                if im.size != (ICON_SIZE, ICON_SIZE):
+                    im = im.resize((ICON_SIZE, ICON_SIZE), Image.BILINEAR)
+                return np.asarray(im, dtype=np.uint8).copy()
+        except (OSError, ValueError) as err:
+            raise DataError(f"{self.where}/{ref}: not a decodable PNG ({err.__class__.__name__})") from None
+
+
 @dataclass
 class Catalogue:
     emojis: list[Emoji]
@@ -185,24 +227,13 @@ class Catalogue:
     packages: dict[str, dict]  # name → {"version", "where"}
     groups: list[str]
     subgroups: list[str]
-    _pkgs: dict[str, Package] = field(default_factory=dict, repr=False)
-
-    def icon_bytes(self, e: Emoji, style: str) -> bytes:
-        return self._pkgs[f"emoji-datasource-{style}"].read(e.images[style])
+    artwork: dict[str, Artwork] = field(default_factory=dict, repr=False)  # style → source
+    route: str = "npm"  # "npm" or "debian"
+    dropped: dict[str, int] = field(default_factory=dict)  # why → how many emoji were left out
 
     def icon_rgba(self, e: Emoji, style: str) -> np.ndarray:
         """(64, 64, 4) uint8 RGBA artwork."""
-        from PIL import Image
-
-        try:
-            with Image.open(io.BytesIO(self.icon_bytes(e, style))) as im:
-                im = im.convert("RGBA")
-                if im.size != (ICON_SIZE, ICON_SIZE):
-                    im = im.resize((ICON_SIZE, ICON_SIZE), Image.BILINEAR)
-                return np.asarray(im, dtype=np.uint8).copy()
-        except (OSError, ValueError) as err:
-            raise DataError(f"{self.packages[f'emoji-datasource-{style}']['where']}/{e.images[style]}: "
-                            f"not a decodable PNG ({err.__class__.__name__})") from None
+        return self.artwork[style].rgba(e.images[style])
 
 
 def flatten(rgba: np.ndarray, background=(255, 255, 255)) -> np.ndarray:
@@ -212,18 +243,53 @@ def flatten(rgba: np.ndarray, background=(255, 255, 255)) -> np.ndarray:
     return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
 
 
-def load_catalogue(src: str | Path, lang: str = "en", styles=("google",), skin_tones: bool = False) -> Catalogue:
-    """Read and join the packages under ``src``. ``styles``: artwork styles to use (the first
-    is the primary one; every emoji kept has artwork in each)."""
+def detect_route(src: str | Path) -> str:
+    """``"npm"`` when ``src`` holds any of the npm packages (unpacked or ``.tgz``), else
+    ``"debian"`` when it holds any of the Debian files; otherwise one line naming both routes."""
     src = Path(src)
     if not src.exists():
-        raise DataError(f"--src {src}: not found; get the packages with: {npm_pack_line()}")
+        raise DataError(f"--src {src}: not found; get the npm packages with: {npm_pack_line()} "
+                        f"(or the Debian route: {_apt_line()}, then --src /usr/share)")
+    if src.is_dir():
+        for name in PACKAGE_VERSIONS:
+            if any(src.glob(f"{name}-*.tgz")) or _package_dir(src, name) is not None:
+                return "npm"
+    from .emoji_debian import has_debian_files
+
+    if has_debian_files(src):
+        return "debian"
+    raise DataError(f"--src {src}: neither the npm emoji packages ({npm_pack_line()}) nor the Debian files "
+                    f"(NotoColorEmoji.ttf, annotations/<lang>.xml, emoji-test.txt: {_apt_line()}) found")
+
+
+def _apt_line() -> str:
+    from .emoji_debian import APT_LINE
+
+    return APT_LINE
+
+
+def default_styles(src: str | Path) -> tuple[str, ...]:
+    """The artwork style used when none is asked for: ``google`` (npm route) or ``noto`` (Debian)."""
+    return NPM_STYLES[:1] if detect_route(src) == "npm" else DEBIAN_STYLES
+
+
+def load_catalogue(src: str | Path, lang: str = "en", styles=None, skin_tones: bool = False) -> Catalogue:
+    """Read and join the packages under ``src`` (npm or Debian route, :func:`detect_route`).
+    ``styles``: artwork styles to use (the first is the primary one; every emoji kept has
+    artwork in each); ``None``: the route's default (:func:`default_styles`)."""
+    src = Path(src)
+    route = detect_route(src)
     if lang not in LANGS:
         raise DataError(f"--lang {lang!r}: expected one of {', '.join(LANGS)}")
-    styles = tuple(styles)
-    bad = [s for s in styles if s not in STYLES]
+    styles = tuple(styles) if styles else default_styles(src)
+    allowed = NPM_STYLES if route == "npm" else DEBIAN_STYLES
+    bad = [s for s in styles if s not in allowed]
     if bad or not styles:
-        raise DataError(f"--styles {','.join(styles)}: expected one or more of {', '.join(STYLES)}")
+        other = ("the Debian route (fonts-noto-color-emoji)" if route == "npm" else f"the npm packages ({npm_pack_line()})")
+        raise DataError(f"--styles {','.join(styles)}: {src} is the {route} route, whose styles are {', '.join(allowed)}"
+                        + (f"; {', '.join(bad)} needs {other}" if bad and all(b in STYLES for b in bad) else ""))
+    if route == "debian":
+        return _load_debian(src, lang, skin_tones)
     base = find_package(src, "emojibase-data", styles, (lang, "en"))
     arts = {s: find_package(src, f"emoji-datasource-{s}", styles, (lang,)) for s in styles}
     groups_meta = base.json("meta/groups.json")
@@ -269,7 +335,65 @@ def load_catalogue(src: str | Path, lang: str = "en", styles=("google",), skin_t
     used_sub = sorted({e.subgroup for e in emojis}, key=lambda n: _order(sgnames, n))
     packages = {p.name: {"version": p.version, "where": str(p.where)} for p in [base, *arts.values()]}
     return Catalogue(emojis=emojis, lang=lang, styles=styles, packages=packages, groups=used_groups,
-                     subgroups=used_sub, _pkgs={p.name: p for p in [base, *arts.values()]})
+                     subgroups=used_sub, artwork={s: NpmArtwork(arts[s]) for s in styles}, route="npm")
+
+
+def _load_debian(src: Path, lang: str, skin_tones: bool) -> Catalogue:
+    """The catalogue from the Debian files (:mod:`crossmedia.data.emoji_debian`): emoji, order,
+    groups and subgroups from emoji-test.txt; names and keywords from CLDR; artwork ``noto``."""
+    from . import emoji_debian as D
+
+    files = D.find_debian_files(src, lang)
+    if lang != "en":
+        D.find_debian_files(src, "en")  # the English names are kept too
+    art = D.NotoArtwork(files.font)
+    rows = D.read_emoji_test(files.emoji_test)
+    loc = D.read_annotations(files.cldr, lang)
+    en = loc if lang == "en" else D.read_annotations(files.cldr, "en")
+    base_of: dict[str, dict] = {}
+    emojis: list[Emoji] = []
+    dropped = {"component group": 0, "mixed or extra skin tones": 0, "no CLDR name": 0, "not drawn by the font": 0}
+    for r in rows:
+        key = norm_hex(r["hexcode"])
+        if r["group"] in DROPPED_GROUPS:
+            dropped["component group"] += 1
+            continue
+        parts = key.split("-")
+        tone, base_key = None, key
+        if any(p in _TONES for p in parts):
+            tone = _tone(key)
+            base_key = "-".join(p for p in parts if p not in _TONES)
+            if tone is None or base_key not in base_of:  # mixed tones (two people), or a base left out
+                dropped["mixed or extra skin tones"] += 1
+                continue
+            if not skin_tones:
+                continue
+        rec = loc.get(key)
+        if rec is None or not rec.get("name"):
+            dropped["no CLDR name"] += 1
+            continue
+        if not art.draws(r["text"]):
+            dropped["not drawn by the font"] += 1
+            continue
+        name_en = (en.get(key) or {}).get("name") or rec["name"]
+        e = Emoji(hexcode=r["hexcode"], key=key, name=rec["name"], name_en=name_en, tags=list(rec.get("tags") or []),
+                  group=r["group"], subgroup=r["subgroup"], tone=tone, images={"noto": r["text"]})
+        if tone is None:
+            base_of[key] = {"group": r["group"], "subgroup": r["subgroup"]}
+        else:  # a variant shares its base emoji's subgroup, as in the npm route
+            b = base_of[base_key]
+            e.group, e.subgroup = b["group"], b["subgroup"]
+        emojis.append(e)
+    if not emojis:
+        raise DataError(f"{files.emoji_test}: no emoji joined with {files.cldr}/annotations/{lang}.xml and drawn by {files.font}")
+    groups = list(dict.fromkeys(e.group for e in emojis))
+    subgroups = list(dict.fromkeys(r["subgroup"] for r in rows if r["subgroup"] in {e.subgroup for e in emojis}))
+    packages = {"fonts-noto-color-emoji": {"version": files.versions["fonts-noto-color-emoji"], "where": str(files.font)},
+                "unicode-cldr-core": {"version": files.versions["unicode-cldr-core"], "where": str(files.cldr)},
+                "unicode-data": {"version": files.versions["unicode-data"], "where": str(files.emoji_test)}}
+    return Catalogue(emojis=emojis, lang=lang, styles=DEBIAN_STYLES, packages=packages, groups=groups,
+                     subgroups=subgroups, artwork={"noto": art}, route="debian",
+                     dropped={k: v for k, v in dropped.items() if v})
 
 
 def _order(names: dict[int, str], n: str) -> int:

@@ -25,9 +25,10 @@ from .base import ImageArray, PrepareOptions, Prepared, carve, fixed_protocol, r
 LABEL_LEVELS = ("subgroup", "group")
 
 
-def parse_styles(text: str | None) -> tuple[str, ...]:
+def parse_styles(text: str | None, src: Path | None = None) -> tuple[str, ...]:
+    """``--styles`` as a tuple; empty: the default style of ``src``'s route (google or noto)."""
     if not text:
-        return ("google",)
+        return E.default_styles(src) if src is not None else E.NPM_STYLES[:1]
     styles = tuple(s.strip() for s in str(text).split(",") if s.strip())
     bad = [s for s in styles if s not in E.STYLES]
     if bad or not styles or len(set(styles)) != len(styles):
@@ -35,14 +36,15 @@ def parse_styles(text: str | None) -> tuple[str, ...]:
     return styles
 
 
-@register_preparer("emoji", "single emoji icons: npm emoji artwork + CLDR names/keywords (emojibase), subgroup labels",
-                   "folder with the npm packages (unpacked or .tgz): " + E.npm_pack_line())
+@register_preparer("emoji", "single emoji icons: emoji artwork + CLDR names/keywords, subgroup labels (npm or Debian packages)",
+                   "folder with the npm packages (unpacked or .tgz: " + E.npm_pack_line() + ") or the Debian files "
+                   "(--src /usr/share after: apt-get install fonts-noto-color-emoji unicode-cldr-core unicode-data)")
 def prepare_emoji(src: Path, opts: PrepareOptions) -> Prepared:
     lang = opts.lang or "en"
     level = opts.label_level or "subgroup"
     if level not in LABEL_LEVELS:
         raise DataError(f"--label-level {level!r}: expected subgroup or group")
-    styles = parse_styles(opts.styles)
+    styles = parse_styles(opts.styles, src)
     cat = E.load_catalogue(src, lang=lang, styles=styles, skin_tones=opts.skin_tones)
     names = cat.subgroups if level == "subgroup" else cat.groups
     col = {n: j for j, n in enumerate(names)}
@@ -66,10 +68,11 @@ def prepare_emoji(src: Path, opts: PrepareOptions) -> Prepared:
         text_field="tags", labels_required=True,
         description=(f"{len(cat.emojis)} emoji ({', '.join(styles)} artwork, 64x64 on white) with CLDR names (caption) and "
                      f"keywords (tags) in {lang!r}; labels: {level} ({len(names)}); component group dropped; skin tones "
-                     f"{'included' if opts.skin_tones else 'excluded'}. Packages: "
+                     f"{'included' if opts.skin_tones else 'excluded'}. Packages ({cat.route} route): "
                      + ", ".join(f"{k}@{v}" for k, v in versions.items())),
-        source={"format": "npm emoji packages", "packages": versions, "lang": lang, "styles": list(styles),
-                "label_level": level, "skin_tones": bool(opts.skin_tones), "join": "hexcode without FE0F"},
+        source={"format": "npm emoji packages" if cat.route == "npm" else "Debian emoji files", "route": cat.route,
+                "packages": versions, "lang": lang, "styles": list(styles), "label_level": level,
+                "skin_tones": bool(opts.skin_tones), "join": "hexcode without FE0F", "dropped": cat.dropped},
     )
     n_icons = len(cat.emojis)
     if n_icons < 20:
