@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import sys
 import tempfile
@@ -41,10 +42,11 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 DIRECTIONS = ("image->text", "text->image")
 ENTRIES = ["dscmr", "dscmr-paper", "acmr", "acmr-paper", "dcmh", "dcmh-paper"]
-#: figures of the authors' own code measured on the same data and protocol (issue 20: the
+#: figures of the authors' own code measured on the same data and protocol (the
 #: official DSCMR model, loss and mAP run on these features, 3 seeds, selected on val vs val)
 REFERENCE = {"dscmr-paper": {"source": "official penghu-cs/DSCMR code on the same features and protocol, 1,956 "
-                                       "training pairs, selected on val queries vs val items (issue 20)",
+                                       "training pairs (model, loss and mAP code unchanged, data loading adapted), "
+                                       "selected on val queries vs val items",
                              "image->text": (0.2618, 0.0045), "text->image": (0.2407, 0.0072)}}
 
 
@@ -137,7 +139,20 @@ def markdown(rep: dict) -> str:
     if partial:
         lines += ["", f"Fewer seeds than asked ({', '.join(map(str, rep['seeds_asked']))}): "
                   + ", ".join(f"`{e}` ({rep['summary'][e]['n_seeds']})" for e in partial) + "."]
+    near_random = [e for e, s in rep["summary"].items()
+                   if max(s[d]["mean"] for d in DIRECTIONS) < rep["random_ranking"] + 0.03]
+    for e in near_random:
+        s = rep["summary"][e]
+        lines += ["", f"`{e}` stays within 0.03 of a random ranking ({rep['random_ranking']:.4f}) in both directions; "
+                  f"its best validation epochs are {', '.join(map(str, s['best_epoch']))} of {s['epochs']}."]
+    every = {}
+    for r in rep["runs"]:
+        m = re.search(r" every (\d+) epoch", r.get("val_selection") or "")
+        every.setdefault(r["entry"], int(m.group(1)) if m else "?")
     sel = next(iter(rep["runs"]), {}).get("val_selection", "")
+    sel = sel.split(" every ")[0] + ", validated every N trainer epochs (" + \
+        ", ".join(f"{e} {n}" for e, n in every.items()) + ")" + \
+        (";" + sel.split(";", 1)[1] if ";" in sel else "")
     rel = next(iter(rep["runs"]), {}).get("relevance_statistics") or {}
     conv = rep["convention"].get("spec", rep["convention"])
     lines += [

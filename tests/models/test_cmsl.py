@@ -381,9 +381,55 @@ def test_scan_form_trains_and_reranks_with_the_exact_scan_score(tiny_dataset):
         assert torch.allclose(fg, 0.5 * (ti + it), atol=1e-6)
         attn = model.word_region_attention(b, b)
         assert all(torch.allclose(a.sum(1), torch.ones(a.shape[0])) for a in attn if a.numel())
-    # the vocabulary form is the default (measured better on the embedded scenes), auxiliary term off
+    # local.form=auto: the tiny dataset's 4 words fit in out_dim 4 → the vocabulary form, auxiliary term off
     old, *_ = _ctx(tiny_dataset.root)
     assert old.local_form == "vocabulary" and old.aux_weight == 0.0
+
+
+def test_local_form_auto_is_vocabulary_only_when_the_vocabulary_fits_in_out_dim():
+    from crossmedia.models.cmsl import resolve_local_form
+
+    assert resolve_local_form("auto", 2 + 32, 32) == "vocabulary"
+    assert resolve_local_form("auto", 2 + 33, 32) == "scan"
+    assert resolve_local_form("vocabulary", 5000, 32) == "vocabulary"
+    assert resolve_local_form("scan", 10, 32) == "scan"
+
+    def info(n_words):
+        return DataInfo(n_labels=3, vocab=["<pad>", "<unk>"] + [f"w{i}" for i in range(n_words)],
+                        image_feature_dim=64, extra={"region_dim": 32})
+
+    off = {"graph": {"enabled": False}, "expansion": {"enabled": False}}
+    small = get_model("cmsl", {"bits": 32, **off}, info(30))  # the embedded scenes: 22 words
+    assert small.local_form == "vocabulary" and small.aux_weight == 0.0
+    big = get_model("cmsl", {"bits": 32, **off}, info(1000))  # icon scenes: ~2,500 words
+    assert big.local_form == "scan" and big.aux_weight == 1.0
+    assert get_model("cmsl", {"bits": 32, **off, "local": {"form": "vocabulary"}}, info(1000)).local_form == "vocabulary"
+    with pytest.raises(ConfigError, match="local.form"):
+        get_model("cmsl", {"bits": 32, **off, "local": {"form": "magic"}}, info(10))
+
+
+def test_vocabulary_form_local_vectors_swamp_the_global_part_on_a_large_vocabulary():
+    """Why ``auto`` leaves the vocabulary form on a large vocabulary: each image's local vector is
+    P·c with c one score per vocabulary word, so at initialisation its inner product with another
+    image's grows with the vocabulary (~V/64) and swamps the global part (the intra-media
+    likelihood saturates, θ = 0.5·⟨u, u'⟩); the scan form's pooled, l2-normalised regions do not."""
+    vocab = ["<pad>", "<unk>"] + [f"w{i}" for i in range(1000)]
+    info = DataInfo(n_labels=3, vocab=vocab, image_feature_dim=64, extra={"region_dim": 32})
+    gen = torch.Generator().manual_seed(0)
+    batch = {"image": torch.rand(16, 64, generator=gen), "regions": 6 * torch.rand(16, 9, 32, generator=gen)}
+    offdiag = ~torch.eye(16, dtype=torch.bool)
+    inner = {}
+    for form in ("vocabulary", "scan"):
+        torch.manual_seed(0)
+        m = get_model("cmsl", {"bits": 32, "local": {"form": form}, "graph": {"enabled": False},
+                               "expansion": {"enabled": False}}, info).eval()
+        with torch.no_grad():
+            u = m.encode_image(batch)
+        g, loc = u[:, :64], u[:, 64:]
+        inner[form] = (float((g @ g.T)[offdiag].mean()), float((loc @ loc.T)[offdiag].mean()))
+    g_voc, l_voc = inner["vocabulary"]
+    g_scan, l_scan = inner["scan"]
+    assert l_voc > 5 * g_voc and l_scan < g_scan
 
 
 def test_training_texts_get_image_level_expansion(tiny_dataset):
