@@ -17,11 +17,23 @@ Part 1, per model (``--models``) on ``--n`` scenes (training split = half), ``--
 * ``2 proc``   — the loop under ``torchrun --nproc-per-node 2`` (gloo on CPU, NCCL on CUDA; same
   global batch), samples/s of the whole job, and its ratio to 1 process.
 
-Part 2, data path (twotower, pixels): ``data.loader=memory`` vs ``data.loader=stream`` (with
-``--workers`` DataLoader workers) at each of ``--rss-sizes`` scenes: peak RSS and samples/s.
+Part 2, data path (twotower, pixels): ``data.loader=stream`` (with ``--workers`` DataLoader
+workers) at each of ``--rss-sizes`` scenes, and ``data.loader=memory`` at each of
+``--memory-sizes``: peak RSS and samples/s, and each stream row's samples/s as a ratio to the
+in-RAM row at the first memory size (``--max-steps`` caps the batches per epoch,
+``train.max_steps``, so that large sizes finish; samples/s then counts the capped epoch's items).
+
+Part 3, CMSL preprocessing (``--prep-sizes``, training items; features mode): the correlation
+graph, random walks and skip-gram (``model.graph`` defaults, empty cache) against one training
+epoch at the same size (the last of ``--prep-epochs``, its codebook step included), extrapolated
+to a 10-epoch training: ratio = preprocessing / (preprocessing + 10 × epoch). The data: the
+scenes' tags and labels (the synthetic generator without pictures) and 128-d "global features"
+= a fixed random projection of the labels plus noise, seeded — the graph's cost depends on the
+item count, the vocabulary and the feature width, not on what the features mean.
 
     PYTHONPATH=src python benchmarks/bench_train.py [--device auto] [--n 2000] [--epochs 2]
-        [--models twotower,cmsl,dafsn] [--rss-sizes 2000,50000] [--workers 2] [--cache DIR]
+        [--models twotower,cmsl,dafsn] [--rss-sizes 2000,50000] [--memory-sizes 2000]
+        [--max-steps N] [--workers 2] [--prep-sizes 10000,100000] [--cache DIR]
 
 Unattended on a one-GPU machine (``--device auto`` picks CUDA when present) the defaults take
 about 5–8 minutes; results go to ``benchmarks/results/train_<device>.md`` / ``.json``.
@@ -77,7 +89,24 @@ def worker(spec: dict) -> None:
         if rank != 0:
             return
         log = run.read_log()
-        res = {"samples_s": spec["n_train"] / log[-1]["time_s"], "epoch_s": log[-1]["time_s"]}
+        samples = log[-1].get("samples", spec["n_train"])
+        res = {"samples_s": samples / log[-1]["time_s"], "epoch_s": log[-1]["time_s"], "samples": samples,
+               "per_epoch_step_s": log[-1].get("quant_step_s", 0.0)}
+    elif spec["mode"] == "prep":  # CMSL's preprocessing alone (graph, walks, skip-gram; empty cache)
+        from crossmedia.data.loading import load_run_data
+        from crossmedia.models import TrainContext
+        from crossmedia.train import build_model
+
+        dev = torch.device(cfg["train"]["device"])
+        rd = load_run_data(cfg["data"])
+        model = build_model(cfg, rd).to(dev)
+        idx = torch.as_tensor(rd.protocol["train"], dtype=torch.long)
+        t0 = time.perf_counter()
+        model.setup_training(TrainContext(run_data=rd, train_idx=idx, device=dev, config=cfg))
+        gi = model.graph_info
+        res = {"setup_s": round(time.perf_counter() - t0, 3), "n_train": len(idx),
+               **{k: gi.get(k) for k in ("graph_build_s", "graph_walks_s", "graph_skipgram_s", "graph_setup_s",
+                                         "graph_cache_hit", "walk_tokens")}}
     else:  # fwd+bwd on preloaded device tensors
         from crossmedia.data.loading import load_run_data
         from crossmedia.models import TrainContext
@@ -120,9 +149,49 @@ def worker(spec: dict) -> None:
     print("RESULT " + json.dumps(res), flush=True)
 
 
-def measure(spec: dict, nproc: int = 1, timeout: int = 900) -> dict:
+def features_data(root: Path, n_train: int, seed: int = 0, dim: int = 128) -> str:
+    """A features-mode dataset of 2·n_train items (half of them the training split): the synthetic
+    scenes' tags and labels (no pictures drawn) and label-projection + noise "global features"."""
+    import numpy as np
+
+    from crossmedia.data import Dataset, Protocol
+    from crossmedia.data import synth
+
+    if (root / "dataset.json").is_file():
+        return str(root)
+    n = 2 * n_train
+    tmp = root.with_name(root.name + ".tmp")
+    if tmp.exists():
+        import shutil
+
+        shutil.rmtree(tmp)
+    (tmp / "features").mkdir(parents=True)
+    items, labels = [], np.zeros((n, len(synth.LABEL_NAMES)), np.float32)
+    for i in range(n):
+        rng = np.random.default_rng(np.random.SeedSequence([seed, i]))
+        objects = synth.sample_objects(rng)
+        tags, _ = synth.make_tags(objects, rng)
+        lab = sorted({synth.label_index(o.colour, o.shape) for o in objects})
+        labels[i, lab] = 1
+        items.append({"id": f"f{i:07d}", "feature_row": i, "tags": tags, "labels": lab})
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((labels.shape[1], dim)).astype(np.float32)
+    feats = labels @ w + 0.5 * rng.standard_normal((n, dim)).astype(np.float32)
+    np.save(tmp / "features" / "global.npy", feats.astype(np.float32))
+    ds = Dataset(name="feature-scenes", items=items, label_names=list(synth.LABEL_NAMES),
+                 meta={"features": {"global": "features/global.npy"}, "text_fields": ["tags"],
+                       "default_protocol": "default",
+                       "description": "benchmark data: synthetic scene tags/labels, label-projection features"})
+    ds.save(tmp)
+    ds.save_protocol(Protocol.random(n, seed=seed, name="default", dataset=ds.name, labels=ds.labels,
+                                     n_query=n // 10, n_train=n_train, n_val=n // 20))
+    tmp.rename(root)
+    return str(root)
+
+
+def measure(spec: dict, nproc: int = 1, timeout: int = 1800) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "CROSSMEDIA_NO_PROGRESS": "1",
-           "OMP_NUM_THREADS": str(spec["threads"])}
+           "OMP_NUM_THREADS": str(spec["threads"]), **spec.get("env", {})}
     me = [str(Path(__file__).resolve()), "--worker", json.dumps(spec)]
     if nproc > 1:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", *me]
@@ -151,6 +220,14 @@ def main() -> None:
     ap.add_argument("--models", default="twotower,cmsl,dafsn")
     ap.add_argument("--nproc", default="1,2", help="process counts of the loop measurement")
     ap.add_argument("--rss-sizes", default="2000,50000", help="scenes for part 2 (empty: skip)")
+    ap.add_argument("--memory-sizes", default="2000", help="scenes at which part 2 also runs the in-RAM path")
+    ap.add_argument("--max-steps", type=int, default=None, help="part 2: at most this many batches per epoch")
+    ap.add_argument("--prep-sizes", default="10000,100000", help="training items for part 3 (empty: skip)")
+    ap.add_argument("--prep-epochs", type=int, default=2, help="part 3: epochs of the training run (last one timed)")
+    ap.add_argument("--prep-skipgram-sizes", default="10000",
+                    help="part 3: sizes also measured with the skip-gram trained (model.expansion.score=embedding)")
+    ap.add_argument("--prep-max-steps", type=int, default=None,
+                    help="part 3: at most this many batches per epoch; the full epoch is then extrapolated")
     ap.add_argument("--workers", type=int, default=2, help="DataLoader workers of the streaming path")
     ap.add_argument("--threads", type=int, default=None, help="torch threads per process (default: cores / nproc)")
     ap.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "crossmedia-bench-train"))
@@ -194,23 +271,77 @@ def main() -> None:
         part1.append(row)
         print(json.dumps(row), flush=True)
     part2 = []
-    for n in [int(x) for x in a.rss_sizes.split(",") if x]:
+    mem_sizes = [int(x) for x in a.memory_sizes.split(",") if x]
+    rss_sizes = [int(x) for x in a.rss_sizes.split(",") if x]
+    for n in sorted(set(rss_sizes) | set(mem_sizes)):
         r, nt = data(n)
-        for loader in ("memory", "stream"):
+        loaders = (["memory"] if n in mem_sizes else []) + (["stream"] if n in rss_sizes else [])
+        for loader in loaders:
             ov = [*common, "model.bits=32", f"data.loader={loader}", f"data.workers={a.workers if loader == 'stream' else 0}"]
+            if a.max_steps:
+                ov.append(f"train.max_steps={a.max_steps}")
             res = measure({"model": "twotower", "data": r, "overrides": ov, "threads": threads, "n_train": nt,
                            "out": str(cache / "runs" / f"rss_{loader}_{n}"), "mode": "loop"})
             part2.append({"n": n, "loader": loader, **res})
             print(json.dumps(part2[-1]), flush=True)
+    part3 = []
+    for nt in [int(x) for x in a.prep_sizes.split(",") if x]:
+        r = features_data(cache / f"features{nt}", nt)
+        gcache = tempfile.mkdtemp(prefix="graph-cache-", dir=cache)  # an empty cache: the preprocessing runs
+        ov = [f"train.device={dev}", f"train.batch_size={a.batch_size}", "train.val_every=0",
+              f"train.epochs={a.prep_epochs}", "data.image_source=features"]
+        spec = {"model": "cmsl", "data": r, "overrides": ov, "threads": threads, "n_train": nt,
+                "out": str(cache / "runs" / f"prep_{nt}"), "env": {"CROSSMEDIA_CACHE_DIR": gcache}}
+        prep = measure({**spec, "mode": "prep"})
+        lspec = spec if not a.prep_max_steps else {**spec, "overrides": [*ov, f"train.max_steps={a.prep_max_steps}"]}
+        loop = measure({**lspec, "mode": "loop"})  # same cache: the preprocessing is reused, not timed again
+        row = {"n_train": nt, "prep": prep, "epoch": loop}
+        if "error" not in prep and "error" not in loop:
+            pre, ep = prep["graph_setup_s"], loop["epoch_s"]
+            full = -(-nt // a.batch_size)
+            if loop["samples"] < nt:  # a capped epoch: the steps scaled to the full epoch, the per-epoch step once
+                once = loop.get("per_epoch_step_s") or 0.0
+                ep = once + (ep - once) * full / -(-loop["samples"] // a.batch_size)
+                row["epoch_extrapolated_s"] = round(ep, 2)
+            row["ratio_10_epochs"] = round(pre / (pre + 10 * ep), 4)
+        part3.append(row)
+        print(json.dumps(row), flush=True)
+
+    for row in [r for r in part3 if str(r["n_train"]) in a.prep_skipgram_sizes.split(",")]:
+        nt, loop = row["n_train"], row["epoch"]
+        r = features_data(cache / f"features{nt}", nt)
+        ov = [f"train.device={dev}", f"train.batch_size={a.batch_size}", "train.val_every=0",
+              f"train.epochs={a.prep_epochs}", "data.image_source=features"]
+        spec = {"model": "cmsl", "data": r, "overrides": ov, "threads": threads, "n_train": nt,
+                "out": str(cache / "runs" / f"prep_{nt}")}
+        # the same data with the skip-gram trained (as with the local branch or embedding-scored
+        # expansion); its epoch is the default row's (the skip-gram changes only the preprocessing)
+        sg = {**spec, "overrides": [*ov, "model.expansion.score=embedding"],
+              "env": {"CROSSMEDIA_CACHE_DIR": tempfile.mkdtemp(prefix="graph-cache-", dir=cache)}}
+        prep_sg = measure({**sg, "mode": "prep"})
+        row_sg = {"n_train": nt, "variant": "skip-gram trained (model.expansion.score=embedding)", "prep": prep_sg,
+                  "epoch": loop}
+        for k in ("epoch_extrapolated_s",):
+            if k in row:
+                row_sg[k] = row[k]
+        if "error" not in prep_sg and "error" not in loop:
+            ep = row.get("epoch_extrapolated_s", loop["epoch_s"])
+            row_sg["ratio_10_epochs"] = round(prep_sg["graph_setup_s"] / (prep_sg["graph_setup_s"] + 10 * ep), 4)
+        part3.append(row_sg)
+        print(json.dumps(row_sg), flush=True)
     meta = {"device": dev, "gpu": torch.cuda.get_device_name(0) if dev == "cuda" else None,
             "cpu_cores": cores, "threads_per_process": threads, "load_avg_before": [round(x, 2) for x in load0],
             "load_avg_after": [round(x, 2) for x in os.getloadavg()], "git_commit": git_commit(),
             "python": platform.python_version(), "torch": torch.__version__, "n": a.n, "epochs": a.epochs,
             "batch_size": a.batch_size, "seed": 0, "wall_s": round(time.time() - started, 1),
+            "max_steps": a.max_steps, "workers": a.workers, "prep_epochs": a.prep_epochs,
+            "prep_max_steps": a.prep_max_steps, "prep_skipgram_sizes": a.prep_skipgram_sizes,
+            "command": "python benchmarks/bench_train.py " + " ".join(sys.argv[1:]),
             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps({"meta": meta, "part1": part1, "part2": part2}, indent=1))
-    out.with_suffix(".md").write_text(report(meta, part1, part2))
+    out.with_suffix(".json").write_text(json.dumps({"meta": meta, "part1": part1, "part2": part2, "part3": part3},
+                                                  indent=1))
+    out.with_suffix(".md").write_text(report(meta, part1, part2, part3))
     print(f"wrote {out}.md", flush=True)
 
 
@@ -221,19 +352,21 @@ def _f(d: dict, k: str, nd: int = 1) -> str:
     return "–" if v is None else f"{v:.{nd}f}"
 
 
-def report(meta: dict, part1: list, part2: list) -> str:
+def report(meta: dict, part1: list, part2: list, part3: list = ()) -> str:
     L = ["# Training throughput (`benchmarks/bench_train.py`)", "",
+         f"Command: `{meta.get('command', '')}`.", "",
          f"Device {meta['device']}" + (f" ({meta['gpu']})" if meta["gpu"] else "") +
          f"; {meta['cpu_cores']} CPU cores, {meta['threads_per_process']} torch threads per process; "
          f"load average before {meta['load_avg_before']}, after {meta['load_avg_after']} (a shared machine "
          "makes absolute figures noisy; ratios are measured side by side). "
-         f"Git {meta['git_commit']}, torch {meta['torch']}, {meta['date']}, wall {meta['wall_s']} s.", "",
-         f"Synthetic scenes (seed 0, 72×72 pixels), {meta['n']} items, "
-         f"batch {meta['batch_size']}, {meta['epochs']} epochs, figures from the last epoch. "
-         "samples/s = training items per epoch second (the epoch includes the model's per-epoch step).", "",
-         "## Training loop vs forward+backward on preloaded tensors; 1 vs 2 processes", "",
-         "| model | fwd+bwd samples/s | loop samples/s | loop / fwd+bwd | 2 proc samples/s | 2 proc / 1 proc | "
-         "peak RSS MB (loop) | GPU peak MB (loop) |", "|---|---|---|---|---|---|---|---|"]
+         f"Git {meta['git_commit']}, torch {meta['torch']}, {meta['date']}, wall {meta['wall_s']} s.", ""]
+    if part1:
+        L += [f"Synthetic scenes (seed 0, 72×72 pixels), {meta['n']} items, "
+              f"batch {meta['batch_size']}, {meta['epochs']} epochs, figures from the last epoch. "
+              "samples/s = training items per epoch second (the epoch includes the model's per-epoch step).", "",
+              "## Training loop vs forward+backward on preloaded tensors; 1 vs 2 processes", "",
+              "| model | fwd+bwd samples/s | loop samples/s | loop / fwd+bwd | 2 proc samples/s | 2 proc / 1 proc | "
+              "peak RSS MB (loop) | GPU peak MB (loop) |", "|---|---|---|---|---|---|---|---|"]
     for r in part1:
         fb, l1, l2 = r["fwd+bwd"], r.get("loop_1", {"error": "not run"}), r.get("loop_2", {"error": "not run"})
         ratio = (f"{l1['samples_s'] / fb['samples_s']:.2f}" if "error" not in fb and "error" not in l1 else "–")
@@ -241,15 +374,37 @@ def report(meta: dict, part1: list, part2: list) -> str:
         L.append(f"| {r['model']} | {_f(fb, 'samples_s')} | {_f(l1, 'samples_s')} | {ratio} | {_f(l2, 'samples_s')} | "
                  f"{ratio2} | {_f(l1, 'peak_rss_mb', 0)} | {_f(l1, 'gpu_peak_mb', 0)} |")
     if part2:
+        ref = next((r for r in part2 if r["loader"] == "memory" and "error" not in r), None)
+        cap = f", at most {meta['max_steps']} batches per epoch (`train.max_steps`)" if meta.get("max_steps") else ""
         L += ["", "## Data path: in RAM vs streaming (twotower, pixels)", "",
-              "| scenes | data.loader | samples/s | peak RSS MB | stream / memory samples/s |", "|---|---|---|---|---|"]
-        by = {(r["n"], r["loader"]): r for r in part2}
+              f"twotower, 32 bits, batch {meta['batch_size']}, {meta['epochs']} epochs (the last one timed){cap}; "
+              f"stream with {meta.get('workers')} DataLoader worker(s).", "",
+              "| scenes | data.loader | items in the timed epoch | samples/s | peak RSS MB | samples/s / in-RAM at "
+              f"{ref['n'] if ref else '–'} scenes |", "|---|---|---|---|---|---|"]
         for r in part2:
-            mem = by.get((r["n"], "memory"), {"error": ""})
-            rat = (f"{r['samples_s'] / mem['samples_s']:.2f}" if r["loader"] == "stream" and "error" not in r
-                   and "error" not in mem else "")
-            L.append(f"| {r['n']} | {r['loader']} | {_f(r, 'samples_s')} | {_f(r, 'peak_rss_mb', 0)} | {rat} |")
-    L += ["", "1 process: cores/2 torch threads; 2 proc: `torchrun --standalone --nproc-per-node 2` (gloo on CPU, "
+            rat = (f"{r['samples_s'] / ref['samples_s']:.2f}" if ref is not None and r is not ref and "error" not in r
+                   else "")
+            L.append(f"| {r['n']} | {r['loader']} | {r.get('samples', '–')} | {_f(r, 'samples_s')} | "
+                     f"{_f(r, 'peak_rss_mb', 0)} | {rat} |")
+    if part3:
+        L += ["", "## CMSL preprocessing vs training (features mode)", "",
+              "Correlation graph + random walks + skip-gram (`model.graph` defaults, empty cache) against one "
+              f"training epoch (the last of {meta.get('prep_epochs')}, codebook step included; batch "
+              f"{meta['batch_size']}); ratio = preprocessing / (preprocessing + 10 epochs).", "",
+              "| training items | graph s | walks s | skip-gram s | preprocessing s | epoch s | walk tokens | "
+              "share of a 10-epoch training |", "|---|---|---|---|---|---|---|---|"]
+        if meta.get("prep_max_steps"):
+            L[-2:-2] = [f"Epochs capped at {meta['prep_max_steps']} batches (`train.max_steps`): a full epoch = "
+                        "the per-epoch codebook step + the capped batches' time × full batches / capped batches.", ""]
+        for r in part3:
+            p, e = r["prep"], r["epoch"]
+            ep = (f"{r['epoch_extrapolated_s']:.1f} (extrapolated from {e['samples']} items)"
+                  if "epoch_extrapolated_s" in r else _f(e, "epoch_s"))
+            L.append(f"| {r['n_train']}{' (' + r['variant'] + ')' if 'variant' in r else ''} | {_f(p, 'graph_build_s')} | {_f(p, 'graph_walks_s')} | "
+                     f"{_f(p, 'graph_skipgram_s')} | {_f(p, 'graph_setup_s')} | {ep} | "
+                     f"{p.get('walk_tokens', '–')} | "
+                     f"{(str(round(100 * r['ratio_10_epochs'], 1)) + ' %') if 'ratio_10_epochs' in r else '–'} |")
+    L += [] if not part1 else ["", "1 process: cores/2 torch threads; 2 proc: `torchrun --standalone --nproc-per-node 2` (gloo on CPU, "
           "NCCL on CUDA), the same global batch, cores/2 threads each — on a CPU machine the 2-process run "
           "therefore uses twice the cores of the 1-process one."]
     return "\n".join(L) + "\n"

@@ -37,14 +37,17 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # vocabulary (crossmedia data prepare --vocab-min-count) when there is one, else 1
         "tokenizer": "auto",  # auto | words | ascii | jieba | chars:N (crossmedia.data.text); the run records the one used
         "max_tokens": 32,
-        "loader": "memory",  # memory (decode everything up front) | stream (decode per batch; docs/training-at-scale.md)
+        "loader": "memory",  # memory (decode everything up front) | stream (decode per batch) | shards (tar shards; docs/training-at-scale.md)
         "workers": 0,  # DataLoader worker processes building batches ahead (0 = none)
+        "shards": None,  # loader=shards: the shard folder (crossmedia data shard); None = DATA/shards
+        "shuffle_buffer": 1000,  # loader=shards: items in each worker's shuffle buffer (1..100000)
     },
     "train": {
         "epochs": 10,
         "batch_size": 64,
         "batch_order": "shuffle",  # shuffle (a seeded permutation per epoch) | fixed (dataset order) | sample (a fresh random batch per step)
         "drop_last": False,  # skip the last, smaller batch of an epoch
+        "max_steps": None,  # at most this many batches per epoch (the first ones of the epoch's order); None = all
         "optimizer": "adam",  # adam (the model's parameter groups) | sgd (same groups, plain SGD)
         "adam_betas": [0.9, 0.999],
         "lr": 1e-3,
@@ -79,7 +82,7 @@ MAX_CONFIG_BYTES = 1 << 20
 BOUNDS: dict[tuple[str, str], tuple[float, float]] = {
     ("train", "epochs"): (0, 100_000), ("train", "batch_size"): (1, 1_000_000), ("train", "threads"): (1, 1024),
     ("train", "val_every"): (0, 100_000), ("train", "seed"): (0, 2**63 - 1), ("data", "min_count"): (1, 1 << 30),
-    ("data", "max_tokens"): (1, 4096), ("eval", "chunk_size"): (1, 1 << 20),
+    ("data", "max_tokens"): (1, 4096), ("train", "max_steps"): (1, 1 << 40), ("data", "shuffle_buffer"): (1, 100_000), ("eval", "chunk_size"): (1, 1 << 20),
     ("model", "bits"): (1, 4096),
 }
 _DEVICE = r"cpu|cuda(:\d{1,3})?"

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from crossmedia.models import DataInfo, get_model, list_models
+from crossmedia.models import DataInfo, Ranks, get_model, list_models
 
 SMALL = {"cnn_channels": [4, 4, 8, 8]}
 CASES = {
@@ -30,6 +30,7 @@ class _ctx:
     def __init__(self, labels, seed=0):
         self.train_labels = labels
         self.config = {"train": {"seed": seed}}
+        self.ranks = Ranks()  # one process
 
 
 def _info():
@@ -45,13 +46,14 @@ def test_tiny_training_lowers_the_loss(name):
     torch.manual_seed(0)
     m = get_model(name, CASES[name], _info())
     batch = _batch()
-    m.setup_training(_ctx(batch["labels"]))
+    ctx = _ctx(batch["labels"])
+    m.setup_training(ctx)
     opt = m.configure_optimizer(lr=1e-2)
     losses = []
     for step in range(40):
         epoch = step // 10  # DCMH alternates image/text passes by epoch
         if step % 10 == 0:
-            m.on_epoch_start(epoch, None)
+            m.on_epoch_start(epoch, ctx)
         out = m.training_step(batch, epoch, step / 40)
         opt.zero_grad()
         out["loss"].backward()

@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from crossmedia.models import DataInfo, get_model
+from crossmedia.models import DataInfo, Ranks, get_model
 from crossmedia.models.encoders import SmallCNN
 
 
@@ -25,6 +25,7 @@ class _ctx:
     def __init__(self, labels, seed=0):
         self.train_labels = labels
         self.config = {"train": {"seed": seed}}
+        self.ranks = Ranks()  # one process
 
 
 def test_training_step_decreases_loss_and_codes_are_pm1():
@@ -32,11 +33,12 @@ def test_training_step_decreases_loss_and_codes_are_pm1():
     info = DataInfo(n_labels=3, vocab=[f"w{i}" for i in range(6)], image_size=24)
     m = get_model("twotower", {"bits": 8, "cnn_channels": [4, 4, 8, 8], "text_hidden": 16}, info)
     batch = _batch(16)
-    m.setup_training(_ctx(batch["labels"]))
+    ctx = _ctx(batch["labels"])
+    m.setup_training(ctx)
     opt = m.configure_optimizer(lr=1e-2)
     first = None
     for step in range(30):
-        m.on_epoch_start(step, None)
+        m.on_epoch_start(step, ctx)
         out = m.training_step(batch, step, 0.0)
         opt.zero_grad()
         out["loss"].backward()

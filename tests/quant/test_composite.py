@@ -102,3 +102,18 @@ def test_bad_shapes():
         q.codebooks = np.zeros((2, 4, 5))
     with pytest.raises(ValueError):
         CompositeQuantizer(M=0, K=4, dim=3)
+
+
+def test_codebook_update_from_normal_equations_of_parts():
+    """update_codebooks is exactly solve_codebooks(normal_equations); the equations of two parts
+    of the items add up to those of all items (how data-parallel ranks share the update)."""
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(300, 8, generator=g)
+    codes = torch.randint(0, 16, (300, 3), generator=g)
+    q = CompositeQuantizer(3, 16, 8)
+    whole = q.update_codebooks(x, codes).clone()
+    assert torch.equal(q.solve_codebooks(*q.normal_equations(x, codes)), whole)
+    (h1, x1), (h2, x2) = q.normal_equations(x[:170], codes[:170]), q.normal_equations(x[170:], codes[170:])
+    hth, htx = q.normal_equations(x, codes)
+    assert torch.equal(h1 + h2, hth) and torch.allclose(x1 + x2, htx, atol=1e-12)
+    assert torch.allclose(q.solve_codebooks(h1 + h2, x1 + x2), whole, atol=1e-6)

@@ -85,3 +85,13 @@ def test_existing_run_dir_protected(tmp_path, tiny_dataset):
     with pytest.raises(UserError, match="--resume"):
         train(cfg, tmp_path / "r")
     train(cfg, tmp_path / "r", overwrite=True)
+
+
+def test_max_steps_caps_each_epoch(tmp_path, tiny_dataset):
+    full = train(cfg_for(tiny_dataset.root, "train.epochs=1", "train.val_every=0"), tmp_path / "full")
+    capped = train(cfg_for(tiny_dataset.root, "train.epochs=2", "train.val_every=0", "train.max_steps=2"),
+                   tmp_path / "capped")
+    assert [r["samples"] for r in capped.read_log()] == [16, 16]
+    assert full.read_log()[0]["samples"] == 20  # the tiny dataset's training split
+    with pytest.raises(Exception, match="train.max_steps"):
+        cfg_for(tiny_dataset.root, "train.max_steps=0")

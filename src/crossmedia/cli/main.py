@@ -116,6 +116,26 @@ def data_synth_icons(src, out, n, seed, lang, styles, image_size, min_icons, max
     click.echo(format_summary(summarize(ds)))
 
 
+@data.command("shard")
+@click.argument("root", type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Shard folder to write.")
+@click.option("--shard-size", default=1000, show_default=True, type=click.IntRange(1, 1_000_000), help="Items per shard.")
+@click.option("--image-source", default="pixels", show_default=True, type=click.Choice(["pixels", "features"]),
+              help="What the shards carry: the image files, or the precomputed global feature rows.")
+@click.option("--overwrite", is_flag=True, help="Replace a folder holding other shards.")
+def data_shard(root, out, shard_size, image_source, overwrite) -> None:
+    """Write a dataset's images (or feature rows) as tar shards for `--set data.loader=shards`
+    (docs/training-at-scale.md). Atomic per shard; an interrupted run continues where it stopped."""
+    from ..data import Dataset
+    from ..data.shards import write_shards
+
+    ds = Dataset.load(root, check_files=image_source == "pixels")
+    m = write_shards(ds, out, shard_size=shard_size, image_source=image_source, overwrite=overwrite,
+                     echo=lambda line: click.echo(line, err=True))
+    total = sum(e["bytes"] for e in m["shards"])
+    click.echo(f"{out}: {len(m['shards'])} shards, {len(ds)} items, {total / 2**20:.1f} MiB")
+
+
 @data.command("info")
 @click.argument("root", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")

@@ -10,7 +10,11 @@ next batches while the model trains on the current one.
   the rows a batch needs, resized by the declared transform (``data.image_size``, bilinear,
   the same as the ``memory`` path, so both give identical batches); precomputed image features
   stay memory-mapped (:class:`MappedRows`). Text rows (bag of words, token ids) and labels are
-  small and stay in memory in both modes.
+  small and stay in memory in all modes;
+* ``shards`` — the training batches come from tar shards read front to back
+  (:mod:`crossmedia.data.shards`, ``data.shards``, ``data.shuffle_buffer``): the batch sizes of
+  the epoch are kept, their items are those the shuffled shard stream delivers. Validation and
+  the models' whole-training-set passes read the dataset folder like ``stream``.
 
 ``data.workers`` (0 = the training process itself) sets the number of ``DataLoader`` worker
 processes that build batches ahead; batches are pinned for an asynchronous copy when training on
@@ -27,10 +31,22 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import ConfigError, DataError
+from . import shards as shardfmt
 
-__all__ = ["LOADERS", "Augment", "LazyImages", "MappedRows", "decode_image", "BatchDataset", "batch_source"]
+__all__ = ["LOADERS", "Augment", "LazyImages", "MappedRows", "decode_image", "BatchDataset", "batch_source", "row_split"]
 
-LOADERS = ("memory", "stream")
+LOADERS = ("memory", "stream", "shards")
+
+
+def row_split(n: int, world: int) -> list[tuple[int, int]]:
+    """(start, stop) of each rank's rows of an n-row batch: contiguous, sizes differ by ≤ 1."""
+    base, extra = divmod(n, world)
+    out, s = [], 0
+    for r in range(world):
+        e = s + base + (1 if r < extra else 0)
+        out.append((s, e))
+        s = e
+    return out
 
 #: an augmentation: (H×W×3 uint8 image, item index) → H×W×3 uint8 image of the same size
 Augment = Callable[[np.ndarray, int], np.ndarray]
@@ -127,9 +143,14 @@ def _to_device(b: dict, device: torch.device) -> dict:
     return {k: (v if k == "lengths" else v.to(device, non_blocking=nb)) for k, v in b.items()}
 
 
-def batch_source(rd, cfg: dict, device: torch.device):
-    """A function ``(indices, chunks)`` → iterator of training batch dicts on ``device``, one per
-    chunk of positions within ``indices`` (``pos``), built in ``data.workers`` processes."""
+def batch_source(rd, cfg: dict, device: torch.device, rank: int = 0, world: int = 1, gather=None):
+    """A function ``(indices, chunks, epoch)`` → iterator of training batch dicts on ``device``,
+    one per chunk of positions within ``indices`` (``pos``), built in ``data.workers`` processes.
+
+    With ``data.loader=shards`` only the chunks' sizes are used: each batch holds that many items
+    from the epoch's shard stream. In a data-parallel run (``world`` > 1) each rank then reads its
+    own shards and builds its share of the batch (:func:`row_split`); ``gather(batch, sizes)``
+    joins the shares into the global batch on every rank."""
     dc = cfg["data"]
     loader = str(dc.get("loader") or "memory")
     if loader not in LOADERS:
@@ -138,8 +159,10 @@ def batch_source(rd, cfg: dict, device: torch.device):
     if workers < 0 or workers > 64:
         raise ConfigError(f"data.workers: expected 0..64 worker processes, got {workers}")
     device = torch.device(device)
+    if loader == "shards":
+        return _shard_batches(rd, cfg, device, workers, rank, world, gather)
 
-    def batches(indices: torch.Tensor, chunks: list[torch.Tensor]):
+    def batches(indices: torch.Tensor, chunks: list[torch.Tensor], epoch: int = 0):
         chunks = list(chunks)
         if workers == 0:
             for pos in chunks:
@@ -155,5 +178,67 @@ def batch_source(rd, cfg: dict, device: torch.device):
                                          generator=torch.Generator().manual_seed(len(chunks)))
         for b in dl:
             yield _to_device(b, device)
+
+    return batches
+
+
+def _shard_batches(rd, cfg: dict, device: torch.device, workers: int, rank: int, world: int, gather):
+    dc = cfg["data"]
+    folder = shardfmt.shards_folder(dc)
+    manifest = shardfmt.read_manifest(folder, rd.dataset)  # before any shard is read
+    buffer = shardfmt.check_buffer(dc.get("shuffle_buffer", 1000))
+    source = str(dc.get("image_source") or "pixels")
+    if manifest["image_source"] != source:
+        raise ConfigError(f"data.shards: {folder} holds image {manifest['image_source']}, the run reads "
+                          f"data.image_source={source}")
+    if len(manifest["shards"]) < world:
+        raise ConfigError(f"data.shards: {folder} has {len(manifest['shards'])} shards, fewer than the {world} "
+                          "processes (write smaller shards: --shard-size)")
+    if world > 1 and gather is None:
+        raise ValueError("shards with several processes need a gather function")
+    seed = int(cfg["train"]["seed"])
+    size = dc.get("image_size")
+    pin = device.type == "cuda"
+
+    def batches(indices: torch.Tensor, chunks: list[torch.Tensor], epoch: int = 0):
+        train_pos = shardfmt.train_positions(len(rd.tensors), indices)
+        stream = shardfmt.ShardStream(folder, manifest, train_pos, size=size, seed=seed, epoch=epoch, rank=rank,
+                                      world=world, buffer=buffer, cycle=world > 1)
+        if workers == 0:
+            items = iter(stream)
+        else:
+            items = iter(torch.utils.data.DataLoader(stream, batch_size=None, num_workers=workers, pin_memory=False,
+                                                     prefetch_factor=64,
+                                                     generator=torch.Generator().manual_seed(epoch)))
+        shape = None
+        for chunk in chunks:
+            spans = row_split(len(chunk), world)
+            s, e = spans[rank]
+            pos, rows = [], []
+            for _ in range(e - s):
+                item = next(items, None)
+                if item is None:
+                    raise DataError(f"data.shards: {folder} ran out of training items within epoch {epoch + 1} "
+                                    f"(rank {rank}); the shards hold fewer training items than the split")
+                if item[0] == "error":
+                    raise DataError(item[1])
+                p, x = item
+                x = torch.as_tensor(x)
+                if shape is None:
+                    shape = tuple(x.shape)
+                elif tuple(x.shape) != shape:
+                    raise DataError(f"data.shards: item {int(indices[int(p)])} has shape {tuple(x.shape)}, expected "
+                                    f"{shape} like the others (set data.image_size)")
+                pos.append(int(p))
+                rows.append(x)
+            pos_t = torch.as_tensor(pos, dtype=torch.long)
+            image = torch.stack(rows) if rows else torch.zeros(0, *(shape or ()))
+            if pin:
+                image = image.pin_memory()
+            b = rd.tensors.batch(indices[pos_t], device, image=image)
+            b["pos"] = pos_t.to(device)
+            if world > 1:
+                b = gather(b, [stop - start for start, stop in spans])
+            yield b
 
     return batches

@@ -84,11 +84,12 @@ class TensorData:
         if loader not in LOADERS:
             raise DataError(f"data.loader: expected one of {', '.join(LOADERS)}, got {loader!r}")
         self.loader = loader
-        if image_source == "pixels" and loader == "stream":  # decoded per batch (data.streaming)
+        lazy = loader in ("stream", "shards")  # shards: training batches from the shards, the rest like stream
+        if image_source == "pixels" and lazy:  # decoded per batch (data.streaming)
             self.images = LazyImages(dataset.image_paths(), size=image_size)
         elif image_source == "pixels":
             self.images = torch.from_numpy(load_images(dataset.image_paths(), size=image_size))
-        elif image_source == "features" and loader == "stream":  # rows read from the memory map
+        elif image_source == "features" and lazy:  # rows read from the memory map
             self.images = MappedRows(dataset.features("global"))
         elif image_source == "features":
             self.images = torch.from_numpy(np.array(dataset.features("global"), dtype=np.float32))
@@ -115,9 +116,12 @@ class TensorData:
             return torch.from_numpy(np.asarray(self.bow[idx.numpy()].todense(), dtype=np.float32))
         return self.bow[idx]
 
-    def batch(self, idx: torch.Tensor | np.ndarray, device: str | torch.device = "cpu") -> dict:
+    def batch(self, idx: torch.Tensor | np.ndarray, device: str | torch.device = "cpu",
+              image: torch.Tensor | None = None) -> dict:
+        """The batch dict of items ``idx``; ``image`` (their images, already read: uint8 pixels or
+        feature rows) replaces the read from :attr:`images`."""
         idx = torch.as_tensor(idx, dtype=torch.long)
-        img = self.images[idx]
+        img = self.images[idx] if image is None else image
         if self.image_source == "pixels":
             img = img.float().div_(255.0)
         out = {

@@ -17,6 +17,20 @@ def label_similarity(labels_a: torch.Tensor, labels_b: torch.Tensor) -> torch.Te
     return (labels_a.float() @ labels_b.float().T > 0).float()
 
 
+def similar_fraction(labels: torch.Tensor, chunk: int = 4096) -> float:
+    """The mean of ``label_similarity(labels, labels)`` (the share of similar pairs, self-pairs
+    included) without the N × N matrix: up to ``chunk`` rows the mean of the matrix itself, above
+    that exact counts over blocks of ``chunk`` rows (memory chunk × N)."""
+    n = labels.shape[0]
+    if n <= chunk:
+        return float(label_similarity(labels, labels).mean()) if n else 0.0
+    lab = labels.float()
+    count = 0
+    for s in range(0, n, chunk):
+        count += int((lab[s : s + chunk] @ lab.T > 0).sum())
+    return count / float(n * n)
+
+
 def pairwise_likelihood_loss(
     u: torch.Tensor,
     v: torch.Tensor,

@@ -41,16 +41,51 @@ class DataInfo:
         return dict(self.__dict__)
 
 
+class Ranks:
+    """How a model's whole-training-set steps (CMSL's ICM codes and codebook update, the
+    B-step of DCMH and twotower) share their items among the processes of a data-parallel run.
+
+    Each process computes its :meth:`span` of the n training positions, then
+    :meth:`all_gather` joins the processes' rows (in position order) and :meth:`all_reduce_sum`
+    adds up per-process sums (e.g. normal equations). This class is the single process: the span
+    is everything and both collectives return their input unchanged, so a one-process run does
+    exactly the computation it would do without them. ``crossmedia.train.distributed`` provides
+    the multi-process implementation."""
+
+    rank: int = 0
+    world: int = 1
+
+    def span(self, n: int) -> tuple[int, int]:
+        """(start, stop) of this process's contiguous share of n positions."""
+        return 0, n
+
+    def all_gather(self, x: torch.Tensor, n: int) -> torch.Tensor:
+        """The rows of every process's ``x`` (its :meth:`span` of n positions), concatenated in
+        position order: n rows on every process."""
+        return x
+
+    def all_reduce_sum(self, x: torch.Tensor) -> torch.Tensor:
+        """The elementwise sum of ``x`` over the processes."""
+        return x
+
+    def mean(self, values: torch.Tensor, n: int) -> float:
+        """The mean of the n values of which this process holds ``values`` (its span)."""
+        return float(values.mean()) if n else 0.0
+
+
 @dataclass
 class TrainContext:
     """What a model may look at while training: the run's data (dataset, protocol, vocabulary,
     tensors), the training split's item indices, the device and the resolved config. Only the
-    training split may be used to fit anything (graphs, vocabularies, codebooks)."""
+    training split may be used to fit anything (graphs, vocabularies, codebooks). ``ranks``
+    splits whole-training-set steps over the processes of a data-parallel run (one process:
+    :class:`Ranks` itself)."""
 
     run_data: Any
     train_idx: torch.Tensor
     device: torch.device
     config: dict
+    ranks: Ranks = field(default_factory=Ranks)
 
     @property
     def train_labels(self) -> torch.Tensor:

@@ -134,7 +134,8 @@ from ..errors import ConfigError
 from ..graph.cache import content_key, load_preprocessing, save_preprocessing
 from ..graph import (build_correlation_graph, expand, expansion_recovery, image_expansion, random_walks,
                      skipgram_embeddings, text_scores, walk_cooccurrence, word_correlation)
-from ..losses import cross_media_correlation_loss, hardest_negative_hinge_loss, label_similarity, quantization_loss
+from ..losses import (cross_media_correlation_loss, hardest_negative_hinge_loss, label_similarity, quantization_loss,
+                      similar_fraction)
 from ..quant import CompositeQuantizer, bits_to_codebooks
 from .attention import AttentionPool, vocabulary_cross_attention
 from .scan import StackedCrossAttention, l2norm, scan_attention
@@ -369,8 +370,7 @@ class CMSL(RetrievalModel):
         labels = ctx.train_labels.float()
         n = labels.shape[0]
         if self.losscfg["balance"] and n:
-            s = label_similarity(labels, labels)
-            p = float(s.mean().clamp(1e-6, 1 - 1e-6))
+            p = min(max(similar_fraction(labels), 1e-6), 1 - 1e-6)
             self.pos_weight.fill_((1 - p) / p)
         else:
             self.pos_weight.fill_(1.0)
@@ -407,16 +407,33 @@ class CMSL(RetrievalModel):
         bow = ctx.run_data.tensors.bow_rows(ctx.train_idx).numpy()
         key = self._preprocessing_key(ctx, bow, seed)
         hit = load_preprocessing(key)
+        times: dict[str, float] = {}
+        # the skip-gram embeddings feed only the local branch's word embeddings and the
+        # embedding-scored expansion; otherwise they are not trained (the walks are enough)
+        need_emb = self.local_enabled or (self.ecfg["enabled"] and self.ecfg["score"] == "embedding")
         if hit is not None:  # same split, images, vocabulary, graph settings and seed: reuse
             graph, walks, emb = hit
+            if need_emb and emb.shape[0] != graph.n_nodes:  # an entry stored without them
+                t = time.perf_counter()
+                emb = skipgram_embeddings(walks, graph.n_nodes, dim=int(g["dim"]), window=int(g["window"]),
+                                          negative=int(g["negative"]), epochs=int(g["epochs"]), seed=seed)
+                times["graph_skipgram_s"] = round(time.perf_counter() - t, 3)
+                save_preprocessing(key, graph, walks, emb)
         else:
+            t = time.perf_counter()
             graph = build_correlation_graph(
                 bow, V, weighting=g["weighting"], image_word_weight=float(g["image_word_weight"]),
                 word_word_weight=float(g["word_word_weight"]), visual_features=self._visual_features(ctx),
                 knn=int(g["knn"]), knn_weight=float(g["knn_weight"]), exclude_words=tuple(range(min(2, V))))
+            times["graph_build_s"], t = round(time.perf_counter() - t, 3), time.perf_counter()
             walks = random_walks(graph.adj, int(g["walks_per_node"]), int(g["walk_length"]), seed=seed)
-            emb = skipgram_embeddings(walks, graph.n_nodes, dim=int(g["dim"]), window=int(g["window"]),
-                                      negative=int(g["negative"]), epochs=int(g["epochs"]), seed=seed)
+            times["graph_walks_s"], t = round(time.perf_counter() - t, 3), time.perf_counter()
+            if need_emb:
+                emb = skipgram_embeddings(walks, graph.n_nodes, dim=int(g["dim"]), window=int(g["window"]),
+                                          negative=int(g["negative"]), epochs=int(g["epochs"]), seed=seed)
+            else:
+                emb = np.zeros((0, int(g["dim"])), dtype=np.float32)
+            times["graph_skipgram_s"] = round(time.perf_counter() - t, 3)
             save_preprocessing(key, graph, walks, emb)
         self.graph = graph
         self.node_embeddings = emb
@@ -451,7 +468,7 @@ class CMSL(RetrievalModel):
                 self.word_emb.weight[0].zero_()
         self.graph_info = {**graph.summary(), "walk_tokens": int((walks >= 0).sum()),
                            "graph_setup_s": round(time.perf_counter() - t0, 3), "graph_cache": key,
-                           "graph_cache_hit": hit is not None}
+                           "graph_cache_hit": hit is not None, **times}
 
     def _preprocessing_key(self, ctx, bow: np.ndarray, seed: int) -> str:
         """The cache key of the graph/walks/skip-gram of this training split (graph/cache.py)."""
@@ -676,14 +693,17 @@ class CMSL(RetrievalModel):
         return out
 
     @torch.no_grad()
-    def _encode_train(self, ctx) -> tuple[torch.Tensor, torch.Tensor]:
+    def _encode_train(self, ctx, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Image and text outputs of training positions ``start:stop`` (eval mode)."""
         was = self.training
         self.eval()
         us, vs = [], []
-        for b in ctx.batches(batch_size=256, desc="encoding train (codes)"):
+        for b in ctx.batches(ctx.train_idx[start:stop], batch_size=256, desc="encoding train (codes)"):
             us.append(self.encode_image(b))
             vs.append(self.encode_text(b))
         self.train(was)
+        if not us:
+            return torch.zeros(0, self.dim, device=self.codebooks.device), torch.zeros(0, self.dim, device=self.codebooks.device)
         return torch.cat(us), torch.cat(vs)
 
     def on_epoch_start(self, epoch: int, ctx) -> dict[str, float]:
@@ -698,29 +718,49 @@ class CMSL(RetrievalModel):
             return rec
         t0 = time.perf_counter()
         seed = train_seed(ctx)
-        u, v = self._encode_train(ctx)
+        # each process encodes and codes its span [s, e) of the n training items; x holds the
+        # span's image outputs, then its text outputs (one process: all of them, as [u; v])
+        ranks = ctx.ranks
+        n = len(ctx.train_idx)
+        s, e = ranks.span(n)
+        u, v = self._encode_train(ctx, s, e)
         x = torch.cat([u, v]).float()
-        n = u.shape[0]
+        m = u.shape[0]
         q = CompositeQuantizer(self.M, self.K, self.dim, icm_iters=int(qc["icm_iters"]))
-        gen = torch.Generator().manual_seed(seed * 1000003 + epoch)
+        gen = torch.Generator().manual_seed(seed * 1000003 + epoch)  # the same ICM orders on every process
         if not bool(self.codebooks_ready):
-            codes = q.init_kmeans(x, seed=seed, n_iter=int(qc["kmeans_iters"]))
-            rec["quant_error_kmeans"] = q.quantization_error(x, codes)
+            # k-means initialisation (once per run) on all items
+            full = x if ranks.world == 1 else torch.cat([ranks.all_gather(u.float(), n), ranks.all_gather(v.float(), n)])
+            codes = q.init_kmeans(full, seed=seed, n_iter=int(qc["kmeans_iters"]))
+            if ranks.world > 1:
+                codes = torch.cat([codes[s:e], codes[n + s : n + e]])
+            rec["quant_error_kmeans"] = self._quant_error(q, x, codes, ranks)
         else:
             q.codebooks_t = self.codebooks.detach().clone()
-            codes = torch.cat([self.img_codes, self.txt_codes]).to(x.device)
+            codes = torch.cat([self.img_codes[s:e], self.txt_codes[s:e]]).to(x.device)
         for _ in range(int(qc["alt_iters"])):
             codes = q.encode(x, init_codes=codes, generator=gen)
-            q.update_codebooks(x, codes)
-        err = q.quantization_error(x, codes)
+            # closed-form codebooks from the normal equations summed over the processes
+            hth, htx = q.normal_equations(x, codes)
+            q.solve_codebooks(ranks.all_reduce_sum(hth), ranks.all_reduce_sum(htx))
+        err = self._quant_error(q, x, codes, ranks)
         self.codebooks.copy_(q.codebooks_t.to(self.codebooks.device))
         self.codebooks_ready.fill_(True)
-        self.img_codes = codes[:n].to(self.codebooks.device)
-        self.txt_codes = codes[n:].to(self.codebooks.device)
+        self.img_codes = ranks.all_gather(codes[:m], n).to(self.codebooks.device)
+        self.txt_codes = ranks.all_gather(codes[m:], n).to(self.codebooks.device)
+        sq = ranks.mean((x * x).sum(1), 2 * n)
         rec.update({"quant_lambda": float(qc["weight"]), "quant_error": err,
-                    "quant_rel_error": err / max(float((x * x).sum(1).mean()), 1e-12),
+                    "quant_rel_error": err / max(sq, 1e-12),
                     "quant_step_s": round(time.perf_counter() - t0, 3)})
         return rec
+
+    @staticmethod
+    def _quant_error(q: CompositeQuantizer, x: torch.Tensor, codes: torch.Tensor, ranks) -> float:
+        """Mean over all 2n training outputs of ‖x − decode(codes)‖² (this process holds ``x``)."""
+        if ranks.world == 1:
+            return q.quantization_error(x, codes)
+        r = x - q.decode(codes.to(x.device))
+        return ranks.mean((r * r).sum(1), x.shape[0])
 
     # ------------------------------------------------------------------ retrieval
     def codec(self) -> Codec:

@@ -81,7 +81,7 @@ class DCMH(TwoTowerHashing):
             return super().on_epoch_start(epoch, ctx)
         # B-step after each (image pass, text pass) round: at the start of every even epoch
         if epoch > 0 and epoch % 2 == 0 and self.F_all.numel():
-            self.B_all = torch.where(self.F_all + self.G_all >= 0, 1.0, -1.0)
+            self.b_step(ctx.ranks)
         return {"phase_image": float(self._phase(epoch) == "image")}
 
     def training_step(self, batch: dict, epoch: int, progress: float) -> dict[str, torch.Tensor]:

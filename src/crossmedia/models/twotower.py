@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..losses import label_similarity, pairwise_likelihood_loss
+from ..losses import label_similarity, pairwise_likelihood_loss, similar_fraction
 from .base import DataInfo, RetrievalModel, train_seed
 from .memory import CrossBatchMemory
 from .encoders import BowMLP, SmallCNN
@@ -91,15 +91,21 @@ class TwoTowerHashing(RetrievalModel):
         self.B_all = torch.where(self.F_all + self.G_all >= 0, 1.0, -1.0)
         pw = self.config.get("pos_weight")
         if pw == "auto":
-            s = label_similarity(self.train_labels, self.train_labels)
-            p = float(s.mean().clamp(min=1e-6, max=1 - 1e-6))
+            p = min(max(similar_fraction(self.train_labels), 1e-6), 1 - 1e-6)
             pw = (1 - p) / p
         self.pos_weight = None if pw is None else float(pw)
 
     def on_epoch_start(self, epoch: int, ctx) -> dict[str, float]:
         if epoch > 0 and self.F_all.numel():
-            self.B_all = torch.where(self.F_all + self.G_all >= 0, 1.0, -1.0)
+            self.b_step(ctx.ranks)
         return {}
+
+    def b_step(self, ranks) -> None:
+        """DCMH's closed-form B = sign(F + G) (x ≥ 0 → +1): each process signs its span of the
+        training items and the spans are all-gathered (one process: all items at once)."""
+        n = self.F_all.shape[0]
+        s, e = ranks.span(n)
+        self.B_all = ranks.all_gather(torch.where(self.F_all[s:e] + self.G_all[s:e] >= 0, 1.0, -1.0), n)
 
     def encode_image(self, batch: dict) -> torch.Tensor:
         if self.cnn is None:

@@ -173,21 +173,34 @@ class CompositeQuantizer:
         """Closed-form least-squares codebooks C = (HᵀH + ρI)⁻¹HᵀX for fixed codes (in place);
         returns the new codebooks (numpy or torch like ``x``)."""
         xt, numpy_out = _as_torch(x)
+        hth, htx = self.normal_equations(xt, codes)
+        self.solve_codebooks(hth, htx, ridge)
+        return self.codebooks if numpy_out else self.codebooks_t
+
+    def normal_equations(self, x, codes) -> tuple[torch.Tensor, torch.Tensor]:
+        """(HᵀH, HᵀX) in float64 for items ``x`` with ``codes``: sums over the items, so the
+        equations of several parts of a set (e.g. the processes of a data-parallel run) add up
+        to those of the whole set."""
+        xt, _ = _as_torch(x)
         ct, _ = _as_torch(codes)
         xt = xt.double()
         ct = ct.long().to(xt.device)
         n, M, K = xt.shape[0], self.M, self.K
-        rho = self.ridge if ridge is None else float(ridge)
         flat = (ct + torch.arange(M, device=ct.device) * K).reshape(-1)  # column of H per (item, m)
         rows = torch.arange(n, device=ct.device).repeat_interleave(M)
         # HᵀH via a dense (MK × MK) count matrix: entries (m·K+a, m'·K+b) = #items coded a in m and b in m'
         pair_idx = (flat.view(n, M, 1) * (M * K) + flat.view(n, 1, M)).reshape(-1)
         hth = torch.bincount(pair_idx, minlength=(M * K) ** 2).to(xt.dtype).view(M * K, M * K)
         htx = torch.zeros(M * K, xt.shape[1], dtype=xt.dtype, device=xt.device).index_add_(0, flat, xt[rows])
+        return hth, htx
+
+    def solve_codebooks(self, hth: torch.Tensor, htx: torch.Tensor, ridge: float | None = None) -> torch.Tensor:
+        """Codebooks from :meth:`normal_equations` (``hth`` is modified): C = (HᵀH + ρI)⁻¹HᵀX."""
+        rho = self.ridge if ridge is None else float(ridge)
         hth.diagonal().add_(rho)
         c = torch.linalg.solve(hth, htx)
-        self.codebooks_t = c.float().view(M, K, -1)
-        return self.codebooks if numpy_out else self.codebooks_t
+        self.codebooks_t = c.float().view(self.M, self.K, -1)
+        return self.codebooks_t
 
     # ------------------------------------------------------------------ coding
     def encode(self, x, icm_iters: int | None = None, init_codes=None, generator: torch.Generator | None = None,

@@ -19,8 +19,12 @@ same batch — whatever the loss couples across rows (hardest negatives, in-batc
 balance terms). Exceptions, said plainly: dropout inside a row module draws its masks per rank (a
 rank-specific stream), so runs with dropout are equivalent in distribution but not bitwise equal
 to one process; a model without row modules runs its whole step on every rank (correct, no
-speedup). Whole-training-set steps (CMSL's codebook/ICM step, DCMH's B-step, ``on_epoch_start``)
-run on every rank on the same replicated state and give the same result everywhere.
+speedup). Whole-training-set steps share their items instead (:class:`RankCollectives`, given to
+the model as ``TrainContext.ranks``): CMSL's codebook step encodes and ICM-codes each rank's slice
+of the training items, all-gathers the codes and solves the codebook update from normal equations
+(HᵀH, HᵀX) summed over the ranks; the B-step of DCMH and twotower signs each rank's slice and
+all-gathers it. Everything else in ``on_epoch_start`` runs on every rank on the same replicated
+state.
 
 Validation, checkpoints and logs happen on rank 0; rank 0's random states are then broadcast so
 that the ranks stay in lockstep. A checkpoint does not depend on the number of processes, so a run
@@ -39,10 +43,12 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from ..data.streaming import row_split
 from ..errors import UserError
+from ..models.base import Ranks
 
-__all__ = ["DistInfo", "init_from_env", "shutdown", "row_split", "all_gather_rows", "sharded_rows",
-           "allreduce_grads", "broadcast_object", "barrier", "sync_rng_from_rank0"]
+__all__ = ["DistInfo", "RankCollectives", "ranks", "batch_gatherer", "init_from_env", "shutdown", "row_split", "all_gather_rows",
+           "sharded_rows", "allreduce_grads", "broadcast_object", "barrier", "sync_rng_from_rank0"]
 
 
 @dataclass(frozen=True)
@@ -87,17 +93,6 @@ def shutdown(info: DistInfo | None) -> None:
         dist.destroy_process_group()
 
 
-def row_split(n: int, world: int) -> list[tuple[int, int]]:
-    """(start, stop) of each rank's rows of an n-row batch: contiguous, sizes differ by ≤ 1."""
-    base, extra = divmod(n, world)
-    out, s = [], 0
-    for r in range(world):
-        e = s + base + (1 if r < extra else 0)
-        out.append((s, e))
-        s = e
-    return out
-
-
 def _gather_padded(x: torch.Tensor, sizes: list[int]) -> torch.Tensor:
     """Concatenate every rank's ``x`` (rows ``sizes[r]``); trailing dims are zero-padded to the
     largest over the ranks (e.g. a text batch trimmed to its longest text)."""
@@ -112,6 +107,60 @@ def _gather_padded(x: torch.Tensor, sizes: list[int]) -> torch.Tensor:
     parts = [torch.empty_like(buf) for _ in range(world)]
     dist.all_gather(parts, buf.contiguous())
     return torch.cat([p[:n] for p, n in zip(parts, sizes)], 0)
+
+
+class RankCollectives(Ranks):
+    """:class:`~crossmedia.models.base.Ranks` over the process group: contiguous spans
+    (:func:`row_split`), all-gather of the spans' rows, all-reduce sums."""
+
+    def __init__(self, info: DistInfo):
+        self.info = info
+        self.rank, self.world = info.rank, info.world
+
+    def span(self, n: int) -> tuple[int, int]:
+        return row_split(n, self.world)[self.rank]
+
+    def all_gather(self, x: torch.Tensor, n: int) -> torch.Tensor:
+        sizes = [e - s for s, e in row_split(n, self.world)]
+        if x.shape[0] != sizes[self.rank]:
+            raise ValueError(f"all_gather: rank {self.rank} holds {x.shape[0]} rows, its span has {sizes[self.rank]}")
+        return _gather_padded(x.contiguous(), sizes)
+
+    def all_reduce_sum(self, x: torch.Tensor) -> torch.Tensor:
+        y = x.clone()
+        dist.all_reduce(y)
+        return y
+
+    def mean(self, values: torch.Tensor, n: int) -> float:
+        total = torch.stack([values.double().sum(), torch.tensor(float(values.numel()), dtype=torch.float64,
+                                                                 device=values.device)])
+        dist.all_reduce(total)
+        return float(total[0] / total[1]) if float(total[1]) else 0.0
+
+
+def batch_gatherer(info: DistInfo | None):
+    """``gather(batch, sizes)``: every rank's share of a batch dict (``sizes[r]`` rows on rank r)
+    joined in rank order on every rank — for inputs that each rank reads itself (shards)."""
+    if info is None or info.world == 1:
+        return None
+
+    def gather(batch: dict, sizes: list[int]) -> dict:
+        out = {}
+        for k, v in batch.items():
+            dev = v.device
+            out[k] = _gather_padded(v.to(_comm_device(info)), sizes).to(dev)
+        return out
+
+    return gather
+
+
+def _comm_device(info: DistInfo) -> torch.device:
+    return torch.device("cuda", torch.cuda.current_device()) if info.backend == "nccl" else torch.device("cpu")
+
+
+def ranks(info: DistInfo | None) -> Ranks:
+    """The :class:`~crossmedia.models.base.Ranks` of a run: one process → ``Ranks()``."""
+    return Ranks() if info is None or info.world == 1 else RankCollectives(info)
 
 
 class _GatherRows(torch.autograd.Function):
@@ -270,8 +319,12 @@ def sharded_params(model) -> list[nn.Parameter]:
 
 
 def allreduce_grads(params: list[nn.Parameter]) -> None:
-    """Sum the gradients of ``params`` over the ranks in one flat buffer (a missing gradient
-    counts as zero, so every rank joins the same collective)."""
+    """Sum the gradients of ``params`` over the ranks in one flat buffer (no host sync). A
+    parameter without a gradient joins with zeros, so every rank takes part in the same
+    collective, and keeps no gradient afterwards, as in one process: the optimizer then leaves it
+    alone (a zero gradient would still move it by Adam's momentum, e.g. the text net during
+    DCMH's image pass). Which parameters have a gradient is the same on every rank, since every
+    rank runs the same step on its share of the same batch."""
     if not params:
         return
     grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
@@ -280,7 +333,8 @@ def allreduce_grads(params: list[nn.Parameter]) -> None:
     o = 0
     for p, g in zip(params, grads):
         n = g.numel()
-        p.grad = flat[o : o + n].view_as(p).clone() if p.grad is None else p.grad.copy_(flat[o : o + n].view_as(p))
+        if p.grad is not None:
+            p.grad.copy_(flat[o : o + n].view_as(p))
         o += n
 
 

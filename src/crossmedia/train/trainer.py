@@ -210,7 +210,7 @@ def _train_loop(cfg: dict, run: RunDir, rd: RunData, resume: bool, dist=None, de
         write_json(run.path / "vocab.json", rd.vocab.to_list())
     model = build_model(cfg, rd).to(device)
     train_idx = torch.as_tensor(rd.protocol["train"], dtype=torch.long)
-    ctx = TrainContext(run_data=rd, train_idx=train_idx, device=device, config=cfg)
+    ctx = TrainContext(run_data=rd, train_idx=train_idx, device=device, config=cfg, ranks=ddp.ranks(dist))
     model.setup_training(ctx)
     opt = build_optimizer(model, tc)
     sched = build_scheduler(opt, tc)
@@ -249,18 +249,21 @@ def _train_loop(cfg: dict, run: RunDir, rd: RunData, resume: bool, dist=None, de
     tb = _tensorboard(run) if tc.get("tensorboard") and main else None
     sharded = ddp.sharded_params(model) if dist is not None else []
     autocast = _autocast(tc, device)
-    batch_iter = batch_source(rd, cfg, device)
+    batch_iter = batch_source(rd, cfg, device, rank=dist.rank if dist else 0, world=dist.world if dist else 1,
+                              gather=ddp.batch_gatherer(dist))
     for epoch in range(start_epoch, epochs):
         t0 = time.perf_counter()
         model.train()
         record: dict = {"epoch": epoch + 1}
         record.update(model.on_epoch_start(epoch, ctx))
         batches = epoch_batches(n_train, bs, tc["batch_order"], bool(tc["drop_last"]), seed, epoch)
+        if tc.get("max_steps"):  # a capped epoch: its first max_steps batches
+            batches = batches[: int(tc["max_steps"])]
         steps = len(batches)
         # loss terms summed on the device; the host reads them every LOG_EVERY steps only
         sums: dict[str, torch.Tensor] = {}
         steps_iter = progress(range(steps), desc=f"epoch {epoch + 1}/{epochs}", unit="batch") if main else range(steps)
-        for step, batch in zip(steps_iter, batch_iter(train_idx, batches)):
+        for step, batch in zip(steps_iter, batch_iter(train_idx, batches, epoch)):
             pos = batch["pos"]
             with autocast, ddp.sharded_rows(model, dist, len(pos), seed * 1000003 + epoch * 10007 + step) as split:
                 out = model.training_step(batch, epoch, (epoch + step / steps) / max(epochs, 1))
@@ -293,6 +296,7 @@ def _train_loop(cfg: dict, run: RunDir, rd: RunData, resume: bool, dist=None, de
             ddp.sync_rng_from_rank0(dist)
         elapsed += time.perf_counter() - t0
         record["time_s"] = round(time.perf_counter() - t0, 3)
+        record["samples"] = int(sum(len(b) for b in batches))
         records.append(record)
         if main:
             if not val_every:
