@@ -1,5 +1,8 @@
+import importlib.util
 import os
+import sys
 import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -7,6 +10,38 @@ import pytest
 os.environ.setdefault("CROSSMEDIA_NO_PROGRESS", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("CROSSMEDIA_CACHE_DIR", tempfile.mkdtemp(prefix="crossmedia-test-cache-"))  # never ~/.cache
+
+
+@pytest.fixture(scope="session")
+def load_benchmark():
+    """Import a script of ``benchmarks/`` as a module: ``load_benchmark("icons")``."""
+
+    def load(name):
+        spec = importlib.util.spec_from_file_location(
+            f"bench_{name}", Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py")
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = mod  # dataclasses look their module up
+        spec.loader.exec_module(mod)
+        return mod
+
+    return load
+
+
+@pytest.fixture
+def encoded_indices(monkeypatch):
+    """The dataset rows the evaluator encodes during the test, in call order (a spy on
+    ``crossmedia.eval.evaluator.encode_items``)."""
+    from crossmedia.eval import evaluator
+
+    seen = []
+    real = evaluator.encode_items
+
+    def spy(model, tensors, indices, *a, **k):
+        seen.extend(np.asarray(indices).tolist())
+        return real(model, tensors, indices, *a, **k)
+
+    monkeypatch.setattr(evaluator, "encode_items", spy)
+    return seen
 
 
 def make_tiny_dataset(root, n=40, n_labels=4, seed=0, with_images=True):

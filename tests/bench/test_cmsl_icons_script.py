@@ -1,20 +1,12 @@
 """``benchmarks/bench_cmsl_icons.py``: the summary over seeds (mean, sample std, difference of each
 variant to full CMSL) and the refusal of an unknown variant."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def bench():
-    spec = importlib.util.spec_from_file_location("cmsl_icons_bench", ROOT / "benchmarks" / "bench_cmsl_icons.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def bench(load_benchmark):
+    return load_benchmark("bench_cmsl_icons")
 
 
 def _run(variant, seed, it, ti):

@@ -3,7 +3,6 @@ source matches, regenerated data (and a discarded partial extraction) when it do
 folders keyed by the data's fingerprint, and progress lines that count finished cells over the
 whole plan with an estimate of the time left."""
 
-import importlib.util
 import json
 import sys
 from argparse import Namespace
@@ -17,11 +16,8 @@ from emoji_packages import write_packages  # noqa: E402
 
 
 @pytest.fixture
-def icons():
-    spec = importlib.util.spec_from_file_location("icons_bench", ROOT / "benchmarks" / "icons.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def icons(load_benchmark):
+    return load_benchmark("icons")
 
 
 def _fake_extract(calls):

@@ -55,15 +55,8 @@ def test_val_split_is_labelled_and_kept_apart(trained):
     assert not (trained.path / "results.json").exists()
 
 
-def test_validation_never_touches_test_queries(tmp_path, tiny_dataset, monkeypatch):
-    seen = []
-    real = evaluator.encode_items
-
-    def spy(model, tensors, indices, *a, **k):
-        seen.extend(np.asarray(indices).tolist())
-        return real(model, tensors, indices, *a, **k)
-
-    monkeypatch.setattr(evaluator, "encode_items", spy)
+def test_validation_never_touches_test_queries(tmp_path, tiny_dataset, encoded_indices):
+    seen = encoded_indices
     cfg = resolve_config(None, [*SMALL, "train.epochs=2"], data__root=str(tiny_dataset.root))
     run = train(cfg, tmp_path / "r")
     proto = tiny_dataset.protocol()

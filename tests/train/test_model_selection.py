@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from crossmedia.config import resolve_config
-from crossmedia.eval import evaluator
 from crossmedia.models.checkpoint import read_checkpoint
 from crossmedia.train import train
 
@@ -53,15 +52,8 @@ def _train(ds, out, *extra, model="dscmr"):
     return train(cfg, out, overwrite=True)
 
 
-def test_heldout_rule_never_ranks_against_training_items(noisy, tmp_path, monkeypatch):
-    seen = []
-    real = evaluator.encode_items
-
-    def spy(model, tensors, indices, *a, **k):
-        seen.extend(np.asarray(indices).tolist())
-        return real(model, tensors, indices, *a, **k)
-
-    monkeypatch.setattr(evaluator, "encode_items", spy)
+def test_heldout_rule_never_ranks_against_training_items(noisy, tmp_path, encoded_indices):
+    seen = encoded_indices
     run = _train(noisy, tmp_path / "r", "train.epochs=2")
     proto = noisy.protocol()
     assert seen and set(seen) <= set(proto["val"].tolist())

@@ -104,16 +104,8 @@ def test_real_wikipedia_release(tmp_path, fixtures):
 
 
 @pytest.mark.skipif(not REAL.is_dir(), reason=f"{REAL} not present")
-def test_benchmark_script_smoke(tmp_path):
-    import importlib.util
-
-    script = Path(__file__).resolve().parents[3] / "benchmarks" / "wikipedia.py"
-    spec = importlib.util.spec_from_file_location("bench_wikipedia", script)
-    mod = importlib.util.module_from_spec(spec)
-    import sys
-
-    sys.modules[spec.name] = mod  # dataclasses look their module up
-    spec.loader.exec_module(mod)
+def test_benchmark_script_smoke(tmp_path, load_benchmark):
+    mod = load_benchmark("wikipedia")
     assert [m.name for m in mod.MODELS][0] == "twotower"
     assert {"cmsl", "cdq"} <= {m.name for m in mod.MODELS}
     common = ["--src", str(REAL), "--bits", "8", "--epochs", "2", "--work", str(tmp_path / "w"), "--out", str(tmp_path / "out")]
