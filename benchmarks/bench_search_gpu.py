@@ -95,17 +95,9 @@ def plain_gather_topk(cb_t, codes_t, torch, chunk: int = 10_000_000):
 
     def search(q, k):
         lut = torch.einsum("qd,mkd->qmk", q, cb_t)
-        best_s, best_r = None, None
-        for s in range(0, idx.shape[0], chunk):
-            part = idx[s : s + chunk]
-            sc = sum(lut[:, m, :][:, part[:, m]] for m in range(idx.shape[1]))
-            v, r = torch.topk(sc, k, dim=1)
-            r = r + s
-            if best_s is not None:
-                v, j = torch.topk(torch.cat([best_s, v], 1), k, dim=1)
-                r = torch.cat([best_r, r], 1).gather(1, j)
-            best_s, best_r = v, r
-        return best_r
+        chunks = ((s, sum(lut[:, m, :][:, idx[s : s + chunk, m]] for m in range(idx.shape[1])))
+                  for s in range(0, idx.shape[0], chunk))
+        return _running_topk(chunks, k, torch)
 
     return search
 
@@ -113,17 +105,24 @@ def plain_gather_topk(cb_t, codes_t, torch, chunk: int = 10_000_000):
 def float_brute(vecs, torch, chunk: int = 10_000_000):
     def search(q, k):
         qq = q.to(vecs.dtype)
-        best_s, best_r = None, None
-        for s in range(0, vecs.shape[0], chunk):
-            v, r = torch.topk((qq @ vecs[s : s + chunk].T).float(), k, dim=1)
-            r = r + s
-            if best_s is not None:
-                v, j = torch.topk(torch.cat([best_s, v], 1), k, dim=1)
-                r = torch.cat([best_r, r], 1).gather(1, j)
-            best_s, best_r = v, r
-        return best_r
+        chunks = ((s, (qq @ vecs[s : s + chunk].T).float()) for s in range(0, vecs.shape[0], chunk))
+        return _running_topk(chunks, k, torch)
 
     return search
+
+
+def _running_topk(chunks, k: int, torch):
+    """Rows of the top-k over ``(offset, scores)`` chunks, merged on the device after each chunk
+    (the references' own plain merge, independent of the engines being measured)."""
+    best_s, best_r = None, None
+    for s, sc in chunks:
+        v, r = torch.topk(sc, k, dim=1)
+        r = r + s
+        if best_s is not None:
+            v, j = torch.topk(torch.cat([best_s, v], 1), k, dim=1)
+            r = torch.cat([best_r, r], 1).gather(1, j)
+        best_s, best_r = v, r
+    return best_r
 
 
 # ---------------------------------------------------------------------------- GPU part
