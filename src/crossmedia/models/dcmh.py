@@ -49,7 +49,7 @@ import copy
 import torch
 
 from ..errors import ConfigError
-from ..losses import label_similarity, pairwise_likelihood_loss
+from ..losses import label_similarity, stored_likelihood_loss
 from .base import DataInfo
 from .registry import register_model
 from .twotower import TwoTowerHashing
@@ -100,7 +100,7 @@ class DCMH(TwoTowerHashing):
             x, own, other = self.encode_text(batch), self.G_all, self.F_all
             self.memory.write(pos, text=x)
         norm = float(x.shape[0] * n)
-        lik = pairwise_likelihood_loss(x, other, s, scale=0.5, reduction="sum", pos_weight=self.pos_weight) / norm
+        lik = stored_likelihood_loss(x, other, s, scale=0.5, pos_weight=self.pos_weight) / norm
         quant = ((b - x) ** 2).sum() / norm
         col = x.sum(0) + (own.sum(0) - own[pos].sum(0))
         balance = (col ** 2).sum() / (norm * n)

@@ -10,7 +10,9 @@ kept for every training item:
 
 DCMH alternates whole passes over the image net and the text net; here each mini-batch updates
 both towers, each against the other modality's stored (detached) outputs for *all* training
-items — the same gradients DCMH's per-modality steps use. B is refreshed from the stored F, G at
+items — the same gradients DCMH's per-modality steps use (so a step costs O(batch × N × bits):
+the likelihood pairs the batch with every stored output; ``stored_likelihood_loss`` computes that
+term with its gradient in closed form). B is refreshed from the stored F, G at
 the start of every epoch. All terms are DCMH's sums divided by one constant (batch size ×
 training-set size), which keeps DCMH's relative weighting and makes the step size independent of
 the training-set size; the balance term is further divided by n (‖F·1‖² grows as n²). Retrieval: Hamming distance between sign codes.
@@ -22,7 +24,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..losses import label_similarity, pairwise_likelihood_loss, similar_fraction
+from ..losses import label_similarity, similar_fraction, stored_likelihood_loss
 from .base import DataInfo, RetrievalModel, train_seed
 from .memory import CrossBatchMemory
 from .encoders import BowMLP, SmallCNN
@@ -129,8 +131,8 @@ class TwoTowerHashing(RetrievalModel):
         # weights of the three terms are DCMH's and the step size does not depend on n
         norm = float(bsz * n)
         pw = self.pos_weight
-        lik = (pairwise_likelihood_loss(f, self.G_all, s, scale=0.5, reduction="sum", pos_weight=pw)
-               + pairwise_likelihood_loss(g, self.F_all, s, scale=0.5, reduction="sum", pos_weight=pw)) / norm
+        lik = (stored_likelihood_loss(f, self.G_all, s, scale=0.5, pos_weight=pw)
+               + stored_likelihood_loss(g, self.F_all, s, scale=0.5, pos_weight=pw)) / norm
         quant = (((b - f) ** 2).sum() + ((b - g) ** 2).sum()) / norm
         col_f = f.sum(0) + (self.F_all.sum(0) - self.F_all[pos].sum(0))
         col_g = g.sum(0) + (self.G_all.sum(0) - self.G_all[pos].sum(0))
