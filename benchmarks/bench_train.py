@@ -20,8 +20,13 @@ Part 1, per model (``--models``) on ``--n`` scenes (training split = half), ``--
 Part 2, data path (twotower, pixels): ``data.loader=stream`` (with ``--workers`` DataLoader
 workers) at each of ``--rss-sizes`` scenes, and ``data.loader=memory`` at each of
 ``--memory-sizes``: peak RSS and samples/s, and each stream row's samples/s as a ratio to the
-in-RAM row at the first memory size (``--max-steps`` caps the batches per epoch,
-``train.max_steps``, so that large sizes finish; samples/s then counts the capped epoch's items).
+in-RAM row at the first memory size and to the in-RAM row at its own size (when measured).
+Every row: the same model config, full batches only (``train.drop_last``), the same per-epoch
+work (twotower's B-step); ``--max-steps`` caps the batches per epoch (``train.max_steps``, the
+first batches of the same seeded order at a given size) so that large sizes finish, and
+samples/s counts the timed epoch's items. twotower pairs every batch with the stored outputs of
+all N training items (DCMH's likelihood, batch × N terms), so its step costs more on a larger
+training split whatever the data path: the ratio at the same size is the data path's own cost.
 
 Part 3, CMSL preprocessing (``--prep-sizes``, training items; features mode): the correlation
 graph, random walks and skip-gram (``model.graph`` defaults, empty cache) against one training
@@ -32,7 +37,7 @@ scenes' tags and labels (the synthetic generator without pictures) and 128-d "gl
 item count, the vocabulary and the feature width, not on what the features mean.
 
     PYTHONPATH=src python benchmarks/bench_train.py [--device auto] [--n 2000] [--epochs 2]
-        [--models twotower,cmsl,dafsn] [--rss-sizes 2000,50000] [--memory-sizes 2000]
+        [--models twotower,cmsl,dafsn] [--rss-sizes 2000,50000] [--memory-sizes 2000,50000]
         [--max-steps N] [--workers 2] [--prep-sizes 10000,100000] [--cache DIR]
 
 Unattended on a one-GPU machine (``--device auto`` picks CUDA when present) the defaults take
@@ -189,6 +194,20 @@ def features_data(root: Path, n_train: int, seed: int = 0, dim: int = 128) -> st
     return str(root)
 
 
+def median_run(runs: list[dict]) -> dict:
+    """One row from repeated measurements: the run with the median samples/s (the lower middle one
+    of an even count), every run's samples/s, and the largest peak RSS; an error when none succeeded."""
+    ok = sorted((r for r in runs if "error" not in r), key=lambda r: r["samples_s"])
+    if not ok:
+        return runs[-1]
+    row = dict(ok[(len(ok) - 1) // 2])
+    row["samples_s_runs"] = [round(r["samples_s"], 1) for r in runs if "error" not in r]
+    row["peak_rss_mb"] = max(r["peak_rss_mb"] for r in ok)
+    if len(ok) < len(runs):
+        row["failed_runs"] = len(runs) - len(ok)
+    return row
+
+
 def measure(spec: dict, nproc: int = 1, timeout: int = 1800) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "CROSSMEDIA_NO_PROGRESS": "1",
            "OMP_NUM_THREADS": str(spec["threads"]), **spec.get("env", {})}
@@ -220,8 +239,12 @@ def main() -> None:
     ap.add_argument("--models", default="twotower,cmsl,dafsn")
     ap.add_argument("--nproc", default="1,2", help="process counts of the loop measurement")
     ap.add_argument("--rss-sizes", default="2000,50000", help="scenes for part 2 (empty: skip)")
-    ap.add_argument("--memory-sizes", default="2000", help="scenes at which part 2 also runs the in-RAM path")
+    ap.add_argument("--memory-sizes", default="2000,50000",
+                    help="scenes at which part 2 also runs the in-RAM path (the first: the reference of every stream "
+                         "row; a stream size listed here also gets the same-size ratio)")
     ap.add_argument("--max-steps", type=int, default=None, help="part 2: at most this many batches per epoch")
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="part 2: measure every row this many times, the rows in rotation; the median run is reported")
     ap.add_argument("--prep-sizes", default="10000,100000", help="training items for part 3 (empty: skip)")
     ap.add_argument("--prep-epochs", type=int, default=2, help="part 3: epochs of the training run (last one timed)")
     ap.add_argument("--prep-skipgram-sizes", default="10000",
@@ -273,17 +296,22 @@ def main() -> None:
     part2 = []
     mem_sizes = [int(x) for x in a.memory_sizes.split(",") if x]
     rss_sizes = [int(x) for x in a.rss_sizes.split(",") if x]
-    for n in sorted(set(rss_sizes) | set(mem_sizes)):
-        r, nt = data(n)
-        loaders = (["memory"] if n in mem_sizes else []) + (["stream"] if n in rss_sizes else [])
-        for loader in loaders:
-            ov = [*common, "model.bits=32", f"data.loader={loader}", f"data.workers={a.workers if loader == 'stream' else 0}"]
+    plan = [(n, loader) for n in sorted(set(rss_sizes) | set(mem_sizes))
+            for loader in (["memory"] if n in mem_sizes else []) + (["stream"] if n in rss_sizes else [])]
+    runs: dict = {key: [] for key in plan}
+    for rep in range(a.repeats):  # the rows in rotation, so that a change of the machine's load hits them alike
+        for n, loader in plan:
+            r, nt = data(n)
+            ov = [*common, "model.bits=32", "train.drop_last=true", f"data.loader={loader}",
+                  f"data.workers={a.workers if loader == 'stream' else 0}"]
             if a.max_steps:
                 ov.append(f"train.max_steps={a.max_steps}")
             res = measure({"model": "twotower", "data": r, "overrides": ov, "threads": threads, "n_train": nt,
                            "out": str(cache / "runs" / f"rss_{loader}_{n}"), "mode": "loop"})
-            part2.append({"n": n, "loader": loader, **res})
-            print(json.dumps(part2[-1]), flush=True)
+            runs[(n, loader)].append({"n_train": nt, **res})
+            print(json.dumps({"n": n, "loader": loader, "repeat": rep + 1, **res}), flush=True)
+    for (n, loader), rs in runs.items():
+        part2.append({"n": n, "loader": loader, **median_run(rs)})
     part3 = []
     for nt in [int(x) for x in a.prep_sizes.split(",") if x]:
         r = features_data(cache / f"features{nt}", nt)
@@ -334,7 +362,7 @@ def main() -> None:
             "load_avg_after": [round(x, 2) for x in os.getloadavg()], "git_commit": git_commit(),
             "python": platform.python_version(), "torch": torch.__version__, "n": a.n, "epochs": a.epochs,
             "batch_size": a.batch_size, "seed": 0, "wall_s": round(time.time() - started, 1),
-            "max_steps": a.max_steps, "workers": a.workers, "prep_epochs": a.prep_epochs,
+            "max_steps": a.max_steps, "repeats": a.repeats, "workers": a.workers, "prep_epochs": a.prep_epochs,
             "prep_max_steps": a.prep_max_steps, "prep_skipgram_sizes": a.prep_skipgram_sizes,
             "command": "python benchmarks/bench_train.py " + " ".join(sys.argv[1:]),
             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
@@ -350,6 +378,35 @@ def _f(d: dict, k: str, nd: int = 1) -> str:
         return "error: " + d["error"]
     v = d.get(k)
     return "–" if v is None else f"{v:.{nd}f}"
+
+
+def part2_table(meta: dict, part2: list) -> list[str]:
+    """Part 2's section: each stream row's samples/s against the in-RAM row at the first memory
+    size and against the in-RAM row at its own size (the same model work per step)."""
+    mem = {r["n"]: r for r in part2 if r["loader"] == "memory" and "error" not in r}
+    ref = next((r for r in part2 if r["loader"] == "memory" and "error" not in r), None)  # the first size
+    cap = f", at most {meta['max_steps']} batches per epoch (`train.max_steps`)" if meta.get("max_steps") else ""
+    L = ["", "## Data path: in RAM vs streaming (twotower, pixels)", "",
+         f"twotower, 32 bits, batch {meta['batch_size']} (full batches only), {meta['epochs']} epochs (the last one "
+         f"timed){cap}; stream with {meta.get('workers')} DataLoader worker(s). "
+         + (f"Every row measured {meta['repeats']} times, the rows in rotation: samples/s of the median run "
+            "(every run's in brackets), the largest peak RSS. " if (meta.get("repeats") or 1) > 1 else "")
+         + "twotower's step pairs the batch with "
+         "the stored outputs of all N training items (DCMH's likelihood), so its work per step grows with N on "
+         "either data path; the last column (same size) is the data path's own cost.", "",
+         "| scenes | data.loader | training items N | items in the timed epoch | samples/s | peak RSS MB | "
+         f"samples/s / in-RAM at {ref['n'] if ref else '–'} scenes | samples/s / in-RAM at the same size |",
+         "|---|---|---|---|---|---|---|---|"]
+    for r in part2:
+        ok = "error" not in r and r["loader"] != "memory"
+        rat = f"{r['samples_s'] / ref['samples_s']:.2f}" if ok and ref is not None else ""
+        same = f"{r['samples_s'] / mem[r['n']]['samples_s']:.2f}" if ok and r["n"] in mem else ""
+        sps = _f(r, "samples_s")
+        if len(r.get("samples_s_runs", ())) > 1:
+            sps += " (" + ", ".join(f"{x:.1f}" for x in r["samples_s_runs"]) + ")"
+        L.append(f"| {r['n']} | {r['loader']} | {r.get('n_train', '–')} | {r.get('samples', '–')} | "
+                 f"{sps} | {_f(r, 'peak_rss_mb', 0)} | {rat} | {same} |")
+    return L
 
 
 def report(meta: dict, part1: list, part2: list, part3: list = ()) -> str:
@@ -374,18 +431,7 @@ def report(meta: dict, part1: list, part2: list, part3: list = ()) -> str:
         L.append(f"| {r['model']} | {_f(fb, 'samples_s')} | {_f(l1, 'samples_s')} | {ratio} | {_f(l2, 'samples_s')} | "
                  f"{ratio2} | {_f(l1, 'peak_rss_mb', 0)} | {_f(l1, 'gpu_peak_mb', 0)} |")
     if part2:
-        ref = next((r for r in part2 if r["loader"] == "memory" and "error" not in r), None)
-        cap = f", at most {meta['max_steps']} batches per epoch (`train.max_steps`)" if meta.get("max_steps") else ""
-        L += ["", "## Data path: in RAM vs streaming (twotower, pixels)", "",
-              f"twotower, 32 bits, batch {meta['batch_size']}, {meta['epochs']} epochs (the last one timed){cap}; "
-              f"stream with {meta.get('workers')} DataLoader worker(s).", "",
-              "| scenes | data.loader | items in the timed epoch | samples/s | peak RSS MB | samples/s / in-RAM at "
-              f"{ref['n'] if ref else '–'} scenes |", "|---|---|---|---|---|---|"]
-        for r in part2:
-            rat = (f"{r['samples_s'] / ref['samples_s']:.2f}" if ref is not None and r is not ref and "error" not in r
-                   else "")
-            L.append(f"| {r['n']} | {r['loader']} | {r.get('samples', '–')} | {_f(r, 'samples_s')} | "
-                     f"{_f(r, 'peak_rss_mb', 0)} | {rat} |")
+        L += part2_table(meta, part2)
     if part3:
         L += ["", "## CMSL preprocessing vs training (features mode)", "",
               "Correlation graph + random walks + skip-gram (`model.graph` defaults, empty cache) against one "
