@@ -143,7 +143,7 @@ from ..losses import (cross_media_correlation_loss, hardest_negative_hinge_loss,
 from ..quant import CompositeQuantizer, bits_to_codebooks
 from .attention import AttentionPool, vocabulary_cross_attention
 from .scan import StackedCrossAttention, l2norm, scan_attention
-from .base import REGION_FEATURES, DataInfo, RetrievalModel, attention_rows, train_seed
+from .base import REGION_FEATURES, DataInfo, RetrievalModel, train_seed
 from .encoders import BowMLP, SmallCNN
 from .memory import CrossBatchMemory
 from .registry import register_model
