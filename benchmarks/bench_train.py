@@ -29,7 +29,9 @@ all N training items (DCMH's likelihood, batch × N terms), so its step costs mo
 training split whatever the data path: the ratio at the same size is the data path's own cost.
 
 Part 3, CMSL preprocessing (``--prep-sizes``, training items; features mode): the correlation
-graph, random walks and skip-gram (``model.graph`` defaults, empty cache) against one training
+graph and random walks (``model.graph`` defaults, empty cache) — and, at ``--prep-embedding-sizes``
+/ ``--prep-skipgram-sizes``, the walk embeddings too, by ``graph.embedding=svd`` (the default) /
+``skipgram`` (gensim), side by side on the same graph and walks — against one training
 epoch at the same size (the last of ``--prep-epochs``, its codebook step included), extrapolated
 to a 10-epoch training: ratio = preprocessing / (preprocessing + 10 × epoch). The data: the
 scenes' tags and labels (the synthetic generator without pictures) and 128-d "global features"
@@ -38,7 +40,8 @@ item count, the vocabulary and the feature width, not on what the features mean.
 
     PYTHONPATH=src python benchmarks/bench_train.py [--device auto] [--n 2000] [--epochs 2]
         [--models twotower,cmsl,dafsn] [--rss-sizes 2000,50000] [--memory-sizes 2000,50000]
-        [--max-steps N] [--workers 2] [--prep-sizes 10000,100000] [--cache DIR]
+        [--max-steps N] [--repeats 1] [--workers 2] [--prep-sizes 10000,100000] [--prep-embedding-sizes 10000,100000]
+        [--prep-skipgram-sizes 10000] [--cache DIR]
 
 Unattended on a one-GPU machine (``--device auto`` picks CUDA when present) the defaults take
 about 5–8 minutes; results go to ``benchmarks/results/train_<device>.md`` / ``.json``.
@@ -110,7 +113,7 @@ def worker(spec: dict) -> None:
         model.setup_training(TrainContext(run_data=rd, train_idx=idx, device=dev, config=cfg))
         gi = model.graph_info
         res = {"setup_s": round(time.perf_counter() - t0, 3), "n_train": len(idx),
-               **{k: gi.get(k) for k in ("graph_build_s", "graph_walks_s", "graph_skipgram_s", "graph_setup_s",
+               **{k: gi.get(k) for k in ("graph_build_s", "graph_walks_s", "graph_embedding_s", "graph_setup_s",
                                          "graph_cache_hit", "walk_tokens")}}
     else:  # fwd+bwd on preloaded device tensors
         from crossmedia.data.loading import load_run_data
@@ -247,8 +250,11 @@ def main() -> None:
                     help="part 2: measure every row this many times, the rows in rotation; the median run is reported")
     ap.add_argument("--prep-sizes", default="10000,100000", help="training items for part 3 (empty: skip)")
     ap.add_argument("--prep-epochs", type=int, default=2, help="part 3: epochs of the training run (last one timed)")
+    ap.add_argument("--prep-embedding-sizes", default="10000,100000",
+                    help="part 3: sizes also measured with the walk embeddings computed by the default "
+                         "graph.embedding=svd (model.expansion.score=embedding)")
     ap.add_argument("--prep-skipgram-sizes", default="10000",
-                    help="part 3: sizes also measured with the skip-gram trained (model.expansion.score=embedding)")
+                    help="part 3: sizes also measured with the embeddings by graph.embedding=skipgram (gensim)")
     ap.add_argument("--prep-max-steps", type=int, default=None,
                     help="part 3: at most this many batches per epoch; the full epoch is then extrapolated")
     ap.add_argument("--workers", type=int, default=2, help="DataLoader workers of the streaming path")
@@ -335,35 +341,38 @@ def main() -> None:
         part3.append(row)
         print(json.dumps(row), flush=True)
 
-    for row in [r for r in part3 if str(r["n_train"]) in a.prep_skipgram_sizes.split(",")]:
-        nt, loop = row["n_train"], row["epoch"]
-        r = features_data(cache / f"features{nt}", nt)
-        ov = [f"train.device={dev}", f"train.batch_size={a.batch_size}", "train.val_every=0",
-              f"train.epochs={a.prep_epochs}", "data.image_source=features"]
-        spec = {"model": "cmsl", "data": r, "overrides": ov, "threads": threads, "n_train": nt,
-                "out": str(cache / "runs" / f"prep_{nt}")}
-        # the same data with the skip-gram trained (as with the local branch or embedding-scored
-        # expansion); its epoch is the default row's (the skip-gram changes only the preprocessing)
-        sg = {**spec, "overrides": [*ov, "model.expansion.score=embedding"],
-              "env": {"CROSSMEDIA_CACHE_DIR": tempfile.mkdtemp(prefix="graph-cache-", dir=cache)}}
-        prep_sg = measure({**sg, "mode": "prep"})
-        row_sg = {"n_train": nt, "variant": "skip-gram trained (model.expansion.score=embedding)", "prep": prep_sg,
-                  "epoch": loop}
-        for k in ("epoch_extrapolated_s",):
-            if k in row:
-                row_sg[k] = row[k]
-        if "error" not in prep_sg and "error" not in loop:
-            ep = row.get("epoch_extrapolated_s", loop["epoch_s"])
-            row_sg["ratio_10_epochs"] = round(prep_sg["graph_setup_s"] / (prep_sg["graph_setup_s"] + 10 * ep), 4)
-        part3.append(row_sg)
-        print(json.dumps(row_sg), flush=True)
+    variants = [("svd", a.prep_embedding_sizes), ("skipgram", a.prep_skipgram_sizes)]
+    for method, sizes in variants:
+        for row in [r for r in part3 if "variant" not in r and str(r["n_train"]) in sizes.split(",")]:
+            nt, loop = row["n_train"], row["epoch"]
+            r = features_data(cache / f"features{nt}", nt)
+            ov = [f"train.device={dev}", f"train.batch_size={a.batch_size}", "train.val_every=0",
+                  f"train.epochs={a.prep_epochs}", "data.image_source=features"]
+            spec = {"model": "cmsl", "data": r, "overrides": ov, "threads": threads, "n_train": nt,
+                    "out": str(cache / "runs" / f"prep_{nt}")}
+            # the same data with the walk embeddings computed (as with the local branch or
+            # embedding-scored expansion); its epoch is the default row's (they change only the
+            # preprocessing)
+            sg = {**spec, "overrides": [*ov, "model.expansion.score=embedding", f"model.graph.embedding={method}"],
+                  "env": {"CROSSMEDIA_CACHE_DIR": tempfile.mkdtemp(prefix="graph-cache-", dir=cache)}}
+            prep_sg = measure({**sg, "mode": "prep"})
+            row_sg = {"n_train": nt, "variant": f"walk embeddings by {method} (model.expansion.score=embedding, "
+                      f"model.graph.embedding={method})", "prep": prep_sg, "epoch": loop}
+            for k in ("epoch_extrapolated_s",):
+                if k in row:
+                    row_sg[k] = row[k]
+            if "error" not in prep_sg and "error" not in loop:
+                ep = row.get("epoch_extrapolated_s", loop["epoch_s"])
+                row_sg["ratio_10_epochs"] = round(prep_sg["graph_setup_s"] / (prep_sg["graph_setup_s"] + 10 * ep), 4)
+            part3.append(row_sg)
+            print(json.dumps(row_sg), flush=True)
     meta = {"device": dev, "gpu": torch.cuda.get_device_name(0) if dev == "cuda" else None,
             "cpu_cores": cores, "threads_per_process": threads, "load_avg_before": [round(x, 2) for x in load0],
             "load_avg_after": [round(x, 2) for x in os.getloadavg()], "git_commit": git_commit(),
             "python": platform.python_version(), "torch": torch.__version__, "n": a.n, "epochs": a.epochs,
             "batch_size": a.batch_size, "seed": 0, "wall_s": round(time.time() - started, 1),
             "max_steps": a.max_steps, "repeats": a.repeats, "workers": a.workers, "prep_epochs": a.prep_epochs,
-            "prep_max_steps": a.prep_max_steps, "prep_skipgram_sizes": a.prep_skipgram_sizes,
+            "prep_max_steps": a.prep_max_steps, "prep_skipgram_sizes": a.prep_skipgram_sizes, "prep_embedding_sizes": a.prep_embedding_sizes,
             "command": "python benchmarks/bench_train.py " + " ".join(sys.argv[1:]),
             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -434,10 +443,10 @@ def report(meta: dict, part1: list, part2: list, part3: list = ()) -> str:
         L += part2_table(meta, part2)
     if part3:
         L += ["", "## CMSL preprocessing vs training (features mode)", "",
-              "Correlation graph + random walks + skip-gram (`model.graph` defaults, empty cache) against one "
+              "Correlation graph + random walks (+ walk embeddings where the row says so; `model.graph` defaults, empty cache) against one "
               f"training epoch (the last of {meta.get('prep_epochs')}, codebook step included; batch "
               f"{meta['batch_size']}); ratio = preprocessing / (preprocessing + 10 epochs).", "",
-              "| training items | graph s | walks s | skip-gram s | preprocessing s | epoch s | walk tokens | "
+              "| training items | graph s | walks s | walk embeddings s | preprocessing s | epoch s | walk tokens | "
               "share of a 10-epoch training |", "|---|---|---|---|---|---|---|---|"]
         if meta.get("prep_max_steps"):
             L[-2:-2] = [f"Epochs capped at {meta['prep_max_steps']} batches (`train.max_steps`): a full epoch = "
@@ -447,7 +456,7 @@ def report(meta: dict, part1: list, part2: list, part3: list = ()) -> str:
             ep = (f"{r['epoch_extrapolated_s']:.1f} (extrapolated from {e['samples']} items)"
                   if "epoch_extrapolated_s" in r else _f(e, "epoch_s"))
             L.append(f"| {r['n_train']}{' (' + r['variant'] + ')' if 'variant' in r else ''} | {_f(p, 'graph_build_s')} | {_f(p, 'graph_walks_s')} | "
-                     f"{_f(p, 'graph_skipgram_s')} | {_f(p, 'graph_setup_s')} | {ep} | "
+                     f"{_f(p, 'graph_embedding_s')} | {_f(p, 'graph_setup_s')} | {ep} | "
                      f"{p.get('walk_tokens', '–')} | "
                      f"{(str(round(100 * r['ratio_10_epochs'], 1)) + ' %') if 'ratio_10_epochs' in r else '–'} |")
     L += [] if not part1 else ["", "1 process: cores/2 torch threads; 2 proc: `torchrun --standalone --nproc-per-node 2` (gloo on CPU, "

@@ -78,3 +78,23 @@ def test_progress_counts_finished_cells_and_estimates_the_rest(tmp_path, icons, 
     tr.echo("twotower-32b-seed1: i->t 0.2  t->i 0.2  (9 s)")
     tr.echo("# table\n| a |")
     assert len(seen) == 1 and "2/12 cells done" in seen[0]
+
+
+def test_oracle_on_noise_free_keywords_beside_the_user_tags(tmp_path, icons):
+    """On icon scenes the oracle ranks by the noise-free keywords (``true_tags``), above the
+    overlap of the users' noisy tags; the single-icon set (no ``true_tags``) has no such field and
+    the table then shows one oracle row on its tags."""
+    from crossmedia.data.icon_scenes import SceneParams, make_icon_scenes
+
+    root = tmp_path / "scenes"
+    make_icon_scenes(str(write_packages(tmp_path / "npm")), root, SceneParams(n=60, seed=0), overwrite=True)
+    tags = icons.oracle(root, "default", "index", "tags")
+    clean = icons.oracle(root, "default", "index", "true_tags")
+    assert tags["field"] == "tags" and clean["field"] == "true_tags"
+    assert clean["map_all"] > tags["map_all"]
+    assert icons.oracle(root, "default", "index", "no_such_field") is None
+    part = {"oracle": clean, "tag_overlap": tags}
+    rows = icons._reference_rows(part)
+    assert rows[0].startswith("| tag overlap (user tags) |") and rows[1].startswith("| oracle: overlap of noise-free keywords |")
+    assert icons._reference_rows({"oracle": tags, "tag_overlap": tags}) == [
+        f"| oracle: overlap of tags | {tags['map_all']:.4f} | {tags['map_all']:.4f} | – | – |"]

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from crossmedia.config import resolve_config
@@ -47,14 +48,16 @@ def test_key_depends_on_content_and_settings(tmp_path):
     assert k != content_key([x], [str(f)], {"a": 1})
 
 
-def test_skipgram_is_trained_only_when_its_embeddings_are_used(tmp_path, tiny_dataset, monkeypatch):
+@pytest.mark.parametrize("method", ["svd", "skipgram"])
+def test_walk_embeddings_are_computed_only_when_used(tmp_path, tiny_dataset, monkeypatch, method):
     """Without the local branch and with co-occurrence-scored expansion the walk embeddings are
-    unused: not trained, stored empty; a later run that needs them (score=embedding, the same
-    cache key) trains them from the cached walks and stores them."""
+    unused: not computed, stored empty; a later run that needs them (score=embedding, the same
+    cache key) computes them from the cached walks and stores them."""
     monkeypatch.setenv("CROSSMEDIA_CACHE_DIR", str(tmp_path / "cache"))
-    _, ia = _run(tiny_dataset.root, tmp_path / "a", "model.local.enabled=false")
+    _, ia = _run(tiny_dataset.root, tmp_path / "a", "model.local.enabled=false", f"model.graph.embedding={method}")
     assert load_preprocessing(ia["graph_cache"])[2].shape[0] == 0
-    _, ib = _run(tiny_dataset.root, tmp_path / "b", "model.local.enabled=false", "model.expansion.score=embedding")
+    _, ib = _run(tiny_dataset.root, tmp_path / "b", "model.local.enabled=false", "model.expansion.score=embedding",
+                 f"model.graph.embedding={method}")
     assert ib["graph_cache"] == ia["graph_cache"] and ib["graph_cache_hit"]
     graph, _, emb = load_preprocessing(ia["graph_cache"])
     assert emb.shape == (graph.n_nodes, 8) and np.isfinite(emb).all() and np.abs(emb).sum() > 0

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["random_walks", "walk_cooccurrence", "transition_counts"]
+__all__ = ["random_walks", "walk_cooccurrence", "restrict_cooccurrence", "transition_counts"]
 
 
 def random_walks(adj: sp.csr_matrix, walks_per_node: int = 10, length: int = 40, seed: int = 0,
@@ -65,28 +65,65 @@ def transition_counts(walks: np.ndarray, n_nodes: int) -> sp.csr_matrix:
 def walk_cooccurrence(walks: np.ndarray, n_nodes: int, window: int = 5, keep: np.ndarray | None = None,
                       other: np.ndarray | None = None) -> sp.csr_matrix:
     """Symmetric (n, n) counts of node pairs within ``window`` steps of each other in the walks
-    (the skip-gram context pairs). ``keep`` (n,) bool counts only pairs of kept nodes (e.g. the
-    word nodes), which keeps memory small on large graphs; with ``other`` (n,) bool as well, only
-    pairs with one node in ``keep`` and the other in ``other`` (e.g. image–word pairs)."""
-    rows, cols = [], []
-    keep = None if keep is None else np.concatenate([np.asarray(keep, dtype=bool), [False]])  # index −1 → False
-    if other is not None:
-        if keep is None:
-            raise ValueError("walk_cooccurrence: other needs keep")
-        other = np.concatenate([np.asarray(other, dtype=bool), [False]])
+    (the skip-gram context pairs; a node met again within the window counts 2 on the diagonal).
+    ``keep`` (n,) bool counts only pairs of kept nodes (e.g. the word nodes), which keeps memory
+    small on large graphs; with ``other`` (n,) bool as well, only pairs with one node in ``keep``
+    and the other in ``other`` (e.g. image–word pairs). Counted per offset by sorting the
+    unordered pairs' keys (no n × n dense array, no float per pair)."""
+    keep, other = _pair_masks(n_nodes, keep, other)
+    walks = np.asarray(walks)
+    w = walks.astype(np.int32) if n_nodes < 2**31 - 1 else walks.astype(np.int64)
+    total = sp.csr_matrix((n_nodes, n_nodes), dtype=np.float64)
     for o in range(1, int(window) + 1):
-        if o >= walks.shape[1]:
+        if o >= w.shape[1]:
             break
-        a, b = walks[:, :-o].ravel(), walks[:, o:].ravel()
+        a, b = w[:, :-o].ravel(), w[:, o:].ravel()
         ok = (a >= 0) & (b >= 0)
         if other is not None:
             ok &= (keep[a] & other[b]) | (other[a] & keep[b])
         elif keep is not None:
             ok &= keep[a] & keep[b]
-        rows.append(a[ok])
-        cols.append(b[ok])
-    if not rows:
-        return sp.csr_matrix((n_nodes, n_nodes))
-    r, c = np.concatenate(rows), np.concatenate(cols)
-    m = sp.csr_matrix((np.ones(len(r)), (r, c)), shape=(n_nodes, n_nodes))
-    return (m + m.T).tocsr()
+        a, b = a[ok], b[ok]
+        if not len(a):
+            continue
+        key = np.minimum(a, b).astype(np.int64) * n_nodes + np.maximum(a, b)
+        key.sort()
+        first = np.empty(len(key), dtype=bool)
+        first[0] = True
+        np.not_equal(key[1:], key[:-1], out=first[1:])
+        starts = np.flatnonzero(first)
+        counts = np.diff(np.append(starts, len(key))).astype(np.float64)
+        uniq = key[starts]
+        total = total + sp.csr_matrix((counts, (uniq // n_nodes, uniq % n_nodes)), shape=(n_nodes, n_nodes))
+    return (total + total.T).tocsr()
+
+
+def restrict_cooccurrence(cooccurrence: sp.spmatrix, keep: np.ndarray, other: np.ndarray | None = None) -> sp.csr_matrix:
+    """The entries of a :func:`walk_cooccurrence` matrix that the same call with ``keep`` /
+    ``other`` would have counted (so one full count serves every restricted use)."""
+    c = sp.csr_matrix(cooccurrence)
+    n = c.shape[0]
+    keep, other = _pair_masks(n, keep, other)
+    rows = np.repeat(np.arange(n), np.diff(c.indptr))
+    cols = c.indices
+    if other is not None:
+        ok = (keep[rows] & other[cols]) | (other[rows] & keep[cols])
+    else:
+        ok = keep[rows] & keep[cols]
+    return sp.csr_matrix((c.data[ok], (rows[ok], cols[ok])), shape=c.shape)
+
+
+def _pair_masks(n_nodes: int, keep, other):
+    """(n + 1,) bool masks (index −1 → False) of ``keep`` / ``other``, checked."""
+    if other is not None and keep is None:
+        raise ValueError("walk_cooccurrence: other needs keep")
+    out = []
+    for name, m in (("keep", keep), ("other", other)):
+        if m is None:
+            out.append(None)
+            continue
+        m = np.asarray(m, dtype=bool)
+        if m.shape != (n_nodes,):
+            raise ValueError(f"{name}: expected ({n_nodes},) bool, got shape {m.shape}")
+        out.append(np.concatenate([m, [False]]))
+    return out[0], out[1]

@@ -7,7 +7,10 @@ Pipeline (binding parts from the paper; each gap filled with the named recipe, s
    image and word nodes, image–word edges (binary or tf-idf), word–word co-occurrence edges,
    optional visual kNN image–image edges (features: see 3).
 2. **Deep random walks** (DeepWalk, Perozzi et al. 2014: 10 walks per node, length 40,
-   window 5) and **skip-gram** node embeddings (gensim Word2Vec, sg=1).
+   window 5) and node embeddings of the walks (``graph.embedding``): ``svd`` (default) factorises
+   the walks' PPMI matrix, which DeepWalk's skip-gram factorises implicitly
+   (:mod:`crossmedia.graph.factorization`: Levy & Goldberg 2014, Qiu et al. 2018), in seconds;
+   ``skipgram`` trains DeepWalk's own skip-gram (gensim Word2Vec, sg=1), minutes per 10⁴ items.
 3. **Semantic expansion** (``expansion.level=image``, the paper's form): a *training* image's
    tag set gains the ``top_k`` words nearest its image node in the walks over the graph
    (:func:`~crossmedia.graph.image_expansion`), weighted ``weight`` < 1 — by normalised
@@ -132,14 +135,15 @@ from ..codecs import Codec, CompositeCodec, FloatIPCodec
 from ..data.wordvec import load_word_vectors
 from ..errors import ConfigError
 from ..graph.cache import content_key, load_preprocessing, save_preprocessing
-from ..graph import (build_correlation_graph, expand, expansion_recovery, image_expansion, random_walks,
-                     skipgram_embeddings, text_scores, walk_cooccurrence, word_correlation)
+from ..graph import (build_correlation_graph, expand, expansion_recovery, image_expansion, ppmi_svd_embeddings,
+                     random_walks, restrict_cooccurrence, skipgram_embeddings, text_scores, walk_cooccurrence,
+                     word_correlation)
 from ..losses import (cross_media_correlation_loss, hardest_negative_hinge_loss, label_similarity, quantization_loss,
                       similar_fraction)
 from ..quant import CompositeQuantizer, bits_to_codebooks
 from .attention import AttentionPool, vocabulary_cross_attention
 from .scan import StackedCrossAttention, l2norm, scan_attention
-from .base import REGION_FEATURES, DataInfo, RetrievalModel, attention_rows, train_seed
+from .base import REGION_FEATURES, DataInfo, RetrievalModel, train_seed
 from .encoders import BowMLP, SmallCNN
 from .memory import CrossBatchMemory
 from .registry import register_model
@@ -189,9 +193,11 @@ class CMSL(RetrievalModel):
             "walks_per_node": 10,
             "walk_length": 40,
             "window": 5,
-            "dim": 64,  # skip-gram embedding size (= word embedding size of the local branch)
-            "negative": 5,
-            "epochs": 5,  # skip-gram passes over the walk corpus (2 leaves the hub word nodes undertrained)
+            "embedding": "svd",  # walk embeddings: svd (truncated SVD of the walks' PPMI, the matrix
+            #                      skip-gram factorises; seconds) | skipgram (gensim SGNS; minutes per 10k items)
+            "dim": 64,  # walk embedding size (= word embedding size of the local branch)
+            "negative": 5,  # skipgram: negative samples
+            "epochs": 5,  # skipgram: passes over the walk corpus (2 leaves the hub word nodes undertrained)
         },
         "expansion": {
             "enabled": True,
@@ -272,7 +278,7 @@ class CMSL(RetrievalModel):
                              ("local.aux_pooling", ("lse", "mean")), ("local.text_pooling", ("attention", "mean")),
                              ("graph.weighting", ("binary", "tfidf")), ("local.form", ("auto", "scan", "vocabulary")),
                              ("local.direction", ("t-i", "i-t", "both")), ("expansion.level", ("image", "word")),
-                             ("graph.knn_features", ("auto", "pixels"))):
+                             ("graph.knn_features", ("auto", "pixels")), ("graph.embedding", ("svd", "skipgram"))):
             sec, opt = key.split(".")
             if c[sec][opt] not in allowed:
                 raise ConfigError(f"model.{key}: expected one of {', '.join(allowed)}, got {c[sec][opt]!r}")
@@ -408,16 +414,16 @@ class CMSL(RetrievalModel):
         key = self._preprocessing_key(ctx, bow, seed)
         hit = load_preprocessing(key)
         times: dict[str, float] = {}
-        # the skip-gram embeddings feed only the local branch's word embeddings and the
-        # embedding-scored expansion; otherwise they are not trained (the walks are enough)
+        # the walk embeddings feed only the local branch's word embeddings and the
+        # embedding-scored expansion; otherwise they are not computed (the walks are enough)
         need_emb = self.local_enabled or (self.ecfg["enabled"] and self.ecfg["score"] == "embedding")
+        full_cooc = None  # all-pairs walk co-occurrence, when the svd embedding counted it
         if hit is not None:  # same split, images, vocabulary, graph settings and seed: reuse
             graph, walks, emb = hit
             if need_emb and emb.shape[0] != graph.n_nodes:  # an entry stored without them
                 t = time.perf_counter()
-                emb = skipgram_embeddings(walks, graph.n_nodes, dim=int(g["dim"]), window=int(g["window"]),
-                                          negative=int(g["negative"]), epochs=int(g["epochs"]), seed=seed)
-                times["graph_skipgram_s"] = round(time.perf_counter() - t, 3)
+                emb, full_cooc = self._walk_embeddings(graph, walks, seed)
+                times["graph_embedding_s"] = round(time.perf_counter() - t, 3)
                 save_preprocessing(key, graph, walks, emb)
         else:
             t = time.perf_counter()
@@ -429,12 +435,16 @@ class CMSL(RetrievalModel):
             walks = random_walks(graph.adj, int(g["walks_per_node"]), int(g["walk_length"]), seed=seed)
             times["graph_walks_s"], t = round(time.perf_counter() - t, 3), time.perf_counter()
             if need_emb:
-                emb = skipgram_embeddings(walks, graph.n_nodes, dim=int(g["dim"]), window=int(g["window"]),
-                                          negative=int(g["negative"]), epochs=int(g["epochs"]), seed=seed)
+                emb, full_cooc = self._walk_embeddings(graph, walks, seed)
             else:
                 emb = np.zeros((0, int(g["dim"])), dtype=np.float32)
-            times["graph_skipgram_s"] = round(time.perf_counter() - t, 3)
+            times["graph_embedding_s"] = round(time.perf_counter() - t, 3)
             save_preprocessing(key, graph, walks, emb)
+
+        def cooc(keep, other=None):
+            if full_cooc is not None:
+                return restrict_cooccurrence(full_cooc, keep, other)
+            return walk_cooccurrence(walks, graph.n_nodes, int(g["window"]), keep=keep, other=other)
         self.graph = graph
         self.node_embeddings = emb
         if self.ecfg["enabled"] and self.ecfg["level"] == "image":
@@ -442,14 +452,14 @@ class CMSL(RetrievalModel):
                 self._image_level_expansion(graph, bow, embeddings=emb)
             else:
                 is_image = np.arange(graph.n_nodes) < graph.n_images
-                co = walk_cooccurrence(walks, graph.n_nodes, int(g["window"]), keep=is_image, other=~is_image)
+                co = cooc(is_image, ~is_image)
                 self._image_level_expansion(graph, bow, cooccurrence=co)
         if self.ecfg["enabled"]:
             if self.ecfg["score"] == "embedding":
                 corr = word_correlation(graph, embeddings=emb)
             else:
                 words_only = np.arange(graph.n_nodes) >= graph.n_images
-                co = walk_cooccurrence(walks, graph.n_nodes, int(g["window"]), keep=words_only)
+                co = cooc(words_only)
                 corr = word_correlation(graph, cooccurrence=co)
             corr[:, :2] = 0.0
             corr[:2, :] = 0.0
@@ -469,6 +479,17 @@ class CMSL(RetrievalModel):
         self.graph_info = {**graph.summary(), "walk_tokens": int((walks >= 0).sum()),
                            "graph_setup_s": round(time.perf_counter() - t0, 3), "graph_cache": key,
                            "graph_cache_hit": hit is not None, **times}
+
+    def _walk_embeddings(self, graph, walks: np.ndarray, seed: int):
+        """(node embeddings (n_nodes, dim), the all-pairs walk co-occurrence or None) by the
+        configured ``graph.embedding``: svd factorises the shifted PPMI of the counts
+        (:func:`~crossmedia.graph.ppmi_svd_embeddings`), skipgram trains gensim's SGNS."""
+        g = self.gcfg
+        if g["embedding"] == "svd":
+            co = walk_cooccurrence(walks, graph.n_nodes, int(g["window"]))
+            return ppmi_svd_embeddings(co, dim=int(g["dim"]), seed=seed), co
+        return skipgram_embeddings(walks, graph.n_nodes, dim=int(g["dim"]), window=int(g["window"]),
+                                   negative=int(g["negative"]), epochs=int(g["epochs"]), seed=seed), None
 
     def _preprocessing_key(self, ctx, bow: np.ndarray, seed: int) -> str:
         """The cache key of the graph/walks/skip-gram of this training split (graph/cache.py)."""
