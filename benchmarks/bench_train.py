@@ -54,6 +54,7 @@ import json
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -389,6 +390,16 @@ def _f(d: dict, k: str, nd: int = 1) -> str:
     return "–" if v is None else f"{v:.{nd}f}"
 
 
+def _per_rotation(row: dict, ref: dict) -> str:
+    """`` (per rotation a, b, c; median m)``: the ratio within each rotation of repeated rows (both
+    rows measured close in time), when every run of both succeeded; else empty."""
+    a, b = row.get("samples_s_runs", []), ref.get("samples_s_runs", [])
+    if len(a) < 2 or len(a) != len(b) or row.get("failed_runs") or ref.get("failed_runs"):
+        return ""
+    rs = [x / y for x, y in zip(a, b)]
+    return f" (per rotation {', '.join(f'{x:.2f}' for x in rs)}; median {statistics.median(rs):.2f})"
+
+
 def part2_table(meta: dict, part2: list) -> list[str]:
     """Part 2's section: each stream row's samples/s against the in-RAM row at the first memory
     size and against the in-RAM row at its own size (the same model work per step)."""
@@ -399,7 +410,7 @@ def part2_table(meta: dict, part2: list) -> list[str]:
          f"twotower, 32 bits, batch {meta['batch_size']} (full batches only), {meta['epochs']} epochs (the last one "
          f"timed){cap}; stream with {meta.get('workers')} DataLoader worker(s). "
          + (f"Every row measured {meta['repeats']} times, the rows in rotation: samples/s of the median run "
-            "(every run's in brackets), the largest peak RSS. " if (meta.get("repeats") or 1) > 1 else "")
+            "(every run's in brackets), the largest peak RSS; a ratio of medians, then the ratio within each rotation. " if (meta.get("repeats") or 1) > 1 else "")
          + "twotower's step pairs the batch with "
          "the stored outputs of all N training items (DCMH's likelihood), so its work per step grows with N on "
          "either data path; the last column (same size) is the data path's own cost.", "",
@@ -408,8 +419,9 @@ def part2_table(meta: dict, part2: list) -> list[str]:
          "|---|---|---|---|---|---|---|---|"]
     for r in part2:
         ok = "error" not in r and r["loader"] != "memory"
-        rat = f"{r['samples_s'] / ref['samples_s']:.2f}" if ok and ref is not None else ""
-        same = f"{r['samples_s'] / mem[r['n']]['samples_s']:.2f}" if ok and r["n"] in mem else ""
+        rat = f"{r['samples_s'] / ref['samples_s']:.2f}" + _per_rotation(r, ref) if ok and ref is not None else ""
+        same = (f"{r['samples_s'] / mem[r['n']]['samples_s']:.2f}" + _per_rotation(r, mem[r["n"]])
+                if ok and r["n"] in mem else "")
         sps = _f(r, "samples_s")
         if len(r.get("samples_s_runs", ())) > 1:
             sps += " (" + ", ".join(f"{x:.1f}" for x in r["samples_s_runs"]) + ")"

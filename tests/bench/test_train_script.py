@@ -36,3 +36,17 @@ def test_repeated_rows_report_the_median_run(load_benchmark):
     lines = bench.part2_table(meta, [{"n": 2000, "loader": "memory", **row}])
     assert "measured 3 times" in " ".join(lines)
     assert any(ln.startswith("| 2000 | memory | 25000 | 2560 | 250.0 (250.0, 230.0, 270.0) | 1350 |") for ln in lines)
+
+
+def test_ratios_within_each_rotation(load_benchmark):
+    bench = load_benchmark("bench_train")
+    meta = {"batch_size": 64, "epochs": 2, "max_steps": 40, "workers": 1, "repeats": 3}
+    rows = [{"n": 2000, "loader": "memory", "n_train": 1000, "samples": 960, "samples_s": 200.0, "peak_rss_mb": 700,
+             "samples_s_runs": [100.0, 200.0, 300.0]},
+            {"n": 50000, "loader": "stream", "n_train": 25000, "samples": 2560, "samples_s": 180.0,
+             "peak_rss_mb": 1300, "samples_s_runs": [90.0, 180.0, 150.0]}]
+    line = next(ln for ln in bench.part2_table(meta, rows) if ln.startswith("| 50000"))
+    assert "| 0.90 (per rotation 0.90, 0.90, 0.50; median 0.90) |" in line
+    rows[1]["failed_runs"] = 1  # runs no longer line up with the rotations: no per-rotation ratios
+    line = next(ln for ln in bench.part2_table(meta, rows) if ln.startswith("| 50000"))
+    assert "per rotation" not in line and "| 0.90 |" in line
