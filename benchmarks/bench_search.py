@@ -16,8 +16,9 @@ top-10, bytes per item, and ratios against the float brute force measured in the
 Threads: each thread count runs in its own process with OMP/OpenBLAS/MKL/torch threads set
 before numpy is imported; our scan splits the database over the threads.
 
-Part 2 (rerank): CMSL trained on the synthetic scenes (``crossmedia data synth``; run config
-recorded), text→image over the protocol's query/retrieval split: MAP@all (relevance = shared
+Part 2 (rerank): a CMSL run (``--rerank-run``; its data, e.g. the synthetic scenes or the icon
+scenes; run config recorded), text→image over the protocol's query/retrieval split, the query
+texts taken from the field the run was trained on (``data.text_field``): MAP@all (relevance = shared
 label, tie policy index) of the first stage (AQD), of full fine-grained scoring (SCAN cross
 attention with every database image) and of two-stage search (AQD top-N reranked by the
 fine-grained score, the rest in first-stage order), with the per-query time of each.
@@ -189,6 +190,21 @@ def worker(args) -> None:
 
 
 # ---------------------------------------------------------------------------- rerank
+def run_text_field(run: Path) -> str:
+    """The text field the run was trained on (``data.text_field`` of its recorded config)."""
+    import yaml
+
+    cfg = yaml.safe_load((Path(run) / "config.yaml").read_text(encoding="utf-8")) or {}
+    return str((cfg.get("data") or {}).get("text_field") or "caption")
+
+
+def _as_text(value) -> str:
+    """A query string from an item's text field (a tag list is joined with spaces)."""
+    if isinstance(value, (list, tuple)):
+        return " ".join(str(v) for v in value)
+    return "" if value is None else str(value)
+
+
 def rerank_part(args) -> dict:
     import torch
 
@@ -218,7 +234,8 @@ def rerank_part(args) -> dict:
     eng = ix.engine("image")
     regions = torch.from_numpy(np.asarray(ix.arrays["regions"], dtype=np.float32))
     n = len(ix)
-    texts = [ds.items[i].get("caption") or " ".join(ds.items[i]["tags"]) for i in q_idx]
+    field = run_text_field(run)
+    texts = [_as_text(ds.items[i].get(field)) for i in q_idx]
     first, full, t_first, t_full = [], [], [], []
     batches = []
     for t in texts:
