@@ -8,8 +8,8 @@ AAAI 2017, with α = 1 and θ clipped to [−15, 15]). ``softplus`` keeps it sta
 :func:`stored_likelihood_loss` is the summed loss of a batch against *stored* outputs (a memory
 of every training item, as DCMH's F and G): the same value, with the gradient for the batch
 computed in closed form, dL/dθ = w(σ(θ) − s), so that one B × N matrix is kept for the backward
-pass instead of autograd's chain of B × N intermediates (at N = 25,000 about 40 % less time per
-step on one CPU thread).
+pass instead of autograd's chain of B × N intermediates (1.2–1.3× faster at N = 25,000 on one
+CPU thread, ``benchmarks/bench_stored_likelihood.py``).
 """
 
 from __future__ import annotations
