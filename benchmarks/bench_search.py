@@ -220,6 +220,8 @@ def rerank_part(args) -> dict:
 
     ds = Dataset.load(data)
     q_idx = ds.protocol()["query"]
+    if args.rerank_queries:  # the first N queries of the protocol (its order is seeded)
+        q_idx = q_idx[: args.rerank_queries]
     if args.rerank_db:  # a separate (larger) database: all its items; queries stay the run data's query split
         db = Dataset.load(args.rerank_db)
         if db.label_names != ds.label_names:
@@ -359,6 +361,8 @@ def main() -> None:
     ap.add_argument("--rerank-data", default=None)
     ap.add_argument("--rerank-db", default=None, help="Dataset whose items (all) form the rerank database.")
     ap.add_argument("--rerank-n", default="20,50,100")
+    ap.add_argument("--rerank-queries", type=int, default=0,
+                    help="Rerank part: the first N queries of the protocol (0 = all).")
     ap.add_argument("--report-only", action="store_true", help="Rewrite OUT.md from OUT.json.")
     ap.add_argument("--worker", action="store_true")
     ap.add_argument("--tag", default=None)

@@ -17,7 +17,7 @@ Part 1, per model (``--models``) on ``--n`` scenes (training split = half), ``--
 * ``2 proc``   — the loop under ``torchrun --nproc-per-node 2`` (gloo on CPU, NCCL on CUDA; same
   global batch), samples/s of the whole job, and its ratio to 1 process.
 
-Part 2, data path (twotower, pixels): ``data.loader=stream`` (with ``--workers`` DataLoader
+Part 2, data path (``--datapath-model``, default twotower; pixels): ``data.loader=stream`` (with ``--workers`` DataLoader
 workers) at each of ``--rss-sizes`` scenes, and ``data.loader=memory`` at each of
 ``--memory-sizes``: peak RSS and samples/s, and each stream row's samples/s as a ratio to the
 in-RAM row at the first memory size and to the in-RAM row at its own size (when measured).
@@ -241,6 +241,9 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--models", default="twotower,cmsl,dafsn")
+    ap.add_argument("--datapath-model", default="twotower",
+                    help="part 2's model (pixels): twotower (its step grows with N, DCMH's likelihood over all "
+                         "stored outputs) or a batch-only model such as dscmr or acmr")
     ap.add_argument("--nproc", default="1,2", help="process counts of the loop measurement")
     ap.add_argument("--rss-sizes", default="2000,50000", help="scenes for part 2 (empty: skip)")
     ap.add_argument("--memory-sizes", default="2000,50000",
@@ -313,7 +316,7 @@ def main() -> None:
                   f"data.workers={a.workers if loader == 'stream' else 0}"]
             if a.max_steps:
                 ov.append(f"train.max_steps={a.max_steps}")
-            res = measure({"model": "twotower", "data": r, "overrides": ov, "threads": threads, "n_train": nt,
+            res = measure({"model": a.datapath_model, "data": r, "overrides": ov, "threads": threads, "n_train": nt,
                            "out": str(cache / "runs" / f"rss_{loader}_{n}"), "mode": "loop"})
             runs[(n, loader)].append({"n_train": nt, **res})
             print(json.dumps({"n": n, "loader": loader, "repeat": rep + 1, **res}), flush=True)
@@ -372,7 +375,7 @@ def main() -> None:
             "load_avg_after": [round(x, 2) for x in os.getloadavg()], "git_commit": git_commit(),
             "python": platform.python_version(), "torch": torch.__version__, "n": a.n, "epochs": a.epochs,
             "batch_size": a.batch_size, "seed": 0, "wall_s": round(time.time() - started, 1),
-            "max_steps": a.max_steps, "repeats": a.repeats, "workers": a.workers, "prep_epochs": a.prep_epochs,
+            "max_steps": a.max_steps, "repeats": a.repeats, "datapath_model": a.datapath_model, "workers": a.workers, "prep_epochs": a.prep_epochs,
             "prep_max_steps": a.prep_max_steps, "prep_skipgram_sizes": a.prep_skipgram_sizes, "prep_embedding_sizes": a.prep_embedding_sizes,
             "command": "python benchmarks/bench_train.py " + " ".join(sys.argv[1:]),
             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
@@ -406,14 +409,18 @@ def part2_table(meta: dict, part2: list) -> list[str]:
     mem = {r["n"]: r for r in part2 if r["loader"] == "memory" and "error" not in r}
     ref = next((r for r in part2 if r["loader"] == "memory" and "error" not in r), None)  # the first size
     cap = f", at most {meta['max_steps']} batches per epoch (`train.max_steps`)" if meta.get("max_steps") else ""
-    L = ["", "## Data path: in RAM vs streaming (twotower, pixels)", "",
-         f"twotower, 32 bits, batch {meta['batch_size']} (full batches only), {meta['epochs']} epochs (the last one "
+    m = meta.get("datapath_model", "twotower")
+    grows = m in ("twotower", "dcmh", "cmsl", "cdq")
+    L = ["", f"## Data path: in RAM vs streaming ({m}, pixels)", "",
+         f"{m}, 32 bits, batch {meta['batch_size']} (full batches only), {meta['epochs']} epochs (the last one "
          f"timed){cap}; stream with {meta.get('workers')} DataLoader worker(s). "
          + (f"Every row measured {meta['repeats']} times, the rows in rotation: samples/s of the median run "
             "(every run's in brackets), the largest peak RSS; a ratio of medians, then the ratio within each rotation. " if (meta.get("repeats") or 1) > 1 else "")
-         + "twotower's step pairs the batch with "
-         "the stored outputs of all N training items (DCMH's likelihood), so its work per step grows with N on "
-         "either data path; the last column (same size) is the data path's own cost.", "",
+         + (f"{m}'s step pairs the batch with the stored outputs of all N training items (DCMH's likelihood), "
+            "so its work per step grows with N on either data path; the last column (same size) is the data "
+            "path's own cost." if grows else
+            f"{m}'s losses use the batch only, so its work per step does not depend on N: the ratio to the "
+            "smaller in-RAM size is the data path's cost at scale."), "",
          "| scenes | data.loader | training items N | items in the timed epoch | samples/s | peak RSS MB | "
          f"samples/s / in-RAM at {ref['n'] if ref else '–'} scenes | samples/s / in-RAM at the same size |",
          "|---|---|---|---|---|---|---|---|"]

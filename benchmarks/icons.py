@@ -56,7 +56,7 @@ MODELS = ["cmsl", "cdq", "dcmh", "acmr", "dscmr", "twotower", "dafsn"]
 # within 0.01, both still rising slowly at 15: 20 epochs, the checkpoint chosen on validation
 SIZES = {
     "full": {"scenes": 6000, "seeds": 3, "epochs": 20},
-    "quick": {"scenes": 600, "seeds": 1, "epochs": 15},
+    "quick": {"scenes": 600, "seeds": 1, "epochs": 10},
 }
 
 
@@ -304,10 +304,10 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--src", required=True, help="folder with the npm emoji packages")
     ap.add_argument("--work", required=True, help="work folder (data, features, runs; reused)")
-    ap.add_argument("--quick", action="store_true", help="small size (600 scenes, 1 seed, 15 epochs)")
+    ap.add_argument("--quick", action="store_true", help="small size (600 scenes, 1 seed, 10 epochs)")
     ap.add_argument("--scenes", type=int, default=None, help="scenes per scene part (default: 6000, --quick 600)")
     ap.add_argument("--seeds", type=int, default=None, help="seeds per model (default: 3, --quick 1)")
-    ap.add_argument("--epochs", type=int, default=None, help="training epochs (default: 20, --quick 15)")
+    ap.add_argument("--epochs", type=int, default=None, help="training epochs (default: 20, --quick 10)")
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--parts", default="scenes,icons,scenes-zh")
     ap.add_argument("--threads", type=int, default=1)

@@ -50,3 +50,13 @@ def test_ratios_within_each_rotation(load_benchmark):
     rows[1]["failed_runs"] = 1  # runs no longer line up with the rotations: no per-rotation ratios
     line = next(ln for ln in bench.part2_table(meta, rows) if ln.startswith("| 50000"))
     assert "per rotation" not in line and "| 0.90 |" in line
+
+
+def test_part2_names_its_model_and_whether_its_step_grows_with_n(load_benchmark):
+    bench = load_benchmark("bench_train")
+    rows = [{"n": 2000, "loader": "memory", "n_train": 1000, "samples": 960, "samples_s": 300.0, "peak_rss_mb": 700}]
+    base = {"batch_size": 64, "epochs": 2, "workers": 1}
+    text = " ".join(bench.part2_table({**base, "datapath_model": "dscmr"}, rows))
+    assert "(dscmr, pixels)" in text and "does not depend on N" in text
+    text = " ".join(bench.part2_table(base, rows))  # older results: twotower
+    assert "(twotower, pixels)" in text and "grows with N" in text
