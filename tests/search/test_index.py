@@ -340,3 +340,38 @@ def test_dafsn_explain_with_an_out_of_vocabulary_word(dafsn_run, synth_data, tmp
         assert r.status_code == 200 and r.json()["words"] == ["red", "circle"] and len(r.json()["attention"]) == 2
         png = c.get("/api/explain", params={"query": "red zzz circle", "item": item})
         assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+
+
+def test_index_of_a_run_on_precomputed_region_features(synth_data, tmp_path):
+    """A model trained on precomputed global + region features (CMSL's local branch, as on the
+    icon scenes) is indexed with its stored regions: the index streams the dataset, and the
+    region memory map is read on every loader, not only the in-RAM one."""
+    from crossmedia.config import resolve_config
+    from crossmedia.data import Dataset
+    from crossmedia.data.tensors import TensorData
+    from crossmedia.data.text import Vocabulary
+    from crossmedia.train import train
+
+    data = tmp_path / "data"
+    shutil.copytree(synth_data, data)
+    n = len(Dataset.load(data))
+    rng = np.random.default_rng(0)
+    np.save(data / "global.npy", rng.normal(size=(n, 12)).astype(np.float32))
+    np.save(data / "regions.npy", rng.normal(size=(n, 4, 6)).astype(np.float32))
+    meta = json.loads((data / "dataset.json").read_text())
+    meta["features"] = {"global": "global.npy", "regions": "regions.npy"}
+    (data / "dataset.json").write_text(json.dumps(meta))
+    ds = Dataset.load(data)
+    for loader in ("memory", "stream"):
+        t = TensorData(ds, Vocabulary(["<pad>", "<unk>", "red"]), "tags", image_source="features", loader=loader)
+        assert t.batch(np.array([0, 3]))["regions"].shape == (2, 4, 6)
+    cfg = resolve_config(None, ["model.name=cmsl", "data.image_source=features", "model.bits=8", "model.K=16",
+                                "model.global_dim=8", "model.image_hidden=16", "model.text_hidden=16",
+                                "model.graph.walks_per_node=2", "model.graph.walk_length=6", "model.graph.dim=8",
+                                "model.local.dim=8", "model.local.out_dim=4", "model.quant.kmeans_iters=3",
+                                "train.epochs=1", "train.val_every=0", "train.threads=1", "train.batch_size=32"],
+                         data__root=str(data))
+    train(cfg, tmp_path / "run")
+    ix = Index.build(tmp_path / "run", data, tmp_path / "ix")
+    assert ix.arrays["regions"].shape[:2] == (len(ix), 4)
+    assert ix.search_text("red", k=3, rerank=3)

@@ -93,10 +93,10 @@ class TensorData:
             self.images = MappedRows(dataset.features("global"))
         elif image_source == "features":
             self.images = torch.from_numpy(np.array(dataset.features("global"), dtype=np.float32))
-            if dataset.has_features("regions"):
-                self.regions = dataset.features("regions")
         else:
             raise DataError(f"image source must be 'pixels' or 'features', got {image_source!r}")
+        if image_source == "features" and dataset.has_features("regions"):  # a memory map on every loader
+            self.regions = dataset.features("regions")
 
     def __len__(self) -> int:
         return self.labels.shape[0]
