@@ -342,7 +342,7 @@ def test_dafsn_explain_with_an_out_of_vocabulary_word(dafsn_run, synth_data, tmp
         assert png.status_code == 200 and png.headers["content-type"] == "image/png"
 
 
-def test_index_of_a_run_on_precomputed_region_features(synth_data, tmp_path):
+def test_index_of_a_run_on_precomputed_region_features(synth_data, tmp_path, monkeypatch):
     """A model trained on precomputed global + region features (CMSL's local branch, as on the
     icon scenes) is indexed with its stored regions: the index streams the dataset, and the
     region memory map is read on every loader, not only the in-RAM one."""
@@ -375,3 +375,10 @@ def test_index_of_a_run_on_precomputed_region_features(synth_data, tmp_path):
     ix = Index.build(tmp_path / "run", data, tmp_path / "ix")
     assert ix.arrays["regions"].shape[:2] == (len(ix), 4)
     assert ix.search_text("red", k=3, rerank=3)
+    # with a carried feature extractor (features from a known backbone), into a folder that does not exist yet
+    import crossmedia.features.carried as carried
+
+    monkeypatch.setattr(carried, "extractor_for_dataset",
+                        lambda ds: ({"backbone": "tiny", "weights": "none", "header": {"dim": 12}}, None))
+    ix2 = Index.build(tmp_path / "run", data, tmp_path / "new" / "deeper" / "ix")
+    assert len(ix2) == len(ix) and not list((tmp_path / "new" / "deeper").glob(".ix.extractor.*"))

@@ -247,6 +247,7 @@ class Index:
             import os
             import tempfile
 
+            Path(out).parent.mkdir(parents=True, exist_ok=True)  # the index may go into a new folder
             fd, tmp = tempfile.mkstemp(prefix=f".{Path(out).name}.extractor.", suffix=".pt", dir=Path(out).parent)
             os.close(fd)
             try:
