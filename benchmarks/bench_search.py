@@ -238,11 +238,23 @@ def rerank_part(args) -> dict:
     n = len(ix)
     field = run_text_field(run)
     texts = [_as_text(ds.items[i].get(field)) for i in q_idx]
+    # a query none of whose words the model knows cannot be searched (the service refuses it):
+    # left out of every ranking here, and counted
+    from crossmedia.errors import UserError
+
+    batches, keep = [], []
+    for j, t in enumerate(texts):
+        try:
+            batches.append(text_batch(model.info, ix._vocab, t))
+            keep.append(j)
+        except UserError:
+            pass
+    n_unknown = len(texts) - len(keep)
+    q_idx = [q_idx[j] for j in keep]
+    texts = [texts[j] for j in keep]
+    Yq = ds.labels[q_idx]
     first, full, t_first, t_full = [], [], [], []
-    batches = []
-    for t in texts:
-        b = text_batch(model.info, ix._vocab, t)
-        batches.append(b)
+    for b in batches:
         t0 = time.perf_counter()
         with torch.no_grad():
             v = model.encode_text(b).numpy()
@@ -264,6 +276,7 @@ def rerank_part(args) -> dict:
     K = max(args.rerank_n)
 
     res = {"run": str(run), "data": str(data), "database": str(db.root), "n_db": n, "n_queries": len(q_idx),
+           "queries_left_out_no_known_word": n_unknown, "text_field": field,
            "direction": "text->image", "measures": ["map_all", f"map@{K}"],
            "metric": f"mAP@all and mAP@{K} (hashing convention: ÷ relevant in the top {K}); relevance = shared label; "
                      "tie policy index; queries without relevant items count 0",
@@ -326,7 +339,10 @@ def write_report(out: Path, meta: dict, rows: list[dict], rerank: dict | None) -
         ms = rerank["measures"]
         ff = rerank["full_fine"]
         lines += ["", f"## Two-stage rerank ({rerank['direction']}, {rerank['n_queries']} queries × {rerank['n_db']:,} items)",
-                  "", f"{rerank['metric']}", "",
+                  "", f"{rerank['metric']}"
+                  + (f"; query texts from the run's `{rerank['text_field']}` field" if rerank.get("text_field") else "")
+                  + (f"; {rerank['queries_left_out_no_known_word']} queries left out: none of their words is in the "
+                     "model's vocabulary" if rerank.get("queries_left_out_no_known_word") else ""), "",
                   "| ranking | " + " | ".join(f"{m} | vs full" for m in ms) + " | ms/query | cost vs full |",
                   "|---|" + "---|---|" * len(ms) + "---|---|"]
 
