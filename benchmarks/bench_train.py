@@ -323,15 +323,21 @@ def main() -> None:
     for (n, loader), rs in runs.items():
         part2.append({"n": n, "loader": loader, **median_run(rs)})
     part3 = []
-    for nt in [int(x) for x in a.prep_sizes.split(",") if x]:
-        r = features_data(cache / f"features{nt}", nt)
-        gcache = tempfile.mkdtemp(prefix="graph-cache-", dir=cache)  # an empty cache: the preprocessing runs
+
+    def prep_spec(nt: int, *extra: str) -> dict:
+        """CMSL on the features data of ``nt`` training items, with an empty graph cache of its own
+        (so the preprocessing runs)."""
         ov = [f"train.device={dev}", f"train.batch_size={a.batch_size}", "train.val_every=0",
-              f"train.epochs={a.prep_epochs}", "data.image_source=features"]
-        spec = {"model": "cmsl", "data": r, "overrides": ov, "threads": threads, "n_train": nt,
-                "out": str(cache / "runs" / f"prep_{nt}"), "env": {"CROSSMEDIA_CACHE_DIR": gcache}}
+              f"train.epochs={a.prep_epochs}", "data.image_source=features", *extra]
+        return {"model": "cmsl", "data": features_data(cache / f"features{nt}", nt), "overrides": ov,
+                "threads": threads, "n_train": nt, "out": str(cache / "runs" / f"prep_{nt}"),
+                "env": {"CROSSMEDIA_CACHE_DIR": tempfile.mkdtemp(prefix="graph-cache-", dir=cache)}}
+
+    for nt in [int(x) for x in a.prep_sizes.split(",") if x]:
+        spec = prep_spec(nt)
         prep = measure({**spec, "mode": "prep"})
-        lspec = spec if not a.prep_max_steps else {**spec, "overrides": [*ov, f"train.max_steps={a.prep_max_steps}"]}
+        lspec = spec if not a.prep_max_steps else {**spec, "overrides": [*spec["overrides"],
+                                                                         f"train.max_steps={a.prep_max_steps}"]}
         loop = measure({**lspec, "mode": "loop"})  # same cache: the preprocessing is reused, not timed again
         row = {"n_train": nt, "prep": prep, "epoch": loop}
         if "error" not in prep and "error" not in loop:
@@ -349,22 +355,15 @@ def main() -> None:
     for method, sizes in variants:
         for row in [r for r in part3 if "variant" not in r and str(r["n_train"]) in sizes.split(",")]:
             nt, loop = row["n_train"], row["epoch"]
-            r = features_data(cache / f"features{nt}", nt)
-            ov = [f"train.device={dev}", f"train.batch_size={a.batch_size}", "train.val_every=0",
-                  f"train.epochs={a.prep_epochs}", "data.image_source=features"]
-            spec = {"model": "cmsl", "data": r, "overrides": ov, "threads": threads, "n_train": nt,
-                    "out": str(cache / "runs" / f"prep_{nt}")}
             # the same data with the walk embeddings computed (as with the local branch or
             # embedding-scored expansion); its epoch is the default row's (they change only the
             # preprocessing)
-            sg = {**spec, "overrides": [*ov, "model.expansion.score=embedding", f"model.graph.embedding={method}"],
-                  "env": {"CROSSMEDIA_CACHE_DIR": tempfile.mkdtemp(prefix="graph-cache-", dir=cache)}}
+            sg = prep_spec(nt, "model.expansion.score=embedding", f"model.graph.embedding={method}")
             prep_sg = measure({**sg, "mode": "prep"})
             row_sg = {"n_train": nt, "variant": f"walk embeddings by {method} (model.expansion.score=embedding, "
                       f"model.graph.embedding={method})", "prep": prep_sg, "epoch": loop}
-            for k in ("epoch_extrapolated_s",):
-                if k in row:
-                    row_sg[k] = row[k]
+            if "epoch_extrapolated_s" in row:
+                row_sg["epoch_extrapolated_s"] = row["epoch_extrapolated_s"]
             if "error" not in prep_sg and "error" not in loop:
                 ep = row.get("epoch_extrapolated_s", loop["epoch_s"])
                 row_sg["ratio_10_epochs"] = round(prep_sg["graph_setup_s"] / (prep_sg["graph_setup_s"] + 10 * ep), 4)
