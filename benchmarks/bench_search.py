@@ -199,10 +199,11 @@ def run_text_field(run: Path) -> str:
 
 
 def _as_text(value) -> str:
-    """A query string from an item's text field (a tag list is joined with spaces)."""
-    if isinstance(value, (list, tuple)):
-        return " ".join(str(v) for v in value)
-    return "" if value is None else str(value)
+    """A query string from an item's text field (a tag list is joined with spaces, as the index
+    stores it)."""
+    from crossmedia.search.index import _as_text as index_text
+
+    return index_text(value) or ""
 
 
 def rerank_part(args) -> dict:

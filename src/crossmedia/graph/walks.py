@@ -79,10 +79,8 @@ def walk_cooccurrence(walks: np.ndarray, n_nodes: int, window: int = 5, keep: np
             break
         a, b = w[:, :-o].ravel(), w[:, o:].ravel()
         ok = (a >= 0) & (b >= 0)
-        if other is not None:
-            ok &= (keep[a] & other[b]) | (other[a] & keep[b])
-        elif keep is not None:
-            ok &= keep[a] & keep[b]
+        if keep is not None:
+            ok &= _counted(keep, other, a, b)
         a, b = a[ok], b[ok]
         if not len(a):
             continue
@@ -106,11 +104,15 @@ def restrict_cooccurrence(cooccurrence: sp.spmatrix, keep: np.ndarray, other: np
     keep, other = _pair_masks(n, keep, other)
     rows = np.repeat(np.arange(n), np.diff(c.indptr))
     cols = c.indices
-    if other is not None:
-        ok = (keep[rows] & other[cols]) | (other[rows] & keep[cols])
-    else:
-        ok = keep[rows] & keep[cols]
+    ok = _counted(keep, other, rows, cols)
     return sp.csr_matrix((c.data[ok], (rows[ok], cols[ok])), shape=c.shape)
+
+
+def _counted(keep: np.ndarray, other: np.ndarray | None, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Which pairs (a, b) a restricted count keeps: both in ``keep``, or with ``other`` one in each."""
+    if other is not None:
+        return (keep[a] & other[b]) | (other[a] & keep[b])
+    return keep[a] & keep[b]
 
 
 def _pair_masks(n_nodes: int, keep, other):
