@@ -73,6 +73,13 @@ def parse_args(argv=None):
     return a
 
 
+def require_true_tags(items, data) -> None:
+    """The expansion is scored against the items' noise-free keywords; SystemExit with a one-line
+    error when the dataset has none."""
+    if not all("true_tags" in it for it in items):
+        raise SystemExit(f"error: {data}: items have no 'true_tags' (an icon-scene dataset is expected)")
+
+
 def measure(data: Path, protocol: str, setting: str, seed: int, top_k: int, image_source: str = "features") -> dict:
     """One (protocol, setting, seed) cell: expansion precision/recall against ``true_tags``."""
     import numpy as np
@@ -90,8 +97,7 @@ def measure(data: Path, protocol: str, setting: str, seed: int, top_k: int, imag
                          data__root=str(data))
     rd = load_run_data(cfg["data"])
     items = rd.tensors.dataset.items
-    if not all("true_tags" in it for it in items):
-        raise SystemExit(f"error: {data}: items have no 'true_tags' (an icon-scene dataset is expected)")
+    require_true_tags(items, data)
     model = build_model(cfg, rd)
     train = np.asarray(rd.protocol["train"])
     old = os.environ.get("CROSSMEDIA_CACHE_DIR")
@@ -173,7 +179,13 @@ def main(argv=None) -> int:
     same = old.get("data") == str(a.data) and old.get("top_k") == a.top_k and old.get("image_source") == a.image_source
     cells = [c for c in old.get("cells", []) if same]
     done = {(c["protocol"], c["setting"], c["seed"]) for c in cells}
-    state = {"data": str(a.data), "dataset": Dataset.load(a.data, check_files=False).meta.get("name"),
+    ds = Dataset.load(a.data, check_files=False)
+    try:
+        require_true_tags(ds.items, a.data)  # before anything is measured or written
+    except SystemExit as e:
+        print(e, file=sys.stderr)
+        return 2
+    state = {"data": str(a.data), "dataset": ds.meta.get("name"),
              "top_k": a.top_k, "image_source": a.image_source, "seeds": seeds, "threads": a.threads, "git_commit": git_commit(),
              "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "loadavg_start": [round(x, 2) for x in os.getloadavg()],
              "command": "python benchmarks/bench_cmsl_expansion.py " + " ".join(sys.argv[1:] if argv is None else argv)}

@@ -54,3 +54,10 @@ def test_data_without_true_tags_is_refused(bench, tiny_dataset, tmp_path):
         bench.measure(tiny_dataset.root, "default", "word_cooccurrence", 0, 3, "pixels")
     with pytest.raises(SystemExit):
         bench.parse_args(["--data", "x", "--settings", "magic"])
+
+
+def test_main_refuses_data_without_true_tags_with_exit_2(bench, tiny_dataset, tmp_path, capsys):
+    assert bench.main(["--data", str(tiny_dataset.root), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "true_tags" in err[0]
+    assert not list(tmp_path.glob("cmsl_expansion.*"))
