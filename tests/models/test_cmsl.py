@@ -374,7 +374,9 @@ def test_scan_form_trains_and_reranks_with_the_exact_scan_score(tiny_dataset):
     b = rd.tensors.batch(torch.arange(6))
     with torch.no_grad():
         fg = model.fine_grained_scores(b, b)
-        regions = model.region_proj(model.image_regions(b))
+        regions = model.image_regions(b)
+        assert regions.shape[-1] == model.region_proj.out_features  # projected: what an index stores
+        torch.testing.assert_close(regions, model.region_proj(b["regions"].float()))
         words, mask = model._words(b)
         ti = scan_similarity(regions, words, mask, direction="t-i", temperature=9.0, lse_lambda=6.0)
         it = scan_similarity(regions, words, mask, direction="i-t", temperature=4.0, lse_lambda=6.0)

@@ -38,11 +38,13 @@ def test_cmsl_fine_grained_scores_are_scan_and_regions_shortcut():
     with torch.no_grad():
         s = m.fine_grained_scores(images, texts)
         regions = m.image_regions(images)
-        assert regions.shape == (3, 9, m.cnn.out_dim)
-        # stored raw regions give the same scores as pixels (what the index relies on)
+        # projected by the local branch: the image side of the score, what the index stores
+        assert regions.shape == (3, 9, m.region_proj.out_features)
+        torch.testing.assert_close(regions, m.region_proj(m.cnn(images["image"])[1]))
+        # stored regions give the same scores as pixels (what the index relies on)
         torch.testing.assert_close(m.fine_grained_scores({REGION_FEATURES: regions}, texts), s)
         words, mask = m._words(texts)
-        ref = stacked_cross_attention(m.region_proj(regions), words, mask, temperature=9.0, pooling="lse", lse_lambda=6.0)
+        ref = stacked_cross_attention(regions, words, mask, temperature=9.0, pooling="lse", lse_lambda=6.0)
     torch.testing.assert_close(s, ref)
     assert s.shape == (3, 3) and torch.all(s[:, 2] == 0)  # a text without known words scores 0
 

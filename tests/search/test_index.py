@@ -26,7 +26,7 @@ def test_build_layout_and_info(cmsl_index):
     assert info["model"]["name"] == "cmsl" and info["model"]["code_kind"] == "quantized"
     assert info["rerank"] and info["engines"] == ["aqd", "faiss"]
     man = json.loads((ix.files / "manifest.json").read_text())
-    assert man["format"] == "crossmedia-index" and man["format_version"] == 2
+    assert man["format"] == "crossmedia-index" and man["format_version"] == 3
     assert set(man["files"]) >= {"items.jsonl", "model.pt", "image_db.npy", "text_db.npy", "codec_codebooks.npy",
                                  "regions.npy", "tokens.npy"}
     assert man["codec"]["name"] == "composite" and man["codec"]["params"]["bits"] == 16
@@ -373,8 +373,17 @@ def test_index_of_a_run_on_precomputed_region_features(synth_data, tmp_path, mon
                          data__root=str(data))
     train(cfg, tmp_path / "run")
     ix = Index.build(tmp_path / "run", data, tmp_path / "ix")
-    assert ix.arrays["regions"].shape[:2] == (len(ix), 4)
-    assert ix.search_text("red", k=3, rerank=3)
+    # the index stores the model's projected regions (local.dim 8), not the 6-d raw features
+    assert ix.arrays["regions"].shape == (len(ix), 4, 8)
+    hits = ix.search_text("red", k=3, rerank=len(ix))
+    from crossmedia.search.query import text_batch
+
+    tb = text_batch(ix.model.info, ix._vocab, "red")
+    with torch.no_grad():  # the same scores as the model on the raw features (float16 storage aside)
+        rows = [ds.ids.index(h.id) for h in hits]  # dataset rows of the hits
+        raw = {"regions": torch.from_numpy(np.load(data / "regions.npy")[rows])}
+        want = ix.model.fine_grained_scores(raw, tb)[:, 0].numpy()
+    np.testing.assert_allclose([h.score for h in hits], want, rtol=2e-3, atol=2e-3)
     # with a carried feature extractor (features from a known backbone), into a folder that does not exist yet
     import crossmedia.features.carried as carried
 

@@ -142,8 +142,11 @@ class RetrievalModel(nn.Module):
       grid, row-major (so an attention row reshapes to g × g); None otherwise.
 
     **Region features.** :meth:`image_regions` gives what a search index stores per image so that
-    reranking and heatmaps need neither pixels nor a backbone; :meth:`fine_grained_scores` and
-    :meth:`word_region_attention` accept an image batch or ``{REGION_FEATURES: image_regions(b)}``.
+    reranking and heatmaps need neither pixels nor a backbone: the image side of the fine-grained
+    score, as far as it does not depend on the text (CMSL and DAFSN: the regions after their
+    learned projection, so the stored width is the model's attention width, not the backbone's);
+    :meth:`fine_grained_scores` and :meth:`word_region_attention` accept an image batch or
+    ``{REGION_FEATURES: image_regions(b)}`` and score both alike.
 
     **Attention rows.** :meth:`word_region_attention` gives, per (image i, text i) pair, one row
     per in-vocabulary word of text i in order (:func:`attention_rows`: ``<unk>`` and ``<pad>``

@@ -646,22 +646,24 @@ class CMSL(RetrievalModel):
 
     # ------------------------------------------------------------------ fine-grained (rerank, heatmaps)
     def image_regions(self, batch: dict) -> torch.Tensor:
-        """Raw region features (B, R, F) as they enter the local branch — the dataset's
-        precomputed regions, or the CNN's grid cells (row-major, R = grid²). This is what a search
-        index stores (float16) so that reranking needs neither pixels nor the CNN."""
+        """The image side of the fine-grained score: region features projected by the local
+        branch (B, R, ``local.dim``), from the dataset's precomputed regions or the CNN's grid
+        cells (row-major, R = grid²). They depend on the image only, so a search index stores
+        them (float16) and reranking needs neither pixels, nor the CNN, nor the projection: for
+        EfficientNet-Lite0's 1,280-d regions, 20x fewer bytes per item than the raw features."""
         if not self.local_enabled:
             raise NotImplementedError(f"{self.model_name}: the local branch is off (no region features)")
         if REGION_FEATURES in batch:
             return batch[REGION_FEATURES].float()
         if self.cnn is None:
-            return batch["regions"].float()
-        return self._image_parts(batch)[1]
+            return self.region_proj(batch["regions"].float())
+        return self.region_proj(self._image_parts(batch)[1])
 
     def _fine_inputs(self, images: dict, texts: dict):
         if not self.local_enabled:
             raise NotImplementedError(f"{self.model_name} has no fine-grained score (model.local.enabled is off)")
         words, mask = self._words(texts)
-        return self.region_proj(self.image_regions(images)), words, mask
+        return self.image_regions(images), words, mask
 
     def fine_grained_scores(self, images: dict, texts: dict) -> torch.Tensor:
         """SCAN's exact stacked cross attention (Lee et al. ECCV 2018) of the local branch between

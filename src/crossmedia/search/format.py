@@ -32,7 +32,8 @@ __all__ = ["FORMAT", "FORMAT_VERSION", "MANIFEST", "sha256_file", "write_index_d
            "load_array", "read_items", "model_fingerprint"]
 
 FORMAT = "crossmedia-index"
-FORMAT_VERSION = 2  # 2: the codec (name + state) in the manifest; model.pt a models.checkpoint file
+FORMAT_VERSION = 3  # 2: the codec (name + state) in the manifest; model.pt a models.checkpoint file
+#                     3: rerank regions are the model's image_regions (CMSL: projected, no longer the raw features)
 MANIFEST = "manifest.json"
 MANIFEST_SUM = MANIFEST + ".sha256"
 
