@@ -39,6 +39,7 @@ if "--worker" in sys.argv:  # thread count fixed before numpy / torch / faiss lo
         os.environ[_v] = _t
 
 import argparse
+import shlex
 import json
 import subprocess
 import time
@@ -317,7 +318,8 @@ def write_report(out: Path, meta: dict, rows: list[dict], rerank: dict | None) -
     write_json(out.with_suffix(".json"), {**meta, "scan": rows, "rerank": rerank})
     lines = [f"# Search benchmark ({meta['machine']['cpu']}, {meta['machine']['cores']} cores, shared)", "",
              f"git {meta['git_commit']}, seed {meta['args']['seed']}, load average {meta['machine']['loadavg_at_start']} "
-             f"→ {meta['machine'].get('loadavg_at_end')}", ""]
+             f"→ {meta['machine'].get('loadavg_at_end')}"
+             + (f"; command: `{meta['command']}`" if meta.get("command") else ""), ""]
     if rows:
         lines += [f"Scan: dim {meta['args']['dim']}, top-10, one query per call; ratios against numpy float brute "
                   "force in the same process and thread count.", "",
@@ -400,6 +402,7 @@ def main() -> None:
 
     meta = {"benchmark": "search", "git_commit": git_commit(), "machine": machine(),
             "args": {k: v for k, v in vars(args).items() if not k.startswith("worker")},
+            "command": "python benchmarks/bench_search.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
             "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
     rows: list[dict] = []
     prev = Path(args.out).with_suffix(".json")
