@@ -376,7 +376,11 @@ def test_scan_form_trains_and_reranks_with_the_exact_scan_score(tiny_dataset):
         fg = model.fine_grained_scores(b, b)
         regions = model.image_regions(b)
         assert regions.shape[-1] == model.region_proj.out_features  # projected: what an index stores
-        torch.testing.assert_close(regions, model.region_proj(b["regions"].float()))
+        raw = model._image_parts(b)[1]  # the CNN's grid cells (this dataset has pixels)
+        torch.testing.assert_close(regions, model.region_proj(raw))
+        from crossmedia.models.base import REGION_FEATURES
+        # what an index stores scores exactly like the pixels
+        torch.testing.assert_close(model.fine_grained_scores({REGION_FEATURES: regions}, b), fg)
         words, mask = model._words(b)
         ti = scan_similarity(regions, words, mask, direction="t-i", temperature=9.0, lse_lambda=6.0)
         it = scan_similarity(regions, words, mask, direction="i-t", temperature=4.0, lse_lambda=6.0)
