@@ -246,14 +246,22 @@ def run_part(args, name: str, root: Path, protocol: str, size: dict, tracker: Tr
     # (the single-icon set, whose tags are the CLDR keywords)
     orc = oracle(root, protocol, tie, "true_tags") or tags
     rows = [r for r in rep["rows"] if r["codes"] == "native"]
+    # real-valued models at the quantized models' bytes: their outputs composite-quantized after training
+    same_bytes = [r for r in rep["rows"] if r["codes"] == "cq"]
     means = {r["model"]: {d: r[d]["mean"] for d in ("image->text", "text->image")} for r in rows}
     avg = {m: (v["image->text"] + v["text->image"]) / 2 for m, v in means.items()}
     return {"part": name, "protocol": protocol, "dataset": rep["dataset"]["name"], "queries": rep["queries"],
             "database": rep["database"], "protocol_summary": rep["protocol"], "random_ranking": rep["random_ranking"],
-            "tag_overlap": tags, "oracle": orc, "rows": rows, "convention": rep["convention"],
+            "tag_overlap": tags, "oracle": orc, "rows": rows, "rows_cq": same_bytes, "convention": rep["convention"],
             "spread_best_worst": round(max(avg.values()) - min(avg.values()), 4) if avg else None,
             "models_reaching_oracle": [m for m, v in avg.items() if v >= orc["map_all"]],
             "bench_out": str(out), "data_fingerprint": fingerprint(root), "wall_time_s": rep["wall_time_s"]}
+
+
+def _model_row(r: dict, name: str) -> str:
+    f = lambda s: "–" if s["mean"] is None else (f"{s['mean']:.4f} ± {s['std']:.4f}" if s["n"] > 1 else f"{s['mean']:.4f}")  # noqa: E731
+    return (f"| {name} | {r['code_bytes_per_item']:g} | {f(r['image->text'])} | {f(r['text->image'])} | "
+            f"{len(r['seeds'])} | {r['train_time_s']['mean']:.0f} |")
 
 
 def _reference_rows(part: dict) -> list[str]:
@@ -263,14 +271,14 @@ def _reference_rows(part: dict) -> list[str]:
     clean = orc.get("field") == "true_tags"
     if clean and part.get("tag_overlap"):
         v = part["tag_overlap"]["map_all"]
-        rows.append(f"| tag overlap (user tags) | {v:.4f} | {v:.4f} | – | – |")
+        rows.append(f"| tag overlap (user tags) | – | {v:.4f} | {v:.4f} | – | – |")
     what = "noise-free keywords" if clean else "tags"
-    rows.append(f"| oracle: overlap of {what} | {orc['map_all']:.4f} | {orc['map_all']:.4f} | – | – |")
+    rows.append(f"| oracle: overlap of {what} | – | {orc['map_all']:.4f} | {orc['map_all']:.4f} | – | – |")
     return rows
 
 
 def markdown(report: dict) -> str:
-    lines = [f"# Icon scenes benchmark ({report['size']} size), mAP@all, 32 bits, native codes", ""]
+    lines = [f"# Icon scenes benchmark ({report['size']} size), mAP@all, 32 bits", ""]
     if report["size"] == "custom":
         lines += [f"**Custom size ({report['sizes']['scenes']} scenes, {report['sizes']['seeds']} seed(s), "
                   f"{report['sizes']['epochs']} epochs), not the full benchmark.**", ""]
@@ -282,13 +290,17 @@ def markdown(report: dict) -> str:
         lines += [f"## {part['part']} — protocol `{part['protocol']}` ({part['dataset']})", "",
                   f"{part['queries']['count']} queries against {part['database']['count']} retrieval items. "
                   f"Rule: {part['protocol_summary'].get('rule', '')}", "",
-                  "| model | image→text | text→image | seeds | train s |", "|---|---:|---:|---:|---:|",
-                  f"| random ranking | {part['random_ranking']:.4f} | {part['random_ranking']:.4f} | – | – |",
+                  "| model | bytes/item | image→text | text→image | seeds | train s |", "|---|---:|---:|---:|---:|---:|",
+                  f"| random ranking | – | {part['random_ranking']:.4f} | {part['random_ranking']:.4f} | – | – |",
                   *_reference_rows(part)]
         for r in part["rows"]:
-            f = lambda s: "–" if s["mean"] is None else (f"{s['mean']:.4f} ± {s['std']:.4f}" if s["n"] > 1 else f"{s['mean']:.4f}")  # noqa: E731
-            lines.append(f"| {r['model']} | {f(r['image->text'])} | {f(r['text->image'])} | {len(r['seeds'])} | "
-                         f"{r['train_time_s']['mean']:.0f} |")
+            lines.append(_model_row(r, r["model"]))
+        cq = part.get("rows_cq") or []
+        if cq:
+            lines += ["", "Real-valued models at the same 4 bytes per item (their outputs composite-quantized after "
+                          "training, 32 bits, AQD ranking):", "",
+                      "| model | bytes/item | image→text | text→image | seeds | train s |", "|---|---:|---:|---:|---:|---:|",
+                      *[_model_row(r, f"{r['model']} (cq)") for r in cq]]
         lines += ["", f"Spread best − worst model (mean of both directions): {part['spread_best_worst']}; models at or "
                       f"above the oracle: {', '.join(part['models_reaching_oracle']) or 'none'}.", ""]
     c = report["parts"][0]["convention"] if report["parts"] else {}

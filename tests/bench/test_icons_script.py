@@ -97,4 +97,31 @@ def test_oracle_on_noise_free_keywords_beside_the_user_tags(tmp_path, icons):
     rows = icons._reference_rows(part)
     assert rows[0].startswith("| tag overlap (user tags) |") and rows[1].startswith("| oracle: overlap of noise-free keywords |")
     assert icons._reference_rows({"oracle": tags, "tag_overlap": tags}) == [
-        f"| oracle: overlap of tags | {tags['map_all']:.4f} | {tags['map_all']:.4f} | – | – |"]
+        f"| oracle: overlap of tags | – | {tags['map_all']:.4f} | {tags['map_all']:.4f} | – | – |"]
+
+
+def test_markdown_lists_real_valued_models_at_four_bytes_beside_their_native_rows(load_benchmark):
+    """A real-valued model's composite-quantized outputs (4 bytes) get their own table, with the
+    bytes per item of every row; the spread stays the native rows'."""
+    icons = load_benchmark("icons")
+
+    def row(model, codes, nbytes, a, b):
+        stat = lambda v: {"mean": v, "std": 0.001, "n": 3, "values": [v] * 3}  # noqa: E731
+        return {"model": model, "codes": codes, "seeds": [0, 1, 2], "code_bytes_per_item": nbytes,
+                "train_time_s": stat(10.0), "image->text": stat(a), "text->image": stat(b)}
+
+    part = {"part": "scenes", "protocol": "default", "dataset": "d", "queries": {"count": 6},
+            "database": {"count": 54}, "protocol_summary": {"rule": "r"}, "random_ranking": 0.1,
+            "tag_overlap": None, "oracle": {"map_all": 0.5, "field": "tags"},
+            "rows": [row("cmsl", "native", 4.0, 0.35, 0.32), row("dscmr", "native", 128.0, 0.36, 0.33)],
+            "rows_cq": [row("dscmr", "cq", 4.0, 0.3456, 0.3123)], "convention": {"tie": "index"},
+            "spread_best_worst": 0.01, "models_reaching_oracle": []}
+    report = {"size": "full", "sizes": {}, "parts": [part], "wall_time_s_all_sessions": 1.0, "wall_time_s": 1.0,
+              "sessions": [{}], "machine": {"cores": 2, "cpu": "x", "loadavg_at_start": [0]}, "threads": 2,
+              "loadavg_end": 0, "git_commit": "g", "created": "t", "command": "c"}
+    md = icons.markdown(report)
+    assert "| dscmr | 128 | 0.3600 ± 0.0010 | 0.3300 ± 0.0010 | 3 | 10 |" in md
+    assert "| dscmr (cq) | 4 | 0.3456 ± 0.0010 | 0.3123 ± 0.0010 | 3 | 10 |" in md
+    assert md.index("| dscmr (cq) |") > md.index("same 4 bytes per item")
+    part["rows_cq"] = []
+    assert "(cq)" not in icons.markdown(report)
