@@ -78,6 +78,33 @@ def make_tiny_dataset(root, n=40, n_labels=4, seed=0, with_images=True):
 
 
 @pytest.fixture
+def prepared_wikipedia(tmp_path):
+    """Makes a prepared Wikipedia-style dataset (features only, no image files) from a tiny release
+    whose two views share a category signal: ``prepared_wikipedia(n_train=90, n_test=30, n_cat=3)``."""
+    import scipy.io
+
+    from crossmedia.data.loaders import prepare_dataset
+
+    def make(n_train=90, n_test=30, n_cat=3, dim_i=12, dim_t=10, n_val=15):
+        src = tmp_path / "wiki-src"
+        src.mkdir()
+        (src / "categories.list").write_text("".join(f"{chr(97 + c)}\n" for c in range(n_cat)))
+        rng = np.random.default_rng(0)
+        feats = {}
+        for split, n, key in (("train", n_train, "tr"), ("test", n_test, "te")):
+            c = np.arange(n) % n_cat
+            (src / f"{split}set_txt_img_cat.list").write_text(
+                "".join(f"t{split}{i}\ti{split}{i}\t{c[i] + 1}\n" for i in range(n)))
+            feats[f"I_{key}"] = rng.random((n, dim_i)) + np.eye(dim_i)[c] * 2
+            t = rng.random((n, dim_t)) + np.eye(dim_t)[c] * 3
+            feats[f"T_{key}"] = t / t.sum(1, keepdims=True)
+        scipy.io.savemat(src / "raw_features.mat", feats)
+        return prepare_dataset("wikipedia", src, tmp_path / "wiki", nonstandard=True, n_val=n_val).root
+
+    return make
+
+
+@pytest.fixture
 def tiny_dataset(tmp_path):
     return make_tiny_dataset(tmp_path / "tiny")
 

@@ -13,25 +13,9 @@ def bench(load_benchmark):
 
 
 @pytest.fixture
-def wiki(tmp_path):
+def wiki(prepared_wikipedia):
     """A prepared Wikipedia-style dataset whose two views share a category signal."""
-    import scipy.io
-
-    from crossmedia.data.loaders import prepare_dataset
-
-    src = tmp_path / "wiki-src"
-    src.mkdir()
-    (src / "categories.list").write_text("a\nb\nc\n")
-    rng = np.random.default_rng(0)
-    feats = {}
-    for split, n, key in (("train", 90, "tr"), ("test", 30, "te")):
-        c = np.arange(n) % 3
-        (src / f"{split}set_txt_img_cat.list").write_text("".join(f"t{split}{i}\ti{split}{i}\t{c[i] + 1}\n" for i in range(n)))
-        feats[f"I_{key}"] = rng.random((n, 12)) + np.eye(12)[c] * 2
-        t = rng.random((n, 10)) + np.eye(10)[c] * 3
-        feats[f"T_{key}"] = t / t.sum(1, keepdims=True)
-    scipy.io.savemat(src / "raw_features.mat", feats)
-    return prepare_dataset("wikipedia", src, tmp_path / "wiki", nonstandard=True, n_val=15).root
+    return prepared_wikipedia(n_train=90, n_test=30, n_cat=3, dim_i=12, dim_t=10, n_val=15)
 
 
 def _quality(path, root, rule=None):
