@@ -39,8 +39,8 @@ if "--worker" in sys.argv:  # thread count fixed before numpy / torch / faiss lo
         os.environ[_v] = _t
 
 import argparse
-import shlex
 import json
+import shlex
 import subprocess
 import time
 from pathlib import Path

@@ -259,7 +259,8 @@ def run_part(args, name: str, root: Path, protocol: str, size: dict, tracker: Tr
 
 
 def _model_row(r: dict, name: str) -> str:
-    f = lambda s: "–" if s["mean"] is None else (f"{s['mean']:.4f} ± {s['std']:.4f}" if s["n"] > 1 else f"{s['mean']:.4f}")  # noqa: E731
+    from crossmedia.bench.quality import format_mean_std as f
+
     return (f"| {name} | {r['code_bytes_per_item']:g} | {f(r['image->text'])} | {f(r['text->image'])} | "
             f"{len(r['seeds'])} | {r['train_time_s']['mean']:.0f} |")
 

@@ -4,7 +4,7 @@ import torch
 
 from crossmedia.config import resolve_config
 from crossmedia.errors import ConfigError
-from crossmedia.models import DataInfo, TrainContext, get_model, model_config
+from crossmedia.models import REGION_FEATURES, DataInfo, TrainContext, get_model, model_config
 from crossmedia.models.cmsl import CMSL
 
 # a small CMSL: 8 bits = 2 codebooks of 16 codewords
@@ -378,7 +378,6 @@ def test_scan_form_trains_and_reranks_with_the_exact_scan_score(tiny_dataset):
         assert regions.shape[-1] == model.region_proj.out_features  # projected: what an index stores
         raw = model._image_parts(b)[1]  # the CNN's grid cells (this dataset has pixels)
         torch.testing.assert_close(regions, model.region_proj(raw))
-        from crossmedia.models.base import REGION_FEATURES
         # what an index stores scores exactly like the pixels
         torch.testing.assert_close(model.fine_grained_scores({REGION_FEATURES: regions}, b), fg)
         words, mask = model._words(b)

@@ -305,7 +305,9 @@ def _machine(threads) -> str:
             f"load average {load:.1f} at the end")
 
 
-def _fmt(s: dict) -> str:
+def format_mean_std(s: dict) -> str:
+    """A seed statistic ({mean, std, n}) as a table cell: "mean ± std" over several seeds, the
+    mean alone for one, "–" when there is none."""
     if s["mean"] is None:
         return "–"
     return f"{s['mean']:.4f} ± {s['std']:.4f}" if s["n"] > 1 else f"{s['mean']:.4f}"
@@ -327,7 +329,7 @@ def markdown(report: dict) -> str:
         t = r["train_time_s"]
         t_s = f"{t['mean']:.0f}" if t["mean"] is not None else "–"
         lines.append(f"| {r['model']} | {r['codes']} | {bits} | {_bytes(r['code_bytes_per_item'])} | "
-                     f"{_fmt(r['image->text'])} | {_fmt(r['text->image'])} | {len(r['seeds'])} | {t_s} |")
+                     f"{format_mean_std(r['image->text'])} | {format_mean_std(r['text->image'])} | {len(r['seeds'])} | {t_s} |")
     if report.get("cells_missing"):
         lines += ["", f"Not run (yet): {', '.join(report['cells_missing'])} — the same command without "
                   "`--no-train` trains them; finished cells are kept."]
