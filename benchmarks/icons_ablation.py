@@ -1,0 +1,252 @@
+"""CMSL's components and code lengths on the icon-scene benchmark.
+
+What each part of CMSL is worth on the icon scenes (benchmarks/icons.py, same data, features and
+training settings): CMSL with its defaults against CMSL without semantic expansion, without the
+local (region–word) branch and without the intra-media loss, and CDQ (CMSL with none of them), at
+32 bits and 3 seeds on protocol ``default``; expansion on ``novel-icons`` too (test scenes only
+hold icons no training scene has); and CMSL at 16 and 64 bits. One command::
+
+    python benchmarks/icons_ablation.py --src /path/to/npm-emoji --work /tmp/icons-bench
+    python benchmarks/icons_ablation.py --src /path/to/npm-emoji --work /tmp/icons-bench --quick   # 600 scenes
+
+Give it the ``--work`` folder of ``benchmarks/icons.py`` and it reuses that benchmark's data,
+features and finished CMSL/CDQ cells (a cell is reused only when its recorded settings equal
+the ones asked for; otherwise it is trained again). Every variant is a ``crossmedia bench
+quality`` run in its own folder ``bench-scenes-<protocol>-<fingerprint>-<variant>/`` (resumable:
+finished cells are kept, an interrupted training resumes). Writes ``<out>.md`` and ``.json``
+with, per variant, mean ± sample std over seeds, the difference to CMSL, the pooled std of the
+two, and whether the component is worth ≥ 0.01 with a difference larger than the pooled std.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import icons  # noqa: E402  (benchmarks/icons.py: data, settings, folders)
+
+from crossmedia.io import write_json, write_text  # noqa: E402
+
+DIRECTIONS = ("image->text", "text->image")
+#: variant → (model, extra overrides, description)
+VARIANTS: dict[str, tuple[str, list[str], str]] = {
+    "cmsl": ("cmsl", [], "CMSL with its defaults (graph, expansion, local branch, intra-media loss)"),
+    "cdq": ("cdq", [], "CDQ: no graph, no expansion, no local branch, no intra-media loss"),
+    "no_expansion": ("cmsl", ["cmsl:model.expansion.enabled=false"], "CMSL without semantic expansion"),
+    "no_local": ("cmsl", ["cmsl:model.local.enabled=false"], "CMSL without the local (region-word) branch"),
+    "no_intra": ("cmsl", ["cmsl:model.loss.intra_weight=0.0"], "CMSL without the intra-media loss"),
+}
+#: protocol → variants compared with CMSL there
+PLAN = {"default": ["cdq", "no_expansion", "no_local", "no_intra"], "novel-icons": ["no_expansion"]}
+THRESHOLD = 0.01  # a component "earns its place" when removing it costs at least this much ...
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def variant_dir(main: Path, variant: str) -> Path:
+    """The folder of one variant's bench, next to the icon benchmark's (``main``), whose own
+    summary is left alone."""
+    return main.with_name(f"{main.name}-{variant}")
+
+
+def seed_cells(src: Path, dst: Path, cells: list[str]) -> int:
+    """Copy finished cells of the icon benchmark into a bench folder (the bench reuses a cell only
+    if its recorded settings equal the ones asked for); returns how many were copied."""
+    n = 0
+    for cid in cells:
+        a, b = src / "cells" / f"{cid}.json", dst / "cells" / f"{cid}.json"
+        if a.is_file() and not b.is_file() and a != b:
+            b.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(a, b)
+            n += 1
+    return n
+
+
+def _stats(values: list[float]) -> dict:
+    m = sum(values) / len(values)
+    sd = math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else None
+    return {"mean": m, "std": sd, "values": values}
+
+
+def compare(ref: dict, row: dict) -> dict:
+    """Δ = variant − CMSL per direction, the pooled std sqrt((s_a² + s_b²)/2) and whether CMSL's
+    lead (−Δ) is ≥ THRESHOLD and larger than the pooled std."""
+    out = {}
+    for d in DIRECTIONS:
+        a, b = ref[d], row[d]
+        delta = b["mean"] - a["mean"]
+        if a["std"] is None or b["std"] is None:  # one seed: no spread to compare with
+            out[d] = {"delta": delta, "pooled_std": None, "earns": -delta >= THRESHOLD}
+            continue
+        pooled = math.sqrt((a["std"] ** 2 + b["std"] ** 2) / 2)
+        out[d] = {"delta": delta, "pooled_std": pooled, "earns": (-delta >= THRESHOLD) and (-delta > pooled)}
+    out["earns_either"] = any(out[d]["earns"] for d in DIRECTIONS)
+    return out
+
+
+def run_variant(args, root: Path, protocol: str, variant: str, bits: list[int], seeds: list[int]) -> dict:
+    from crossmedia.bench import run_quality_bench
+    from crossmedia.bench.quality import cell_id
+
+    main = icons.bench_dir(args, "scenes", protocol, root)
+    out = variant_dir(main, variant) if bits == [32] else main.with_name(f"{main.name}-bits")
+    model, extra, _ = VARIANTS[variant]
+    n = seed_cells(main, out, [cell_id(model, 32, s) for s in seeds]) if not extra else 0
+    if n:
+        log(f"{variant}/{protocol}: {n} finished 32-bit cell(s) offered from the icon benchmark ({main.name})")
+    overrides = [f"data.protocol={protocol}", "data.text_field=tags", f"train.epochs={args.size['epochs']}",
+                 *icons.TRAIN, "cmsl:model.graph.enabled=true", "cmsl:model.expansion.enabled=true", *extra]
+    log(f"{variant} / {protocol}: {model}, bits {bits}, seeds {seeds} -> {out}")
+    rep = run_quality_bench(root, [model], bits, seeds, out, overrides=overrides, threads=args.threads,
+                            image_source="features", echo=lambda m: None if "\n" in m else log("  " + m))
+    rows = []
+    for r in rep["rows"]:
+        if r["codes"] != "native" or r["model"] != model:
+            continue
+        rows.append({"variant": variant, "model": model, "bits": r["bits"], "seeds": r["seeds"],
+                     "train_time_s": r["train_time_s"],
+                     **{d: _stats(r[d]["values"]) for d in DIRECTIONS}, "bench_out": str(out)})
+    return {"rows": rows, "convention": rep["convention"], "protocol_summary": rep["protocol"],
+            "random_ranking": rep["random_ranking"], "queries": rep["queries"], "database": rep["database"],
+            "overrides": overrides}
+
+
+def fmt(s: dict) -> str:
+    return f"{s['mean']:.4f}" + (f" ± {s['std']:.4f}" if s.get("std") is not None else "")
+
+
+def markdown(report: dict) -> str:
+    lines = [f"# CMSL's components and code lengths on the icon scenes ({report['size']} size)", ""]
+    if report["size"] != "full":
+        lines += [f"**Not the full size** ({report['sizes']['scenes']} scenes, {report['sizes']['seeds']} seed(s), "
+                  f"{report['sizes']['epochs']} epochs).", ""]
+    for p in report["protocols"]:
+        ref = p["cmsl"]
+        lines += [f"## Protocol `{p['protocol']}` — 32 bits", "",
+                  f"{p['queries']['count']} queries against {p['database']['count']} retrieval items; random ranking "
+                  f"{p['random_ranking']:.4f}. A component earns its place when removing it costs ≥ {THRESHOLD} in "
+                  "at least one direction, by more than the pooled std of the two rows.", "",
+                  "| variant | image→text | text→image | Δ i→t (pooled std) | Δ t→i (pooled std) | earns its place |",
+                  "|---|---:|---:|---:|---:|---|",
+                  f"| cmsl | {fmt(ref['image->text'])} | {fmt(ref['text->image'])} | – | – | – |"]
+        for v in p["variants"]:
+            c = v["compare"]
+            cells = [f"{c[d]['delta']:+.4f} ("
+                     + ("n/a" if c[d]["pooled_std"] is None else f"{c[d]['pooled_std']:.4f}") + ")" for d in DIRECTIONS]
+            verdict = "yes" if c["earns_either"] else "no"
+            if v["variant"] == "cdq":
+                verdict = ("CMSL ahead by ≥ 0.03 in both directions" if all(-c[d]["delta"] >= 0.03 for d in DIRECTIONS)
+                           else "CMSL not ahead by 0.03 in both directions")
+            lines.append(f"| {v['variant']} | {fmt(v['image->text'])} | {fmt(v['text->image'])} | {cells[0]} | {cells[1]} | "
+                         f"{verdict} |")
+        lines += ["", "Variants: " + "; ".join(f"`{v['variant']}` = {VARIANTS[v['variant']][2]}" for v in p["variants"]), ""]
+    if report.get("bits"):
+        lines += ["## CMSL at 16, 32 and 64 bits — protocol `default`", "",
+                  "| bits | bytes/item | image→text | text→image | seeds | train s |", "|---:|---:|---:|---:|---:|---:|"]
+        for r in report["bits"]:
+            lines.append(f"| {r['bits']} | {r['bits'] // 8} | {fmt(r['image->text'])} | {fmt(r['text->image'])} | "
+                         f"{len(r['seeds'])} | {r['train_time_s']['mean']:.0f} |")
+        lines.append("")
+    c = report["convention"]
+    lines += ["**Metric.** mAP@all over the whole ranking (DCMH protocol: AP ÷ relevant items); relevant iff query and "
+              f"item share a label; ties: {c.get('tie', 'index')}; the database coded by the model's composite quantizer, "
+              "queries continuous (AQD); mean ± sample std over seeds; checkpoints chosen on the val split every epoch. "
+              "Data, features and training settings: those of benchmarks/icons.py (`icons.md`).", "",
+              f"Wall time {report['wall_time_s']:.0f} s this session on {report['machine']['cores']} CPU cores "
+              f"({report['machine']['cpu']}), torch threads {report['threads']}, load average "
+              f"{report['machine']['loadavg_at_start']} at start, {report['loadavg_end']} at the end. git "
+              f"{report['git_commit']}; {report['created']}; `{report['command']}`.", ""]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--src", required=True, help="folder with the npm emoji packages")
+    ap.add_argument("--work", required=True, help="work folder of benchmarks/icons.py (data, features, cells; reused)")
+    ap.add_argument("--quick", action="store_true", help="small size (600 scenes, 1 seed, 10 epochs)")
+    ap.add_argument("--protocols", default=",".join(PLAN), help=f"some of {', '.join(PLAN)}")
+    ap.add_argument("--bits", default="16,64", help="CMSL's other code lengths on `default` ('' for none)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "icons-ablation"),
+                    help="results path without extension (.md and .json are written)")
+    args = ap.parse_args(argv)
+    protocols = [p for p in args.protocols.split(",") if p]
+    bad = [p for p in protocols if p not in PLAN]
+    if bad or not protocols:
+        ap.error(f"--protocols: unknown {', '.join(bad) or '(none)'}; expected some of {', '.join(PLAN)}")
+    try:
+        extra_bits = [int(b) for b in args.bits.split(",") if b]
+    except ValueError:
+        ap.error(f"--bits: expected comma-separated integers, got {args.bits!r}")
+    if any(not 8 <= b <= 256 or b % 8 for b in extra_bits):
+        ap.error(f"--bits: expected multiples of 8 in 8..256, got {args.bits!r}")
+    import torch
+
+    from crossmedia.data.emoji import detect_route
+    from crossmedia.errors import UserError
+    from crossmedia.seed import git_commit, machine_info
+
+    torch.set_num_threads(args.threads)
+    try:
+        detect_route(args.src)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    size_name = "quick" if args.quick else "full"
+    args.size = dict(icons.SIZES[size_name])
+    args.parts = ["scenes"]
+    seeds = list(range(args.size["seeds"]))
+    machine = machine_info()
+    command = "python benchmarks/icons_ablation.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    t0 = time.perf_counter()
+    try:
+        root = icons.build_data(args, args.size)["scenes"]
+        report = {"bench": "icons-ablation", "size": size_name, "sizes": args.size, "protocols": [], "bits": [],
+                  "threshold": THRESHOLD, "machine": machine, "threads": args.threads, "command": command}
+        for protocol in protocols:
+            base = run_variant(args, root, protocol, "cmsl", [32], seeds)
+            entry = {"protocol": protocol, "cmsl": base["rows"][0], "variants": [], "queries": base["queries"],
+                     "database": base["database"], "random_ranking": base["random_ranking"],
+                     "protocol_summary": base["protocol_summary"]}
+            report["convention"] = base["convention"]
+            report["protocols"].append(entry)
+            for v in PLAN[protocol]:
+                row = run_variant(args, root, protocol, v, [32], seeds)["rows"][0]
+                row["compare"] = compare(entry["cmsl"], row)
+                entry["variants"].append(row)
+                _write(args, report, t0, git_commit)
+        if extra_bits and "default" in protocols:
+            rep = run_variant(args, root, "default", "cmsl", sorted({32, *extra_bits}), seeds)
+            report["bits"] = sorted(rep["rows"], key=lambda r: r["bits"])
+        _write(args, report, t0, git_commit)
+        log(f"wrote {args.out}.md")
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        log("interrupted; run the same command again to resume (finished cells are kept)")
+        return 130
+    return 0
+
+
+def _write(args, report: dict, t0: float, git_commit) -> None:
+    report.update({"git_commit": git_commit(), "wall_time_s": round(time.perf_counter() - t0, 1),
+                   "loadavg_end": round(os.getloadavg()[0], 2), "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    write_json(Path(args.out + ".json"), report)
+    write_text(Path(args.out + ".md"), markdown(report))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
