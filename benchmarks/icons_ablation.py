@@ -107,7 +107,7 @@ def run_variant(args, root: Path, protocol: str, variant: str, bits: list[int], 
     if n:
         log(f"{variant}/{protocol}: {n} finished 32-bit cell(s) offered from the icon benchmark ({main.name})")
     overrides = [f"data.protocol={protocol}", "data.text_field=tags", f"train.epochs={args.size['epochs']}",
-                 *icons.TRAIN, "cmsl:model.graph.enabled=true", "cmsl:model.expansion.enabled=true", *extra]
+                 *icons.TRAIN, "cmsl:model.graph.enabled=true", "cmsl:model.expansion.enabled=true", *args.set, *extra]
     log(f"{variant} / {protocol}: {model}, bits {bits}, seeds {seeds} -> {out}")
     rep = run_quality_bench(root, [model], bits, seeds, out, overrides=overrides, threads=args.threads,
                             image_source="features", echo=lambda m: None if "\n" in m else log("  " + m))
@@ -179,6 +179,8 @@ def main(argv=None) -> int:
     ap.add_argument("--protocols", default=",".join(PLAN), help=f"some of {', '.join(PLAN)}")
     ap.add_argument("--bits", default="16,64", help="CMSL's other code lengths on `default` ('' for none)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--set", action="append", default=[], metavar="[MODEL:]KEY=VALUE",
+                    help="extra setting for every variant (before the variant's own), e.g. model.K=16; repeatable")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "icons-ablation"),
                     help="results path without extension (.md and .json are written)")
     args = ap.parse_args(argv)

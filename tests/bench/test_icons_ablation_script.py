@@ -1,0 +1,96 @@
+"""``benchmarks/icons_ablation.py``: the verdict on each component (≥ 0.01 and more than the pooled
+std), and one command that trains every variant on the icon benchmark's data, reuses the icon
+benchmark's finished cells and, run again, trains nothing."""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "data"))
+from emoji_packages import write_packages  # noqa: E402
+
+
+@pytest.fixture
+def ablation(load_benchmark):
+    return load_benchmark("icons_ablation")
+
+
+def _row(it, ti, sd=0.004, n=3):
+    stat = lambda m: {"mean": m, "std": sd if n > 1 else None, "values": [m] * n}  # noqa: E731
+    return {"image->text": stat(it), "text->image": stat(ti)}
+
+
+def test_a_component_earns_its_place_by_at_least_the_threshold_and_more_than_the_pooled_std(ablation):
+    ref = _row(0.35, 0.32)
+    c = ablation.compare(ref, _row(0.33, 0.325))  # -0.02 i->t with std 0.004 on both sides
+    assert c["image->text"]["delta"] == pytest.approx(-0.02) and c["image->text"]["pooled_std"] == pytest.approx(0.004)
+    assert c["image->text"]["earns"] and not c["text->image"]["earns"] and c["earns_either"]
+    assert not ablation.compare(ref, _row(0.342, 0.318))["earns_either"]  # less than 0.01
+    noisy = ablation.compare(_row(0.35, 0.32, sd=0.03), _row(0.33, 0.30, sd=0.03))  # 0.02 < pooled std 0.03
+    assert noisy["image->text"]["pooled_std"] == pytest.approx(0.03) and not noisy["earns_either"]
+    one = ablation.compare(_row(0.35, 0.32, n=1), _row(0.33, 0.32, n=1))  # one seed: no spread to compare with
+    assert one["image->text"]["pooled_std"] is None and one["earns_either"]
+
+
+def _fake_extract(root, out, **kw):  # stands in for EfficientNet-Lite0: small random global + region features
+    root = Path(root)
+    meta = json.loads((root / "dataset.json").read_text(encoding="utf-8"))
+    n = sum(1 for line in (root / "items.jsonl").read_text(encoding="utf-8").splitlines() if line.strip())
+    rng = np.random.default_rng(0)
+    np.save(root / "global.npy", rng.normal(size=(n, 12)).astype(np.float32))
+    np.save(root / "regions.npy", rng.normal(size=(n, 4, 6)).astype(np.float32))
+    meta["features"] = {"global": "global.npy", "regions": "regions.npy"}
+    (root / "dataset.json").write_text(json.dumps(meta), encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_one_command_trains_every_variant_reuses_the_icon_benchmarks_cells_and_resumes(
+        ablation, tmp_path, monkeypatch, capsys):
+    import crossmedia.features.extract as X
+
+    monkeypatch.setattr(X, "extract_features", _fake_extract)
+    monkeypatch.setitem(ablation.icons.SIZES, "quick", {"scenes": 500, "seeds": 2, "epochs": 1})
+    npm, work, out = write_packages(tmp_path / "npm"), tmp_path / "work", tmp_path / "res" / "abl"
+    argv = ["--src", str(npm), "--work", str(work), "--quick", "--out", str(out), "--bits", "16",
+            "--set", "model.K=16"]
+    assert ablation.main(argv) == 0
+    rep = json.loads(out.with_suffix(".json").read_text())
+    assert [p["protocol"] for p in rep["protocols"]] == ["default", "novel-icons"]
+    assert [v["variant"] for v in rep["protocols"][0]["variants"]] == ["cdq", "no_expansion", "no_local", "no_intra"]
+    assert [r["bits"] for r in rep["bits"]] == [16, 32]
+    assert rep["bits"][1]["image->text"] == rep["protocols"][0]["cmsl"]["image->text"]  # the same 32-bit cells
+    for v in rep["protocols"][0]["variants"]:
+        assert len(v["image->text"]["values"]) == 2 and set(v["compare"]) >= {"image->text", "text->image"}
+    md = out.with_suffix(".md").read_text()
+    assert "| no_local |" in md and "## Protocol `novel-icons`" in md and "| 16 | 2 |" in md
+    # the variants' configs really differ: the local branch is off only in no_local's cells
+    fp = ablation.icons.fingerprint(work / "data-scenes")
+    cell = lambda v, s=0: json.loads((work / f"bench-scenes-default-{fp}-{v}" / "cells" / f"cmsl-32b-seed{s}.json").read_text())  # noqa: E731
+    assert cell("no_local")["config"]["model"]["local"]["enabled"] is False
+    assert cell("no_expansion")["config"]["model"]["expansion"]["enabled"] is False
+    assert cell("no_intra")["config"]["model"]["loss"]["intra_weight"] == 0.0
+    assert cell("cmsl")["config"]["model"]["expansion"]["enabled"] is True
+
+    # the icon benchmark's own folder holds CMSL's cells: the ablation takes them instead of training
+    main = work / f"bench-scenes-default-{fp}"
+    (work / f"bench-scenes-default-{fp}-cmsl").rename(main)
+    capsys.readouterr()
+    assert ablation.main(argv) == 0
+    log = capsys.readouterr().out
+    assert "2 finished 32-bit cell(s) offered from the icon benchmark" in log
+    import re
+
+    trained = [int(n) for n in re.findall(r"\((\d+) cells trained", log)]
+    assert len(trained) == 8 and not any(trained)  # 8 bench runs, nothing trained again
+    again = json.loads(out.with_suffix(".json").read_text())
+    assert again["protocols"][0]["cmsl"]["image->text"] == rep["protocols"][0]["cmsl"]["image->text"]
+
+
+def test_bad_bits_is_a_usage_error(ablation, tmp_path):
+    with pytest.raises(SystemExit) as e:
+        ablation.main(["--src", str(tmp_path), "--work", str(tmp_path / "w"), "--bits", "12"])
+    assert e.value.code == 2 and not (tmp_path / "w").exists()
