@@ -114,6 +114,20 @@ def test_expand_adds_top_k_absent_words_with_weight():
     assert torch.equal(text_scores(bow, corr)[0], corr[0])
 
 
+def test_text_scores_is_the_mean_correlation_row_of_the_present_words():
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    bow = (torch.rand(6, 40, generator=g) < 0.1).float() * torch.rand(6, 40, generator=g)
+    bow[2] = 0  # an empty text scores 0 everywhere
+    corr = torch.randn(40, 40, generator=g)
+    present = (bow > 0).float()
+    dense = (present @ corr) / present.sum(1, keepdim=True).clamp_min(1.0)
+    out = text_scores(bow, corr)
+    assert out.shape == (6, 40) and torch.allclose(out, dense, atol=1e-6)
+    assert torch.equal(out[2], torch.zeros(40))
+
+
 def test_node_and_word_scores_shapes():
     g = build_correlation_graph(TEXTS, n_words=4)
     walks = random_walks(g.adj, 10, 10, seed=0)

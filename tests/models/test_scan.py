@@ -47,10 +47,11 @@ def _data(seed=0, bi=4, bt=5, r=6, t=7, d=8):
 @pytest.mark.parametrize("direction,lam1", [("t-i", 9.0), ("i-t", 4.0)])
 @pytest.mark.parametrize("pooling", ["lse", "mean"])
 @pytest.mark.parametrize("chunk", [None, 1, 3])
-def test_equals_naive_per_pair_loop(direction, lam1, pooling, chunk):
+@pytest.mark.parametrize("norm_form", ["gram", "direct"])
+def test_equals_naive_per_pair_loop(direction, lam1, pooling, chunk, norm_form):
     regions, words, rmask, wmask, rlen, wlen = _data()
     got = scan_similarity(regions, words, wmask, rmask, direction=direction, temperature=lam1, pooling=pooling,
-                          lse_lambda=5.0, chunk_size=chunk)
+                          lse_lambda=5.0, chunk_size=chunk, norm_form=norm_form)
     ref = _naive(regions, words, rlen, wlen, direction, lam1, pooling, 5.0)
     assert got.shape == (4, 5)
     assert torch.allclose(got, ref, atol=1e-9), (got - ref).abs().max()
@@ -115,6 +116,40 @@ def test_memory_bound_by_chunks(monkeypatch):
     assert len(seen) == 8 and all(c <= 8 for c, _ in seen)
     # the largest pair tensor of a chunk is (chunk, Bt, T, R) — within budget, and far from B×B×T×R×d
     assert max(c for c, _ in seen) * bt * t * r <= budget < bi * bt * t * r * d
+
+
+def test_attended_norm_form_is_direct_for_a_query_and_gram_for_a_training_batch(monkeypatch):
+    from crossmedia.models.scan import attended_norm_form
+
+    assert attended_norm_form(1, 4, 49, 64) == "direct"  # one text query against stored 7x7 regions
+    assert attended_norm_form(64, 12, 49, 64) == "gram"  # a training batch shares each image's Gram matrix
+    seen = []
+    orig = scan_mod._chunk_scores
+
+    def spy(*a, **k):
+        seen.append(a[-1])
+        return orig(*a, **k)
+
+    monkeypatch.setattr(scan_mod, "_chunk_scores", spy)
+    scan_similarity(torch.randn(30, 49, 64), torch.randn(1, 4, 64))
+    scan_similarity(torch.randn(3, 49, 64), torch.randn(64, 12, 64))
+    assert seen == ["direct", "gram"]
+    with pytest.raises(ValueError, match="norm_form"):
+        scan_similarity(torch.randn(3, 4, 8), torch.randn(2, 3, 8), norm_form="fast")
+
+
+def test_direct_form_chunks_count_the_feature_dimension(monkeypatch):
+    seen = []
+    orig = scan_mod._chunk_scores
+
+    def spy(v, *a, **k):
+        seen.append(v.shape[0])
+        return orig(v, *a, **k)
+
+    monkeypatch.setattr(scan_mod, "_chunk_scores", spy)
+    # R = 2 regions of d = 64: the (chunk, 1, 1, 64) tensor a_w bounds the chunk, not (chunk, 1, 1, 2)
+    scan_similarity(torch.randn(40, 2, 64), torch.randn(1, 1, 64), budget=64 * 10, norm_form="direct")
+    assert max(seen) == 10 and sum(seen) == 40
 
 
 def test_module_both_directions_is_the_mean():

@@ -71,10 +71,15 @@ def word_correlation(graph: CorrelationGraph, embeddings: np.ndarray | None = No
 
 
 def text_scores(bow: torch.Tensor, correlation: torch.Tensor) -> torch.Tensor:
-    """(B, V) scores of every word for each text: the mean correlation with the text's words."""
-    present = (bow > 0).to(correlation.dtype)
-    n = present.sum(1, keepdim=True).clamp_min(1.0)
-    return (present @ correlation) / n
+    """(B, V) scores of every word for each text: the mean correlation with the text's words.
+
+    Reads only the rows of the words present (a text has a handful of the V words): a dense
+    ``present @ correlation`` would stream the whole V × V matrix for every query."""
+    rows, words = (bow > 0).nonzero(as_tuple=True)
+    out = torch.zeros(bow.shape[0], correlation.shape[1], dtype=correlation.dtype, device=correlation.device)
+    out.index_add_(0, rows, correlation.index_select(0, words))
+    n = torch.bincount(rows, minlength=bow.shape[0]).clamp_min(1).to(correlation.dtype)
+    return out / n.view(-1, 1)
 
 
 def expand(bow: torch.Tensor, scores: torch.Tensor, top_k: int, weight: float, weighting: str = "constant",

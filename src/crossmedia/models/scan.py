@@ -18,7 +18,9 @@ SCAN's reference settings: t-i λ1 = 9 with LSE λ2 = 6; i-t λ1 = 4 with AVG (�
 Vectorised over all pairs without any (B_i, B_t, T, R, d) or even (B_i, B_t, T, d) tensor: with
 unit-norm features, e_wᵀ a_w = Σ_r α_rw s_rw and ‖a_w‖² = α_wᵀ G α_w with G = V Vᵀ the (R, R)
 region Gram matrix of the image (for i-t, the (T, T) word Gram matrix of the text), so every pair
-tensor has shape (chunk, B_t, T, R). Images are processed ``chunk_size`` at a time
+tensor has shape (chunk, B_t, T, R) (for t-i, when B_t·T is small — one query's few words —
+computing a_w itself, (chunk, B_t, T, d), is cheaper than the Gram matrix and is used instead:
+:func:`attended_norm_form`). Images are processed ``chunk_size`` at a time
 (:func:`pair_chunk_size` picks it from an element budget), so the largest pair tensor holds at
 most ``max(budget, B_t·T·R)`` elements. Under autograd the saved activations of all chunks stay
 alive until backward, so training memory is a few (B_i, B_t, T, R) tensors in total — still no
@@ -31,13 +33,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["scan_similarity", "scan_attention", "pair_chunk_size", "StackedCrossAttention", "l2norm"]
+__all__ = ["scan_similarity", "scan_attention", "pair_chunk_size", "attended_norm_form", "StackedCrossAttention",
+           "l2norm"]
 
 DEFAULT_BUDGET = 1 << 24  # elements of the largest (chunk, B_t, T, R) pair tensor (64 MiB float32)
 
 
 def l2norm(x: torch.Tensor, dim: int = -1, eps: float = 1e-8) -> torch.Tensor:
     return x / x.norm(dim=dim, keepdim=True).clamp_min(eps)
+
+
+def _masked_unit(x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """l2norm(x) with masked rows zeroed, in one pass over x (the mask folded into the scale)."""
+    return x * (mask[..., None].to(x.dtype) / x.norm(dim=-1, keepdim=True).clamp_min(eps))
 
 
 def pair_chunk_size(n_texts: int, n_words: int, n_regions: int, budget: int = DEFAULT_BUDGET) -> int:
@@ -66,7 +74,18 @@ def _pool(rel: torch.Tensor, mask: torch.Tensor, pooling: str, lse_lambda: float
     return torch.where(has, out, torch.zeros_like(out))
 
 
-def _chunk_scores(v, e, rmask, wmask, direction, temperature, pooling, lse_lambda, return_attention):
+def attended_norm_form(n_texts: int, n_words: int, n_regions: int, dim: int) -> str:
+    """How t-i computes ‖a_w‖² per image: ``"gram"`` (α_wᵀ G α_w with the (R, R) region Gram
+    matrix, R²·d + B_t·T·R² multiply-adds) or ``"direct"`` (a_w = Σ_r α_rw v_r, then its norm;
+    B_t·T·R·d), whichever costs fewer: a batch of training texts shares one Gram matrix per
+    image, a single query (B_t·T of a few words) is far cheaper directly."""
+    gram = n_regions * n_regions * dim + n_texts * n_words * n_regions * n_regions
+    direct = n_texts * n_words * n_regions * dim
+    return "direct" if direct < gram else "gram"
+
+
+def _chunk_scores(v, e, rmask, wmask, direction, temperature, pooling, lse_lambda, return_attention,
+                  norm_form: str = "gram"):
     """v (c, R, d) and e (Bt, T, d) unit-norm; masks (c, R), (Bt, T) → (c, Bt) [, α]."""
     raw = torch.einsum("ird,jwd->ijwr", v, e)  # (c, Bt, T, R) cosines
     pair_mask = wmask[None, :, :, None] & rmask[:, None, None, :]
@@ -76,8 +95,11 @@ def _chunk_scores(v, e, rmask, wmask, direction, temperature, pooling, lse_lambd
         logits = (temperature * s).masked_fill(~rmask[:, None, None, :], -float("inf"))
         attn = torch.nan_to_num(logits.softmax(dim=-1), nan=0.0)  # over regions; (c, Bt, T, R)
         dot = (attn * raw).sum(-1)  # e_wᵀ a_w
-        gram = torch.einsum("ird,isd->irs", v, v)
-        sq = torch.einsum("ijwr,irs,ijws->ijw", attn, gram, attn)  # ‖a_w‖²
+        if norm_form == "direct":
+            sq = torch.einsum("ijwr,ird->ijwd", attn, v).square().sum(-1)  # ‖a_w‖²
+        else:
+            gram = torch.einsum("ird,isd->irs", v, v)
+            sq = torch.einsum("ijwr,irs,ijws->ijw", attn, gram, attn)  # ‖a_w‖²
         rel = dot / sq.clamp_min(1e-16).sqrt()
         out = _pool(rel, wmask[None].expand_as(rel), pooling, lse_lambda)
     else:
@@ -97,7 +119,7 @@ def _chunk_scores(v, e, rmask, wmask, direction, temperature, pooling, lse_lambd
 def scan_similarity(regions: torch.Tensor, words: torch.Tensor, word_mask: torch.Tensor | None = None,
                     region_mask: torch.Tensor | None = None, *, direction: str = "t-i", temperature: float = 9.0,
                     pooling: str = "lse", lse_lambda: float = 6.0, chunk_size: int | None = None,
-                    budget: int = DEFAULT_BUDGET, return_attention: bool = False):
+                    budget: int = DEFAULT_BUDGET, return_attention: bool = False, norm_form: str = "auto"):
     """SCAN similarity of every image with every text.
 
     regions (Bi, R, d), words (Bt, T, d), word_mask (Bt, T) / region_mask (Bi, R) bool (True =
@@ -105,22 +127,28 @@ def scan_similarity(regions: torch.Tensor, words: torch.Tensor, word_mask: torch
     ``lse_lambda``) or ``mean`` (see the module docstring). A text without words (or an image
     without regions) scores 0. Images are scored ``chunk_size`` at a time (default: from
     ``budget``, see :func:`pair_chunk_size`). With ``return_attention`` also returns α (Bi, Bt,
-    T, R): t-i rows (over regions) or i-t columns (over words) sum to 1."""
+    T, R): t-i rows (over regions) or i-t columns (over words) sum to 1. ``norm_form``: how t-i
+    gets ‖a_w‖² (:func:`attended_norm_form`; ``auto`` picks the cheaper, the result is the same)."""
     _check(direction, pooling)
-    bi, r, _ = regions.shape
+    if norm_form not in ("auto", "gram", "direct"):
+        raise ValueError(f"norm_form: expected 'auto', 'gram' or 'direct', got {norm_form!r}")
+    bi, r, dim = regions.shape
     bt, t, _ = words.shape
+    if norm_form == "auto":
+        norm_form = attended_norm_form(bt, t, r, dim)
     if word_mask is None:
         word_mask = torch.ones(bt, t, dtype=torch.bool, device=words.device)
     if region_mask is None:
         region_mask = torch.ones(bi, r, dtype=torch.bool, device=regions.device)
     word_mask, region_mask = word_mask.bool(), region_mask.bool()
-    v = l2norm(regions) * region_mask[..., None]
-    e = l2norm(words) * word_mask[..., None]
-    c = int(chunk_size) if chunk_size else pair_chunk_size(bt, t, r, budget)
+    v = _masked_unit(regions, region_mask)
+    e = _masked_unit(words, word_mask)
+    # the direct form's (chunk, Bt, T, d) tensor counts against the budget too
+    c = int(chunk_size) if chunk_size else pair_chunk_size(bt, t, max(r, dim) if norm_form == "direct" else r, budget)
     outs, attns = [], []
     for s in range(0, bi, c):
         res = _chunk_scores(v[s : s + c], e, region_mask[s : s + c], word_mask, direction, float(temperature),
-                            pooling, float(lse_lambda), return_attention)
+                            pooling, float(lse_lambda), return_attention, norm_form)
         if return_attention:
             outs.append(res[0])
             attns.append(res[1])

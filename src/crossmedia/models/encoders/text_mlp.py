@@ -15,4 +15,24 @@ class BowMLP(nn.Module):
         )
 
     def forward(self, bow: torch.Tensor) -> torch.Tensor:
+        if not torch.is_grad_enabled() and bow.dim() == 2 and is_sparse(bow):
+            return self.net[1:](sparse_linear(bow, self.net[0]))
         return self.net(bow)
+
+
+SPARSE_DENSITY = 0.05  # at most this fraction of non-zeros: a bag of words, not a feature vector
+
+
+def is_sparse(x: torch.Tensor) -> bool:
+    return bool(x.numel()) and int(torch.count_nonzero(x)) <= SPARSE_DENSITY * x.numel()
+
+
+def sparse_linear(x: torch.Tensor, linear: nn.Linear) -> torch.Tensor:
+    """``linear(x)`` for a mostly-zero (B, V) ``x`` (a bag of words: a query has a handful of the
+    V words), reading only the weight columns of its non-zeros instead of the whole V × H matrix —
+    the same values up to float rounding (inference: used under ``torch.no_grad``)."""
+    rows, cols = x.nonzero(as_tuple=True)
+    contrib = linear.weight.index_select(1, cols).t() * x[rows, cols].unsqueeze(1)  # (nnz, H)
+    out = torch.zeros(x.shape[0], linear.out_features, dtype=contrib.dtype, device=x.device)
+    out.index_add_(0, rows, contrib)
+    return out + linear.bias if linear.bias is not None else out
