@@ -6,12 +6,13 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "data"))
+sys.path.insert(0, str(ROOT / "tests" / "bench"))
 from emoji_packages import write_packages  # noqa: E402
+from fake_features import fake_extract  # noqa: E402
 
 
 @pytest.fixture
@@ -36,23 +37,12 @@ def test_a_component_earns_its_place_by_at_least_the_threshold_and_more_than_the
     assert one["image->text"]["pooled_std"] is None and one["earns_either"]
 
 
-def _fake_extract(root, out, **kw):  # stands in for EfficientNet-Lite0: small random global + region features
-    root = Path(root)
-    meta = json.loads((root / "dataset.json").read_text(encoding="utf-8"))
-    n = sum(1 for line in (root / "items.jsonl").read_text(encoding="utf-8").splitlines() if line.strip())
-    rng = np.random.default_rng(0)
-    np.save(root / "global.npy", rng.normal(size=(n, 12)).astype(np.float32))
-    np.save(root / "regions.npy", rng.normal(size=(n, 4, 6)).astype(np.float32))
-    meta["features"] = {"global": "global.npy", "regions": "regions.npy"}
-    (root / "dataset.json").write_text(json.dumps(meta), encoding="utf-8")
-
-
 @pytest.mark.slow
 def test_one_command_trains_every_variant_reuses_the_icon_benchmarks_cells_and_resumes(
         ablation, tmp_path, monkeypatch, capsys):
     import crossmedia.features.extract as X
 
-    monkeypatch.setattr(X, "extract_features", _fake_extract)
+    monkeypatch.setattr(X, "extract_features", fake_extract)
     monkeypatch.setitem(ablation.icons.SIZES, "quick", {"scenes": 500, "seeds": 2, "epochs": 1})
     npm, work, out = write_packages(tmp_path / "npm"), tmp_path / "work", tmp_path / "res" / "abl"
     argv = ["--src", str(npm), "--work", str(work), "--quick", "--out", str(out), "--bits", "16",

@@ -96,6 +96,12 @@ def test_global_features_only_disable_local_branch_or_fail_clearly():
     assert m.encode_image(batch).shape == (3, 10)
     with pytest.raises(ConfigError, match="regions"):
         m.encode_image({"image": torch.rand(3, 10)})
+    assert m.region_grid is None  # the region count is unknown (runs trained before it was recorded)
+    # a square count of precomputed regions is a row-major grid (attention heatmaps, localisation)
+    for count, grid in ((49, 7), (10, None)):
+        info_g = DataInfo(n_labels=3, vocab=["<pad>", "<unk>", "a", "b"], image_feature_dim=10,
+                          extra={"region_dim": 6, "region_count": count})
+        assert get_model("cmsl", {"bits": 16, "global_dim": 8, "local": {"dim": 4, "out_dim": 2}}, info_g).region_grid == grid
 
 
 def test_tiny_training_lowers_every_loss_term(tiny_dataset):

@@ -1,5 +1,9 @@
-"""Attention localisation on the embedded synthetic scenes: does a caption's shape word attend to
-the grid cell that holds that object?
+"""Attention localisation: does a word attend to the part of the picture that shows what it names?
+
+Two datasets know where their objects are: the embedded synthetic scenes (shape and colour words,
+:func:`attention_localization`) and the icon scenes (every icon's box, :func:`icon_attention_localization`).
+
+**Synthetic scenes.**
 
 For every evaluated item and every object whose shape occurs once in its scene, each caption
 token naming that shape (a synonym from :data:`crossmedia.data.synth.SHAPE_SYNONYMS`; of a
@@ -11,6 +15,8 @@ object's cell gets the most mass. Chance is 1/9 (nine cells).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -19,7 +25,7 @@ from ..data.text import tokenize
 from ..errors import UserError
 from ..models.base import attention_rows
 
-__all__ = ["shape_word_trials", "attention_localization"]
+__all__ = ["shape_word_trials", "attention_localization", "icon_word_trials", "icon_attention_localization"]
 
 
 def _shape_words() -> dict[str, str]:
@@ -86,3 +92,101 @@ def attention_localization(model, rd, indices, batch_size: int = 128, kind: str 
             "chance": 1.0 / CELLS, "grid": int(grid), "words": kind,
             "rule": f"hit = the object's scene cell receives the most attention mass of the caption's {kind} word "
                     f"(objects whose {kind} is unique in the scene); chance = 1/9"}
+
+
+# ---------------------------------------------------------------------------- icon scenes
+#: words of an icon's name that name nothing by themselves
+STOP_WORDS = frozenset({"a", "an", "the", "of", "and", "with", "in", "on", "to", "at", "for", "or"})
+
+
+def _name_words(name: str, vocab, as_tag: bool) -> set[str]:
+    # a tag list keeps each tag whole (one token per tag); running text is split into words
+    return {w for w in vocab.tokenize([name] if as_tag else name) if w not in STOP_WORDS}
+
+
+def icon_word_trials(item: dict, vocab, text_field: str) -> list[tuple[int, tuple[int, int, int, int]]]:
+    """(vocabulary id, icon box (x0, y0, x1, y1) in pixels) for each word of the item's text that
+    names exactly one icon of the scene: a word of that icon's name (the whole name for tag
+    texts), in the vocabulary, in no other icon's name in the scene, and present in the text."""
+    text = item.get(text_field)
+    if text is None:
+        return []
+    as_tag = not isinstance(text, str)
+    present = set(vocab.tokenize(text))
+    words = [_name_words(ic["name"], vocab, as_tag) for ic in item.get("icons") or []]
+    out = []
+    for j, ic in enumerate(item.get("icons") or []):
+        others = set().union(*(w for k, w in enumerate(words) if k != j))
+        for w in sorted(words[j] - others):
+            wid = vocab.index.get(w)
+            if wid is not None and wid >= 2 and w in present:
+                out.append((int(wid), tuple(int(v) for v in ic["bbox"])))
+    return out
+
+
+def object_cells(box, grid: int, image_size: int) -> np.ndarray:
+    """Row-major cells (of a ``grid`` × ``grid`` split of the picture) whose centre lies in
+    ``box``; the cell holding the box's centre when none does (an icon smaller than a cell)."""
+    x0, y0, x1, y1 = box
+    c = (np.arange(grid) + 0.5) * image_size / grid
+    cols = np.flatnonzero((c >= x0) & (c < x1))
+    rows = np.flatnonzero((c >= y0) & (c < y1))
+    if len(cols) and len(rows):
+        return (rows[:, None] * grid + cols[None, :]).ravel()
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    return np.array([min(int(cy * grid / image_size), grid - 1) * grid + min(int(cx * grid / image_size), grid - 1)])
+
+
+@torch.no_grad()
+def icon_attention_localization(model, rd, indices, batch_size: int = 64) -> dict:
+    """Hit rate of word → region attention on icon scenes: for every trial of
+    :func:`icon_word_trials` over the items ``indices`` of ``rd`` (a :class:`RunData` on an
+    icon-scene dataset, any text field), a *hit* is when the region the word attends to most
+    lies in the icon's box (:func:`object_cells`). Chance, per trial, is the share of the grid's
+    cells in the box (the hit rate of a word attending to a random region), averaged over trials;
+    also the mean attention mass on the icon's cells against that share."""
+    if not model.supports_fine_grained:
+        raise UserError(f"model {model.model_name}: attention localisation needs word-region attention")
+    src = rd.dataset.meta.get("source") or {}
+    if src.get("generator") != "crossmedia.data.icon_scenes" or not src.get("image_size"):
+        raise UserError(f"{rd.dataset.root}: attention localisation on icons needs an icon-scene dataset "
+                        "(crossmedia data synth-icons), whose items record each icon's box")
+    size = int(src["image_size"])
+    field = rd.tensors.text_field
+    was = model.training
+    model.eval()
+    hits, chance, mass, area, grid = [], [], [], [], model.region_grid
+    indices = np.asarray(indices)
+    for s in range(0, len(indices), batch_size):
+        idx = indices[s : s + batch_size]
+        b = rd.tensors.batch(idx)
+        attn = model.word_region_attention(b, b)
+        for k, i in enumerate(idx):
+            a = attn[k].float().cpu().numpy()
+            if a.size == 0:
+                continue
+            g = grid = grid or math.isqrt(a.shape[1])
+            if g * g != a.shape[1]:
+                raise UserError(f"model {model.model_name}: {a.shape[1]} regions are not a square grid")
+            tokens = b["tokens"][k].cpu().numpy()
+            keep = attention_rows(b["tokens"][k]).cpu().numpy()
+            row_of = np.cumsum(keep) - 1
+            for wid, box in icon_word_trials(rd.dataset.items[int(i)], rd.vocab, field):
+                pos = np.flatnonzero(tokens == wid)
+                if not len(pos):  # cut by max_tokens
+                    continue
+                row = a[int(row_of[pos[0]])]
+                cells = object_cells(box, g, size)
+                hits.append(float(np.isin(int(row.argmax()), cells)))
+                chance.append(len(cells) / row.size)
+                mass.append(float(row[cells].sum()))
+                area.append(len(cells) / row.size)
+    model.train(was)
+    n = len(hits)
+    return {"hit_rate": float(np.mean(hits)) if n else float("nan"), "trials": n,
+            "chance": float(np.mean(chance)) if n else float("nan"),
+            "mean_mass_on_icon": float(np.mean(mass)) if n else float("nan"),
+            "mean_icon_area": float(np.mean(area)) if n else float("nan"), "grid": grid, "text_field": field,
+            "rule": "hit = the region with the word's largest attention has its centre in the named icon's box "
+                    "(words naming exactly one icon of the scene); chance = share of the grid's cells in the box, "
+                    "averaged over trials"}

@@ -304,7 +304,14 @@ class CMSL(RetrievalModel):
         self.local_enabled = bool(local)
         self.supports_fine_grained = self.local_enabled
         self.quant_enabled = bool(self.qcfg["enabled"])
-        self.region_grid = int(c["grid"]) if self.local_enabled and info.image_feature_dim is None else None
+        if not self.local_enabled:
+            self.region_grid = None
+        elif info.image_feature_dim is None:
+            self.region_grid = int(c["grid"])
+        else:  # precomputed regions: a grid when their count is a square (e.g. EfficientNet-Lite0's 7 × 7)
+            count = int((info.extra or {}).get("region_count") or 0)
+            side = math.isqrt(count)
+            self.region_grid = side if count and side * side == count else None
         gdim = int(c["global_dim"])
         dl, ldim = int(self.lcfg["dim"]), int(self.lcfg["out_dim"])
         self.dim = gdim + (ldim if self.local_enabled else 0)
