@@ -11,7 +11,8 @@ per protocol::
 
 Parts: ``scenes`` (icon scenes, protocols ``default`` and ``novel-icons``), ``icons`` (the
 single-icon set with subgroup labels, ``default``) and ``scenes-zh`` (icon scenes with Chinese
-names and keywords, ``default``).
+names and keywords, ``default``); not run unless asked for (``--parts``): ``scenes-captions``
+(the same scenes and features, the models reading the scenes' captions instead of the tags).
 
 Interrupt and resume: run the same command again. Data whose recorded ``source`` matches what
 the run wants is kept (generated and prepared datasets are written atomically; otherwise they are
@@ -83,7 +84,7 @@ def build_data(args, size: dict) -> dict[str, Path]:
 
     work = Path(args.work)
     out: dict[str, Path] = {}
-    for part in args.parts:
+    for part in dict.fromkeys(DATA_OF.get(p, p) for p in args.parts):
         root = work / f"data-{part}"
         if part in ("scenes", "scenes-zh"):
             params = SceneParams(n=size["scenes"], seed=0, lang="zh" if part == "scenes-zh" else "en")
@@ -112,10 +113,17 @@ def build_data(args, size: dict) -> dict[str, Path]:
             extract_features(root, work / f"feats-{part}", backbone="efficientnet_lite0", overwrite=True,
                              attach=True, threads=args.threads, echo=log)
         out[part] = root
+    for p in args.parts:  # parts that read another part's data
+        out[p] = out[DATA_OF.get(p, p)]
     return out
 
 
-PLAN = {"scenes": ["default", "novel-icons"], "icons": ["default"], "scenes-zh": ["default"]}
+PLAN = {"scenes": ["default", "novel-icons"], "icons": ["default"], "scenes-zh": ["default"],
+        "scenes-captions": ["default"]}
+#: parts that train on another part's data (same scenes and features, another text field)
+DATA_OF = {"scenes-captions": "scenes"}
+#: the text each part's models read (default: the users' tags)
+TEXT_FIELD = {"scenes-captions": "caption"}
 
 
 class Tracker:
@@ -235,7 +243,8 @@ def run_part(args, name: str, root: Path, protocol: str, size: dict, tracker: Tr
     from crossmedia.bench import run_quality_bench
 
     out = bench_dir(args, name, protocol, root)
-    overrides = [f"data.protocol={protocol}", "data.text_field=tags", f"train.epochs={size['epochs']}", *TRAIN,
+    overrides = [f"data.protocol={protocol}", f"data.text_field={TEXT_FIELD.get(name, 'tags')}",
+                 f"train.epochs={size['epochs']}", *TRAIN,
                  "cmsl:model.graph.enabled=true", "cmsl:model.expansion.enabled=true"]
     log(f"bench {name} / {protocol}: {', '.join(args.models)}, 32 bits, {size['seeds']} seed(s)")
     rep = run_quality_bench(root, args.models, [32], list(range(size["seeds"])), out, overrides=overrides,
@@ -250,7 +259,8 @@ def run_part(args, name: str, root: Path, protocol: str, size: dict, tracker: Tr
     same_bytes = [r for r in rep["rows"] if r["codes"] == "cq"]
     means = {r["model"]: {d: r[d]["mean"] for d in ("image->text", "text->image")} for r in rows}
     avg = {m: (v["image->text"] + v["text->image"]) / 2 for m, v in means.items()}
-    return {"part": name, "protocol": protocol, "dataset": rep["dataset"]["name"], "queries": rep["queries"],
+    return {"part": name, "protocol": protocol, "text_field": TEXT_FIELD.get(name, "tags"),
+            "dataset": rep["dataset"]["name"], "queries": rep["queries"],
             "database": rep["database"], "protocol_summary": rep["protocol"], "random_ranking": rep["random_ranking"],
             "tag_overlap": tags, "oracle": orc, "rows": rows, "rows_cq": same_bytes, "convention": rep["convention"],
             "spread_best_worst": round(max(avg.values()) - min(avg.values()), 4) if avg else None,
@@ -290,7 +300,9 @@ def markdown(report: dict) -> str:
     for part in report["parts"]:
         lines += [f"## {part['part']} — protocol `{part['protocol']}` ({part['dataset']})", "",
                   f"{part['queries']['count']} queries against {part['database']['count']} retrieval items. "
-                  f"Rule: {part['protocol_summary'].get('rule', '')}", "",
+                  f"Rule: {part['protocol_summary'].get('rule', '')}"
+                  + (" Text: the scenes' captions (the reference rows still compare tags)."
+                     if part.get("text_field") == "caption" else ""), "",
                   "| model | bytes/item | image→text | text→image | seeds | train s |", "|---|---:|---:|---:|---:|---:|",
                   f"| random ranking | – | {part['random_ranking']:.4f} | {part['random_ranking']:.4f} | – | – |",
                   *_reference_rows(part)]
@@ -307,7 +319,7 @@ def markdown(report: dict) -> str:
     c = report["parts"][0]["convention"] if report["parts"] else {}
     lines += ["**Metric.** mAP@all over the whole ranking; relevant iff query and item share a label (a subgroup); "
               f"ties: {c.get('tie', 'index')}; mean ± sample std over seeds. Images: EfficientNet-Lite0 ImageNet features "
-              "(global 1280-d + 7×7 regions); text: the scenes' user-like tags (tokenizer recorded in each dataset).", "",
+              "(global 1280-d + 7×7 regions); text: the scenes' user-like tags unless a part says otherwise (tokenizer recorded in each dataset).", "",
               f"Wall time {report['wall_time_s_all_sessions']:.0f} s over {len(report['sessions'])} session(s) "
               f"(this session {report['wall_time_s']:.0f} s) on {report['machine']['cores']} CPU cores ({report['machine']['cpu']}), "
               f"torch threads {report['threads']}, load average {report['machine']['loadavg_at_start']} at start, "

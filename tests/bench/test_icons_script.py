@@ -125,3 +125,29 @@ def test_markdown_lists_real_valued_models_at_four_bytes_beside_their_native_row
     assert md.index("| dscmr (cq) |") > md.index("same 4 bytes per item")
     part["rows_cq"] = []
     assert "(cq)" not in icons.markdown(report)
+
+
+def test_captions_part_reads_the_scenes_data_with_the_caption_field(tmp_path, icons, monkeypatch):
+    import crossmedia.bench as B
+    import crossmedia.features.extract as X
+
+    calls = []
+    monkeypatch.setattr(X, "extract_features", _fake_extract(calls))
+    args = Namespace(src=str(write_packages(tmp_path / "npm")), work=str(tmp_path / "work"),
+                     parts=["scenes-captions", "scenes"], threads=1, models=["twotower"])
+    roots = icons.build_data(args, {"scenes": 24, "seeds": 1, "epochs": 1})
+    assert roots["scenes-captions"] == roots["scenes"] and calls == ["data-scenes"]  # generated once
+    assert not (tmp_path / "work" / "data-scenes-captions").exists()
+    seen = {}
+
+    def fake_bench(root, models, bits, seeds, out, overrides, **kw):
+        seen[Path(out).name] = overrides
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr(B, "run_quality_bench", fake_bench)
+    for part in ("scenes-captions", "scenes"):
+        with pytest.raises(RuntimeError):
+            icons.run_part(args, part, roots[part], "default", {"epochs": 1, "seeds": 1}, Namespace(echo=print))
+    fp = icons.fingerprint(roots["scenes"])
+    assert "data.text_field=caption" in seen[f"bench-scenes-captions-default-{fp}"]
+    assert "data.text_field=tags" in seen[f"bench-scenes-default-{fp}"]
