@@ -1,10 +1,11 @@
 """CMSL's components and code lengths on the icon-scene benchmark.
 
-What each part of CMSL is worth on the icon scenes (benchmarks/icons.py, same data, features and
-training settings): CMSL with its defaults against CMSL without semantic expansion, without the
-local (region–word) branch and without the intra-media loss, and CDQ (CMSL with none of them), at
-32 bits and 3 seeds on protocol ``default``; expansion on ``novel-icons`` too (test scenes only
-hold icons no training scene has); and CMSL at 16 and 64 bits. One command::
+What each part of CMSL and DAFSN is worth on the icon scenes (benchmarks/icons.py, same data,
+features and training settings): CMSL with its defaults against CMSL without semantic expansion,
+without the local (region–word) branch and without the intra-media loss, and CDQ (CMSL with none
+of them), at 32 bits and 3 seeds on protocol ``default``; expansion on ``novel-icons`` too (test
+scenes only hold icons no training scene has); CMSL at 16 and 64 bits; DAFSN without its modality
+discriminator. One command::
 
     python benchmarks/icons_ablation.py --src /path/to/npm-emoji --work /tmp/icons-bench
     python benchmarks/icons_ablation.py --src /path/to/npm-emoji --work /tmp/icons-bench --quick   # 600 scenes
@@ -45,9 +46,14 @@ VARIANTS: dict[str, tuple[str, list[str], str]] = {
     "no_expansion": ("cmsl", ["cmsl:model.expansion.enabled=false"], "CMSL without semantic expansion"),
     "no_local": ("cmsl", ["cmsl:model.local.enabled=false"], "CMSL without the local (region-word) branch"),
     "no_intra": ("cmsl", ["cmsl:model.loss.intra_weight=0.0"], "CMSL without the intra-media loss"),
+    "dafsn": ("dafsn", [], "DAFSN with its defaults (word-level term, modality discriminator)"),
+    "dafsn_no_disc": ("dafsn", ["dafsn:model.adversarial.enabled=false"], "DAFSN without the modality discriminator"),
 }
-#: protocol → variants compared with CMSL there
-PLAN = {"default": ["cdq", "no_expansion", "no_local", "no_intra"], "novel-icons": ["no_expansion"]}
+#: (protocol, reference variant) → variants compared with the reference there
+PLAN = {("default", "cmsl"): ["cdq", "no_expansion", "no_local", "no_intra"],
+        ("novel-icons", "cmsl"): ["no_expansion"],
+        ("default", "dafsn"): ["dafsn_no_disc"]}
+PROTOCOLS = list(dict.fromkeys(p for p, _ in PLAN))
 THRESHOLD = 0.01  # a component "earns its place" when removing it costs at least this much ...
 
 
@@ -132,15 +138,16 @@ def markdown(report: dict) -> str:
     if report["size"] != "full":
         lines += [f"**Not the full size** ({report['sizes']['scenes']} scenes, {report['sizes']['seeds']} seed(s), "
                   f"{report['sizes']['epochs']} epochs).", ""]
-    for p in report["protocols"]:
-        ref = p["cmsl"]
-        lines += [f"## Protocol `{p['protocol']}` — 32 bits", "",
+    for p in report["sections"]:
+        ref = p["reference_row"]
+        name = p["reference"]
+        lines += [f"## {VARIANTS[name][0].upper()} — protocol `{p['protocol']}`, 32 bits", "",
                   f"{p['queries']['count']} queries against {p['database']['count']} retrieval items; random ranking "
                   f"{p['random_ranking']:.4f}. A component earns its place when removing it costs ≥ {THRESHOLD} in "
                   "at least one direction, by more than the pooled std of the two rows.", "",
                   "| variant | image→text | text→image | Δ i→t (pooled std) | Δ t→i (pooled std) | earns its place |",
                   "|---|---:|---:|---:|---:|---|",
-                  f"| cmsl | {fmt(ref['image->text'])} | {fmt(ref['text->image'])} | – | – | – |"]
+                  f"| {name} | {fmt(ref['image->text'])} | {fmt(ref['text->image'])} | – | – | – |"]
         for v in p["variants"]:
             c = v["compare"]
             cells = [f"{c[d]['delta']:+.4f} ("
@@ -176,7 +183,8 @@ def main(argv=None) -> int:
     ap.add_argument("--src", required=True, help="folder with the npm emoji packages")
     ap.add_argument("--work", required=True, help="work folder of benchmarks/icons.py (data, features, cells; reused)")
     ap.add_argument("--quick", action="store_true", help="small size (600 scenes, 1 seed, 10 epochs)")
-    ap.add_argument("--protocols", default=",".join(PLAN), help=f"some of {', '.join(PLAN)}")
+    ap.add_argument("--protocols", default=",".join(PROTOCOLS), help=f"some of {', '.join(PROTOCOLS)}")
+    ap.add_argument("--models", default="cmsl,dafsn", help="whose components to measure: cmsl, dafsn or both")
     ap.add_argument("--bits", default="16,64", help="CMSL's other code lengths on `default` ('' for none)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--set", action="append", default=[], metavar="[MODEL:]KEY=VALUE",
@@ -185,9 +193,12 @@ def main(argv=None) -> int:
                     help="results path without extension (.md and .json are written)")
     args = ap.parse_args(argv)
     protocols = [p for p in args.protocols.split(",") if p]
-    bad = [p for p in protocols if p not in PLAN]
+    bad = [p for p in protocols if p not in PROTOCOLS]
     if bad or not protocols:
-        ap.error(f"--protocols: unknown {', '.join(bad) or '(none)'}; expected some of {', '.join(PLAN)}")
+        ap.error(f"--protocols: unknown {', '.join(bad) or '(none)'}; expected some of {', '.join(PROTOCOLS)}")
+    refs = [m for m in args.models.split(",") if m]
+    if not refs or any(m not in ("cmsl", "dafsn") for m in refs):
+        ap.error(f"--models: expected cmsl, dafsn or both, got {args.models!r}")
     try:
         extra_bits = [int(b) for b in args.bits.split(",") if b]
     except ValueError:
@@ -215,21 +226,23 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     try:
         root = icons.build_data(args, args.size)["scenes"]
-        report = {"bench": "icons-ablation", "size": size_name, "sizes": args.size, "protocols": [], "bits": [],
+        report = {"bench": "icons-ablation", "size": size_name, "sizes": args.size, "sections": [], "bits": [],
                   "threshold": THRESHOLD, "machine": machine, "threads": args.threads, "command": command}
-        for protocol in protocols:
-            base = run_variant(args, root, protocol, "cmsl", [32], seeds)
-            entry = {"protocol": protocol, "cmsl": base["rows"][0], "variants": [], "queries": base["queries"],
-                     "database": base["database"], "random_ranking": base["random_ranking"],
-                     "protocol_summary": base["protocol_summary"]}
+        for (protocol, ref), variants in PLAN.items():
+            if protocol not in protocols or ref not in refs:
+                continue
+            base = run_variant(args, root, protocol, ref, [32], seeds)
+            entry = {"protocol": protocol, "reference": ref, "reference_row": base["rows"][0], "variants": [],
+                     "queries": base["queries"], "database": base["database"],
+                     "random_ranking": base["random_ranking"], "protocol_summary": base["protocol_summary"]}
             report["convention"] = base["convention"]
-            report["protocols"].append(entry)
-            for v in PLAN[protocol]:
+            report["sections"].append(entry)
+            for v in variants:
                 row = run_variant(args, root, protocol, v, [32], seeds)["rows"][0]
-                row["compare"] = compare(entry["cmsl"], row)
+                row["compare"] = compare(entry["reference_row"], row)
                 entry["variants"].append(row)
                 _write(args, report, t0, git_commit)
-        if extra_bits and "default" in protocols:
+        if extra_bits and "default" in protocols and "cmsl" in refs:
             rep = run_variant(args, root, "default", "cmsl", sorted({32, *extra_bits}), seeds)
             report["bits"] = sorted(rep["rows"], key=lambda r: r["bits"])
         _write(args, report, t0, git_commit)

@@ -46,17 +46,20 @@ def test_one_command_trains_every_variant_reuses_the_icon_benchmarks_cells_and_r
     monkeypatch.setitem(ablation.icons.SIZES, "quick", {"scenes": 500, "seeds": 2, "epochs": 1})
     npm, work, out = write_packages(tmp_path / "npm"), tmp_path / "work", tmp_path / "res" / "abl"
     argv = ["--src", str(npm), "--work", str(work), "--quick", "--out", str(out), "--bits", "16",
-            "--set", "model.K=16"]
+            "--set", "cmsl:model.K=16", "--set", "cdq:model.K=16"]
     assert ablation.main(argv) == 0
     rep = json.loads(out.with_suffix(".json").read_text())
-    assert [p["protocol"] for p in rep["protocols"]] == ["default", "novel-icons"]
-    assert [v["variant"] for v in rep["protocols"][0]["variants"]] == ["cdq", "no_expansion", "no_local", "no_intra"]
+    assert [(p["protocol"], p["reference"]) for p in rep["sections"]] == [
+        ("default", "cmsl"), ("novel-icons", "cmsl"), ("default", "dafsn")]
+    assert [v["variant"] for v in rep["sections"][0]["variants"]] == ["cdq", "no_expansion", "no_local", "no_intra"]
+    assert [v["variant"] for v in rep["sections"][2]["variants"]] == ["dafsn_no_disc"]
     assert [r["bits"] for r in rep["bits"]] == [16, 32]
-    assert rep["bits"][1]["image->text"] == rep["protocols"][0]["cmsl"]["image->text"]  # the same 32-bit cells
-    for v in rep["protocols"][0]["variants"]:
+    assert rep["bits"][1]["image->text"] == rep["sections"][0]["reference_row"]["image->text"]  # the same 32-bit cells
+    for v in rep["sections"][0]["variants"]:
         assert len(v["image->text"]["values"]) == 2 and set(v["compare"]) >= {"image->text", "text->image"}
     md = out.with_suffix(".md").read_text()
-    assert "| no_local |" in md and "## Protocol `novel-icons`" in md and "| 16 | 2 |" in md
+    assert "| no_local |" in md and "## CMSL — protocol `novel-icons`" in md and "| 16 | 2 |" in md
+    assert "## DAFSN — protocol `default`" in md and "| dafsn_no_disc |" in md
     # the variants' configs really differ: the local branch is off only in no_local's cells
     fp = ablation.icons.fingerprint(work / "data-scenes")
     cell = lambda v, s=0: json.loads((work / f"bench-scenes-default-{fp}-{v}" / "cells" / f"cmsl-32b-seed{s}.json").read_text())  # noqa: E731
@@ -64,6 +67,8 @@ def test_one_command_trains_every_variant_reuses_the_icon_benchmarks_cells_and_r
     assert cell("no_expansion")["config"]["model"]["expansion"]["enabled"] is False
     assert cell("no_intra")["config"]["model"]["loss"]["intra_weight"] == 0.0
     assert cell("cmsl")["config"]["model"]["expansion"]["enabled"] is True
+    no_disc = work / f"bench-scenes-default-{fp}-dafsn_no_disc" / "cells" / "dafsn-32b-seed0.json"
+    assert json.loads(no_disc.read_text())["config"]["model"]["adversarial"]["enabled"] is False
 
     # the icon benchmark's own folder holds CMSL's cells: the ablation takes them instead of training
     main = work / f"bench-scenes-default-{fp}"
@@ -75,12 +80,13 @@ def test_one_command_trains_every_variant_reuses_the_icon_benchmarks_cells_and_r
     import re
 
     trained = [int(n) for n in re.findall(r"\((\d+) cells trained", log)]
-    assert len(trained) == 8 and not any(trained)  # 8 bench runs, nothing trained again
+    assert len(trained) == 10 and not any(trained)  # 10 bench runs, nothing trained again
     again = json.loads(out.with_suffix(".json").read_text())
-    assert again["protocols"][0]["cmsl"]["image->text"] == rep["protocols"][0]["cmsl"]["image->text"]
+    assert again["sections"][0]["reference_row"]["image->text"] == rep["sections"][0]["reference_row"]["image->text"]
 
 
-def test_bad_bits_is_a_usage_error(ablation, tmp_path):
+@pytest.mark.parametrize("bad", [["--bits", "12"], ["--models", "dcmh"], ["--protocols", "zero-shot"]])
+def test_bad_options_are_usage_errors(ablation, tmp_path, bad):
     with pytest.raises(SystemExit) as e:
-        ablation.main(["--src", str(tmp_path), "--work", str(tmp_path / "w"), "--bits", "12"])
+        ablation.main(["--src", str(tmp_path), "--work", str(tmp_path / "w"), *bad])
     assert e.value.code == 2 and not (tmp_path / "w").exists()
