@@ -33,13 +33,14 @@ os.environ.setdefault("CROSSMEDIA_NO_PROGRESS", "1")
 
 #: variant name → (model overrides, description)
 VARIANTS: dict[str, tuple[dict, str]] = {
-    "dafsn": ({}, "full DAFSN: word + sentence matching, modality discriminator"),
+    "dafsn": ({"adversarial": {"enabled": True}}, "full DAFSN: word + sentence matching, modality discriminator"),
     "no_word": ({"loss": {"word_weight": 0.0}}, "without the word-level (attentional) matching term"),
     "no_disc": ({"adversarial": {"enabled": False}}, "without the modality discriminator"),
     "sentence_only": ({"loss": {"word_weight": 0.0}, "adversarial": {"enabled": False}},
                       "sentence-level matching only (no word-level term, no discriminator)"),
-    "damsm_word_softmax": ({"word_softmax": True}, "DAFSN with DAMSM's attention normalisation: softmax over the "
-                                                   "words before the softmax over regions"),
+    "damsm_word_softmax": ({"word_softmax": True, "adversarial": {"enabled": True}},
+                           "DAFSN with DAMSM's attention normalisation: softmax over the words before the softmax "
+                           "over regions"),
 }
 DEFAULT_VARIANTS = list(VARIANTS)
 DIRECTIONS = ("image->text", "text->image")

@@ -142,7 +142,7 @@ def test_word_vectors_initialise_the_embeddings(tmp_path, tiny_dataset):
 
 def test_tiny_run_lowers_the_matching_losses(tiny_dataset):
     # with 4 labels nearly every pair shares one: without masking there are negatives to learn from
-    model, ctx, cfg, rd = _ctx(tiny_dataset.root, "model.loss.mask_same_class=false")
+    model, ctx, cfg, rd = _ctx(tiny_dataset.root, "model.loss.mask_same_class=false", "model.adversarial.enabled=true")
     model.setup_training(ctx)
     opt = model.configure_optimizer(lr=1e-2)
     n, bs = len(ctx.train_idx), 8
@@ -168,6 +168,13 @@ def test_tiny_run_lowers_the_matching_losses(tiny_dataset):
     assert {"disc_loss", "disc_acc", "grl_lambda"} <= set(logs[0])
     # the discriminator trains at its own learning rate, the BiLSTM's gradient is clipped
     assert [g["lr"] for g in opt.param_groups] == [1e-2, 1e-4]
+
+
+def test_the_modality_discriminator_is_off_by_default():
+    # no measurable effect on the icon scenes or the embedded scenes (the model's docstring)
+    assert get_model("dafsn", SMALL, _info()).discriminator is None
+    on = get_model("dafsn", {**SMALL, "adversarial": {"enabled": True}}, _info())
+    assert on.discriminator is not None and len(on.configure_optimizer(lr=1e-3).param_groups) == 2
 
 
 def test_optimizer_clips_the_rnn_gradient_norm_only():
@@ -208,7 +215,7 @@ def test_cli_train_eval_and_reload_give_identical_embeddings(tmp_path, tiny_data
     from crossmedia.models import load
 
     out = tmp_path / "run"
-    sets = sum((["--set", s] for s in SMALL_SETS + ["train.epochs=2"]), [])
+    sets = sum((["--set", s] for s in SMALL_SETS + ["train.epochs=2", "model.adversarial.enabled=true"]), [])
     assert main(["train", "--model", "dafsn", "--data", str(tiny_dataset.root), "--out", str(out), *sets]) == 0
     log = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]
     assert {"word_i2t", "sent_t2i", "disc_acc", "val_score"} <= set(log[-1])
@@ -236,7 +243,8 @@ def test_embedded_dataset_discriminator_goes_toward_chance_and_shape_words_atten
 
     make_synthetic_dataset(tmp_path / "scenes", n=1200, seed=0)
     cfg = resolve_config(None, ["model.name=dafsn", "data.text_field=caption", "train.epochs=10", "train.lr=3e-3",
-                                "train.lr_decay=0.98", "train.batch_size=32", "train.val_every=0", "train.threads=1"],
+                                "train.lr_decay=0.98", "train.batch_size=32", "train.val_every=0", "train.threads=1",
+                                "model.adversarial.enabled=true"],
                          data__root=str(tmp_path / "scenes"))
     run = train(cfg, tmp_path / "run")
     acc = [r["disc_acc"] for r in run.read_log()]
@@ -309,7 +317,8 @@ def test_attention_entropy_regularisation_sharpens_attention(tiny_dataset):
 
 
 def test_damsm_pretraining_epochs_train_only_the_matching_losses(tiny_dataset):
-    model, ctx, cfg, rd = _ctx(tiny_dataset.root, "model.pretrain_epochs=1", "model.loss.hinge_weight=0.5")
+    model, ctx, cfg, rd = _ctx(tiny_dataset.root, "model.pretrain_epochs=1", "model.loss.hinge_weight=0.5",
+                               "model.adversarial.enabled=true")
     b = rd.tensors.batch(ctx.train_idx[:8])
     out = model.training_step(b, 0, 0.0)
     assert {"word_i2t", "sent_i2t"} <= set(out) and not {"disc_loss", "hinge"} & set(out)
