@@ -301,7 +301,7 @@ def markdown(report: dict) -> str:
         lines += [f"## {part['part']} — protocol `{part['protocol']}` ({part['dataset']})", "",
                   f"{part['queries']['count']} queries against {part['database']['count']} retrieval items. "
                   f"Rule: {part['protocol_summary'].get('rule', '')}"
-                  + (" Text: the scenes' captions (the reference rows still compare tags)."
+                  + ("; text: the scenes' captions (the reference rows still compare tags)."
                      if part.get("text_field") == "caption" else ""), "",
                   "| model | bytes/item | image→text | text→image | seeds | train s |", "|---|---:|---:|---:|---:|---:|",
                   f"| random ranking | – | {part['random_ranking']:.4f} | {part['random_ranking']:.4f} | – | – |",
