@@ -134,7 +134,7 @@ def fmt(s: dict) -> str:
 
 
 def markdown(report: dict) -> str:
-    lines = [f"# CMSL's components and code lengths on the icon scenes ({report['size']} size)", ""]
+    lines = [f"# What CMSL's and DAFSN's components are worth on the icon scenes ({report['size']} size)", ""]
     if report["size"] != "full":
         lines += [f"**Not the full size** ({report['sizes']['scenes']} scenes, {report['sizes']['seeds']} seed(s), "
                   f"{report['sizes']['epochs']} epochs).", ""]
@@ -168,8 +168,9 @@ def markdown(report: dict) -> str:
         lines.append("")
     c = report["convention"]
     lines += ["**Metric.** mAP@all over the whole ranking (DCMH protocol: AP ÷ relevant items); relevant iff query and "
-              f"item share a label; ties: {c.get('tie', 'index')}; the database coded by the model's composite quantizer, "
-              "queries continuous (AQD); mean ± sample std over seeds; checkpoints chosen on the val split every epoch. "
+              f"item share a label; ties: {c.get('tie', 'index')}; each model ranks with its own codec (CMSL and CDQ: the "
+              "database coded by the composite quantizer, queries continuous, AQD; DAFSN: float vectors, cosine); "
+              "mean ± sample std over seeds; checkpoints chosen on the val split every epoch. "
               "Data, features and training settings: those of benchmarks/icons.py (`icons.md`).", "",
               f"Wall time {report['wall_time_s']:.0f} s this session on {report['machine']['cores']} CPU cores "
               f"({report['machine']['cpu']}), torch threads {report['threads']}, load average "
