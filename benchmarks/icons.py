@@ -239,13 +239,17 @@ def oracle(root: Path, protocol: str, tie: str, field: str = "tags") -> dict | N
     return {"map_all": float(res["map_all"]["value"]), "tie": tie, "field": field}
 
 
+def bench_overrides(name: str, protocol: str, size: dict) -> list[str]:
+    """The settings every model of part ``name`` trains with under ``protocol`` (``--set`` form)."""
+    return [f"data.protocol={protocol}", f"data.text_field={TEXT_FIELD.get(name, 'tags')}",
+            f"train.epochs={size['epochs']}", *TRAIN, "cmsl:model.graph.enabled=true", "cmsl:model.expansion.enabled=true"]
+
+
 def run_part(args, name: str, root: Path, protocol: str, size: dict, tracker: Tracker) -> dict:
     from crossmedia.bench import run_quality_bench
 
     out = bench_dir(args, name, protocol, root)
-    overrides = [f"data.protocol={protocol}", f"data.text_field={TEXT_FIELD.get(name, 'tags')}",
-                 f"train.epochs={size['epochs']}", *TRAIN,
-                 "cmsl:model.graph.enabled=true", "cmsl:model.expansion.enabled=true"]
+    overrides = bench_overrides(name, protocol, size)
     log(f"bench {name} / {protocol}: {', '.join(args.models)}, 32 bits, {size['seeds']} seed(s)")
     rep = run_quality_bench(root, args.models, [32], list(range(size["seeds"])), out, overrides=overrides,
                             threads=args.threads, image_source="features", echo=tracker.echo)

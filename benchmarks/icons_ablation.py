@@ -82,12 +82,6 @@ def seed_cells(src: Path, dst: Path, cells: list[str]) -> int:
     return n
 
 
-def _stats(values: list[float]) -> dict:
-    m = sum(values) / len(values)
-    sd = math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else None
-    return {"mean": m, "std": sd, "values": values}
-
-
 def compare(ref: dict, row: dict) -> dict:
     """Δ = variant − CMSL per direction, the pooled std sqrt((s_a² + s_b²)/2) and whether CMSL's
     lead (−Δ) is ≥ THRESHOLD and larger than the pooled std."""
@@ -95,7 +89,7 @@ def compare(ref: dict, row: dict) -> dict:
     for d in DIRECTIONS:
         a, b = ref[d], row[d]
         delta = b["mean"] - a["mean"]
-        if a["std"] is None or b["std"] is None:  # one seed: no spread to compare with
+        if a["n"] < 2 or b["n"] < 2:  # one seed: no spread to compare with
             out[d] = {"delta": delta, "pooled_std": None, "earns": -delta >= THRESHOLD}
             continue
         pooled = math.sqrt((a["std"] ** 2 + b["std"] ** 2) / 2)
@@ -114,8 +108,7 @@ def run_variant(args, root: Path, protocol: str, variant: str, bits: list[int], 
     n = seed_cells(main, out, [cell_id(model, 32, s) for s in seeds]) if not extra else 0
     if n:
         log(f"{variant}/{protocol}: {n} finished 32-bit cell(s) offered from the icon benchmark ({main.name})")
-    overrides = [f"data.protocol={protocol}", "data.text_field=tags", f"train.epochs={args.size['epochs']}",
-                 *icons.TRAIN, "cmsl:model.graph.enabled=true", "cmsl:model.expansion.enabled=true", *args.set, *extra]
+    overrides = [*icons.bench_overrides("scenes", protocol, args.size), *args.set, *extra]
     log(f"{variant} / {protocol}: {model}, bits {bits}, seeds {seeds} -> {out}")
     rep = run_quality_bench(root, [model], bits, seeds, out, overrides=overrides, threads=args.threads,
                             image_source="features", echo=lambda m: None if "\n" in m else log("  " + m))
@@ -125,17 +118,15 @@ def run_variant(args, root: Path, protocol: str, variant: str, bits: list[int], 
             continue
         rows.append({"variant": variant, "model": model, "bits": r["bits"], "seeds": r["seeds"],
                      "train_time_s": r["train_time_s"],
-                     **{d: _stats(r[d]["values"]) for d in DIRECTIONS}, "bench_out": str(out)})
+                     **{d: r[d] for d in DIRECTIONS}, "bench_out": str(out)})
     return {"rows": rows, "convention": rep["convention"], "protocol_summary": rep["protocol"],
             "random_ranking": rep["random_ranking"], "queries": rep["queries"], "database": rep["database"],
             "overrides": overrides}
 
 
-def fmt(s: dict) -> str:
-    return f"{s['mean']:.4f}" + (f" ± {s['std']:.4f}" if s.get("std") is not None else "")
-
-
 def markdown(report: dict) -> str:
+    from crossmedia.bench.quality import format_mean_std as fmt
+
     lines = [f"# What CMSL's and DAFSN's components are worth on the icon scenes ({report['size']} size)", ""]
     if report["size"] != "full":
         lines += [f"**Not the full size** ({report['sizes']['scenes']} scenes, {report['sizes']['seeds']} seed(s), "

@@ -21,7 +21,7 @@ def ablation(load_benchmark):
 
 
 def _row(it, ti, sd=0.004, n=3):
-    stat = lambda m: {"mean": m, "std": sd if n > 1 else None, "values": [m] * n}  # noqa: E731
+    stat = lambda m: {"mean": m, "std": sd if n > 1 else 0.0, "n": n, "values": [m] * n}  # noqa: E731
     return {"image->text": stat(it), "text->image": stat(ti)}
 
 

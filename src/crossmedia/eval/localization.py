@@ -15,8 +15,6 @@ object's cell gets the most mass. Chance is 1/9 (nine cells).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
@@ -24,6 +22,7 @@ from ..data.synth import CELLS, COLOURS, SHAPE_SYNONYMS, cell_of_region
 from ..data.text import tokenize
 from ..errors import UserError
 from ..models.base import attention_rows
+from ..models.encoders.regions import square_side
 
 __all__ = ["shape_word_trials", "attention_localization", "icon_word_trials", "icon_attention_localization"]
 
@@ -51,6 +50,24 @@ def shape_word_trials(item: dict, max_tokens: int, kind: str = "shape") -> list[
     return out
 
 
+def _item_attention(model, rd, indices, batch_size: int):
+    """(item index, token ids (T,), word → region attention (n_words, R), attention-row mask (T,))
+    of each of ``indices``, batch by batch, the model in eval mode (its mode restored after)."""
+    was = model.training
+    model.eval()
+    try:
+        indices = np.asarray(indices)
+        for s in range(0, len(indices), batch_size):
+            idx = indices[s : s + batch_size]
+            b = rd.tensors.batch(idx)
+            attn = model.word_region_attention(b, b)
+            for k, i in enumerate(idx):
+                tokens = b["tokens"][k]
+                yield int(i), tokens.cpu().numpy(), attn[k].float().cpu().numpy(), attention_rows(tokens).cpu().numpy()
+    finally:
+        model.train(was)
+
+
 @torch.no_grad()
 def attention_localization(model, rd, indices, batch_size: int = 128, kind: str = "shape") -> dict:
     """Hit rate of the shape words' (``kind="colour"``: colour words') attention over ``indices``
@@ -65,28 +82,17 @@ def attention_localization(model, rd, indices, batch_size: int = 128, kind: str 
     if not grid:
         raise UserError(f"model {model.model_name}: attention localisation needs a square region grid")
     cell_of = np.array([cell_of_region(r, grid)[0] * 3 + cell_of_region(r, grid)[1] for r in range(grid * grid)])
-    was = model.training
-    model.eval()
     hits, trials, mass = 0, 0, []
-    indices = np.asarray(indices)
     max_tokens = rd.tensors.tokens.shape[1]
-    for s in range(0, len(indices), batch_size):
-        idx = indices[s : s + batch_size]
-        b = rd.tensors.batch(idx)
-        attn = model.word_region_attention(b, b)
-        for k, i in enumerate(idx):
-            a = attn[k].cpu().numpy()
-            keep = attention_rows(b["tokens"][k]).cpu().numpy()
-            row_of = np.cumsum(keep) - 1  # token position → attention row (in-vocabulary words only)
-            for pos, cell in shape_word_trials(rd.dataset.items[int(i)], max_tokens, kind):
-                if pos >= len(keep) or not keep[pos]:
-                    continue
-                pos = int(row_of[pos])
-                per_cell = np.bincount(cell_of, weights=a[pos], minlength=CELLS)
-                hits += int(per_cell.argmax() == cell)
-                mass.append(float(per_cell[cell]))
-                trials += 1
-    model.train(was)
+    for i, _, a, keep in _item_attention(model, rd, indices, batch_size):
+        row_of = np.cumsum(keep) - 1  # token position → attention row (in-vocabulary words only)
+        for pos, cell in shape_word_trials(rd.dataset.items[i], max_tokens, kind):
+            if pos >= len(keep) or not keep[pos]:
+                continue
+            per_cell = np.bincount(cell_of, weights=a[int(row_of[pos])], minlength=CELLS)
+            hits += int(per_cell.argmax() == cell)
+            mass.append(float(per_cell[cell]))
+            trials += 1
     return {"hit_rate": hits / trials if trials else float("nan"), "trials": trials,
             "mean_mass_on_object_cell": float(np.mean(mass)) if mass else float("nan"),
             "chance": 1.0 / CELLS, "grid": int(grid), "words": kind,
@@ -153,40 +159,28 @@ def icon_attention_localization(model, rd, indices, batch_size: int = 64) -> dic
                         "(crossmedia data synth-icons), whose items record each icon's box")
     size = int(src["image_size"])
     field = rd.tensors.text_field
-    was = model.training
-    model.eval()
-    hits, chance, mass, area, grid = [], [], [], [], model.region_grid
-    indices = np.asarray(indices)
-    for s in range(0, len(indices), batch_size):
-        idx = indices[s : s + batch_size]
-        b = rd.tensors.batch(idx)
-        attn = model.word_region_attention(b, b)
-        for k, i in enumerate(idx):
-            a = attn[k].float().cpu().numpy()
-            if a.size == 0:
+    hits, area, mass, grid = [], [], [], model.region_grid
+    for i, tokens, a, keep in _item_attention(model, rd, indices, batch_size):
+        if a.size == 0:
+            continue
+        grid = grid or square_side(a.shape[1])
+        if grid is None:
+            raise UserError(f"model {model.model_name}: {a.shape[1]} regions are not a square grid")
+        row_of = np.cumsum(keep) - 1
+        for wid, box in icon_word_trials(rd.dataset.items[i], rd.vocab, field):
+            pos = np.flatnonzero(tokens == wid)
+            if not len(pos):  # cut by max_tokens
                 continue
-            g = grid = grid or math.isqrt(a.shape[1])
-            if g * g != a.shape[1]:
-                raise UserError(f"model {model.model_name}: {a.shape[1]} regions are not a square grid")
-            tokens = b["tokens"][k].cpu().numpy()
-            keep = attention_rows(b["tokens"][k]).cpu().numpy()
-            row_of = np.cumsum(keep) - 1
-            for wid, box in icon_word_trials(rd.dataset.items[int(i)], rd.vocab, field):
-                pos = np.flatnonzero(tokens == wid)
-                if not len(pos):  # cut by max_tokens
-                    continue
-                row = a[int(row_of[pos[0]])]
-                cells = object_cells(box, g, size)
-                hits.append(float(np.isin(int(row.argmax()), cells)))
-                chance.append(len(cells) / row.size)
-                mass.append(float(row[cells].sum()))
-                area.append(len(cells) / row.size)
-    model.train(was)
+            row = a[int(row_of[pos[0]])]
+            cells = object_cells(box, grid, size)
+            hits.append(float(np.isin(int(row.argmax()), cells)))
+            area.append(len(cells) / row.size)  # the share of the grid in the box: the trial's chance
+            mass.append(float(row[cells].sum()))
     n = len(hits)
-    return {"hit_rate": float(np.mean(hits)) if n else float("nan"), "trials": n,
-            "chance": float(np.mean(chance)) if n else float("nan"),
+    chance = float(np.mean(area)) if n else float("nan")
+    return {"hit_rate": float(np.mean(hits)) if n else float("nan"), "trials": n, "chance": chance,
             "mean_mass_on_icon": float(np.mean(mass)) if n else float("nan"),
-            "mean_icon_area": float(np.mean(area)) if n else float("nan"), "grid": grid, "text_field": field,
+            "mean_icon_area": chance, "grid": grid, "text_field": field,
             "rule": "hit = the region with the word's largest attention has its centre in the named icon's box "
                     "(words naming exactly one icon of the scene); chance = share of the grid's cells in the box, "
                     "averaged over trials"}

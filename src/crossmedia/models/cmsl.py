@@ -166,6 +166,7 @@ from .attention import AttentionPool, vocabulary_cross_attention
 from .scan import StackedCrossAttention, l2norm, scan_attention
 from .base import REGION_FEATURES, DataInfo, RetrievalModel, train_seed
 from .encoders import BowMLP, SmallCNN
+from .encoders.regions import square_side
 from .memory import CrossBatchMemory
 from .registry import register_model
 
@@ -322,8 +323,7 @@ class CMSL(RetrievalModel):
             self.region_grid = int(c["grid"])
         else:  # precomputed regions: a grid when their count is a square (e.g. EfficientNet-Lite0's 7 × 7)
             count = int((info.extra or {}).get("region_count") or 0)
-            side = math.isqrt(count)
-            self.region_grid = side if count and side * side == count else None
+            self.region_grid = square_side(count) if count else None
         gdim = int(c["global_dim"])
         dl, ldim = int(self.lcfg["dim"]), int(self.lcfg["out_dim"])
         self.dim = gdim + (ldim if self.local_enabled else 0)

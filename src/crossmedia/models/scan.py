@@ -134,8 +134,8 @@ def scan_similarity(regions: torch.Tensor, words: torch.Tensor, word_mask: torch
         raise ValueError(f"norm_form: expected 'auto', 'gram' or 'direct', got {norm_form!r}")
     bi, r, dim = regions.shape
     bt, t, _ = words.shape
-    if norm_form == "auto":
-        norm_form = attended_norm_form(bt, t, r, dim)
+    if norm_form == "auto":  # only t-i has the choice; i-t's Gram matrix is the text's (T, T)
+        norm_form = attended_norm_form(bt, t, r, dim) if direction == "t-i" else "gram"
     if word_mask is None:
         word_mask = torch.ones(bt, t, dtype=torch.bool, device=words.device)
     if region_mask is None:
@@ -144,7 +144,8 @@ def scan_similarity(regions: torch.Tensor, words: torch.Tensor, word_mask: torch
     v = _masked_unit(regions, region_mask)
     e = _masked_unit(words, word_mask)
     # the direct form's (chunk, Bt, T, d) tensor counts against the budget too
-    c = int(chunk_size) if chunk_size else pair_chunk_size(bt, t, max(r, dim) if norm_form == "direct" else r, budget)
+    direct = direction == "t-i" and norm_form == "direct"
+    c = int(chunk_size) if chunk_size else pair_chunk_size(bt, t, max(r, dim) if direct else r, budget)
     outs, attns = [], []
     for s in range(0, bi, c):
         res = _chunk_scores(v[s : s + c], e, region_mask[s : s + c], word_mask, direction, float(temperature),

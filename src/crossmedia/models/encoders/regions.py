@@ -33,7 +33,7 @@ from ...errors import ConfigError
 from ...features.backbones import IMAGENET_MEAN, IMAGENET_STD, efficientnet_lite0, load_inception_v3_net
 from ...features.small_cnn import SmallCNN
 
-__all__ = ["RegionEncoder", "SmallCNNRegions", "PrecomputedRegions", "InceptionV3Regions",
+__all__ = ["square_side", "RegionEncoder", "SmallCNNRegions", "PrecomputedRegions", "InceptionV3Regions",
            "EfficientNetRegions", "build_region_encoder", "REGION_SOURCES"]
 
 REGION_SOURCES = ("auto", "small_cnn", "features", "inception_v3", "efficientnet_lite0")
@@ -50,7 +50,8 @@ class RegionEncoder(nn.Module):
         raise NotImplementedError
 
 
-def _square(r: int) -> int | None:
+def square_side(r: int) -> int | None:
+    """g when ``r`` regions form a g × g grid (r a perfect square), else None."""
     g = int(round(math.sqrt(r)))
     return g if g * g == r else None
 
@@ -83,7 +84,7 @@ class PrecomputedRegions(RegionEncoder):
             raise ConfigError("model.image.source=features: the dataset has no precomputed 'regions' features "
                               "(extract them with `crossmedia features extract`, which writes regions by default)")
         regions = batch["regions"].float()
-        self.grid = _square(regions.shape[1])
+        self.grid = square_side(regions.shape[1])
         return self.global_proj(batch["image"].float()), self.region_proj(regions)
 
 
