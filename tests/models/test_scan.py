@@ -58,6 +58,33 @@ def test_equals_naive_per_pair_loop(direction, lam1, pooling, chunk, norm_form):
     assert torch.all(got[:, 4] == 0)  # the text without words
 
 
+@pytest.mark.parametrize("pooling", ["lse", "mean"])
+@pytest.mark.parametrize("chunk", [None, 1, 3])
+@pytest.mark.parametrize("padded_regions", [True, False])
+def test_one_text_query_path_equals_naive_and_batch(monkeypatch, pooling, chunk, padded_regions):
+    # a rerank's single text (t-i, direct norm) takes its own matrix-product path: same numbers
+    regions, words, rmask, wmask, rlen, wlen = _data(2)
+    if not padded_regions:
+        rmask, rlen = torch.ones_like(rmask), torch.full_like(rlen, regions.shape[1])
+    calls = []
+    orig = scan_mod._one_text_t_i
+    monkeypatch.setattr(scan_mod, "_one_text_t_i", lambda *a, **k: calls.append(1) or orig(*a, **k))
+    ref = _naive(regions, words, rlen, wlen, "t-i", 9.0, pooling, 5.0)
+    for j in range(words.shape[0]):  # texts of 7, 2, 4, 1 and 0 words (padding full of garbage)
+        got = scan_similarity(regions, words[j : j + 1], wmask[j : j + 1], rmask, pooling=pooling, lse_lambda=5.0,
+                              chunk_size=chunk, norm_form="direct")
+        assert got.shape == (4, 1)
+        assert torch.allclose(got[:, 0], ref[:, j], atol=1e-9), (got[:, 0] - ref[:, j]).abs().max()
+        if not padded_regions and wlen[j]:  # no masks given at all: the same
+            bare = scan_similarity(regions, words[j : j + 1, : wlen[j]], pooling=pooling, lse_lambda=5.0,
+                                   chunk_size=chunk, norm_form="direct")
+            assert torch.allclose(bare[:, 0], ref[:, j], atol=1e-9)
+    assert calls  # the path was taken
+    # the general path (the Gram form) agrees on the same single text
+    gram = scan_similarity(regions, words[:1], wmask[:1], rmask, pooling=pooling, lse_lambda=5.0, norm_form="gram")
+    assert torch.allclose(gram[:, 0], ref[:, 0], atol=1e-9)
+
+
 def test_per_text_normalisation_ignores_other_texts_and_padding():
     regions, words, rmask, wmask, *_ = _data(1)
     full = scan_similarity(regions, words, wmask, rmask)
@@ -131,7 +158,7 @@ def test_attended_norm_form_is_direct_for_a_query_and_gram_for_a_training_batch(
         return orig(*a, **k)
 
     monkeypatch.setattr(scan_mod, "_chunk_scores", spy)
-    scan_similarity(torch.randn(30, 49, 64), torch.randn(1, 4, 64))
+    scan_similarity(torch.randn(30, 49, 64), torch.randn(2, 4, 64))  # (one text takes _one_text_t_i)
     scan_similarity(torch.randn(3, 49, 64), torch.randn(64, 12, 64))
     assert seen == ["direct", "gram"]
     with pytest.raises(ValueError, match="norm_form"):
@@ -147,9 +174,14 @@ def test_direct_form_chunks_count_the_feature_dimension(monkeypatch):
         return orig(v, *a, **k)
 
     monkeypatch.setattr(scan_mod, "_chunk_scores", spy)
+    one = scan_mod._one_text_t_i
+    monkeypatch.setattr(scan_mod, "_one_text_t_i", lambda v, *a: seen.append(v.shape[0]) or one(v, *a))
     # R = 2 regions of d = 64: the (chunk, 1, 1, 64) tensor a_w bounds the chunk, not (chunk, 1, 1, 2)
-    scan_similarity(torch.randn(40, 2, 64), torch.randn(1, 1, 64), budget=64 * 10, norm_form="direct")
-    assert max(seen) == 10 and sum(seen) == 40
+    for texts in (1, 2):  # a single query's own path and the batch path
+        seen.clear()
+        scan_similarity(torch.randn(40, 2, 64), torch.randn(texts, 1, 64), budget=64 * 10 * texts,
+                        norm_form="direct")
+        assert max(seen) == 10 and sum(seen) == 40
 
 
 def test_module_both_directions_is_the_mean():
