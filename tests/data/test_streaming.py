@@ -49,6 +49,30 @@ def test_batch_source_yields_the_in_ram_batches(tiny_dataset, workers):
             assert torch.equal(b[k], ref[k]), k
 
 
+def test_worker_processes_live_across_epochs_and_an_abandoned_epoch_leaves_nothing_behind(tiny_dataset, monkeypatch):
+    # the trainer stops reading an epoch after train.max_steps batches; the next epoch must get
+    # exactly its own batches from the same (persistent) workers
+    import crossmedia.data.streaming as streaming
+
+    made = []
+    real = torch.utils.data.DataLoader
+    monkeypatch.setattr(streaming.torch.utils.data, "DataLoader", lambda *a, **k: made.append(k) or real(*a, **k))
+    cfg = _data(tiny_dataset.root, "data.loader=stream", "data.workers=2")
+    rd_mem = load_run_data(_data(tiny_dataset.root)["data"])
+    rd = load_run_data(cfg["data"])
+    train_idx = torch.as_tensor(rd.protocol["train"])
+    source = batch_source(rd, cfg, torch.device("cpu"))
+    for epoch, take in [(0, 2), (1, None), (2, 1), (3, None)]:
+        chunks = list(torch.randperm(len(train_idx), generator=torch.Generator().manual_seed(epoch)).split(5))
+        it = source(train_idx, chunks, epoch)
+        got = [b for _, b in zip(range(take or len(chunks)), it)]
+        assert len(got) == (take or len(chunks))
+        for b, pos in zip(got, chunks):
+            assert torch.equal(b["pos"], pos)
+            assert torch.equal(b["image"], rd_mem.tensors.batch(train_idx[pos])["image"])
+    assert len(made) == 1 and made[0]["persistent_workers"]
+
+
 def test_training_streams_to_the_same_weights(tmp_path, tiny_dataset):
     small = ["model.bits=8", "model.cnn_channels=[4, 8, 8, 8]", "model.text_hidden=16", "train.batch_size=8",
              "train.epochs=1", "train.val_every=0"]

@@ -17,7 +17,7 @@ next batches while the model trains on the current one.
   the models' whole-training-set passes read the dataset folder like ``stream``.
 
 ``data.workers`` (0 = the training process itself) sets the number of ``DataLoader`` worker
-processes that build batches ahead; batches are pinned for an asynchronous copy when training on
+processes that build batches ahead (started once and kept for the whole training); batches are pinned for an asynchronous copy when training on
 CUDA. An augmentation hook (:data:`Augment`) may transform each decoded image.
 """
 
@@ -33,7 +33,8 @@ from PIL import Image, UnidentifiedImageError
 from ..errors import ConfigError, DataError
 from . import shards as shardfmt
 
-__all__ = ["LOADERS", "Augment", "LazyImages", "MappedRows", "decode_image", "BatchDataset", "batch_source", "row_split"]
+__all__ = ["LOADERS", "Augment", "LazyImages", "MappedRows", "decode_image", "BatchDataset", "EpochPlan", "batch_source",
+           "row_split"]
 
 LOADERS = ("memory", "stream", "shards")
 
@@ -122,20 +123,33 @@ class MappedRows:
 
 
 class BatchDataset(torch.utils.data.Dataset):
-    """Item i = the i-th batch (of training-split positions ``chunks[i]``) as a CPU batch dict
-    with ``pos``; one batch per worker task keeps the per-item overhead out of the pipeline."""
+    """Item ``(items, pos)`` = the batch of dataset items ``items`` (at training-split positions
+    ``pos``) as a CPU batch dict with ``pos``; one batch per worker task keeps the per-item
+    overhead out of the pipeline. The keys come from an :class:`EpochPlan`, so the dataset holds
+    no per-epoch state and its worker processes can live across epochs."""
 
-    def __init__(self, tensors, indices: torch.Tensor, chunks: list[torch.Tensor]):
-        self.tensors, self.indices, self.chunks = tensors, indices, chunks
+    def __init__(self, tensors):
+        self.tensors = tensors
 
-    def __len__(self) -> int:
-        return len(self.chunks)
-
-    def __getitem__(self, i: int) -> dict:
-        pos = self.chunks[i]
-        b = self.tensors.batch(self.indices[pos], "cpu")
+    def __getitem__(self, key) -> dict:
+        items, pos = key
+        b = self.tensors.batch(items, "cpu")
         b["pos"] = pos
         return b
+
+
+class EpochPlan(torch.utils.data.Sampler):
+    """The keys ``(items, pos)`` of the current epoch's batches, in order; replaced before each
+    epoch (the sampler is read in the training process, the workers only receive keys)."""
+
+    def __init__(self):
+        self.keys: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def __iter__(self):
+        return iter(list(self.keys))
+
+    def __len__(self) -> int:
+        return len(self.keys)
 
 
 def _to_device(b: dict, device: torch.device) -> dict:
@@ -162,6 +176,8 @@ def batch_source(rd, cfg: dict, device: torch.device, rank: int = 0, world: int 
     if loader == "shards":
         return _shard_batches(rd, cfg, device, workers, rank, world, gather)
 
+    plan, loader_of = EpochPlan(), []
+
     def batches(indices: torch.Tensor, chunks: list[torch.Tensor], epoch: int = 0):
         chunks = list(chunks)
         if workers == 0:
@@ -170,13 +186,16 @@ def batch_source(rd, cfg: dict, device: torch.device, rank: int = 0, world: int 
                 b["pos"] = pos.to(device)
                 yield b
             return
-        dl = torch.utils.data.DataLoader(BatchDataset(rd.tensors, indices, chunks), batch_size=None, shuffle=False,
-                                         num_workers=workers, pin_memory=device.type == "cuda",
-                                         prefetch_factor=2,
-                                         # its own generator: starting the workers leaves the
-                                         # run's global random stream untouched
-                                         generator=torch.Generator().manual_seed(len(chunks)))
-        for b in dl:
+        if not loader_of:
+            # one DataLoader for the whole training: its worker processes start once (forking them
+            # and filling the first batches each epoch cost a short epoch ~15 % of its time)
+            loader_of.append(torch.utils.data.DataLoader(
+                BatchDataset(rd.tensors), batch_size=None, sampler=plan, num_workers=workers,
+                pin_memory=device.type == "cuda", prefetch_factor=2, persistent_workers=True,
+                # its own generator: starting the workers leaves the run's global random stream untouched
+                generator=torch.Generator().manual_seed(0)))
+        plan.keys = [(indices[pos], pos) for pos in chunks]
+        for b in loader_of[0]:
             yield _to_device(b, device)
 
     return batches
