@@ -8,6 +8,10 @@ grid's cells in the box). Reads the finished runs of ``benchmarks/icons.py`` (it
 folder; nothing is trained) and evaluates the test queries of each protocol::
 
     python benchmarks/icons_attention.py --work /tmp/icons-bench
+    python benchmarks/icons_attention.py --work /tmp/icons-bench --variants dafsn_warmup,dafsn_entropy
+
+``--variants`` adds the runs of ``benchmarks/icons_ablation.py``'s variants (its folders next to
+the benchmark's, where they were trained for that protocol).
 
 Writes ``<out>.md`` and ``.json``: hit rate, trials, chance and attention mass on the icon per
 model and seed, the mAP@all the run reached, and whether any seed attends below chance.
@@ -27,6 +31,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import icons  # noqa: E402  (benchmarks/icons.py: folders)
+import icons_ablation  # noqa: E402  (its variants and their folders)
 
 from crossmedia.io import write_json, write_text  # noqa: E402
 
@@ -72,10 +77,16 @@ def main(argv=None) -> int:
     ap.add_argument("--work", required=True, help="work folder of benchmarks/icons.py (its runs are read)")
     ap.add_argument("--protocols", default="default,novel-icons")
     ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--variants", default="", help="icons_ablation.py variants whose runs to add "
+                    f"(some of {', '.join(v for v, (m, _, _) in icons_ablation.VARIANTS.items() if m in MODELS)})")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "icons-attention"),
                     help="results path without extension (.md and .json are written)")
     args = ap.parse_args(argv)
+    variants = [v for v in args.variants.split(",") if v]
+    bad = [v for v in variants if v not in icons_ablation.VARIANTS or icons_ablation.VARIANTS[v][0] not in MODELS]
+    if bad:
+        ap.error(f"--variants: unknown or without attention: {', '.join(bad)}")
     import statistics
 
     import torch
@@ -99,14 +110,17 @@ def main(argv=None) -> int:
         for protocol in [p for p in args.protocols.split(",") if p]:
             bench = icons.bench_dir(argparse.Namespace(work=str(work)), "scenes", protocol, root)
             runs = []
-            for model in [m for m in args.models.split(",") if m]:
-                for cell in sorted((bench / "cells").glob(f"{model}-32b-seed*.json")):
+            sources = [(m, bench, m) for m in args.models.split(",") if m]
+            # an ablation variant: its own folder, only where it was trained for this protocol
+            sources += [(v, icons_ablation.variant_dir(bench, v), icons_ablation.VARIANTS[v][0]) for v in variants]
+            for label, folder, model in sources:
+                for cell in sorted((folder / "cells").glob(f"{model}-32b-seed*.json")):
                     c = json.loads(cell.read_text(encoding="utf-8"))
                     res = evaluate_run(Path(c["run"]))
                     report["rule"] = res.pop("rule")
-                    runs.append({"model": model, "seed": c["seed"], **res,
+                    runs.append({"model": label, "seed": c["seed"], **res,
                                  "map_all": c["codes"]["native"]["map_all"], "run": c["run"]})
-                    print(f"{protocol} {model} seed {c['seed']}: hit {res['hit_rate']:.3f} (chance {res['chance']:.3f}, "
+                    print(f"{protocol} {label} seed {c['seed']}: hit {res['hit_rate']:.3f} (chance {res['chance']:.3f}, "
                           f"{res['trials']} trials)", flush=True)
             if not runs:
                 raise UserError(f"{bench}: no finished runs of {args.models}; run benchmarks/icons.py first")

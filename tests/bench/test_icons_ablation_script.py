@@ -35,6 +35,10 @@ def test_a_component_earns_its_place_by_at_least_the_threshold_and_more_than_the
     assert noisy["image->text"]["pooled_std"] == pytest.approx(0.03) and not noisy["earns_either"]
     one = ablation.compare(_row(0.35, 0.32, n=1), _row(0.33, 0.32, n=1))  # one seed: no spread to compare with
     assert one["image->text"]["pooled_std"] is None and one["earns_either"]
+    # an added option helps when it *gains* that much
+    gain = ablation.compare(ref, _row(0.37, 0.315), added=True)
+    assert gain["image->text"]["earns"] and not gain["text->image"]["earns"] and gain["earns_either"]
+    assert not ablation.compare(ref, _row(0.33, 0.30), added=True)["earns_either"]  # a loss does not help
 
 
 @pytest.mark.slow
@@ -50,9 +54,10 @@ def test_one_command_trains_every_variant_reuses_the_icon_benchmarks_cells_and_r
     assert ablation.main(argv) == 0
     rep = json.loads(out.with_suffix(".json").read_text())
     assert [(p["protocol"], p["reference"]) for p in rep["sections"]] == [
-        ("default", "cmsl"), ("novel-icons", "cmsl"), ("default", "dafsn")]
+        ("default", "cmsl"), ("novel-icons", "cmsl"), ("default", "dafsn"), ("novel-icons", "dafsn")]
     assert [v["variant"] for v in rep["sections"][0]["variants"]] == ["cdq", "no_expansion", "no_local", "no_intra"]
     assert [v["variant"] for v in rep["sections"][2]["variants"]] == ["dafsn_no_disc"]
+    assert [v["variant"] for v in rep["sections"][3]["variants"]] == ["dafsn_warmup", "dafsn_entropy", "dafsn_pretrain"]
     assert [r["bits"] for r in rep["bits"]] == [16, 32]
     assert rep["bits"][1]["image->text"] == rep["sections"][0]["reference_row"]["image->text"]  # the same 32-bit cells
     for v in rep["sections"][0]["variants"]:
@@ -60,6 +65,7 @@ def test_one_command_trains_every_variant_reuses_the_icon_benchmarks_cells_and_r
     md = out.with_suffix(".md").read_text()
     assert "| no_local |" in md and "## CMSL — protocol `novel-icons`" in md and "| 16 | 2 |" in md
     assert "## DAFSN — protocol `default`" in md and "| dafsn_no_disc |" in md
+    assert "## DAFSN — protocol `novel-icons`" in md and "| dafsn_pretrain |" in md
     # the variants' configs really differ: the local branch is off only in no_local's cells
     fp = ablation.icons.fingerprint(work / "data-scenes")
     cell = lambda v, s=0: json.loads((work / f"bench-scenes-default-{fp}-{v}" / "cells" / f"cmsl-32b-seed{s}.json").read_text())  # noqa: E731
@@ -69,6 +75,9 @@ def test_one_command_trains_every_variant_reuses_the_icon_benchmarks_cells_and_r
     assert cell("cmsl")["config"]["model"]["expansion"]["enabled"] is True
     no_disc = work / f"bench-scenes-default-{fp}-dafsn_no_disc" / "cells" / "dafsn-32b-seed0.json"
     assert json.loads(no_disc.read_text())["config"]["model"]["adversarial"]["enabled"] is False
+    opt = lambda v: json.loads((work / f"bench-scenes-novel-icons-{fp}-{v}" / "cells" / "dafsn-32b-seed0.json").read_text())["config"]["model"]  # noqa: E731
+    assert opt("dafsn_warmup")["attention"]["warmup"] == 0.3 and opt("dafsn_entropy")["attention"]["entropy_weight"] == 0.1
+    assert opt("dafsn_pretrain")["pretrain_epochs"] == 3 and opt("dafsn_pretrain")["attention"]["warmup"] == 0.0
 
     # the icon benchmark's own folder holds CMSL's cells: the ablation takes them instead of training
     main = work / f"bench-scenes-default-{fp}"
@@ -80,7 +89,7 @@ def test_one_command_trains_every_variant_reuses_the_icon_benchmarks_cells_and_r
     import re
 
     trained = [int(n) for n in re.findall(r"\((\d+) cells trained", log)]
-    assert len(trained) == 10 and not any(trained)  # 10 bench runs, nothing trained again
+    assert len(trained) == 14 and not any(trained)  # 14 bench runs, nothing trained again
     again = json.loads(out.with_suffix(".json").read_text())
     assert again["sections"][0]["reference_row"]["image->text"] == rep["sections"][0]["reference_row"]["image->text"]
 

@@ -41,6 +41,17 @@ def test_attention_of_the_icon_benchmarks_runs(bench, tmp_path, monkeypatch, cap
     assert all(0 < r["chance"] < 1 and r["grid"] == 2 for r in runs)  # the fake features: 4 regions, a 2x2 grid
     md = out.with_suffix(".md").read_text()
     assert "| cmsl | 0 |" in md and "- cmsl: hit rate" in md
+    # an ablation variant's runs (its own folder next to the benchmark's), labelled by the variant
+    import shutil
+
+    shutil.copytree(out_dir / "cells", bench.icons_ablation.variant_dir(out_dir, "no_expansion") / "cells")
+    assert bench.main(["--work", str(work), "--protocols", "default", "--models", "cmsl", "--variants", "no_expansion",
+                       "--out", str(out)]) == 0
+    runs = json.loads(out.with_suffix(".json").read_text())["protocols"][0]["runs"]
+    assert [(r["model"], r["seed"]) for r in runs] == [("cmsl", 0), ("cmsl", 1), ("no_expansion", 0), ("no_expansion", 1)]
+    assert runs[2]["hit_rate"] == runs[0]["hit_rate"]  # the same runs, read again
+    with pytest.raises(SystemExit):
+        bench.main(["--work", str(work), "--variants", "cdq"])  # no attention to measure
 
 
 def test_a_work_folder_without_icon_data_is_a_one_line_error(bench, tmp_path, capsys):
