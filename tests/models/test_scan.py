@@ -75,6 +75,9 @@ def test_one_text_query_path_equals_naive_and_batch(monkeypatch, pooling, chunk,
                               chunk_size=chunk, norm_form="direct")
         assert got.shape == (4, 1)
         assert torch.allclose(got[:, 0], ref[:, j], atol=1e-9), (got[:, 0] - ref[:, j]).abs().max()
+        as_ints = scan_similarity(regions, words[j : j + 1], wmask[j : j + 1].long(), rmask.long(), pooling=pooling,
+                                  lse_lambda=5.0, chunk_size=chunk, norm_form="direct")  # 0/1 masks as the batch path
+        assert torch.allclose(as_ints, got, atol=1e-12)
         if not padded_regions and wlen[j]:  # no masks given at all: the same
             bare = scan_similarity(regions, words[j : j + 1, : wlen[j]], pooling=pooling, lse_lambda=5.0,
                                    chunk_size=chunk, norm_form="direct")

@@ -117,29 +117,29 @@ def _chunk_scores(v, e, rmask, wmask, direction, temperature, pooling, lse_lambd
     return (out, attn) if return_attention else out
 
 
-def _one_text_t_i(v, e, rmask, temperature, pooling, lse_lambda, padded_regions: bool):
+def _one_text_t_i(v, e, rmask, temperature, pooling, lse_lambda):
     """t-i of one text against a chunk of images — a query's rerank — with two matrix products
     and no word masks: v (c, R, d) unit-norm (padding rows zero), e (T, d) unit-norm real words
-    only (T ≥ 1), rmask (c, R) bool, or None without region padding → (c,). The same numbers as :func:`_chunk_scores` with ``Bt = 1``
-    and the direct ‖a_w‖²; the pair tensors are laid out (T, c, R) so that the softmax over
-    regions runs along contiguous memory."""
+    only (T ≥ 1), rmask (c, R) bool, or None without region padding → (c,). The same numbers as
+    :func:`_chunk_scores` with ``Bt = 1`` and the direct ‖a_w‖²; the pair tensors are laid out
+    (T, c, R) so that the softmax over regions runs along contiguous memory."""
     c, r, d = v.shape
     raw = torch.mm(e, v.reshape(c * r, d).T).view(-1, c, r)  # (T, c, R) cosines, one matrix product
     s = F.leaky_relu(raw, 0.1)
-    if padded_regions:
+    if rmask is not None:
         s = s * rmask
     s = s * torch.rsqrt(s.square().sum(0, keepdim=True).clamp_min(1e-16))  # l2 over the text's words
     logits = temperature * s
-    if padded_regions:
+    if rmask is not None:
         logits = logits.masked_fill(~rmask, -float("inf"))
     attn = logits.softmax(dim=-1)  # over regions, (T, c, R)
-    if padded_regions:
+    if rmask is not None:
         attn = torch.nan_to_num(attn, nan=0.0)
     dot = (attn * raw).sum(-1).T  # e_wᵀ a_w, (c, T)
     sq = torch.bmm(attn.transpose(0, 1), v).square().sum(-1)  # ‖a_w‖², (c, T)
     rel = dot / sq.clamp_min(1e-16).sqrt()
     out = torch.logsumexp(lse_lambda * rel, dim=-1) / lse_lambda if pooling == "lse" else rel.mean(-1)
-    if padded_regions:
+    if rmask is not None:
         out = torch.where(rmask.any(1), out, torch.zeros_like(out))
     return out
 
@@ -169,12 +169,12 @@ def scan_similarity(regions: torch.Tensor, words: torch.Tensor, word_mask: torch
         e = words[0] if word_mask is None else words[0][word_mask[0].bool()]
         if e.shape[0] == 0:
             return regions.new_zeros(bi, 1)
-        padded = region_mask is not None and not bool(region_mask.all())
-        v = _masked_unit(regions, region_mask.bool()) if padded else l2norm(regions)
+        rmask = None if region_mask is None or bool(region_mask.all()) else region_mask.bool()
+        v = l2norm(regions) if rmask is None else _masked_unit(regions, rmask)
         e = l2norm(e)
         c = int(chunk_size) if chunk_size else pair_chunk_size(1, e.shape[0], max(r, dim), budget)
-        outs = [_one_text_t_i(v[s : s + c], e, region_mask[s : s + c] if padded else None, float(temperature),
-                              pooling, float(lse_lambda), padded) for s in range(0, bi, c)]
+        outs = [_one_text_t_i(v[s : s + c], e, None if rmask is None else rmask[s : s + c], float(temperature),
+                              pooling, float(lse_lambda)) for s in range(0, bi, c)]
         return torch.cat(outs)[:, None] if outs else regions.new_zeros(0, 1)
     if word_mask is None:
         word_mask = torch.ones(bt, t, dtype=torch.bool, device=words.device)
