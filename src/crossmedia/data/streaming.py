@@ -17,8 +17,8 @@ next batches while the model trains on the current one.
   the models' whole-training-set passes read the dataset folder like ``stream``.
 
 ``data.workers`` (0 = the training process itself) sets the number of ``DataLoader`` worker
-processes that build batches ahead (started once and kept for the whole training); batches are pinned for an asynchronous copy when training on
-CUDA. An augmentation hook (:data:`Augment`) may transform each decoded image.
+processes that build batches ahead (started once and kept for the whole training); batches are
+pinned for an asynchronous copy when training on CUDA. An augmentation hook (:data:`Augment`) may transform each decoded image.
 """
 
 from __future__ import annotations
@@ -187,8 +187,7 @@ def batch_source(rd, cfg: dict, device: torch.device, rank: int = 0, world: int 
                 yield b
             return
         if not loader_of:
-            # one DataLoader for the whole training: its worker processes start once (forking them
-            # and filling the first batches each epoch cost a short epoch ~15 % of its time)
+            # one DataLoader for the whole training: its worker processes start once, not every epoch
             loader_of.append(torch.utils.data.DataLoader(
                 BatchDataset(rd.tensors), batch_size=None, sampler=plan, num_workers=workers,
                 pin_memory=device.type == "cuda", prefetch_factor=2, persistent_workers=True,
