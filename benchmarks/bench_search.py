@@ -259,21 +259,20 @@ def rerank_part(args) -> dict:
     # rankings: the first stage's scores of every item, and the fine-grained score of every item
     # (the scoring kernel alone on float32 regions already in RAM: its time is a lower bound of an
     # exhaustive fine-grained search)
-    first, full = [], []
-    for b in batches:
-        with torch.no_grad():
-            first.append(eng.scores(model.encode_text(b).numpy())[0])
-            full.append(torch.cat([model.fine_grained_scores({REGION_FEATURES: regions[s0 : s0 + 512]}, b)[:, 0]
-                                   for s0 in range(0, n, 512)]).numpy())
-    first, full = np.stack(first), np.stack(full)
+    @torch.no_grad()
+    def fine_all(b) -> np.ndarray:  # the scoring kernel alone: every item's fine-grained score
+        return torch.cat([model.fine_grained_scores({REGION_FEATURES: regions[s0 : s0 + 512]}, b)[:, 0]
+                          for s0 in range(0, n, 512)]).numpy()
 
-    def kernel_pass():  # the scoring kernel alone (float32 regions already in RAM)
+    with torch.no_grad():
+        first = np.stack([eng.scores(model.encode_text(b).numpy())[0] for b in batches])
+    full = np.stack([fine_all(b) for b in batches])
+
+    def kernel_pass():
         ts = []
         for b in batches:
             t0 = time.perf_counter()
-            with torch.no_grad():
-                for s0 in range(0, n, 512):
-                    model.fine_grained_scores({REGION_FEATURES: regions[s0 : s0 + 512]}, b)
+            fine_all(b)
             ts.append(time.perf_counter() - t0)
         return ts
 
