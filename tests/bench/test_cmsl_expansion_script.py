@@ -3,14 +3,10 @@ noise-free keywords, one cell per (protocol, setting, seed), resumable, with a o
 for data without ``true_tags``."""
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "data"))
-from emoji_packages import write_packages  # noqa: E402
+from emoji_packages import write_packages
 
 
 @pytest.fixture

@@ -3,16 +3,11 @@ std), and one command that trains every variant on the icon benchmark's data, re
 benchmark's finished cells and, run again, trains nothing."""
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "data"))
-sys.path.insert(0, str(ROOT / "tests" / "bench"))
-from emoji_packages import write_packages  # noqa: E402
-from fake_features import fake_extract  # noqa: E402
+from emoji_packages import write_packages
+from fake_features import fake_extract
 
 
 @pytest.fixture

@@ -3,17 +3,12 @@ writes the word → icon attention of each model and seed; a work folder without
 one-line error."""
 
 import json
-import sys
 from argparse import Namespace
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "data"))
-sys.path.insert(0, str(ROOT / "tests" / "bench"))
-from emoji_packages import write_packages  # noqa: E402
-from fake_features import fake_extract  # noqa: E402
+from emoji_packages import write_packages
+from fake_features import fake_extract
 
 
 @pytest.fixture

@@ -4,15 +4,12 @@ folders keyed by the data's fingerprint, and progress lines that count finished 
 whole plan with an estimate of the time left."""
 
 import json
-import sys
 from argparse import Namespace
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "data"))
-from emoji_packages import write_packages  # noqa: E402
+from emoji_packages import write_packages
 
 
 @pytest.fixture
