@@ -41,3 +41,34 @@ def test_bow_mlp_takes_the_sparse_path_only_for_sparse_input_without_grad(monkey
     assert len(calls) == 1 and torch.allclose(got, ref, atol=1e-6)
     m(x)  # under autograd (training): the dense product
     assert len(calls) == 1
+
+
+def test_sparse_linear_follows_every_change_of_the_weight():
+    # the transposed copy it reads must never go stale: an optimizer step, load_state_dict and a
+    # replaced parameter each change what it returns, exactly as the dense product
+    g = torch.Generator().manual_seed(1)
+    lin = torch.nn.Linear(400, 32)
+    x = _bow()
+    with torch.no_grad():
+        sparse_linear(x, lin)  # the copy is made
+    lin(x).square().sum().backward()
+    torch.optim.SGD(lin.parameters(), lr=1.0).step()
+    with torch.no_grad():
+        assert torch.allclose(sparse_linear(x, lin), lin(x), atol=1e-5)
+        other = torch.nn.Linear(400, 32)
+        other.weight.copy_(torch.randn(32, 400, generator=g))
+        lin.load_state_dict(other.state_dict())
+        assert torch.allclose(sparse_linear(x, lin), other(x), atol=1e-5)
+        lin.weight = torch.nn.Parameter(torch.randn(32, 400, generator=g))
+        assert torch.allclose(sparse_linear(x, lin), lin(x), atol=1e-5)
+
+
+def test_sparse_linear_reads_columns_in_place_above_the_copy_bound(monkeypatch):
+    lin = torch.nn.Linear(400, 32)
+    x = _bow()
+    monkeypatch.setattr(text_mlp, "TRANSPOSED_COPY_MAX_BYTES", 400 * 32 * 4 - 1)
+    with torch.no_grad():
+        assert text_mlp._weight_rows(lin) is None
+        assert torch.allclose(sparse_linear(x, lin), lin(x), atol=1e-6)
+    monkeypatch.setattr(text_mlp, "TRANSPOSED_COPY_MAX_BYTES", 400 * 32 * 4)
+    assert text_mlp._weight_rows(lin).shape == (400, 32)
