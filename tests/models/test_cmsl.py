@@ -392,6 +392,17 @@ def test_scan_form_trains_and_reranks_with_the_exact_scan_score(tiny_dataset):
         assert torch.allclose(fg, 0.5 * (ti + it), atol=1e-6)
         attn = model.word_region_attention(b, b)
         assert all(torch.allclose(a.sum(1), torch.ones(a.shape[0])) for a in attn if a.numel())
+        # one text at a time (a query: its real words taken directly) scores like its batch column;
+        # texts of several words with <pad>/<unk> (0/1) among them, in an order that matters
+        toks = torch.tensor([[2, 0, 5, 1, 4, 3], [5, 4, 0, 0, 0, 0], [3, 1, 2, 0, 0, 0]])
+        words, mask = model._words({"tokens": toks})
+        fg = model.fine_grained_scores({REGION_FEATURES: regions}, {"tokens": toks})
+        for j in range(3):
+            one = {"tokens": toks[j : j + 1]}
+            w1, m1 = model._words(one)
+            torch.testing.assert_close(w1[0], words[j][mask[j]])
+            assert m1.all() and w1.shape[1] == int(mask[j].sum())
+            torch.testing.assert_close(model.fine_grained_scores({REGION_FEATURES: regions}, one)[:, 0], fg[:, j])
     # local.form=auto: the tiny dataset's 4 words fit in out_dim 4 → the vocabulary form, auxiliary term off
     old, *_ = _ctx(tiny_dataset.root)
     assert old.local_form == "vocabulary" and old.aux_weight == 0.0

@@ -632,6 +632,9 @@ class CMSL(RetrievalModel):
         batch trimmed to its longest text."""
         tokens = batch["tokens"]
         mask = tokens >= 2  # not <pad>/<unk>
+        if tokens.shape[0] == 1 and bool(mask.any()):  # one text (a query): its real words, in order
+            tokens = tokens[mask].view(1, -1)
+            return self.word_proj(self.word_emb(tokens)), torch.ones_like(tokens, dtype=torch.bool)
         t = max(int(mask.sum(1).max()) if mask.numel() else 0, 1)
         order = torch.argsort((~mask).to(torch.int8), dim=1, stable=True)  # real words first
         tokens = torch.gather(tokens, 1, order)[:, :t]

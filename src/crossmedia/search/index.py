@@ -524,8 +524,9 @@ class Index:
         scores, rows = scores[0][ok], rows[0][ok]
         if rerank:
             rows, scores = reorder(rows, fine(rows), k)
-        return [Hit(id=self.ids[int(r)], score=float(s), rank=i + 1, modality=modality)
-                for i, (r, s) in enumerate(zip(rows[:k], scores[:k]))]
+        ids = self.ids  # Python ints and floats in one call each (per-element numpy scalars cost more)
+        return [Hit(id=ids[r], score=s, rank=i, modality=modality)
+                for i, (r, s) in enumerate(zip(rows[:k].tolist(), scores[:k].astype(np.float64).tolist()), 1)]
 
     @torch.no_grad()
     def explain(self, query: str, item_id: str) -> tuple[list[str], np.ndarray, int | None]:
