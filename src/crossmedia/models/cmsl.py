@@ -13,22 +13,25 @@ Pipeline (binding parts from the paper; each gap filled with the named recipe, s
    ``skipgram`` trains DeepWalk's own skip-gram (gensim Word2Vec, sg=1), minutes per 10⁴ items.
    On the icon scenes' validation split the two tie (best val mAP@all 0.310 svd, 0.311
    skip-gram; 3,000 training scenes, seed 0; walk embeddings 2.2 s against 73 s;
-   ``benchmarks/results/cmsl_icons_selection.json``).
-3. **Semantic expansion** (``expansion.level=image``, the paper's form): a *training* image's
-   tag set gains the ``top_k`` words nearest its image node in the walks over the graph
-   (:func:`~crossmedia.graph.image_expansion`), weighted ``weight`` < 1 — by normalised
-   image–word walk co-occurrence (``expansion.score=cooccurrence``, default) or by cosine in the
-   skip-gram (DeepWalk) embedding (``score=embedding``). Visual kNN edges come from the features
-   the model uses: its precomputed global features, else the mean of the dataset's precomputed
-   (pretrained) region features, else 6×6 average-pooled pixels. Query and database texts are
-   not graph nodes (and their paired image must not be looked at), so they are expanded through
-   word–word proximity (a V × V matrix of the same score between word nodes, mean over the
+   ``benchmarks/results/cmsl_icons_selection.json``; SVD took 21–49 s in
+   ``benchmarks/results/cmsl_expansion.json``, one thread at load average ≈ 7).
+3. **Semantic expansion** (``expansion.level=image``, the paper's form; the default is
+   ``level=word``, see the measurements below): a *training* image's tag set gains the ``top_k``
+   words nearest its image node in the walks over the graph
+   (:func:`~crossmedia.graph.image_expansion`), weighted ``weight`` < 1 — by normalised image–word
+   walk co-occurrence (``expansion.score=cooccurrence``, default) or by cosine in the walk embedding
+   (``score=embedding``; ``graph.embedding``: SVD by default, or skip-gram). Visual kNN edges come
+   from the features the model uses: its precomputed global features, else the mean of the dataset's
+   precomputed (pretrained) region features, else 6×6 average-pooled pixels. Query and database
+   texts are not graph nodes (and their paired image must not be looked at), so they are expanded
+   through word–word proximity (a V × V matrix of the same score between word nodes, mean over the
    text's words). ``level=word`` expands training texts that way too. The walk embeddings of the
    word nodes initialise the word embeddings of the local branch, optionally concatenated with
    external word vectors (GloVe, as the DHNS sibling paper does). :meth:`CMSL.expansion_report`
    gives precision/recall against the true (undropped) tags when a dataset knows them.
 4. **Multi-scale similarity** S = S_global + μ·S_local. *Global* branch: CNN global vector →
-   linear (or MLP on precomputed features); expanded BoW → MLP (CDQ's text net). *Local
+   linear (or MLP on precomputed features); expanded BoW → MLP (CDQ's text net, with
+   ``text_hidden`` 1,024 units where CDQ has 4,096; unmeasured). *Local
    saliency* branch (``local.form=scan``; the default ``auto`` picks it whenever the vocabulary
    has more words than ``local.out_dim``, see the measurements below): regions and word
    embeddings projected into one space; S_local is SCAN's exact stacked cross attention
@@ -51,7 +54,9 @@ Pipeline (binding parts from the paper; each gap filled with the named recipe, s
    shared by both modalities (bits = M·log2 K: 16/32/64/128 → M = 2/4/8/16). Loss =
    cross-media correlation (inter: image×text, intra: image×image and text×text pairwise
    likelihood on shared labels, positives weighted by #neg/#pos) + λ·quantization
-   (‖u − Cb_u‖² + ‖v − Cb_v‖²). Alternating optimisation: warm-up epochs with λ = 0; then
+   (‖u − Cb_u‖² + ‖v − Cb_v‖²); composite quantization's constant inner-product constraint is
+   not imposed (ranking is by asymmetric inner products only, for which it is not needed;
+   unmeasured). Alternating optimisation: warm-up epochs with λ = 0; then
    k-means initialisation of the codebooks (residual, per codebook); at the start of every
    later epoch ICM codes for all training items and closed-form codebooks; the networks by Adam
    within the epoch.
@@ -73,55 +78,61 @@ Remaining deviations from the paper (and from CDQ), with the measurement behind 
   training / 300 val scenes, 32 bits, 15 epochs, seed 0, best held-out val mAP@all;
   ``benchmarks/results/cmsl_icons_selection.json``): CMSL 0.310 with these values against 0.275
   with CDQ's own (``option_set=cdq``); the CDQ preset 0.264 against 0.164 — CDQ's own values are
-  the weaker choice for both, so the CDQ rows are the stronger baseline.
+  the weaker choice for both, so the CDQ rows are the stronger baseline. Limits of that
+  selection: its command line turned the graph and (word-level) expansion on for every model, so
+  the two CDQ records are CDQ + expansion, not the preset as the benchmarks run it; those two and
+  the skip-gram record were still improving at epoch 15; the four values were changed together,
+  not one at a time.
 * The indexed representation carries saliency-pooled local vectors, an approximation of SCAN's
-  cross attention that can be indexed; the exact SCAN score is only used by the rerank. The gap
-  between the two on retrieval quality is **unmeasured** for the scan form.
+  cross attention that can be indexed; the exact SCAN score is only used by the rerank. Measured
+  on the icon scenes (``benchmarks/results/search_rerank_icons.md``, seed 0, text→image): the
+  exact SCAN score alone ranks worse overall than the codes (mAP@all 0.2959 against 0.3371) and
+  better at the top (mAP@100 0.5219 against 0.4651), which is why the search reranks the codes'
+  top 100 with it. The fused exact score S_global + μ·S_SCAN is **unmeasured**.
 * Exact SCAN is trained with SCAN's own hinge loss rather than inside CDQ's pairwise likelihood
   on the fused S (the likelihood runs on the indexable ⟨u, v⟩). **Unmeasured.**
 * In the scan form the local branch reads the text's own words; expansion words reach only the
   global branch. **Unmeasured.**
-* Image-level expansion scores by walk co-occurrence by default, not by embedding cosine. Measured
-  (``tests/models/test_cmsl.py::test_expansion_recovers_dropped_tags_far_above_chance``, 600
-  embedded scenes, seed 0, top_k 3, ``graph.epochs=1``): precision of added words being dropped
-  true tags 0.205 (recall 0.349) by image–word co-occurrence, 0.017 (recall 0.029) by embedding
-  cosine (the skip-gram embedding of that time, one epoch), 0.183 (recall 0.312) by word–word
-  expansion; chance 0.087. On the icon scenes (6,000 scenes, noise-free keywords known; top 3
-  words, walk seeds 0–2, ``benchmarks/bench_cmsl_expansion.py``,
-  ``benchmarks/results/cmsl_expansion.md``): precision 0.097 image level by co-occurrence, 0.105
-  by cosine of the SVD walk embeddings, 0.120 / 0.112 word level on query texts; chance 0.005.
-* **Measured regression of the current defaults** (SCAN form + image-level expansion) on the
-  embedded scenes (``benchmarks/bench_cmsl_ablation.py --variants cmsl --bits 32``, 2,000 scenes,
-  12 epochs; ``benchmarks/results/cmsl_scan_form.json``): mAP@all I→T / T→I 0.1599 / 0.1906
-  (seed 0) and 0.1741 / 0.2008 (seed 1; seed 2 not run), against 0.2022 ± 0.0022 / 0.2203 ±
-  0.0014 (3 seeds) for the previous defaults (vocabulary form, word-level expansion;
-  ``cmsl_ablation.md``; seed 0 there: 0.2029 / 0.2189). Separated on seed 0 only: vocabulary
-  form + image-level expansion 0.1893 / 0.2155 (``cmsl_vocabulary_image_expansion.json``), SCAN
-  form + word-level expansion 0.1653 / 0.1938 (``cmsl_scan_word_expansion.json``) — the SCAN form
-  costs most, image-level expansion a little. On these scenes (22 tag words) the vocabulary form
-  and word-level expansion win; ``local.form=auto`` keeps the vocabulary form there and
-  ``expansion.level=word`` stays the default (image-level expansion is not yet measured on the
-  icon scenes).
-* **Local form on a large vocabulary: SCAN (the paper's form) replaces the vocabulary form.**
-  On the icon scenes (real emoji artwork, EfficientNet-Lite0 global + 7×7 regions, user-like
-  tags, a 2,494-word training vocabulary) the vocabulary form put CMSL *below* the CDQ preset.
-  Cause: each image's local vector is P·c with one attention score per vocabulary word (c ∈
-  [−1, 1]^V) and P ~ N(0, 1/out_dim); at initialisation |P·c|² ≈ 33 against |g|² ≈ 0.6 for the
-  tanh global part, and two different images' local vectors have inner product ≈ 13 (the
-  attention over 49 regions is nearly uniform, so every image scores the words alike): the
-  image×image intra-media likelihood (θ = 0.5·⟨u, u'⟩) starts saturated and the image×text
-  inner product is dominated by random-projection noise (std 0.55 against 0.015 for the global
-  part). Measured (2,000 icon scenes, ``default`` protocol, 1,000 train / 100 val, 32 bits,
-  15 epochs, seed 0, best val mAP@all of ``train.val_rule=heldout`` over the epochs, image→text /
-  text→image at that epoch): CDQ preset 0.3016 (0.2954 / 0.3077); CMSL with the vocabulary form
-  0.2840 (0.2923 / 0.2757, flat at 0.27–0.28 from epoch 3 on); with the SCAN form 0.3211
-  (0.3328 / 0.3095); without the local branch 0.3268 (0.3233 / 0.3302). l2-normalising the
-  vocabulary form's local vectors (S_local = μ·cos) was tried and stopped after 4 epochs at
-  0.2876 (SCAN form 0.3167, no local branch 0.3128 at epoch 4; the vocabulary form also costs
-  2–5× the SCAN form's time per epoch at this vocabulary size). Hence ``local.form=auto``.
-  Test split, 3 seeds (``benchmarks/results/cmsl_icons.md``, image→text / text→image): CMSL
-  0.3055 ± 0.0154 / 0.2630 ± 0.0040 against the CDQ preset 0.2537 ± 0.0095 / 0.2635 ± 0.0048;
-  seed 0 with the vocabulary form 0.2600 / 0.2386.
+* Expansion scores by walk co-occurrence by default, not by embedding cosine; the measurement
+  is split. Icon scenes (6,000 scenes, noise-free keywords known; top 3 words, walk seeds 0–2,
+  ``benchmarks/bench_cmsl_expansion.py``, ``benchmarks/results/cmsl_expansion.md``; precision of
+  an added word being a dropped true tag, chance 0.005 / 0.004): at the word level (the default,
+  query texts) co-occurrence wins on ``default`` (0.120 against 0.112 by cosine of the SVD walk
+  embeddings) and loses on ``novel-icons`` (0.027 against 0.039); at the image level cosine wins
+  on both (0.105 against 0.097; 0.144 against 0.115).
+* **Measured regression of the defaults of 2026-11-30** (SCAN form + image-level expansion; today's
+  defaults are ``local.form=auto`` and ``expansion.level=word``; not rerun since with
+  ``graph.embedding=svd`` and held-out checkpoint selection) on the embedded scenes
+  (``benchmarks/bench_cmsl_ablation.py --variants cmsl --bits 32``, 2,000 scenes, 12 epochs;
+  ``benchmarks/results/cmsl_scan_form.json``): mAP@all I→T / T→I 0.1599 / 0.1906 (seed 0) and 0.1741
+  / 0.2008 (seed 1; seed 2 not run), against 0.2022 ± 0.0022 / 0.2203 ± 0.0014 (3 seeds) for the
+  previous defaults (vocabulary form, word-level expansion; ``cmsl_ablation.md``; seed 0 there:
+  0.2029 / 0.2189). Separated on seed 0 only: vocabulary form + image-level expansion 0.1893 /
+  0.2155 (``cmsl_vocabulary_image_expansion.json``), SCAN form + word-level expansion 0.1653 /
+  0.1938 (``cmsl_scan_word_expansion.json``) — the SCAN form costs most, image-level expansion a
+  little. On these scenes (22 tag words) the vocabulary form and word-level expansion win;
+  ``local.form=auto`` keeps the vocabulary form there and ``expansion.level=word`` stays the default
+  (image-level expansion is not yet measured on the icon scenes).
+* **Local form on a large vocabulary: SCAN (the paper's form) replaces the vocabulary form.** On the
+  icon scenes (real emoji artwork, EfficientNet-Lite0 global + 7×7 regions, user-like tags, a
+  2,494-word training vocabulary) the vocabulary form put CMSL *below* the CDQ preset. Cause: each
+  image's local vector is P·c with one attention score per vocabulary word (c ∈ [−1, 1]^V) and P ~
+  N(0, 1/out_dim); at initialisation |P·c|² ≈ 33 against |g|² ≈ 0.6 for the tanh global part, and
+  two different images' local vectors have inner product ≈ 13 (the attention over 49 regions is
+  nearly uniform, so every image scores the words alike): the image×image intra-media likelihood (θ
+  = 0.5·⟨u, u'⟩) starts saturated and the image×text inner product is dominated by random-projection
+  noise (std 0.55 against 0.015 for the global part). Measured (2,000 icon scenes, ``default``
+  protocol, 1,000 train / 100 val, 32 bits, 15 epochs, seed 0, best val mAP@all of
+  ``train.val_rule=heldout`` over the epochs, image→text / text→image at that epoch;
+  ``benchmarks/results/cmsl_icons_val.json``): CDQ preset 0.3016 (0.2954 / 0.3077); CMSL with the
+  vocabulary form 0.2840 (0.2923 / 0.2757, flat at 0.27–0.28 from epoch 3 on); with the SCAN form
+  0.3211 (0.3328 / 0.3095); without the local branch 0.3268 (0.3233 / 0.3302). l2-normalising the
+  vocabulary form's local vectors (S_local = μ·cos) was tried and stopped after 4 epochs at 0.2876
+  (SCAN form 0.3167, no local branch 0.3128 at epoch 4; the vocabulary form also costs 2–5× the SCAN
+  form's time per epoch at this vocabulary size). Hence ``local.form=auto``. Test split, 3 seeds
+  (``benchmarks/results/cmsl_icons.md``, image→text / text→image): CMSL 0.3055 ± 0.0154 / 0.2630 ±
+  0.0040 against the CDQ preset 0.2537 ± 0.0095 / 0.2635 ± 0.0048; seed 0 with the vocabulary form
+  0.2600 / 0.2386.
 * **Components on the icon scenes** (6,000 scenes, ``default``, 32 bits, 3 seeds, the icon
   benchmark's settings; ``python benchmarks/icons_ablation.py``, ``benchmarks/results/icons-ablation.md``;
   mAP@all image→text / text→image, Δ against CMSL 0.3467 / 0.3171): without the intra-media loss

@@ -21,21 +21,31 @@ al. CVPR 2018) and ACMR (Wang et al. ACM MM 2017), as METHODS.md prescribes:
   with a softmax over the caption's words (``word_softmax=true``). **Deviation, measured:** on the
   embedded scenes that extra softmax lets the colour word take every object region, so a shape
   word's attention is pushed *off* its object (hit rate 0.012 over seeds 0–2, chance 0.11;
-  mAP@all 0.218/0.230). Without it (the default here, as in SCAN's t-i attention, Lee et al.
-  ECCV 2018) shape words hit their object's cell 0.79/0.02/0.36 of the time for seeds 0/1/2 and
-  mAP@all is 0.241/0.257 on average — higher, but seed 1 falls into a background-attending mode.
+  mAP@all 0.218/0.230). Without it (the default here) shape words hit their object's cell
+  0.79/0.02/0.36 of the time for seeds 0/1/2 with the discriminator on (0.77/0.02/0.19 without
+  it, today's default) and mAP@all is 0.241/0.257 on average (0.249/0.255 without the
+  discriminator) — within one std (0.06–0.07) of the word-softmax variant's, so only the shape-word
+  hit rate separates the two; seed 1 falls into a background-attending mode either way. This
+  normalisation is neither DAMSM's nor SCAN's (SCAN, Lee et al. ECCV 2018, takes cosines,
+  LeakyReLU and an l2-normalisation over the words, λ1 = 9, before its softmax over regions; here
+  γ1 scales raw dot products): unmeasured against SCAN's. These runs were on the embedded scenes'
+  3×3 small-CNN grid, checkpoints chosen before the held-out rule.
   ``benchmarks/bench_dafsn_ablation.py`` runs both (variant ``damsm_word_softmax``).
-* **Losses**: DAMSM's batch-softmax matching loss (γ3 = 10) in both directions at word level
-  (R) and sentence level (cosine of global image vs sentence vector), negatives sharing a label
-  optionally masked; optionally VSE++'s hardest-negative hinge (margin 0.2) on the sentence
-  cosine; optionally ACMR's label-classification loss on the common space; the modality
-  discriminator (MLP d → d/2 → d/4 → 2) on the L2-normalised common embeddings behind a
-  gradient-reversal layer, λ = 2/(1+exp(−10p)) − 1 with p the training progress.
+* **Losses**: DAMSM's batch-softmax matching loss (γ3 = 10) in both directions at word level (R) and
+  sentence level (cosine of global image vs sentence vector), negatives sharing a label masked
+  (``loss.mask_same_class``, on by default; optional in the recipe; unmeasured); optionally VSE++'s
+  hardest-negative hinge (margin 0.2) on the sentence cosine; optionally ACMR's label-classification
+  loss on the common space; the modality discriminator (MLP d → d/2 → d/4 → 2) on the L2-normalised
+  common embeddings behind a gradient-reversal layer, λ = 2/(1+exp(−10p)) − 1 with p the training
+  progress.
 * **Optimiser** (DAMSM): Adam with betas (0.5, 0.999); the encoders at ``train.lr`` (the recipe's
   2e-3 and ``train.lr_decay`` 0.98 are this model's ``train_defaults``), the discriminator at
   ``adversarial.lr`` (1e-4); the BiLSTM's gradient norm clipped to 0.25 before every step.
 * **Retrieval**: cosine between the global image embedding and the sentence embedding;
-  :meth:`fine_grained_scores` gives R for reranking a first-stage top-N, and
+  :meth:`fine_grained_scores` gives R for reranking a first-stage top-N (embedded scenes, 3
+  seeds, ``benchmarks/results/dafsn_rerank.md``: top-50 reranked by R 0.2523 / 0.2684 against
+  0.2411 / 0.2568 for the cosine alone, seed std ≈ 0.06–0.08, checkpoints chosen before the
+  held-out rule), and
   :meth:`word_region_attention` the per-word attention maps of the visual comparisons.
 
 * **Stability options** (all off by default): ``attention.warmup`` — γ1 rises linearly from
@@ -53,21 +63,28 @@ Remaining deviations from the paper (and open problems), with the measurement be
 * No softmax over words before the softmax over regions (DAMSM has it): measured above
   (``benchmarks/results/dafsn_ablation.md``, embedded scenes, seeds 0–2).
 * Attention depends on the seed: shape-word hit rate 0.79 / 0.02 / 0.36 for seeds 0 / 1 / 2 (same
-  file). Whether γ1 warm-up, entropy regularisation or DAMSM pre-training removes the bad seed is
-  **unmeasured** (one ablation run is ≈ 12 CPU-minutes per seed; not run on this machine yet).
-* **The paper's modality discriminator is off by default** (``adversarial.enabled=true`` turns it
-  on): it makes no measurable difference. Icon scenes (6,000 scenes, EfficientNet-Lite0 global +
-  7×7 regions, tags, 3 seeds; ``benchmarks/results/icons-ablation.md``), mAP@all image→text /
-  text→image: with it 0.2815 ± 0.0020 / 0.2690 ± 0.0014, without 0.2794 ± 0.0022 / 0.2677 ±
-  0.0025 (−0.002 / −0.001, within one pooled std); embedded scenes (``dafsn_ablation.md``):
-  0.2411 / 0.2568 with, 0.2493 / 0.2553 without.
+  file). The three stability options were measured where every seed is below chance, on
+  ``novel-icons`` (icon scenes, 3 seeds, each option added to the paper's DAFSN;
+  ``benchmarks/results/icons-ablation.md``, ``benchmarks/results/icons-attention.md``): hit rate
+  0.090 ± 0.014 with γ1 warm-up (0.3), 0.088 ± 0.011 with entropy regularisation (0.1), 0.088 ±
+  0.016 with 3 epochs of DAMSM pre-training, against 0.101 ± 0.021 (chance 0.137), mAP@all within
+  0.002 — none helps, so all stay off. Whether they remove the embedded scenes' bad seed is
+  **unmeasured**.
+* **The paper's modality discriminator (binding in the paper) is off by default**
+  (``adversarial.enabled=true`` turns it on): it makes no measurable difference. Icon scenes (6,000
+  scenes, EfficientNet-Lite0 global + 7×7 regions, tags, 3 seeds;
+  ``benchmarks/results/icons-ablation.md``), mAP@all image→text / text→image: with it 0.2815 ±
+  0.0020 / 0.2690 ± 0.0014, without 0.2794 ± 0.0022 / 0.2677 ± 0.0025 (−0.002 / −0.001, within one
+  pooled std); embedded scenes (``dafsn_ablation.md``): 0.2411 / 0.2568 with, 0.2493 / 0.2553
+  without.
 * Pretrained regions (measured on the icon scenes, ``benchmarks/results/icons.md``): on
   EfficientNet-Lite0's 7×7 regions DAFSN is stable across seeds (std 0.002 in both directions) and
-  every seed's tag words attend to the icon they name above chance (hit rate 0.163 / 0.227 /
-  0.166 for seeds 0–2, chance 0.136; ``benchmarks/results/icons-attention.md``); on icons never
-  seen in training (``novel-icons``) every seed falls below chance (0.101 ± 0.021). Inception-v3
-  weights are not available offline: that path is tested with random weights only. On pixels the
-  default image path is the small CNN of the embedded scenes.
+  every seed's tag words attend to the icon they name above chance (hit rate 0.163 / 0.227 / 0.166
+  for seeds 0–2, chance 0.136; ``benchmarks/results/icons-attention.md``); on icons never seen in
+  training (``novel-icons``) every seed falls below chance (0.101 ± 0.021). These runs had the
+  discriminator on (then the default). Inception-v3 weights are not available offline: that path is
+  tested with random weights only. On pixels the default image path is the small CNN of the embedded
+  scenes.
 * **Below the global baselines with captions.** Icon scenes with the captions as text (same
   features, 3 seeds, ``benchmarks/results/icons-captions.md``; discriminator on, as then the
   default): DAFSN 0.3454 / 0.3621 against ACMR 0.4202 / 0.4851 and DSCMR 0.4332 / 0.4729. Open.
@@ -147,7 +164,7 @@ class DAFSN(RetrievalModel):
         "gamma2": 5.0,  # word-score pooling
         "gamma3": 10.0,  # matching-loss softmax scale
         "word_softmax": False,  # true = DAMSM's softmax over words before the softmax over regions (see docstring)
-        "attention": {  # stability options (all off by default: unmeasured, see the docstring)
+        "attention": {  # stability options (all off by default: none helped on novel-icons, see the docstring)
             "warmup": 0.0,  # share of training over which γ1 rises linearly from gamma1_start to gamma1; 0 = off
             "gamma1_start": 1.0,
             "entropy_weight": 0.0,  # + weight · mean normalised entropy of the matched pairs' word attention
