@@ -145,8 +145,10 @@ def markdown(report: dict) -> str:
 
     lines = [f"# What CMSL's and DAFSN's components are worth on the icon scenes ({report['size']} size)", ""]
     if report["size"] != "full":
-        lines += [f"**Not the full size** ({report['sizes']['scenes']} scenes, {report['sizes']['seeds']} seed(s), "
-                  f"{report['sizes']['epochs']} epochs).", ""]
+        full = icons.SIZES["full"]
+        lines += [f"**Not the default size** ({report['sizes']['scenes']} scenes, {report['sizes']['seeds']} seed(s), "
+                  f"{report['sizes']['epochs']} epochs; the full benchmark: {full['scenes']} scenes, {full['seeds']} "
+                  f"seeds, {full['epochs']} epochs).", ""]
     for p in report["sections"]:
         ref = p["reference_row"]
         name = p["reference"]
@@ -200,6 +202,13 @@ def main(argv=None) -> int:
     ap.add_argument("--protocols", default=",".join(PROTOCOLS), help=f"some of {', '.join(PROTOCOLS)}")
     ap.add_argument("--models", default="cmsl,dafsn", help="whose components to measure: cmsl, dafsn or both")
     ap.add_argument("--bits", default="16,64", help="CMSL's other code lengths on `default` ('' for none)")
+    ap.add_argument("--epochs", type=int, default=None,
+                    help="training epochs (default: the icon benchmark's, 15; --quick 10); give another number a "
+                         "work folder of its own (benchmarks/icons.py --epochs N there): a cell trained with other "
+                         "settings is refused, not retrained")
+    ap.add_argument("--variants", default=None,
+                    help="only these of the plan's variants (comma-separated; default: all); the reference "
+                         "variant of each section is always run")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--set", action="append", default=[], metavar="[MODEL:]KEY=VALUE",
                     help="extra setting for every variant (before the variant's own), e.g. model.K=16; repeatable")
@@ -219,6 +228,12 @@ def main(argv=None) -> int:
         ap.error(f"--bits: expected comma-separated integers, got {args.bits!r}")
     if any(not 8 <= b <= 256 or b % 8 for b in extra_bits):
         ap.error(f"--bits: expected multiples of 8 in 8..256, got {args.bits!r}")
+    if args.epochs is not None and not 1 <= args.epochs <= 10_000:
+        ap.error(f"--epochs: expected 1..10000, got {args.epochs}")
+    planned = {v for vs in PLAN.values() for v in vs}
+    only = None if args.variants is None else [v for v in args.variants.split(",") if v]
+    if only is not None and (not only or any(v not in planned for v in only)):
+        ap.error(f"--variants: expected some of {', '.join(sorted(planned))}, got {args.variants!r}")
     import torch
 
     from crossmedia.data.emoji import detect_route
@@ -233,6 +248,8 @@ def main(argv=None) -> int:
         return 2
     size_name = "quick" if args.quick else "full"
     args.size = dict(icons.SIZES[size_name])
+    if args.epochs is not None and args.epochs != args.size["epochs"]:
+        args.size["epochs"], size_name = args.epochs, "custom"
     args.parts = ["scenes"]
     seeds = list(range(args.size["seeds"]))
     machine = machine_info()
@@ -252,6 +269,8 @@ def main(argv=None) -> int:
             report["convention"] = base["convention"]
             report["sections"].append(entry)
             for v in variants:
+                if only is not None and v not in only:
+                    continue
                 row = run_variant(args, root, protocol, v, [32], seeds)["rows"][0]
                 row["compare"] = compare(entry["reference_row"], row, added=v in ADDED)
                 entry["variants"].append(row)

@@ -94,3 +94,36 @@ def test_bad_options_are_usage_errors(ablation, tmp_path, bad):
     with pytest.raises(SystemExit) as e:
         ablation.main(["--src", str(tmp_path), "--work", str(tmp_path / "w"), *bad])
     assert e.value.code == 2 and not (tmp_path / "w").exists()
+
+
+@pytest.mark.parametrize("bad", [["--epochs", "0"], ["--variants", "no_such"], ["--variants", ","]])
+def test_bad_epochs_and_variants_are_usage_errors(ablation, tmp_path, bad):
+    with pytest.raises(SystemExit) as e:
+        ablation.main(["--src", str(tmp_path), "--work", str(tmp_path / "w"), *bad])
+    assert e.value.code == 2 and not (tmp_path / "w").exists()
+
+
+def test_variants_and_epochs_choose_what_is_trained_and_for_how_long(ablation, tmp_path, monkeypatch):
+    # --variants runs only those (and each section's reference); --epochs reaches every variant's
+    # settings and the report says the size is not the default
+    calls = []
+
+    def fake_variant(args, root, protocol, variant, bits, seeds):
+        calls.append((protocol, variant, args.size["epochs"]))
+        row = {"variant": variant, "model": ablation.VARIANTS[variant][0], "bits": 32, "seeds": seeds,
+               "train_time_s": {"mean": 1.0}, **_row(0.3, 0.3)}
+        return {"rows": [row], "convention": {"tie": "index"}, "protocol_summary": {}, "random_ranking": 0.1,
+                "queries": {"count": 1}, "database": {"count": 2}, "overrides": []}
+
+    monkeypatch.setattr(ablation, "run_variant", fake_variant)
+    monkeypatch.setattr(ablation.icons, "build_data", lambda args, size: {"scenes": tmp_path / "data"})
+    monkeypatch.setattr("crossmedia.data.emoji.detect_route", lambda src: None)
+    out = tmp_path / "abl"
+    assert ablation.main(["--src", str(tmp_path), "--work", str(tmp_path / "w"), "--protocols", "default",
+                          "--models", "cmsl", "--bits", "", "--epochs", "30", "--variants", "no_local,no_expansion",
+                          "--out", str(out)]) == 0
+    assert calls == [("default", "cmsl", 30), ("default", "no_expansion", 30), ("default", "no_local", 30)]
+    rep = json.loads(out.with_suffix(".json").read_text())
+    assert rep["size"] == "custom" and rep["sizes"]["epochs"] == 30
+    assert [v["variant"] for v in rep["sections"][0]["variants"]] == ["no_expansion", "no_local"]
+    assert "30 epochs; the full benchmark: 6000 scenes, 3 seeds, 15 epochs" in out.with_suffix(".md").read_text()
