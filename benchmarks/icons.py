@@ -55,9 +55,10 @@ MODELS = ["cmsl", "cdq", "dcmh", "acmr", "dscmr", "twotower", "dafsn"]
 # Training settings: those of the validation selection (benchmarks/bench_cmsl_icons.py,
 # benchmarks/results/cmsl_icons_selection.json): batch 64, lr 1e-3, the checkpoint chosen on the
 # val split after every epoch, for every model. At 3,000 training scenes CMSL was within 0.005 of its
-# best val score from epoch 11 on and CDQ within 0.01: 15 epochs. (Trained for 30, CMSL's test mAP@all
-# still rose by 0.011 / 0.016 while its val score moved 0.003: benchmarks/results/icons-epochs30.md.) (The features preset's batch of
-# 128 makes the pairwise local branches of CMSL and DAFSN ~4x slower per epoch.)
+# best val score from epoch 11 on and CDQ within 0.01: 15 epochs. Trained for 30 (--epochs 30), CMSL's
+# test mAP@all still rose by 0.011 / 0.016 while its val score moved 0.003
+# (benchmarks/results/icons-epochs30.md). (The features preset's batch of 128 makes the pairwise
+# local branches of CMSL and DAFSN ~4x slower per epoch.)
 TRAIN = ["train.batch_size=64", "train.lr=1e-3", "train.val_every=1"]
 SIZES = {
     "full": {"scenes": 6000, "seeds": 3, "epochs": 15},
