@@ -134,22 +134,25 @@ Remaining deviations from the paper (and from CDQ), with the measurement behind 
   0.0040 against the CDQ preset 0.2537 ± 0.0095 / 0.2635 ± 0.0048; seed 0 with the vocabulary form
   0.2600 / 0.2386.
 * **Components on the icon scenes** (6,000 scenes, ``default``, 32 bits, 3 seeds, the icon
-  benchmark's settings; ``python benchmarks/icons_ablation.py``, ``benchmarks/results/icons-ablation.md``;
-  mAP@all image→text / text→image, Δ against CMSL 0.3467 / 0.3171): without the intra-media loss
-  0.2405 / 0.2894 (−0.106 / −0.028, far beyond the seeds' spread); without semantic expansion
-  (word level, the default) 0.3456 / 0.3159 (−0.001 / −0.001); without the local branch
-  0.3465 / 0.3120 (−0.000 / −0.005,
-  pooled std 0.002); CDQ 0.2362 / 0.2805. Only the intra-media loss earns its place in the
-  indexed score. Expansion and the local branch stay on: the local branch is what the two-stage
-  search reranks with (mAP@100 0.520 against 0.465 for the codes alone,
-  ``benchmarks/results/search_rerank_icons.md``) and what the heatmaps show (its word → icon
-  attention hits the named icon 1.6× as often as chance, ``benchmarks/results/icons-attention.md``);
-  on ``default`` expansion costs nothing measurable, but on ``novel-icons`` (test scenes of
-  icons no training scene has) CMSL without it is *better*: 0.2384 / 0.2537 against 0.2284 /
-  0.2463 (+0.010 / +0.007, pooled std 0.002) — word–word expansion learnt on the training icons'
-  tags adds words of the wrong icons to texts about unseen ones. Open. (On 2,000 scenes of the earlier generator, with
-  word-level expansion, the same comparison gave −0.061 for the intra-media loss and nothing for
-  the other two: ``benchmarks/results/cmsl_icons.md``.)
+  benchmark's settings; ``python benchmarks/icons_ablation.py``,
+  ``benchmarks/results/icons-ablation.md``; mAP@all image→text / text→image, Δ against CMSL 0.3467 /
+  0.3171): without the intra-media loss 0.2405 / 0.2894 (−0.106 / −0.028, far beyond the seeds'
+  spread); without semantic expansion (word level, the default) 0.3456 / 0.3159 (−0.001 / −0.001);
+  without the local branch 0.3465 / 0.3120 (−0.000 / −0.005, pooled std 0.002); CDQ 0.2362 / 0.2805.
+  Only the intra-media loss earns its place in the indexed score. Expansion and the local branch
+  stay on: the local branch is what the two-stage search reranks with (mAP@100 0.520 against 0.465
+  for the codes alone, ``benchmarks/results/search_rerank_icons.md``) and what the heatmaps show
+  (its word → icon attention hits the named icon 1.6× as often as chance,
+  ``benchmarks/results/icons-attention.md``); on ``default`` expansion costs nothing measurable, but
+  on ``novel-icons`` (test scenes of icons no training scene has) CMSL without it is *better*:
+  0.2384 / 0.2537 against 0.2284 / 0.2463 (+0.010 / +0.007, pooled std 0.002) — word–word expansion
+  learnt on the training icons' tags adds words of the wrong icons to texts about unseen ones. Open.
+  (On 2,000 scenes of the earlier generator, with word-level expansion, the same comparison gave
+  −0.061 for the intra-media loss and nothing for the other two:
+  ``benchmarks/results/cmsl_icons.md``.) Trained for 30 epochs instead of 15
+  (``benchmarks/results/icons-epochs30.md``, ``benchmarks/results/icons-ablation-epochs30.md``):
+  CMSL 0.3580 / 0.3332, without expansion 0.3576 / 0.3348, without the local branch 0.3586 / 0.3299
+  — the same verdict.
 """
 
 from __future__ import annotations
