@@ -18,7 +18,8 @@ next batches while the model trains on the current one.
 
 ``data.workers`` (0 = the training process itself) sets the number of ``DataLoader`` worker
 processes that build batches ahead (started once and kept for the whole training); batches are
-pinned for an asynchronous copy when training on CUDA. An augmentation hook (:data:`Augment`) may transform each decoded image.
+pinned for an asynchronous copy when training on CUDA. An augmentation hook (:data:`Augment`) may
+transform each decoded image.
 """
 
 from __future__ import annotations

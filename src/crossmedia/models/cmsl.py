@@ -178,7 +178,7 @@ from ..losses import (cross_media_correlation_loss, hardest_negative_hinge_loss,
 from ..quant import CompositeQuantizer, bits_to_codebooks
 from .attention import AttentionPool, vocabulary_cross_attention
 from .scan import StackedCrossAttention, l2norm, scan_attention
-from .base import REGION_FEATURES, DataInfo, RetrievalModel, train_seed
+from .base import REGION_FEATURES, DataInfo, RetrievalModel, attention_rows, train_seed
 from .encoders import BowMLP, SmallCNN
 from .encoders.regions import square_side
 from .memory import CrossBatchMemory
@@ -645,14 +645,15 @@ class CMSL(RetrievalModel):
         """Projected word features of each text's tokens (B, T, d) and their mask (B, T), the
         batch trimmed to its longest text."""
         tokens = batch["tokens"]
-        mask = tokens >= 2  # not <pad>/<unk>
+        mask = attention_rows(tokens)  # not <pad>/<unk>
         if tokens.shape[0] == 1 and bool(mask.any()):  # one text (a query): its real words, in order
             tokens = tokens[mask].view(1, -1)
-            return self.word_proj(self.word_emb(tokens)), torch.ones_like(tokens, dtype=torch.bool)
-        t = max(int(mask.sum(1).max()) if mask.numel() else 0, 1)
-        order = torch.argsort((~mask).to(torch.int8), dim=1, stable=True)  # real words first
-        tokens = torch.gather(tokens, 1, order)[:, :t]
-        mask = torch.gather(mask, 1, order)[:, :t]
+            mask = torch.ones_like(tokens, dtype=torch.bool)
+        else:
+            t = max(int(mask.sum(1).max()) if mask.numel() else 0, 1)
+            order = torch.argsort((~mask).to(torch.int8), dim=1, stable=True)  # real words first
+            tokens = torch.gather(tokens, 1, order)[:, :t]
+            mask = torch.gather(mask, 1, order)[:, :t]
         return self.word_proj(self.word_emb(tokens)), mask
 
     def _text_forward(self, batch: dict, train_pos: torch.Tensor | None = None):
