@@ -100,3 +100,26 @@ def test_every_registered_model_enters_the_bench_at_any_bits(tmp_path):
     bench = QualityBench(tmp_path / "d", list_models(), [16], [0], tmp_path / "out")
     for m in list_models():
         assert bench.config(m, 16, 0)["model"]["bits"] == 16
+
+
+def test_cells_made_before_a_model_option_existed_still_count():
+    from crossmedia.bench.quality import _same_settings
+    from crossmedia.models.registry import model_config
+
+    now = {"model": model_config("dafsn"), "train": {"lr": 1e-3, "threads": 2}, "data": {"root": "/a"}}
+    then = json.loads(json.dumps(now))
+    then["train"]["threads"], then["data"]["root"] = 1, "/elsewhere"
+    assert _same_settings(then, now)
+    del then["model"]["text"]["freeze_vectors"]  # the option did not exist when the cell was made
+    assert _same_settings(then, now)  # ... and is at its default now
+    now["model"]["text"]["freeze_vectors"] = True
+    assert not _same_settings(then, now)  # not at its default: another setting
+    now["model"]["text"]["freeze_vectors"] = False
+    del now["model"]["gamma1"]  # an option the cell had and the code no longer has
+    assert not _same_settings(then, now)
+    now = json.loads(json.dumps(then))
+    now["train"]["new_key"] = 1  # only model options are forgiven
+    assert not _same_settings(then, now)
+    now = json.loads(json.dumps(then))
+    now["model"]["gamma1"] = 9.0
+    assert not _same_settings(then, now)

@@ -33,7 +33,7 @@ from ..errors import ConfigError, UserError
 from ..eval.evaluator import evaluate, load_for_evaluation
 from ..io import atomic_path, write_json, write_text
 from ..models import list_models
-from ..models.registry import flatten_options
+from ..models.registry import flatten_options, get_model_class
 from ..progress import progress
 from ..seed import git_commit
 from ..train import RunDir, train
@@ -142,7 +142,7 @@ class QualityBench:
         if here != there:
             raise UserError(f"{p}: this cell was computed on dataset {there[0]!r} with splits {there[1]}, "
                             f"but --data has {here[0]!r} with {here[1]}; use another --out")
-        if _comparable(cell.get("config", {})) != _comparable(cfg):
+        if not _same_settings(cell.get("config", {}), cfg):
             raise UserError(f"{p}: this cell was computed with other settings than now "
                             f"({_diff(cell.get('config', {}), cfg)}); use another --out or delete the file")
         return cell
@@ -154,7 +154,7 @@ class QualityBench:
         resumable = rundir.checkpoint("last").is_file() and rundir.info().get("status") != "done"
         if rundir.checkpoint("best").is_file() and rundir.info().get("status") == "done":
             run = rundir  # trained, evaluation was interrupted
-        elif resumable and _comparable(rundir.load_config()) == _comparable(cfg):
+        elif resumable and _same_settings(rundir.load_config(), cfg):
             run = train(None, run_dir, resume=True)
         else:
             run = train(cfg, run_dir, overwrite=True)
@@ -285,6 +285,24 @@ def _comparable(cfg: dict) -> dict:
     if out.get("data", {}).get("tokenizer") == "auto":  # the default; cells made before the setting existed lack it
         out["data"].pop("tokenizer")
     return out
+
+
+def _same_settings(then: dict, now: dict) -> bool:
+    """Whether a cell (or run) made with config ``then`` stands for one asked with ``now``: equal
+    :func:`_comparable` configs, except that a model option added to the code since — absent
+    from ``then`` and at its default in ``now`` — is left out (a new option's default keeps the
+    earlier behaviour)."""
+    a, b = _comparable(then), _comparable(now)
+    if a == b:
+        return True
+    fa, fb = flatten_options(a), flatten_options(b)
+    try:
+        defaults = flatten_options(get_model_class(str(b.get("model", {}).get("name"))).default_config)
+    except ConfigError:
+        return False
+    added = {k for k in set(fb) - set(fa)
+             if k.startswith("model.") and k[len("model."):] in defaults and defaults[k[len("model."):]] == fb[k]}
+    return {k: v for k, v in fb.items() if k not in added} == fa
 
 
 def _split_counts(protocol_summary: dict) -> dict:
