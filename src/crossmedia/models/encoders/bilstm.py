@@ -26,18 +26,32 @@ class BiLSTMEncoder(nn.Module):
         self.rnn = nn.LSTM(embed_dim, hidden, num_layers=1, batch_first=True, bidirectional=True)
         self.hidden = hidden
         self.out_dim = 2 * hidden
+        self._fixed_hook = None  # gradient mask of load_vectors(fixed_rows=...)
         nn.init.uniform_(self.embed.weight, -0.1, 0.1)  # DAMSM's init
         with torch.no_grad():
             self.embed.weight[0].zero_()
 
-    def load_vectors(self, vectors: np.ndarray | torch.Tensor) -> None:
-        """Initialise the embedding table from pretrained word vectors (V × embed_dim)."""
+    def load_vectors(self, vectors: np.ndarray | torch.Tensor, fixed_rows: np.ndarray | torch.Tensor | None = None) -> None:
+        """Initialise the embedding table from pretrained word vectors (V × embed_dim).
+
+        ``fixed_rows`` (V bool): rows that training leaves as they are (their gradient is zeroed,
+        so an optimizer without weight decay never moves them), e.g. the words the vectors file
+        has, while the words it lacks are learnt. A later call replaces the earlier mask."""
         v = torch.as_tensor(np.asarray(vectors, dtype=np.float32))
         if tuple(v.shape) != tuple(self.embed.weight.shape):
             raise ValueError(f"word vectors have shape {tuple(v.shape)}, expected {tuple(self.embed.weight.shape)}")
         with torch.no_grad():
             self.embed.weight.copy_(v.to(self.embed.weight.device))
             self.embed.weight[0].zero_()
+        if self._fixed_hook is not None:
+            self._fixed_hook.remove()
+            self._fixed_hook = None
+        if fixed_rows is not None:
+            fixed = torch.as_tensor(np.asarray(fixed_rows, dtype=bool))
+            if tuple(fixed.shape) != (v.shape[0],):
+                raise ValueError(f"fixed_rows has shape {tuple(fixed.shape)}, expected ({v.shape[0]},)")
+            keep = (~fixed).to(self.embed.weight.dtype).unsqueeze(1)
+            self._fixed_hook = self.embed.weight.register_hook(lambda g: g * keep.to(g.device, g.dtype))
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor):
         """tokens (B, T) long, lengths (B,) → (words (B, T', 2h), sentence (B, 2h), mask (B, T') bool)
