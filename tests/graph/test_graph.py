@@ -53,6 +53,26 @@ def test_visual_knn_edges():
         build_correlation_graph(TEXTS, n_words=4, visual_features=feats[:3], knn=1)
 
 
+def test_semantic_word_edges_from_word_vectors():
+    # 5 words: sky, sea, boat, tree, forest; "forest" (4) never occurs in a training text
+    vecs = np.array([[0, 0], [1, 0.1], [1, 0.2], [-1, 1], [-1, 0.9]], np.float32)  # sky (0) has no vector
+    base = build_correlation_graph(TEXTS, n_words=5)
+    g = build_correlation_graph(TEXTS, n_words=5, word_vectors=vecs, word_knn=1, word_knn_weight=3.0)
+    assert (g.adj != g.adj.T).nnz == 0
+    extra = (g.word_word() - base.word_word()).toarray()
+    pairs = set(zip(*np.nonzero(extra > 1e-9)))
+    assert pairs == {(1, 2), (2, 1), (3, 4), (4, 3)}  # nearest neighbours by cosine; sky (no vector) gets none
+    assert np.all(extra <= 3.0 + 1e-6) and extra[3, 4] > 0
+    # the unseen word is now reachable from the text words it resembles
+    assert base.adj[base.n_images + 4].nnz == 0 and g.adj[g.n_images + 4].nnz > 0
+    # excluded words get no semantic edges either; no vectors = the graph without them
+    g2 = build_correlation_graph(TEXTS, n_words=5, word_vectors=vecs, word_knn=1, exclude_words=(3,))
+    assert g2.word_word().toarray()[3].sum() == 0
+    assert (build_correlation_graph(TEXTS, n_words=5, word_knn=1).adj != base.adj).nnz == 0
+    with pytest.raises(ValueError, match="word_vectors"):
+        build_correlation_graph(TEXTS, n_words=5, word_vectors=vecs[:4], word_knn=1)
+
+
 def test_walk_transition_statistics_match_edge_weights():
     g = build_correlation_graph(TEXTS, n_words=4, weighting="tfidf")
     walks = random_walks(g.adj, walks_per_node=400, length=20, seed=0)

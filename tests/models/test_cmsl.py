@@ -367,6 +367,26 @@ def test_external_word_vectors_are_concatenated_to_walk_embeddings(tiny_dataset,
         model.setup_training(ctx)
 
 
+def test_graph_word_vectors_add_semantic_word_edges(tmp_path, tiny_dataset):
+    _, _, _, rd = _ctx(tiny_dataset.root)
+    assert list(rd.vocab.words)[2:] == ["blue", "green", "red", "yellow"]
+    vec = tmp_path / "vecs.txt"  # green and red alike, yellow apart; blue has no vector
+    vec.write_text("green 1.0 0.1 0.0\nred 1.0 0.2 0.1\nyellow -1.0 1.0 0.5\n")
+
+    def word_word(*extra):
+        model, ctx, _, _ = _ctx(tiny_dataset.root, *extra)
+        model.setup_training(ctx)
+        return model.graph.word_word().toarray(), model.graph_info
+
+    base, info0 = word_word()
+    ww, info = word_word(f"model.graph.word_vectors={vec}", "model.graph.word_knn=1", "model.graph.word_knn_weight=5")
+    assert info["graph_cache"] != info0["graph_cache"]  # another graph: not the cached one
+    added = ww - base  # (the tiny vocabulary's words all co-occur already: weights are added)
+    green, red = rd.vocab.index["green"], rd.vocab.index["red"]
+    assert set(zip(*np.nonzero(added > 1e-9))) == {(green, red), (red, green)}
+    assert 1.0 < added[green, red] <= 5.0  # cosine × word_knn_weight
+
+
 def test_scan_form_trains_and_reranks_with_the_exact_scan_score(tiny_dataset):
     """SCAN local form: the indexable local vectors are saliency-pooled l2-normalised regions /
     words; the exact SCAN score (what the rerank uses) is trained by its hinge loss."""
