@@ -77,7 +77,7 @@ VARIANTS: dict[str, tuple[str, list[str], str]] = {
 #: they gain at least THRESHOLD, by more than the pooled std
 ADDED = {"dafsn_warmup", "dafsn_entropy", "dafsn_pretrain", "dafsn_glove", "dafsn_glove_frozen", "cmsl_glove"}
 #: (protocol, reference variant) → variants compared with the reference there
-PLAN = {("default", "cmsl"): ["cdq", "no_expansion", "no_local", "no_intra"],
+PLAN = {("default", "cmsl"): ["cdq", "no_expansion", "no_local", "no_intra", "cmsl_glove"],
         ("novel-icons", "cmsl"): ["no_expansion", "cmsl_glove"],
         ("default", "cmsl_glove"): ["no_expansion_glove"],
         ("novel-icons", "cmsl_glove"): ["no_expansion_glove"],
