@@ -81,7 +81,7 @@ PLAN = {("default", "cmsl"): ["cdq", "no_expansion", "no_local", "no_intra", "cm
         ("novel-icons", "cmsl"): ["no_expansion", "cmsl_glove"],
         ("default", "cmsl_glove"): ["no_expansion_glove"],
         ("novel-icons", "cmsl_glove"): ["no_expansion_glove"],
-        ("default", "dafsn"): ["dafsn_no_disc"],
+        ("default", "dafsn"): ["dafsn_no_disc", "dafsn_glove"],
         ("novel-icons", "dafsn"): ["dafsn_warmup", "dafsn_entropy", "dafsn_pretrain", "dafsn_glove",
                                    "dafsn_glove_frozen"]}
 PROTOCOLS = list(dict.fromkeys(p for p, _ in PLAN))
