@@ -35,6 +35,18 @@ def test_cells_summary_and_resume(tmp_path, bench, monkeypatch):
     # a second run finds every cell done and measures nothing
     monkeypatch.setattr(bench, "measure", lambda *a, **k: pytest.fail("a finished cell was measured again"))
     assert bench.main(argv) == 0
+    # --split val: the word level expands the val scenes' texts, in a results file of its own
+    monkeypatch.undo()
+    val = ["--data", str(data), "--protocols", "default", "--seeds", "0", "--image-source", "pixels",
+           "--settings", "word_cooccurrence", "--split", "val", "--out", str(tmp_path / "out"), "--name", "sel"]
+    assert bench.main(val) == 0
+    sel = json.loads((tmp_path / "out" / "sel.json").read_text())
+    from crossmedia.data import Dataset
+
+    n_val = len(Dataset.load(data).protocol("default")["val"])
+    assert sel["split"] == "val" and sel["cells"][0]["split"] == "val" and sel["cells"][0]["texts"] == n_val
+    assert n_val != rows["word_cooccurrence"]["texts"]
+    assert "| word level (val texts)" in (tmp_path / "out" / "sel.md").read_text()
 
 
 def test_summary_over_seeds(bench):
