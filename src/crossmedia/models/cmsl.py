@@ -5,7 +5,9 @@ Pipeline (binding parts from the paper; each gap filled with the named recipe, s
 
 1. **Semantic correlation graph** over the *training split only* (:mod:`crossmedia.graph`):
    image and word nodes, image–word edges (binary or tf-idf), word–word co-occurrence edges,
-   optional visual kNN image–image edges (features: see 3).
+   optional visual kNN image–image edges (features: see 3), and optional semantic word–word kNN
+   edges from pretrained word vectors (``graph.word_vectors``, e.g. GloVe; off by default, an
+   extension the paper does not have: see ``docs/fine-grained-methods.md``).
 2. **Deep random walks** (DeepWalk, Perozzi et al. 2014: 10 walks per node, length 40,
    window 5) and node embeddings of the walks (``graph.embedding``): ``svd`` (default) factorises
    the walks' PPMI matrix, which DeepWalk's skip-gram factorises implicitly

