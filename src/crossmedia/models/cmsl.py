@@ -536,8 +536,7 @@ class CMSL(RetrievalModel):
         src = self.gcfg["word_vectors"]
         if not src:
             return None
-        vecs, _stats, found = load_word_vectors(list(self.info.vocab), str(src), missing="zero", return_found=True)
-        return np.where(found[:, None], vecs, 0.0).astype(np.float32)
+        return load_word_vectors(list(self.info.vocab), str(src), missing="zero")[0]  # missing rows are zero
 
     def _walk_embeddings(self, graph, walks: np.ndarray, seed: int):
         """(node embeddings (n_nodes, dim), the all-pairs walk co-occurrence or None) by the
@@ -595,9 +594,7 @@ class CMSL(RetrievalModel):
                 **expansion_recovery(added, noisy.numpy(), np.asarray(true_bow))}
 
     def _external_vectors(self, source: str) -> torch.Tensor:
-        vecs = load_word_vectors(list(self.info.vocab), source)
-        if isinstance(vecs, tuple):
-            vecs = vecs[0]
+        vecs = load_word_vectors(list(self.info.vocab), source)[0]
         vecs = torch.as_tensor(np.asarray(vecs, dtype=np.float32))
         want = (self.info.vocab_size, int(self.lcfg["external_dim"]))
         if tuple(vecs.shape) != want:
