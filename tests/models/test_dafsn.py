@@ -135,6 +135,19 @@ def test_word_vectors_initialise_the_embeddings(tmp_path, tiny_dataset):
     for w, v in table.items():
         assert torch.allclose(emb[rd.vocab.index[w]], torch.tensor(v, dtype=torch.float32), atol=1e-6)
     assert (emb[0] == 0).all()  # <pad>
+
+    def embeddings(seed):
+        model, ctx, _, _ = _ctx(tiny_dataset.root, f"model.text.word_vectors={vec}", f"train.seed={seed}")
+        model.setup_training(ctx)
+        return model.text.embed.weight.detach()
+
+    lacking = [i for w, i in rd.vocab.index.items() if w not in table and i > 0]
+    assert lacking
+    torch.testing.assert_close(embeddings(0), emb)  # the same run seed: the same start
+    other = embeddings(1)  # another run seed: the words the file lacks start elsewhere, the others do not
+    assert all(not torch.allclose(other[i], emb[i]) for i in lacking)
+    for w in table:
+        torch.testing.assert_close(other[rd.vocab.index[w]], emb[rd.vocab.index[w]])
     model, ctx, _, _ = _ctx(tiny_dataset.root, f"model.text.word_vectors={vec}", "model.text.embed_dim=12")
     with pytest.raises(ConfigError, match="embed_dim=16"):
         model.setup_training(ctx)

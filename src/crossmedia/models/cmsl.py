@@ -169,7 +169,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..codecs import Codec, CompositeCodec, FloatIPCodec
-from ..data.wordvec import load_word_vectors
+from ..data.wordvec import load_word_vectors, source_fingerprint
 from ..errors import ConfigError
 from ..graph.cache import content_key, load_preprocessing, save_preprocessing
 from ..graph import (build_correlation_graph, expand, expansion_recovery, image_expansion, ppmi_svd_embeddings,
@@ -523,7 +523,7 @@ class CMSL(RetrievalModel):
             table = torch.from_numpy(words.astype(np.float32))
             ext = self.lcfg["external_vectors"]
             if ext:
-                table = torch.cat([table, self._external_vectors(str(ext))], 1)
+                table = torch.cat([table, self._external_vectors(str(ext), seed)], 1)
             with torch.no_grad():
                 self.word_emb.weight.copy_(table.to(self.word_emb.weight.device))
                 self.word_emb.weight[0].zero_()
@@ -559,8 +559,10 @@ class CMSL(RetrievalModel):
             else:
                 paths = t.dataset.image_paths()
                 files = [str(paths[i]) for i in ctx.train_idx.tolist()]
+        vectors = self.gcfg["word_vectors"]  # the key names the vectors' content, not only their source
         return content_key(arrays, files, {"graph": self.gcfg, "vocab_size": self.info.vocab_size, "seed": seed,
-                                           "image_size": t.image_size, "version": 1})
+                                           "image_size": t.image_size, "version": 1,
+                                           **({"word_vectors": source_fingerprint(vectors)} if vectors else {})})
 
     def _image_level_expansion(self, graph, bow: np.ndarray, embeddings=None, cooccurrence=None) -> None:
         """Each training text gains the ``top_k`` absent words nearest its image node in the walks
@@ -593,8 +595,8 @@ class CMSL(RetrievalModel):
         return {"level": "image" if train_positions is not None else "word",
                 **expansion_recovery(added, noisy.numpy(), np.asarray(true_bow))}
 
-    def _external_vectors(self, source: str) -> torch.Tensor:
-        vecs = load_word_vectors(list(self.info.vocab), source)[0]
+    def _external_vectors(self, source: str, seed: int) -> torch.Tensor:
+        vecs = load_word_vectors(list(self.info.vocab), source, seed=seed)[0]  # missing words: from the run's seed
         vecs = torch.as_tensor(np.asarray(vecs, dtype=np.float32))
         want = (self.info.vocab_size, int(self.lcfg["external_dim"]))
         if tuple(vecs.shape) != want:

@@ -112,7 +112,7 @@ from ..data.wordvec import load_word_vectors
 from ..errors import ConfigError
 from ..losses import (batch_softmax_matching_loss, grl_coefficient, hardest_negative_hinge_loss, label_similarity,
                       modality_adversarial_loss)
-from .base import REGION_FEATURES, DataInfo, RetrievalModel, attention_rows
+from .base import REGION_FEATURES, DataInfo, RetrievalModel, attention_rows, train_seed
 from .discriminator import ModalityDiscriminator
 from .encoders import BiLSTMEncoder, build_region_encoder
 from .registry import register_model
@@ -235,7 +235,8 @@ class DAFSN(RetrievalModel):
             raise ConfigError("data.text_field: this dataset's text is precomputed feature vectors; DAFSN needs words")
         src = self.config["text"]["word_vectors"]
         if src:
-            vecs, _stats, found = load_word_vectors(list(self.info.vocab), src, return_found=True)
+            # the words the vectors lack start from the run's seed
+            vecs, _stats, found = load_word_vectors(list(self.info.vocab), src, seed=train_seed(ctx), return_found=True)
             want = int(self.config["text"]["embed_dim"])
             if vecs.shape[1] != want:
                 raise ConfigError(f"model.text.word_vectors: {src!r} has {vecs.shape[1]}-d vectors but "

