@@ -231,7 +231,7 @@ class DAFSN(RetrievalModel):
 
     # ------------------------------------------------------------------ training
     def setup_training(self, ctx) -> None:
-        if getattr(ctx.run_data.tensors, "text_source", "words") != "words":
+        if ctx.run_data.tensors.text_source != "words":
             raise ConfigError("data.text_field: this dataset's text is precomputed feature vectors; DAFSN needs words")
         src = self.config["text"]["word_vectors"]
         if src:
