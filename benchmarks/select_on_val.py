@@ -163,8 +163,8 @@ def main(argv=None) -> int:
         "dataset": Dataset.load(args.data, check_files=False).name, "image_source": args.image_source,
         "val_selection": candidates[0]["runs"][0]["val_selection"],
         "candidates": candidates, "choice": summarise(candidates),
-        "machine": f"{m['cores']} CPU cores ({m['cpu'] or 'CPU model unknown'}), load average at the end "
-                   f"{m['loadavg_at_start'][0] if m['loadavg_at_start'] else 'unknown'}", "threads": args.threads,
+        "machine": (f"{m['cores']} CPU cores ({m['cpu'] or 'CPU model unknown'}), load average at the end "
+                   f"{m['loadavg_at_start'][0]:.2f}" if m["loadavg_at_start"] else "unknown"), "threads": args.threads,
         "git_commit": git_commit(ROOT), "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "wall_s": time.time() - t0,
         "command": "python benchmarks/select_on_val.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
     }
