@@ -118,7 +118,12 @@ def test_cells_made_before_a_model_option_existed_still_count():
     del now["model"]["gamma1"]  # an option the cell had and the code no longer has
     assert not _same_settings(then, now)
     now = json.loads(json.dumps(then))
-    now["train"]["new_key"] = 1  # only model options are forgiven
+    now["train"]["new_key"] = 1  # an option the code does not know is never forgiven
+    assert not _same_settings(then, now)
+    now = json.loads(json.dumps(then))
+    now["data"]["shuffle_buffer"] = 1000  # a data option added since, at its default: the same run
+    assert _same_settings(then, now)
+    now["data"]["shuffle_buffer"] = 10
     assert not _same_settings(then, now)
     now = json.loads(json.dumps(then))
     now["model"]["gamma1"] = 9.0

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import list_presets, load_config_file, preset_path, resolve_config
+from ..config import DEFAULTS, list_presets, load_config_file, preset_path, resolve_config
 from ..data import Dataset
 from ..data.loading import load_run_data
 from ..errors import ConfigError, UserError
@@ -289,19 +289,22 @@ def _comparable(cfg: dict) -> dict:
 
 def _same_settings(then: dict, now: dict) -> bool:
     """Whether a cell (or run) made with config ``then`` stands for one asked with ``now``: equal
-    :func:`_comparable` configs, except that a model option added to the code since — absent
-    from ``then`` and at its default in ``now`` — is left out (a new option's default keeps the
-    earlier behaviour)."""
+    :func:`_comparable` configs, except that an option added to the code since — absent from
+    ``then`` and at its default in ``now`` (a model option: the model's default; a data / train /
+    eval option: :data:`crossmedia.config.DEFAULTS`) — is left out (a new option's default keeps
+    the earlier behaviour)."""
     a, b = _comparable(then), _comparable(now)
     if a == b:
         return True
-    fa, fb = flatten_options(a), flatten_options(b)
+    # (a section left empty, e.g. data without its root, is no option)
+    fa, fb = ({k: v for k, v in flatten_options(c).items() if v != {}} for c in (a, b))
     try:
-        defaults = flatten_options(get_model_class(str(b.get("model", {}).get("name"))).default_config)
+        defaults = {f"model.{k}": v for k, v in
+                    flatten_options(get_model_class(str(b.get("model", {}).get("name"))).default_config).items()}
     except ConfigError:
         return False
-    added = {k for k in set(fb) - set(fa)
-             if k.startswith("model.") and k[len("model."):] in defaults and defaults[k[len("model."):]] == fb[k]}
+    defaults.update({k: v for k, v in flatten_options(DEFAULTS).items() if not k.startswith("model.")})
+    added = {k for k in set(fb) - set(fa) if k in defaults and defaults[k] == fb[k]}
     return {k: v for k, v in fb.items() if k not in added} == fa
 
 
