@@ -255,7 +255,8 @@ class QualityBench:
             "presets": {m: ([f"--config {m}"] if preset_path(m) else preset_overrides(self.kind, m)) for m in self.models},
             "rows": rows, "cells": [{k: v for k, v in c.items() if k not in ("config", "protocol", "convention")} for c in cells],
             "command": "crossmedia " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-            if Path(sys.argv[0]).name == "crossmedia" else None,
+            if Path(sys.argv[0]).name == "crossmedia" or Path(sys.argv[0]).parts[-2:] == ("crossmedia", "__main__.py")
+            else None,  # the console script, or python -m crossmedia
             "machine": _machine(self.threads), "wall_time_s": round(wall_s, 1),
             "cells_trained_now": n_trained, "cells_skipped": n_skipped, "cells_missing": list(missing),
             "git_commit": first.get("git_commit"), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
