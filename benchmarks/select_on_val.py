@@ -80,34 +80,39 @@ def summarise(candidates: list[dict]) -> dict:
     for c in candidates:
         vals = [r["best_val"] for r in c["runs"]]
         c["val_mean"] = statistics.fmean(vals)
-        c["val_std"] = statistics.stdev(vals) if len(vals) > 1 else 0.0
+        c["val_std"] = statistics.stdev(vals) if len(vals) > 1 else None  # one seed: no spread
     ranked = sorted(candidates, key=lambda c: -c["val_mean"])
     best = ranked[0]
     out = {"chosen": best["name"]}
     if len(ranked) > 1:
         second = ranked[1]
-        pooled = ((best["val_std"] ** 2 + second["val_std"] ** 2) / 2) ** 0.5
         margin = best["val_mean"] - second["val_mean"]
-        out.update({"runner_up": second["name"], "margin": margin, "pooled_std": pooled,
-                    "margin_exceeds_pooled_std": bool(margin > pooled)})
+        out.update({"runner_up": second["name"], "margin": margin, "pooled_std": None, "margin_exceeds_pooled_std": None})
+        if best["val_std"] is not None and second["val_std"] is not None:
+            pooled = ((best["val_std"] ** 2 + second["val_std"] ** 2) / 2) ** 0.5
+            out.update({"pooled_std": pooled, "margin_exceeds_pooled_std": bool(margin > pooled)})
     return out
 
 
 def markdown(report: dict) -> str:
     ch = report["choice"]
     lines = [f"# Model selection on the validation split: {report['model']}, {report['bits']} bits", "",
-             "| candidate | overrides | val score (mean ± std) | per seed | selected epochs (of) | train s |",
+             "| candidate | overrides | val score (mean ± std over seeds) | per seed | selected epochs (of) | train s |",
              "|---|---|---:|---|---|---:|"]
     for c in report["candidates"]:
         name = f"**{c['name']}** (chosen)" if c["name"] == ch["chosen"] else c["name"]
         runs = c["runs"]
         per_seed = ", ".join(f"{r['best_val']:.4f}" for r in runs)
+        spread = "" if c["val_std"] is None else f" ± {c['val_std']:.4f}"
         lines.append(f"| {name} | {' '.join(f'`{o}`' for o in c['overrides']) or '–'} | "
-                     f"{c['val_mean']:.4f} ± {c['val_std']:.4f} | {per_seed} | "
+                     f"{c['val_mean']:.4f}{spread} | {per_seed} | "
                      f"{', '.join(str(r['best_epoch']) for r in runs)} ({runs[0]['epochs']}) | "
                      f"{statistics.fmean(r['train_time_s'] for r in runs):.0f} |")
     lines.append("")
-    if "runner_up" in ch:
+    if "runner_up" in ch and ch["pooled_std"] is None:
+        lines.append(f"Chosen: `{ch['chosen']}`, {ch['margin']:+.4f} over `{ch['runner_up']}` — one seed: no spread "
+                     "to weigh the margin against.")
+    elif "runner_up" in ch:
         verdict = ("larger than" if ch["margin_exceeds_pooled_std"] else "within")
         lines.append(f"Chosen: `{ch['chosen']}`, {ch['margin']:+.4f} over `{ch['runner_up']}` — {verdict} the pooled "
                      f"std of the two ({ch['pooled_std']:.4f}).")

@@ -66,3 +66,14 @@ def test_duplicate_names_and_missing_data(tmp_path, bench, capsys):
     assert "given twice" in capsys.readouterr().err
     assert bench.main(["--data", str(tmp_path), *base, "--candidate", "a:"]) == 2
     assert "not a prepared dataset" in capsys.readouterr().err
+
+
+def test_one_seed_has_no_spread(bench):
+    runs = lambda *v: [{"best_val": x} for x in v]  # noqa: E731
+    cands = [{"name": "a", "runs": runs(0.30)}, {"name": "b", "runs": runs(0.32)}]
+    ch = bench.summarise(cands)
+    assert ch["chosen"] == "b" and ch["margin"] == pytest.approx(0.02)
+    assert ch["pooled_std"] is None and ch["margin_exceeds_pooled_std"] is None and cands[0]["val_std"] is None
+    cands = [{"name": "a", "runs": runs(0.30, 0.36)}, {"name": "b", "runs": runs(0.32, 0.33)}]
+    ch = bench.summarise(cands)
+    assert ch["chosen"] == "a" and ch["margin_exceeds_pooled_std"] is False  # +0.005 against a pooled std of 0.03
