@@ -65,15 +65,12 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def val_records(folder: Path, model: str, bits: int, seeds: list[int]) -> list[dict]:
-    """The validation side of each finished cell (never its test scores)."""
-    rows = []
-    for s in seeds:
-        cell = json.loads((folder / "cells" / f"{model}-{bits}b-seed{s}.json").read_text())
-        rows.append({"seed": s, "best_val": float(cell["best_val_score"]), "best_epoch": int(cell["best_epoch"]),
-                     "epochs": int(cell["epochs"]), "train_time_s": float(cell["train_time_s"]),
-                     "val_selection": cell.get("val_selection", "")})
-    return rows
+def val_records(report: dict, seeds: list[int]) -> list[dict]:
+    """The validation side of each cell of a quality-bench report (never its test scores)."""
+    by_seed = {int(c["seed"]): c for c in report["cells"]}
+    return [{"seed": s, "best_val": float(by_seed[s]["best_val_score"]), "best_epoch": int(by_seed[s]["best_epoch"]),
+             "epochs": int(by_seed[s]["epochs"]), "train_time_s": float(by_seed[s]["train_time_s"]),
+             "val_selection": by_seed[s].get("val_selection", "")} for s in seeds]
 
 
 def summarise(candidates: list[dict]) -> dict:
@@ -131,6 +128,7 @@ def markdown(report: dict) -> str:
 def main(argv=None) -> int:
     args = parse_args(argv)
     from crossmedia.bench import run_quality_bench
+    from crossmedia.errors import UserError
     from crossmedia.io import write_json, write_text
     from crossmedia.seed import git_commit, machine_info
 
@@ -155,10 +153,14 @@ def main(argv=None) -> int:
     for name, overrides in specs:
         folder = args.work / name
         print(f"[{time.strftime('%H:%M:%S')}] candidate {name}: {' '.join(overrides) or '(shared settings)'}", flush=True)
-        run_quality_bench(args.data, [args.model], [args.bits], seeds, folder, threads=args.threads,
-                          overrides=[*args.shared, *(f"{args.model}:{o}" for o in overrides)],
-                          image_source=args.image_source)
-        candidates.append({"name": name, "overrides": overrides, "runs": val_records(folder, args.model, args.bits, seeds)})
+        try:
+            rep = run_quality_bench(args.data, [args.model], [args.bits], seeds, folder, threads=args.threads,
+                                    overrides=[*args.shared, *(f"{args.model}:{o}" for o in overrides)],
+                                    image_source=args.image_source)
+        except UserError as e:  # checked before any training: nothing of this candidate is left behind
+            print(f"error: candidate {name}: {e}", file=sys.stderr)
+            return 2
+        candidates.append({"name": name, "overrides": overrides, "runs": val_records(rep, seeds)})
     from crossmedia.data import Dataset
 
     m = machine_info()
@@ -168,8 +170,8 @@ def main(argv=None) -> int:
         "dataset": Dataset.load(args.data, check_files=False).name, "image_source": args.image_source,
         "val_selection": candidates[0]["runs"][0]["val_selection"],
         "candidates": candidates, "choice": summarise(candidates),
-        "machine": (f"{m['cores']} CPU cores ({m['cpu'] or 'CPU model unknown'}), load average at the end "
-                   f"{m['loadavg_at_start'][0]:.2f}" if m["loadavg_at_start"] else "unknown"), "threads": args.threads,
+        "machine": f"{m['cores']} CPU cores ({m['cpu'] or 'CPU model unknown'}), load average at the end "
+                   + (f"{m['loadavg_at_start'][0]:.2f}" if m["loadavg_at_start"] else "unknown"), "threads": args.threads,
         "git_commit": git_commit(ROOT), "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "wall_s": time.time() - t0,
         "command": "python benchmarks/select_on_val.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
     }

@@ -68,6 +68,16 @@ def test_duplicate_names_and_missing_data(tmp_path, bench, capsys):
     assert "not a prepared dataset" in capsys.readouterr().err
 
 
+def test_refusals_of_the_bench_are_one_line(tmp_path, bench, capsys, prepared_wikipedia):
+    data = prepared_wikipedia(n_train=60, n_test=20, n_cat=3, dim_i=12, dim_t=10, n_val=15)
+    argv = ["--data", str(data), "--model", "nosuchmodel", "--work", str(tmp_path / "w"), "--candidate", "a:",
+            "--out", str(tmp_path / "o")]
+    assert bench.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: candidate a: --models: unknown model") and err.count("\n") == 1
+    assert not (tmp_path / "o.md").exists() and not list((tmp_path / "w").glob("*/cells/*"))
+
+
 def test_one_seed_has_no_spread(bench):
     runs = lambda *v: [{"best_val": x} for x in v]  # noqa: E731
     cands = [{"name": "a", "runs": runs(0.30)}, {"name": "b", "runs": runs(0.32)}]
