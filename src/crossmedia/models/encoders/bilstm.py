@@ -2,8 +2,9 @@
 al. CVPR 2018): word embeddings (dropout) → 1-layer bidirectional LSTM over packed sequences.
 
 Outputs per text the *word features* (the two directions' hidden states at every position
-concatenated, B × T × 2h) and the *sentence feature* (both directions' last hidden states
-concatenated, B × 2h). Token id 0 is ``<pad>`` (see :class:`crossmedia.data.text.Vocabulary`);
+concatenated, B × T × 2h) and the *sentence feature*: with ``pooling="last"`` (DAMSM's) both
+directions' last hidden states concatenated, B × 2h; with ``"mean"`` / ``"max"`` the mean / the
+element-wise max of the text's word features (InferSent's max pooling, Conneau et al. EMNLP 2017). Token id 0 is ``<pad>`` (see :class:`crossmedia.data.text.Vocabulary`);
 ``<unk>`` (id 1) is a real position. A text of length 0 is run as one ``<pad>`` token and gets a
 mask of all False.
 """
@@ -19,8 +20,14 @@ __all__ = ["BiLSTMEncoder"]
 
 
 class BiLSTMEncoder(nn.Module):
-    def __init__(self, vocab_size: int, embed_dim: int = 300, hidden: int = 128, dropout: float = 0.5):
+    POOLINGS = ("last", "mean", "max")
+
+    def __init__(self, vocab_size: int, embed_dim: int = 300, hidden: int = 128, dropout: float = 0.5,
+                 pooling: str = "last"):
         super().__init__()
+        if pooling not in self.POOLINGS:
+            raise ValueError(f"pooling: expected one of {', '.join(self.POOLINGS)}, got {pooling!r}")
+        self.pooling = pooling
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
         self.drop = nn.Dropout(dropout)
         self.rnn = nn.LSTM(embed_dim, hidden, num_layers=1, batch_first=True, bidirectional=True)
@@ -63,6 +70,13 @@ class BiLSTMEncoder(nn.Module):
         packed = pack_padded_sequence(x, lengths.clamp(min=1), batch_first=True, enforce_sorted=False)
         out, (h, _) = self.rnn(packed)
         words, _ = pad_packed_sequence(out, batch_first=True, total_length=t)
-        sentence = torch.cat([h[0], h[1]], dim=1)  # forward's last state, backward's (first-token) state
         mask = torch.arange(t, device=tokens.device).view(1, -1) < lengths.to(tokens.device).view(-1, 1)
+        if self.pooling == "last":
+            sentence = torch.cat([h[0], h[1]], dim=1)  # forward's last state, backward's (first-token) state
+        elif self.pooling == "mean":
+            m = mask.unsqueeze(2).to(words.dtype)
+            sentence = (words * m).sum(1) / m.sum(1).clamp_min(1.0)
+        else:  # max over the text's positions; an empty text (no position) gets zeros
+            sentence = words.masked_fill(~mask.unsqueeze(2), float("-inf")).max(1).values
+            sentence = torch.where(mask.any(1, keepdim=True), sentence, torch.zeros_like(sentence))
         return words, sentence, mask
