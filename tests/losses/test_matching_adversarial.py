@@ -1,8 +1,9 @@
 import math
 
+import pytest
 import torch
 
-from crossmedia.losses import (batch_softmax_matching_loss, grad_reverse, grl_coefficient,
+from crossmedia.losses import (batch_softmax_matching_loss, label_softmax_matching_loss, grad_reverse, grl_coefficient,
                                hardest_negative_hinge_loss, modality_adversarial_loss)
 from crossmedia.models.discriminator import ModalityDiscriminator
 
@@ -57,6 +58,32 @@ def test_matching_loss_is_low_for_a_diagonal_batch_and_masks_same_class_negative
     same = torch.ones(4, 4)  # everything shares a label: no negatives are left
     i2t, t2i = batch_softmax_matching_loss(s_bad, 10.0, same)
     assert float(i2t) < 1e-6 and float(t2i) < 1e-6
+
+
+def test_label_matching_counts_every_same_label_item_as_a_match():
+    torch.manual_seed(0)
+    s = torch.randn(5, 5)
+    none = torch.zeros(5, 5)
+    # no shared labels: the pair form exactly
+    for a, b in zip(label_softmax_matching_loss(s, 10.0, none), batch_softmax_matching_loss(s, 10.0)):
+        assert torch.allclose(a, b, atol=1e-6)
+    # by hand: query 0 matches texts 0 and 2 (shares a label with item 2)
+    same = torch.zeros(5, 5)
+    same[0, 2] = same[2, 0] = 1.0
+    i2t, t2i = label_softmax_matching_loss(s, 10.0, same)
+    logp = torch.log_softmax(10.0 * s, dim=1)
+    want = [-(logp[0, 0] + logp[0, 2]) / 2, -(logp[1, 1]), -(logp[2, 2] + logp[2, 0]) / 2, -logp[3, 3], -logp[4, 4]]
+    assert torch.allclose(i2t, torch.stack(want).mean(), atol=1e-5)
+    logp_t = torch.log_softmax(10.0 * s.T, dim=1)
+    want_t = [-(logp_t[0, 0] + logp_t[0, 2]) / 2, -logp_t[1, 1], -(logp_t[2, 2] + logp_t[2, 0]) / 2, -logp_t[3, 3],
+              -logp_t[4, 4]]
+    assert torch.allclose(t2i, torch.stack(want_t).mean(), atol=1e-5)
+    # its gradient raises the same-label cross pair's score, which the pair form masks or pushes down
+    s2 = torch.zeros(5, 5, requires_grad=True)
+    sum(label_softmax_matching_loss(s2, 10.0, same)).backward()
+    assert s2.grad[0, 2] < 0 and s2.grad[2, 0] < 0
+    with pytest.raises(ValueError, match="same_class"):
+        label_softmax_matching_loss(s, 10.0, torch.zeros(4, 4))
 
 
 def test_hinge_uses_the_hardest_negative():

@@ -36,6 +36,25 @@ def test_bilstm_shapes_packing_and_padding_invariance():
     assert (words[1, 3:] == 0).all()
 
 
+def test_bilstm_mean_and_max_pooling_of_the_word_features():
+    torch.manual_seed(0)
+    tokens = torch.tensor([[6, 7, 8, 2, 0, 0], [3, 9, 4, 0, 0, 0], [0, 0, 0, 0, 0, 0]])
+    lengths = torch.tensor([4, 3, 0])
+    sents = {}
+    for pooling in ("mean", "max"):
+        torch.manual_seed(0)
+        enc = BiLSTMEncoder(len(VOCAB), 12, 5, dropout=0.0, pooling=pooling).eval()
+        words, sent, mask = enc(tokens, lengths)
+        sents[pooling] = sent
+        for i, n in enumerate([4, 3]):  # only the text's own positions count, not the padding
+            ref = words[i, :n].mean(0) if pooling == "mean" else words[i, :n].max(0).values
+            assert torch.allclose(sent[i], ref, atol=1e-6)
+        assert (sent[2] == 0).all() and torch.isfinite(sent).all()  # the empty text
+    assert not torch.allclose(sents["mean"][:2], sents["max"][:2])
+    with pytest.raises(ValueError, match="pooling"):
+        BiLSTMEncoder(len(VOCAB), 12, 5, pooling="first")
+
+
 def test_region_encoder_shapes_small_cnn_and_precomputed():
     torch.manual_seed(0)
     cnn = build_region_encoder("auto", 16, _info(), cnn_channels=(4, 8, 8, 8), grid=3)
@@ -93,6 +112,12 @@ def test_config_errors():
         get_model("dafsn", {"loss": {"word_weight": 0, "sentence_weight": 0}}, _info())
     with pytest.raises(ConfigError, match="gamma1"):
         get_model("dafsn", {"gamma1": 0}, _info())
+    with pytest.raises(ConfigError, match="model.text.pooling"):
+        get_model("dafsn", {"text": {"pooling": "first"}}, _info())
+    with pytest.raises(ConfigError, match="model.loss.positives"):
+        get_model("dafsn", {"loss": {"positives": "class"}}, _info())
+    with pytest.raises(ConfigError, match="no labels"):
+        get_model("dafsn", {"loss": {"positives": "label"}}, DataInfo(n_labels=0, vocab=VOCAB, text_field="caption"))
 
 
 def test_vocabulary_comes_from_the_training_split_only(tiny_dataset):
@@ -376,3 +401,23 @@ def test_damsm_pretraining_epochs_train_only_the_matching_losses(tiny_dataset):
     assert all(p.grad is None for p in model.discriminator.parameters())
     out = model.training_step(b, 1, 0.5)
     assert {"disc_loss", "hinge", "word_i2t"} <= set(out)
+
+
+def test_label_positives_and_pooling_reach_the_training_losses(tiny_dataset):
+    from crossmedia.losses import batch_softmax_matching_loss, label_similarity, label_softmax_matching_loss
+    model, ctx, cfg, rd = _ctx(tiny_dataset.root, "model.loss.positives=label", "model.text.pooling=max")
+    assert model.text.pooling == "max"
+    model.setup_training(ctx)
+    model.eval()  # no dropout: the step's losses can be recomputed
+    b = rd.tensors.batch(ctx.train_idx[:8])
+    out = model.training_step(b, 0, 0.0)
+    with torch.no_grad():
+        g = torch.nn.functional.normalize(model.encode_image(b), dim=1)
+        t = torch.nn.functional.normalize(model.encode_text(b), dim=1)
+        labels = b["labels"].float()
+        same = label_similarity(labels, labels)
+        want = label_softmax_matching_loss(g @ t.T, 10.0, same)
+        pair = batch_softmax_matching_loss(g @ t.T, 10.0, same)
+    assert same.sum() > 8  # the batch has same-label pairs, so the two forms differ
+    assert torch.allclose(out["sent_i2t"], want[0], atol=1e-5) and torch.allclose(out["sent_t2i"], want[1], atol=1e-5)
+    assert not torch.allclose(out["sent_i2t"], pair[0], atol=1e-3)
