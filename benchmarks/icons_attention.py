@@ -1,7 +1,8 @@
 """Where CMSL and DAFSN look: word → region attention of the icon benchmark's runs, per seed.
 
 The icon scenes know every icon's box, so the attention of a word that names one icon of a scene
-(a word of its name in the scene's tags, in no other icon's name there) can be checked against
+(a word of its name in the query's text — its tags, or its caption for a run trained on captions — in
+no other icon's name there) can be checked against
 it: a *hit* when the region the word attends to most lies in the icon's box
 (:func:`crossmedia.eval.localization.icon_attention_localization`; chance = the share of the 7×7
 grid's cells in the box). Reads the finished runs of ``benchmarks/icons.py`` (its ``--work``
@@ -11,7 +12,12 @@ folder; nothing is trained) and evaluates the test queries of each protocol::
     python benchmarks/icons_attention.py --work /tmp/icons-bench --variants dafsn_warmup,dafsn_entropy
 
 ``--variants`` adds the runs of ``benchmarks/icons_ablation.py``'s variants (its folders next to
-the benchmark's, where they were trained for that protocol).
+the benchmark's, where they were trained for that protocol). ``--extra LABEL=FOLDER`` adds the
+runs of any ``crossmedia bench quality`` output folder on the icon scenes (e.g. trained with
+other settings or on the captions), for the protocol its cells were made under::
+
+    python benchmarks/icons_attention.py --work /tmp/icons-bench --protocols default \
+        --extra dafsn_label=/tmp/dafsn-captions-label
 
 Writes ``<out>.md`` and ``.json``: hit rate, trials, chance and attention mass on the icon per
 model and seed, the mAP@all the run reached, and whether any seed attends below chance.
@@ -50,15 +56,16 @@ def evaluate_run(run: Path, split: str = "query") -> dict:
 
 def markdown(report: dict) -> str:
     lines = ["# Word → icon attention on the icon scenes (the icon benchmark's runs)", "",
-             f"{report['rule']}. Items: the test queries of each protocol; text: the scenes' tags; regions: "
-             "EfficientNet-Lite0 7×7.", ""]
+             f"{report['rule']}. Items: the test queries of each protocol; words checked: the words of the "
+             "query's text (column \"text\": the field the run was trained on) that name exactly one icon of the "
+             "scene; regions: EfficientNet-Lite0 7×7.", ""]
     for p in report["protocols"]:
         lines += [f"## Protocol `{p['protocol']}`", "",
-                  "| model | seed | hit rate | chance | × chance | mass on icon | icon area | trials | mAP@all i→t / t→i |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+                  "| model | text | seed | hit rate | chance | × chance | mass on icon | icon area | trials | mAP@all i→t / t→i |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
         for r in p["runs"]:
             m = r.get("map_all") or {}
-            lines.append(f"| {r['model']} | {r['seed']} | {r['hit_rate']:.3f} | {r['chance']:.3f} | "
+            lines.append(f"| {r['model']} | {r.get('text_field', 'tags')} | {r['seed']} | {r['hit_rate']:.3f} | {r['chance']:.3f} | "
                          f"{r['hit_rate'] / r['chance']:.2f} | {r['mean_mass_on_icon']:.3f} | {r['mean_icon_area']:.3f} | "
                          f"{r['trials']} | " + (f"{m['image->text']:.4f} / {m['text->image']:.4f}" if m else "–") + " |")
         lines.append("")
@@ -79,6 +86,9 @@ def main(argv=None) -> int:
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--variants", default="", help="icons_ablation.py variants whose runs to add "
                     f"(some of {', '.join(v for v, (m, _, _) in icons_ablation.VARIANTS.items() if m in MODELS)})")
+    ap.add_argument("--extra", action="append", default=[], metavar="LABEL=FOLDER",
+                    help="a `crossmedia bench quality` output folder on the icon scenes whose runs of --models to add "
+                         "under LABEL (repeatable)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "icons-attention"),
                     help="results path without extension (.md and .json are written)")
@@ -87,6 +97,16 @@ def main(argv=None) -> int:
     bad = [v for v in variants if v not in icons_ablation.VARIANTS or icons_ablation.VARIANTS[v][0] not in MODELS]
     if bad:
         ap.error(f"--variants: unknown or without attention: {', '.join(bad)}")
+    extras = []
+    for spec in args.extra:
+        label, sep, folder = spec.partition("=")
+        if not sep or not label.strip() or not folder.strip():
+            ap.error(f"--extra {spec!r}: expected LABEL=FOLDER")
+        if not (Path(folder) / "cells").is_dir():
+            print(f"error: --extra {spec}: {folder} has no cells/ folder; expected the --out of `crossmedia bench quality`",
+                  file=sys.stderr)
+            return 2
+        extras.append((label.strip(), Path(folder)))
     import statistics
 
     import torch
@@ -113,9 +133,13 @@ def main(argv=None) -> int:
             sources = [(m, bench, m) for m in args.models.split(",") if m]
             # an ablation variant: its own folder, only where it was trained for this protocol
             sources += [(v, icons_ablation.variant_dir(bench, v), icons_ablation.VARIANTS[v][0]) for v in variants]
+            # another bench quality folder: its runs made under this protocol
+            sources += [(label, folder, m) for label, folder in extras for m in args.models.split(",") if m]
             for label, folder, model in sources:
                 for cell in sorted((folder / "cells").glob(f"{model}-32b-seed*.json")):
                     c = json.loads(cell.read_text(encoding="utf-8"))
+                    if c["protocol"]["name"] != protocol:
+                        continue
                     res = evaluate_run(Path(c["run"]))
                     report["rule"] = res.pop("rule")
                     runs.append({"model": label, "seed": c["seed"], **res,
