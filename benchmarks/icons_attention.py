@@ -65,7 +65,7 @@ def markdown(report: dict) -> str:
                   "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
         for r in p["runs"]:
             m = r.get("map_all") or {}
-            lines.append(f"| {r['model']} | {r.get('text_field', 'tags')} | {r['seed']} | {r['hit_rate']:.3f} | {r['chance']:.3f} | "
+            lines.append(f"| {r['model']} | {r['text_field']} | {r['seed']} | {r['hit_rate']:.3f} | {r['chance']:.3f} | "
                          f"{r['hit_rate'] / r['chance']:.2f} | {r['mean_mass_on_icon']:.3f} | {r['mean_icon_area']:.3f} | "
                          f"{r['trials']} | " + (f"{m['image->text']:.4f} / {m['text->image']:.4f}" if m else "–") + " |")
         lines.append("")
@@ -93,6 +93,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "icons-attention"),
                     help="results path without extension (.md and .json are written)")
     args = ap.parse_args(argv)
+    models = [m for m in args.models.split(",") if m]
     variants = [v for v in args.variants.split(",") if v]
     bad = [v for v in variants if v not in icons_ablation.VARIANTS or icons_ablation.VARIANTS[v][0] not in MODELS]
     if bad:
@@ -130,11 +131,11 @@ def main(argv=None) -> int:
         for protocol in [p for p in args.protocols.split(",") if p]:
             bench = icons.bench_dir(argparse.Namespace(work=str(work)), "scenes", protocol, root)
             runs = []
-            sources = [(m, bench, m) for m in args.models.split(",") if m]
+            sources = [(m, bench, m) for m in models]
             # an ablation variant: its own folder, only where it was trained for this protocol
             sources += [(v, icons_ablation.variant_dir(bench, v), icons_ablation.VARIANTS[v][0]) for v in variants]
             # another bench quality folder: its runs made under this protocol
-            sources += [(label, folder, m) for label, folder in extras for m in args.models.split(",") if m]
+            sources += [(label, folder, m) for label, folder in extras for m in models]
             for label, folder, model in sources:
                 for cell in sorted((folder / "cells").glob(f"{model}-32b-seed*.json")):
                     c = json.loads(cell.read_text(encoding="utf-8"))
