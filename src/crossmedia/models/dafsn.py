@@ -121,9 +121,10 @@ Remaining deviations from the paper (and open problems), with the measurement be
   they name more often with label positives: hit rate 0.340 ± 0.023 on tags (0.185 ± 0.036 with
   the pair loss) and 0.573 ± 0.009 on captions, chance 0.14, every seed above it
   (``benchmarks/results/dafsn-label-attention.md``); on ``novel-icons`` 0.318 ± 0.046 where the
-  pair loss falls below chance on every seed (0.101 ± 0.021), mAP@all level with it (0.2329 /
-  0.2531 against 0.2410 / 0.2353; ``dafsn-label-attention-novel.md``, ``dafsn-novel-label/``). Rerun on another machine with the scenes and
-  features made anew, the captions result holds: 0.4446 / 0.5074 against ACMR's 0.4207 / 0.4801
+  pair loss falls below chance on every seed (0.101 ± 0.021), mAP@all −0.008 / +0.018 from it
+  (0.2329 / 0.2531 against 0.2410 / 0.2353; ``dafsn-label-attention-novel.md``,
+  ``dafsn-novel-label/``). Rerun on another machine with the scenes and features made anew, the
+  captions result holds: 0.4446 / 0.5074 against ACMR's 0.4207 / 0.4801
   (``benchmarks/results/dafsn-captions-label-rerun/quality.md``).
 * Optimiser, learning-rate schedule and the BiLSTM gradient clipping follow DAMSM, not the paper
   (which gives none). **Unmeasured** against alternatives.
