@@ -33,14 +33,23 @@ os.environ.setdefault("CROSSMEDIA_NO_PROGRESS", "1")
 
 #: variant name → (model overrides, description)
 VARIANTS: dict[str, tuple[dict, str]] = {
-    "dafsn": ({"adversarial": {"enabled": True}}, "full DAFSN: word + sentence matching, modality discriminator"),
-    "no_word": ({"loss": {"word_weight": 0.0}}, "without the word-level (attentional) matching term"),
-    "no_disc": ({"adversarial": {"enabled": False}}, "without the modality discriminator"),
-    "sentence_only": ({"loss": {"word_weight": 0.0}, "adversarial": {"enabled": False}},
+    # every variant names its matching positives: the runs of 2026-11-23 predate the option (pair matching)
+    "dafsn": ({"adversarial": {"enabled": True}, "loss": {"positives": "pair"}},
+              "full DAFSN: word + sentence matching, modality discriminator"),
+    "no_word": ({"loss": {"word_weight": 0.0, "positives": "pair"}}, "without the word-level (attentional) matching term"),
+    "no_disc": ({"adversarial": {"enabled": False}, "loss": {"positives": "pair"}}, "without the modality discriminator"),
+    "sentence_only": ({"loss": {"word_weight": 0.0, "positives": "pair"}, "adversarial": {"enabled": False}},
                       "sentence-level matching only (no word-level term, no discriminator)"),
-    "damsm_word_softmax": ({"word_softmax": True, "adversarial": {"enabled": True}},
+    "damsm_word_softmax": ({"word_softmax": True, "adversarial": {"enabled": True}, "loss": {"positives": "pair"}},
                            "DAFSN with DAMSM's attention normalisation: softmax over the words before the softmax "
                            "over regions"),
+    "pair_nodisc": ({"adversarial": {"enabled": False}, "loss": {"positives": "pair"}},
+                    "no discriminator, the paper's pair matching (the matched pair is the one match)"),
+    "label_nodisc": ({"adversarial": {"enabled": False}, "loss": {"positives": "label"}},
+                     "no discriminator, label-level matching (every batch item sharing a label is a match)"),
+    "label_max_nodisc": ({"adversarial": {"enabled": False}, "loss": {"positives": "label"},
+                          "text": {"pooling": "max"}},
+                         "no discriminator, label-level matching, max-pooled sentence vector"),
 }
 DEFAULT_VARIANTS = list(VARIANTS)
 DIRECTIONS = ("image->text", "text->image")
@@ -167,6 +176,15 @@ def _write(args, json_path, runs, data, gen, protocol, commit, t_all) -> str:
     return md
 
 
+def _selection_rule() -> str:
+    from crossmedia.config import DEFAULTS
+
+    rule = DEFAULTS["train"]["val_rule"]
+    where = ("the val items split in two seeded halves, each against the other" if rule == "heldout"
+             else "val queries against the training items")
+    return f"best val mAP@all, mean of both directions (train.val_rule={rule}: {where})"
+
+
 def _ms(xs: list[float]) -> dict:
     return {"mean": statistics.fmean(xs), "std": statistics.stdev(xs) if len(xs) > 1 else 0.0}
 
@@ -193,7 +211,7 @@ def _summary(runs, args, data, gen, protocol, commit, variants, seeds) -> dict:
         "training": {"epochs": args.epochs, "lr": args.lr, "lr_decay": args.lr_decay, "batch_size": 64,
                      "threads": args.threads, "device": args.device,
                      "optimizer": "Adam betas (0.5, 0.999); discriminator lr 1e-4; BiLSTM grad-norm clip 0.25",
-                     "model_selection": "best val mAP@all (val queries vs train items, mean of both directions)"},
+                     "model_selection": _selection_rule()},
         "evaluation": {"metric": "mAP@all (DCMH protocol)", "queries": "protocol query split",
                        "database": "protocol retrieval split", "relevance": "share >= 1 (colour, shape) label",
                        "tie": "index", "empty_query": "zero", "ranking": "cosine of global embeddings",
