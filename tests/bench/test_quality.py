@@ -128,3 +128,59 @@ def test_cells_made_before_a_model_option_existed_still_count():
     now = json.loads(json.dumps(then))
     now["model"]["gamma1"] = 9.0
     assert not _same_settings(then, now)
+
+
+def test_a_changed_default_does_not_relabel_cells_made_before_the_option():
+    """DAFSN's ``loss.positives`` came with the default pair and became auto (label matching on
+    labelled data): a cell lacking the option was trained with pair matching, whatever the default
+    is now."""
+    from crossmedia.bench.quality import _same_settings
+    from crossmedia.models import get_model_class
+    from crossmedia.models.registry import model_config
+
+    assert get_model_class("dafsn").absent_means["loss.positives"] == "pair"
+    now = {"model": model_config("dafsn"), "train": {"lr": 1e-3}}
+    assert now["model"]["loss"]["positives"] == "auto"
+    then = json.loads(json.dumps(now))
+    del then["model"]["loss"]["positives"]
+    assert not _same_settings(then, now)  # today's default is another training than the cell's
+    now["model"]["loss"]["positives"] = "pair"
+    assert _same_settings(then, now)  # asked for the behaviour the cell had: the same run
+
+
+def test_absent_means_must_name_options_of_the_model():
+    from crossmedia.models.base import RetrievalModel
+    from crossmedia.models.registry import register_model
+
+    class Odd(RetrievalModel):
+        default_config = {"bits": 32, "loss": {"weight": 1.0}}
+        absent_means = {"loss.wieght": 0.5}
+
+    with pytest.raises(TypeError, match="loss.wieght"):
+        register_model("odd-absent-means")(Odd)
+
+
+def test_a_cell_another_process_is_computing_is_left_to_it(tmp_path, capsys):
+    """Two benches on one --out: a cell whose lock another process holds is neither trained a
+    second time nor written to; the other cells are trained, and the table lists it as missing."""
+    import fcntl
+    import os
+
+    make_tiny_dataset(tmp_path / "d", n=300)
+    out = tmp_path / "bench"
+    (out / ".locks").mkdir(parents=True)
+    fd = os.open(out / ".locks" / "acmr-8b-seed0.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # "another process" (another open file description) holds it
+    try:
+        assert _bench(tmp_path / "d", out) == 0
+        text = capsys.readouterr().out
+        assert "acmr-8b-seed0: being computed by another process" in text
+        assert not (out / "cells" / "acmr-8b-seed0.json").exists() and not (out / "runs" / "acmr-8b-seed0").exists()
+        report = json.loads((out / "quality.json").read_text())
+        assert report["cells_missing"] == ["acmr-8b-seed0"] and {r["model"] for r in report["rows"]} == {"twotower"}
+        assert _bench(tmp_path / "d", out, models="acmr") == 2  # nothing finished to summarise
+        assert "acmr-8b-seed0 being computed by another process" in capsys.readouterr().err
+    finally:
+        os.close(fd)
+    assert _bench(tmp_path / "d", out, models="acmr") == 0  # released: trained now
+    assert (out / "cells" / "acmr-8b-seed0.json").is_file()

@@ -120,6 +120,12 @@ def test_config_errors():
         get_model("dafsn", {"loss": {"positives": "label"}}, DataInfo(n_labels=0, vocab=VOCAB, text_field="caption"))
 
 
+def test_positives_auto_is_label_matching_when_the_data_has_labels():
+    assert get_model("dafsn", {}, _info()).positives == "label"  # the default: auto
+    assert get_model("dafsn", {}, DataInfo(n_labels=0, vocab=VOCAB, text_field="caption")).positives == "pair"
+    assert get_model("dafsn", {"loss": {"positives": "pair"}}, _info()).positives == "pair"
+
+
 def test_vocabulary_comes_from_the_training_split_only(tiny_dataset):
     from crossmedia.data import Dataset
     from crossmedia.data.loading import load_run_data
@@ -216,8 +222,10 @@ def test_frozen_word_vectors_stay_and_missing_words_learn(tmp_path, tiny_dataset
 
 
 def test_tiny_run_lowers_the_matching_losses(tiny_dataset):
-    # with 4 labels nearly every pair shares one: without masking there are negatives to learn from
-    model, ctx, cfg, rd = _ctx(tiny_dataset.root, "model.loss.mask_same_class=false", "model.adversarial.enabled=true")
+    # with 4 labels nearly every pair shares one: with the pair as the one match and without masking
+    # there are negatives to learn from (label matching would count nearly every item a match)
+    model, ctx, cfg, rd = _ctx(tiny_dataset.root, "model.loss.positives=pair", "model.loss.mask_same_class=false",
+                               "model.adversarial.enabled=true")
     model.setup_training(ctx)
     opt = model.configure_optimizer(lr=1e-2)
     n, bs = len(ctx.train_idx), 8
@@ -370,8 +378,10 @@ def test_attention_entropy_regularisation_sharpens_attention(tiny_dataset):
     from crossmedia.models.dafsn import attention_entropy
 
     def entropy_after(weight):
+        # (the option was measured with the pair loss; the step size below is calibrated for it)
         model, ctx, cfg, rd = _ctx(tiny_dataset.root, f"model.attention.entropy_weight={weight}",
-                                   "model.adversarial.enabled=false", "model.text.dropout=0")
+                                   "model.adversarial.enabled=false", "model.text.dropout=0",
+                                   "model.loss.positives=pair")
         torch.manual_seed(0)
         # one small step from the same initial weights: to first order the weighted loss lowers
         # the entropy by lr · weight · |∇h|² more than the unweighted one (large steps are chaotic)

@@ -14,6 +14,7 @@ seeds, training time, bytes per item) goes to ``OUT/quality.md``, ``OUT/quality.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -21,6 +22,7 @@ import platform
 import shlex
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -190,7 +192,7 @@ class QualityBench:
         t0 = time.perf_counter()
         # seed by seed over all models: an interrupted bench leaves a complete table with fewer seeds
         plan = [(m, b, s) for b in self.bits for s in self.seeds for m in self.models]
-        cells, missing, n_done, n_new = [], [], 0, 0
+        cells, missing, busy, n_done, n_new = [], [], [], 0, 0
         for m, b, s in progress(plan, desc="bench cells", unit="cell"):
             cid = cell_id(m, b, s)
             cfg = self.config(m, b, s)
@@ -202,17 +204,31 @@ class QualityBench:
                 missing.append(cid)
                 continue
             else:
-                t1 = time.perf_counter()
-                cell = self.run_cell(m, b, s, cfg)
-                write_json(self.cell_path(cid), cell)
-                n_new += 1
-                nat = cell["codes"]["native"]["map_all"]
-                self.echo(f"{cid}: i->t {nat['image->text']:.4f}  t->i {nat['text->image']:.4f}  "
-                          f"({time.perf_counter() - t1:.0f} s)")
+                with _cell_lock(self.out / ".locks" / f"{cid}.lock") as mine:
+                    cell = self.done_cell(cid, cfg) if mine else None  # finished by another process meanwhile?
+                    if not mine:
+                        self.echo(f"{cid}: being computed by another process on this --out, left to it")
+                        missing.append(cid)
+                        busy.append(cid)
+                        continue
+                    if cell is not None:
+                        n_done += 1
+                        self.echo(f"{cid}: done by another process, skipped")
+                    else:
+                        t1 = time.perf_counter()
+                        cell = self.run_cell(m, b, s, cfg)
+                        write_json(self.cell_path(cid), cell)
+                        n_new += 1
+                        nat = cell["codes"]["native"]["map_all"]
+                        self.echo(f"{cid}: i->t {nat['image->text']:.4f}  t->i {nat['text->image']:.4f}  "
+                                  f"({time.perf_counter() - t1:.0f} s)")
             cells.append(cell)
             if n_new:  # keep the summary of what is finished on disk while the bench runs
                 todo = [cell_id(*c) for c in plan[plan.index((m, b, s)) + 1:]]
                 self.write(self.report(cells, time.perf_counter() - t0, n_done, n_new, todo))
+        if not cells and busy:
+            raise UserError(f"{self.out}: no finished cell to summarise; {', '.join(busy)} being computed by "
+                            "another process (run again when it is done)")
         if not cells:
             raise UserError(f"{self.out}: no finished cell to summarise (run without --no-train first)")
         report = self.report(cells, wall_s=time.perf_counter() - t0, n_skipped=n_done, n_trained=n_new, missing=missing)
@@ -268,6 +284,27 @@ def run_quality_bench(data, models, bits, seeds, out, **kw) -> dict:
     return QualityBench(Path(data), list(models), list(bits), list(seeds), Path(out), **kw).run()
 
 
+@contextlib.contextmanager
+def _cell_lock(path: Path) -> Iterator[bool]:
+    """An exclusive, non-blocking lock on one cell while it is trained (``flock``: the system
+    releases it when its process ends, however it ends). Yields False when another process holds
+    it — two benches on one ``--out`` then share the cells instead of training one cell twice into
+    the same run folder."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def _stats(values) -> dict:
     a = np.asarray([v for v in values if v is not None], dtype=float)
     if a.size == 0:
@@ -291,21 +328,23 @@ def _comparable(cfg: dict) -> dict:
 def _same_settings(then: dict, now: dict) -> bool:
     """Whether a cell (or run) made with config ``then`` stands for one asked with ``now``: equal
     :func:`_comparable` configs, except that an option added to the code since — absent from
-    ``then`` and at its default in ``now`` (a model option: the model's default; a data / train /
-    eval option: :data:`crossmedia.config.DEFAULTS`) — is left out (a new option's default keeps
-    the earlier behaviour)."""
+    ``then`` — is left out when ``now`` asks for the behaviour the code had before it existed:
+    the value the model's ``absent_means`` gives it when its default has changed since, else its
+    default (a model option: the model's default; a data / train / eval option:
+    :data:`crossmedia.config.DEFAULTS`)."""
     a, b = _comparable(then), _comparable(now)
     if a == b:
         return True
     # (a section left empty, e.g. data without its root, is no option)
     fa, fb = ({k: v for k, v in flatten_options(c).items() if v != {}} for c in (a, b))
     try:
-        defaults = {f"model.{k}": v for k, v in
-                    flatten_options(get_model_class(str(b.get("model", {}).get("name"))).default_config).items()}
+        cls = get_model_class(str(b.get("model", {}).get("name")))
     except ConfigError:
         return False
-    defaults.update({k: v for k, v in flatten_options(DEFAULTS).items() if not k.startswith("model.")})
-    added = {k for k in set(fb) - set(fa) if k in defaults and defaults[k] == fb[k]}
+    earlier = {f"model.{k}": v for k, v in flatten_options(cls.default_config).items()}
+    earlier.update({f"model.{k}": v for k, v in cls.absent_means.items()})
+    earlier.update({k: v for k, v in flatten_options(DEFAULTS).items() if not k.startswith("model.")})
+    added = {k for k in set(fb) - set(fa) if k in earlier and earlier[k] == fb[k]}
     return {k: v for k, v in fb.items() if k not in added} == fa
 
 

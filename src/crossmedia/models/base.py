@@ -157,6 +157,12 @@ class RetrievalModel(nn.Module):
     #: this model's own training recipe: ``train.*`` values applied over the global defaults and
     #: under any config file or ``--set`` (e.g. ``{"lr": 2e-3, "lr_decay": 0.98}``)
     train_defaults: dict = {}
+    #: options whose default changed after runs were recorded without them: dotted path under
+    #: ``model.`` → the value a recorded config *lacking* the option stands for (the behaviour
+    #: before the option existed). The quality bench reads a missing option as this value, not as
+    #: today's default, so a changed default never relabels an old result (an option absent from
+    #: this map is read as its default). Every change of a default adds its old value here.
+    absent_means: dict = {}
     model_name = "base"
     #: what the text side consumes: "bow" or "tokens"
     text_input = "bow"

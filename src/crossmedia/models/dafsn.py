@@ -216,9 +216,10 @@ class DAFSN(RetrievalModel):
             "word_weight": 1.0,  # word-level (R) matching loss; 0 = off
             "sentence_weight": 1.0,  # sentence-level (cosine) matching loss; 0 = off
             "mask_same_class": True,  # negatives that share a label with the query leave the softmax
-            "positives": "pair",  # pair (DAMSM: the matched pair is the one match) | label (every item sharing a
+            "positives": "auto",  # pair (DAMSM: the matched pair is the one match) | label (every item sharing a
             #                       label with the query is a match, supervised-contrastive form; mask_same_class
-            #                       then has nothing left to mask)
+            #                       then has nothing left to mask) | auto: label when the data has labels, else
+            #                       pair (measured better wherever there were labels; see the docstring)
             "hinge_weight": 0.0,  # VSE++ hardest-negative hinge on the sentence cosine; 0 = off
             "hinge_margin": 0.2,
             "label_weight": 0.0,  # ACMR label classification on the common space; 0 = off
@@ -233,6 +234,7 @@ class DAFSN(RetrievalModel):
         "optim": {"beta1": 0.5, "beta2": 0.999, "rnn_clip": 0.25},
     }
     train_defaults = {"lr": 2e-3, "lr_decay": 0.98}  # DAMSM's recipe
+    absent_means = {"loss.positives": "pair"}  # runs from before the option matched by the pair only
     text_input = "tokens"
     row_modules = ("image", "text")  # per-item encoders (data-parallel training shards their rows)
     supports_fine_grained = True
@@ -250,10 +252,12 @@ class DAFSN(RetrievalModel):
             raise ConfigError("model.text.freeze_vectors: there are no word vectors to keep; set model.text.word_vectors")
         if tc["pooling"] not in BiLSTMEncoder.POOLINGS:
             raise ConfigError(f"model.text.pooling: expected one of {', '.join(BiLSTMEncoder.POOLINGS)}, got {tc['pooling']!r}")
-        if lc["positives"] not in ("pair", "label"):
-            raise ConfigError(f"model.loss.positives: expected pair or label, got {lc['positives']!r}")
+        if lc["positives"] not in ("auto", "pair", "label"):
+            raise ConfigError(f"model.loss.positives: expected auto, pair or label, got {lc['positives']!r}")
         if lc["positives"] == "label" and not info.n_labels:
-            raise ConfigError("model.loss.positives=label: the dataset has no labels; use pair")
+            raise ConfigError("model.loss.positives=label: the dataset has no labels; use pair or auto")
+        #: the matching positives in force: ``loss.positives``, with auto resolved by the data
+        self.positives = str(lc["positives"]) if lc["positives"] != "auto" else ("label" if info.n_labels else "pair")
         if int(c["pretrain_epochs"]) < 0:
             raise ConfigError(f"model.pretrain_epochs: expected ≥ 0, got {c['pretrain_epochs']}")
         for key in ("gamma1", "gamma2", "gamma3"):
@@ -319,7 +323,7 @@ class DAFSN(RetrievalModel):
         g, regions = self.image(batch)
         words, sent, mask = self.text(batch["tokens"], batch["lengths"])
         labels = batch["labels"].float()
-        by_label = lc["positives"] == "label"
+        by_label = self.positives == "label"
         same = label_similarity(labels, labels) if (lc["mask_same_class"] or by_label) else None
         gamma3 = float(c["gamma3"])
 

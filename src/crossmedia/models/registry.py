@@ -25,6 +25,10 @@ def register_model(name: str) -> Callable[[type], type]:
         if "bits" not in cls.default_config:
             raise TypeError(f"{cls.__qualname__}.default_config must have a 'bits' option (the code length the model "
                             "is compared at; see RetrievalModel)")
+        options = flatten_options(cls.default_config)
+        stray = [k for k in getattr(cls, "absent_means", {}) if k not in options]
+        if stray:
+            raise TypeError(f"{cls.__qualname__}.absent_means names {', '.join(stray)}, not options of its default_config")
         cls.model_name = name
         _REGISTRY[name] = cls
         return cls
