@@ -50,6 +50,10 @@ VARIANTS: dict[str, tuple[dict, str]] = {
     "label_max_nodisc": ({"adversarial": {"enabled": False}, "loss": {"positives": "label"},
                           "text": {"pooling": "max"}},
                          "no discriminator, label-level matching, max-pooled sentence vector"),
+    "label_noword_nodisc": ({"adversarial": {"enabled": False}, "loss": {"positives": "label", "word_weight": 0.0}},
+                            "no discriminator, label-level matching, without the word-level (attentional) term"),
+    "label_disc": ({"adversarial": {"enabled": True}, "loss": {"positives": "label"}},
+                   "label-level matching with the modality discriminator"),
 }
 DEFAULT_VARIANTS = list(VARIANTS)
 DIRECTIONS = ("image->text", "text->image")
