@@ -7,7 +7,10 @@ and, for real-valued models, also after sign binarisation and after composite qu
 the same number of bits (:mod:`crossmedia.eval.codes`). A finished cell is written atomically
 to ``OUT/cells/<model>-<bits>b-seed<seed>.json`` and skipped when the bench is run again with
 the same settings (an interrupted training run is resumed from its last checkpoint), so adding
-a model or a code length later only trains the new cells. The summary (mean ± sample std over
+a model or a code length later only trains the new cells. A cell is trained under a lock
+(``OUT/.locks/<cell>.lock``, ``flock``): benches sharing one ``--out`` leave a cell another is
+training to it. A cell recorded before an option existed is read as the behaviour the code had
+then (the model's ``absent_means``), never as today's default. The summary (mean ± sample std over
 seeds, training time, bytes per item) goes to ``OUT/quality.md``, ``OUT/quality.json`` and
 ``OUT/quality.png``, with the protocol and the metric's conventions printed under the table.
 """
