@@ -42,3 +42,42 @@ def test_rerank_of_nothing_equals_the_first_stage_evaluation(tiny_dataset):
         assert abs(a[direction]["map_all"]["value"] - b[direction]["map_all"]["value"]) < 1e-9
     c = evaluate_reranked(m, rd, cfg, top_n=5)
     assert "top-5" in c["ranking"]["rerank"]
+
+
+def test_fused_rerank_sorts_the_top_n_by_standardised_fine_plus_weighted_first_stage(tiny_dataset):
+    m, cfg, rd = _model(tiny_dataset.root)
+    q, d = rd.protocol["query"][:3], rd.protocol["retrieval"]
+    first = np.random.default_rng(1).random((3, len(d)))
+    with torch.no_grad():
+        fg = m.fine_grained_scores(rd.tensors.batch(d), rd.tensors.batch(q)).T.numpy().astype(np.float64)
+
+    def z(x):
+        return (x - x.mean()) / x.std()
+
+    for w in (0.5, 3.0):
+        D = reranked_distances(m, rd.tensors, q, d, first, "text->image", 6, first_stage_weight=w)
+        for r in range(3):
+            top = np.argsort(first[r], kind="stable")[:6]
+            want = z(fg[r, top]) + w * z(-first[r, top])
+            new = np.argsort(D[r], kind="stable")[:6]
+            assert list(new) == list(top[np.argsort(-want, kind="stable")])
+    # a very large weight keeps the first stage's order; 0 is the fine score alone
+    D = reranked_distances(m, rd.tensors, q, d, first, "text->image", 6, first_stage_weight=1e6)
+    assert all(list(np.argsort(D[r], kind="stable")[:6]) == list(np.argsort(first[r], kind="stable")[:6])
+               for r in range(3))
+    assert np.array_equal(reranked_distances(m, rd.tensors, q, d, first, "text->image", 6, first_stage_weight=0.0),
+                          reranked_distances(m, rd.tensors, q, d, first, "text->image", 6))
+    import pytest
+
+    with pytest.raises(ValueError, match="first_stage_weight"):
+        reranked_distances(m, rd.tensors, q, d, first, "text->image", 6, first_stage_weight=-1)
+
+
+def test_reranked_evaluation_on_the_validation_folds(tiny_dataset):
+    m, cfg, rd = _model(tiny_dataset.root)
+    res = evaluate_reranked(m, rd, cfg, top_n=4, split="val", metrics=["map_all"], first_stage_weight=1.0)
+    folds = rd.protocol.validation_folds(cfg["train"]["val_rule"])
+    assert res["queries"]["count"] == sum(len(f[0]) for f in folds) == len(rd.protocol["val"])
+    assert res["ranking"]["first_stage_weight"] == 1.0 and "standardised" in res["ranking"]["rerank"]
+    for direction in ("image->text", "text->image"):
+        assert 0.0 <= res["results"][direction]["map_all"]["value"] <= 1.0
