@@ -102,6 +102,11 @@ def measure_run(run: Path, weights: list[float], top_n: int) -> dict:
     }
 
 
+def _ranking_text(spec: dict) -> str:
+    return ", ".join(f"{key} {spec[key]}" for key in ("codec", "bits", "code_bytes", "distance", "query", "database")
+                     if key in spec)
+
+
 def _ms(xs) -> str:
     xs = list(xs)
     return f"{statistics.fmean(xs):.4f} ± {statistics.stdev(xs):.4f}" if len(xs) > 1 else f"{xs[0]:.4f}"
@@ -111,8 +116,8 @@ def markdown(state: dict) -> str:
     runs, k = state["runs"], f"map@{state['top_n']}"
     r0 = runs[0]
     lines = [f"# Two-stage search with a fused rerank score — {r0['model']}, {r0['dataset']}", "",
-             f"{r0['queries']['count']} test queries against {r0['database']['count']} items; first stage: "
-             f"{r0['ranking'].get('kind', r0['ranking'])}; rerank of each query's top {state['top_n']} by "
+             f"{r0['queries']['count']} test queries against {r0['database']['count']} items; first stage: the "
+             f"model's codec ({_ranking_text(r0['ranking'])}); rerank of each query's top {state['top_n']} by "
              "z(fine-grained score) + w · z(first-stage score), each standardised over the query's top N. "
              f"Seeds {', '.join(str(r['seed']) for r in runs)} (mean ± sample std over runs).", "",
              "**Weight chosen on validation** (" + r0["val_rule"] + "; the fused score ranks each fold's whole "
@@ -142,9 +147,10 @@ def markdown(state: dict) -> str:
               "|---:|---:|---:|---:|---:|"]
     for w in state["weights"]:
         lines.append(row(f"{w:g}", lambda r, w=w: r["test"][str(w)]))
-    conv = r0["convention"]
-    lines += ["", f"**Metric.** mAP@all: {conv['map_all']}; {k}: {conv[k]}; relevant iff query and item share a "
-              f"label ({r0['relevance']}).", "",
+    conv = {mm: r0["convention"][mm]["spec"] for mm in ("map_all", k)}
+    lines += ["", f"**Metric.** mAP@all ({conv['map_all']['convention']}) and {k} ({conv[k]['convention']}); "
+              f"{r0['relevance']}; ties: {conv['map_all']['tie']}; queries without a relevant item: "
+              f"{conv['map_all']['empty_query']}. Val: the mean over the folds.", "",
               f"Machine: {state['machine']}; git {state['git_commit']}; {state['created']}; `{state['command']}`."]
     return "\n".join(lines)
 
