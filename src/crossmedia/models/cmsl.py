@@ -97,7 +97,13 @@ Remaining deviations from the paper (and from CDQ), with the measurement behind 
   on the icon scenes (``benchmarks/results/search_rerank_icons.md``, seed 0, text→image): the
   exact SCAN score alone ranks worse overall than the codes (mAP@all 0.2959 against 0.3371) and
   better at the top (mAP@100 0.5219 against 0.4651), which is why the search reranks the codes'
-  top 100 with it. The fused exact score S_global + μ·S_SCAN is **unmeasured**.
+  top 100 with it. The paper's multi-scale S_global + μ·S_local is not what the rerank sorts by:
+  the two scores come from different losses, so they can only be fused on one scale, z(SCAN) + w·
+  z(first stage) standardised over a query's top 100 (``first_stage_weight`` of
+  :mod:`crossmedia.eval.rerank`), and that does not pay (``benchmarks/rerank_fusion.py``,
+  ``benchmarks/results/cmsl_rerank_fusion.md``, icon scenes, seed 0): on the test queries no w
+  beats SCAN alone at the top (text→image mAP@100 0.5026 at w = 0, 0.5025 at 0.25, 0.4622 at 8;
+  the codes alone 0.4575), and the w the validation folds pick (2) costs 0.029 there.
 * Exact SCAN is trained with SCAN's own hinge loss rather than inside CDQ's pairwise likelihood
   on the fused S (the likelihood runs on the indexable ⟨u, v⟩). **Unmeasured.**
 * In the scan form the local branch reads the text's own words; expansion words reach only the
