@@ -122,8 +122,11 @@ Remaining deviations from the paper (and open problems), with the measurement be
   side by side; ``benchmarks/results/dafsn-default-tags/quality.md``): 0.3356 ± 0.0076 / 0.3230 ±
   0.0022, against 0.2815 / 0.2690 with the pair loss (``icons.md``, discriminator on), ACMR
   0.3341 / 0.3273, DSCMR 0.3518 / 0.3255; word → icon hit rate 0.365 ± 0.021, every seed above
-  chance 0.136 (``dafsn-default-attention.md``; pair loss 0.185 ± 0.036). More icon-scene numbers
-  follow. Icon scenes with the captions as text (same
+  chance 0.136 (``dafsn-default-attention.md``; pair loss 0.185 ± 0.036). On ``novel-icons`` the
+  same (``dafsn-default-novel/quality.md``): 0.2363 ± 0.0034 / 0.2527 ± 0.0053 against the pair
+  loss's 0.2410 / 0.2353, ACMR 0.2482 / 0.2641, DSCMR 0.2383 / 0.2519; hit rate 0.312 ± 0.044,
+  every seed above chance 0.137 where the pair loss had every seed below it (0.101 ± 0.021;
+  ``dafsn-default-attention-novel.md``). More icon-scene numbers follow. Icon scenes with the captions as text (same
   features, 3 seeds, ``benchmarks/results/icons-captions.md``; discriminator on, as then the
   default): the paper's DAFSN 0.3454 / 0.3621 against ACMR 0.4202 / 0.4851 and DSCMR 0.4332 /
   0.4729 — ACMR's and DSCMR's losses rank by label, DAMSM's matching loss only by the pair.
