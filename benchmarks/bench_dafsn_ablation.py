@@ -107,7 +107,7 @@ def main(argv=None) -> int:
     runs: list[dict] = state.get("runs", [])
     done = {(r["variant"], r["seed"]) for r in runs}
     t_all = time.perf_counter()
-    protocol = None
+    protocol = selection = None
     for variant in variants:
         for seed in seeds:
             if (variant, seed) in done:
@@ -131,6 +131,8 @@ def main(argv=None) -> int:
             q = rd.protocol["query"]
             loc = {k: attention_localization(m, rd, q, kind=k) for k in ("shape", "colour")}
             protocol = rd.protocol.summary()
+            selection = "best val mAP@all, mean of both directions; " + rd.protocol.validation_rule_text(
+                str(cfg["train"]["val_rule"]))
             n_train = len(rd.protocol["train"])
             rec = {
                 "variant": variant, "seed": seed, "overrides": overrides,
@@ -150,9 +152,9 @@ def main(argv=None) -> int:
                   f"colour-hit {loc['colour']['hit_rate']:.3f} (best epoch {rec['best_epoch']}, {t_train:.0f} s)",
                   flush=True)
             runs = _merge(json_path, runs)
-            _write(args, json_path, runs, data, gen, protocol, git_commit(), t_all)
+            _write(args, json_path, runs, data, gen, protocol, selection, git_commit(), t_all)
     runs = _merge(json_path, runs)
-    md = _write(args, json_path, runs, data, gen, protocol, git_commit(), t_all)
+    md = _write(args, json_path, runs, data, gen, protocol, selection, git_commit(), t_all)
     print(md)
     return 0
 
@@ -165,12 +167,13 @@ def _merge(json_path: Path, runs: list[dict]) -> list[dict]:
     return sorted(runs, key=lambda r: (list(VARIANTS).index(r["variant"]), r["seed"]))
 
 
-def _write(args, json_path, runs, data, gen, protocol, commit, t_all) -> str:
-    if protocol is None and json_path.is_file():
-        protocol = json.loads(json_path.read_text()).get("protocol")
+def _write(args, json_path, runs, data, gen, protocol, selection, commit, t_all) -> str:
+    if protocol is None and json_path.is_file():  # no run trained now: as the file recorded them
+        before = json.loads(json_path.read_text())
+        protocol, selection = before.get("protocol"), before.get("training", {}).get("model_selection")
     variants = [v for v in VARIANTS if any(r["variant"] == v for r in runs)]
     seeds = sorted({r["seed"] for r in runs})
-    state = _summary(runs, args, data, gen, protocol, commit, variants, seeds)
+    state = _summary(runs, args, data, gen, protocol, selection, commit, variants, seeds)
     state["wall_time_s_last_invocation"] = round(time.perf_counter() - t_all, 1)
     from crossmedia.io import write_json, write_text
 
@@ -180,20 +183,11 @@ def _write(args, json_path, runs, data, gen, protocol, commit, t_all) -> str:
     return md
 
 
-def _selection_rule() -> str:
-    from crossmedia.config import DEFAULTS
-
-    rule = DEFAULTS["train"]["val_rule"]
-    where = ("the val items split in two seeded halves, each against the other" if rule == "heldout"
-             else "val queries against the training items")
-    return f"best val mAP@all, mean of both directions (train.val_rule={rule}: {where})"
-
-
 def _ms(xs: list[float]) -> dict:
     return {"mean": statistics.fmean(xs), "std": statistics.stdev(xs) if len(xs) > 1 else 0.0}
 
 
-def _summary(runs, args, data, gen, protocol, commit, variants, seeds) -> dict:
+def _summary(runs, args, data, gen, protocol, selection, commit, variants, seeds) -> dict:
     import torch
 
     agg = []
@@ -215,7 +209,7 @@ def _summary(runs, args, data, gen, protocol, commit, variants, seeds) -> dict:
         "training": {"epochs": args.epochs, "lr": args.lr, "lr_decay": args.lr_decay, "batch_size": 64,
                      "threads": args.threads, "device": args.device,
                      "optimizer": "Adam betas (0.5, 0.999); discriminator lr 1e-4; BiLSTM grad-norm clip 0.25",
-                     "model_selection": _selection_rule()},
+                     "model_selection": selection},
         "evaluation": {"metric": "mAP@all (DCMH protocol)", "queries": "protocol query split",
                        "database": "protocol retrieval split", "relevance": "share >= 1 (colour, shape) label",
                        "tie": "index", "empty_query": "zero", "ranking": "cosine of global embeddings",

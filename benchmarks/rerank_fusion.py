@@ -150,7 +150,7 @@ def markdown(state: dict) -> str:
     conv = {mm: r0["convention"][mm]["spec"] for mm in ("map_all", k)}
     lines += ["", f"**Metric.** mAP@all ({conv['map_all']['convention']}) and {k} ({conv[k]['convention']}); "
               f"{r0['relevance']}; ties: {conv['map_all']['tie']}; queries without a relevant item: "
-              f"{conv['map_all']['empty_query']}. Val: the mean over the folds.", "",
+              f"{conv['map_all']['empty_query']}. Val: the folds' query-weighted mean.", "",
               f"Machine: {state['machine']}; git {state['git_commit']}; {state['created']}; `{state['command']}`."]
     return "\n".join(lines)
 

@@ -237,6 +237,23 @@ def evaluate(model, rd, cfg, *, split: str = "test", metrics=None, tie=None, dev
     }
 
 
+def mean_over_folds(per_fold: list[dict], n_queries) -> dict:
+    """Per-fold results ({direction: {measure: {"value": …, …}}}, one per validation fold) as
+    one: each scalar value the mean over the folds weighted by their query counts, other values
+    one per fold (the convention every validation result follows)."""
+    weights = np.asarray(n_queries, dtype=float)
+    res = {}
+    for d in DIRECTIONS:
+        res[d] = {}
+        for m, first in per_fold[0][d].items():
+            values = [f[d][m]["value"] for f in per_fold]
+            scalar = all(isinstance(v, (int, float)) for v in values)
+            res[d][m] = {**first, "value": float(np.average(values, weights=weights)) if scalar else values}
+            if len(per_fold) > 1:
+                res[d][m]["folds"] = "query-weighted mean over the folds" if scalar else "one value per fold"
+    return res
+
+
 def _evaluate_val(model, rd, cfg, *, metrics, recall_ks, tie, device, codes) -> dict:
     """The val split under ``train.val_rule``: each fold evaluated like the test split; scalar
     values averaged over the folds weighted by their query counts (other values: per fold)."""
@@ -259,15 +276,7 @@ def _evaluate_val(model, rd, cfg, *, metrics, recall_ks, tie, device, codes) -> 
                                              tie=tie, empty_query=ec["empty_query"], seed=int(cfg["train"]["seed"]),
                                              chunk_size=int(ec["chunk_size"])))
     weights = np.asarray([len(q) for q, _ in folds], dtype=float)
-    res = {}
-    for d in DIRECTIONS:
-        res[d] = {}
-        for m, first in per_fold[0][d].items():
-            values = [f[d][m]["value"] for f in per_fold]
-            scalar = all(isinstance(v, (int, float)) for v in values)
-            res[d][m] = {**first, "value": float(np.average(values, weights=weights)) if scalar else values}
-            if len(folds) > 1:
-                res[d][m]["folds"] = "query-weighted mean over the folds" if scalar else "one value per fold"
+    res = mean_over_folds(per_fold, weights)
     rnd = [float(getattr(r, "value", r)) for r in (random_ranking_map(Y[q], Y[d], empty_query=ec["empty_query"]) for q, d in folds)]
     return {
         "split": "val (model selection only — not a test result)",

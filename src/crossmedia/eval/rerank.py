@@ -25,7 +25,7 @@ import torch
 from ..errors import UserError
 from ..metrics import PrecomputedScorer, evaluate_ranking
 from ..progress import progress
-from .evaluator import RELEVANCE_RULE, encode_items, split_indices
+from .evaluator import RELEVANCE_RULE, encode_items, mean_over_folds, split_indices
 
 __all__ = ["reranked_distances", "evaluate_reranked"]
 
@@ -77,8 +77,8 @@ def evaluate_reranked(model, rd, cfg, *, top_n: int, split: str = "test", metric
     of each query's first-stage top-``top_n`` (fused with the first stage's score by
     ``first_stage_weight``, see the module docstring). ``split="val"`` scores the model-selection
     folds of ``train.val_rule`` (:meth:`~crossmedia.data.protocol.Protocol.validation_folds`),
-    each measure's value the mean over the folds — for choosing the weight without the test
-    queries."""
+    averaged as every validation result (:func:`~crossmedia.eval.evaluator.mean_over_folds`) — for
+    choosing the weight without the test queries."""
     if not model.supports_fine_grained:
         raise UserError(f"model {model.model_name}: has no fine-grained score to rerank with")
     ec = cfg["eval"]
@@ -102,10 +102,7 @@ def evaluate_reranked(model, rd, cfg, *, top_n: int, split: str = "test", metric
                                               empty_query=ec["empty_query"], seed=int(cfg["train"]["seed"]),
                                               chunk_size=int(ec["chunk_size"]))
         per_fold.append(res)
-    res = per_fold[0]
-    if len(per_fold) > 1:  # the folds' mean value of each measure
-        res = {d: {m: {**v, "value": float(np.mean([f[d][m]["value"] for f in per_fold])), "folds": len(per_fold)}
-                   for m, v in res[d].items()} for d in res}
+    res = mean_over_folds(per_fold, [len(f[0]) for f in folds])
     q_idx, d_idx, q_name, d_name = folds[0]
     how = "fine-grained score" if not first_stage_weight else \
         f"standardised fine-grained score + {float(first_stage_weight):g} × standardised first-stage score"
