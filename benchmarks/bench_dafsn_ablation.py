@@ -54,6 +54,9 @@ VARIANTS: dict[str, tuple[dict, str]] = {
                             "no discriminator, label-level matching, without the word-level (attentional) term"),
     "label_disc": ({"adversarial": {"enabled": True}, "loss": {"positives": "label"}},
                    "label-level matching with the modality discriminator"),
+    "label_max_disc": ({"adversarial": {"enabled": True}, "loss": {"positives": "label"},
+                        "text": {"pooling": "max"}},
+                       "label-level matching, max-pooled sentence vector, with the modality discriminator"),
 }
 DEFAULT_VARIANTS = list(VARIANTS)
 DIRECTIONS = ("image->text", "text->image")
