@@ -68,7 +68,7 @@ def _both(res: dict, metric: str) -> dict:
 
 def measure_run(run: Path, weights: list[float], top_n: int) -> dict:
     from crossmedia.eval import evaluate, load_for_evaluation
-    from crossmedia.eval.rerank import evaluate_reranked
+    from crossmedia.eval.rerank import evaluate_reranked_weights
 
     ck, rd = load_for_evaluation(run)
     m, cfg = ck.model, ck.config
@@ -77,18 +77,18 @@ def measure_run(run: Path, weights: list[float], top_n: int) -> dict:
     folds = rd.protocol.validation_folds(str(cfg["train"]["val_rule"]))
     val_db = max(len(d) for _q, d in folds)
     t0 = time.perf_counter()
-    val = {}
-    for w in weights:  # the whole fold database reranked: the fused score ranks every val item
-        val[w] = _both(evaluate_reranked(m, rd, cfg, top_n=val_db, split="val", metrics=["map_all"],
-                                         first_stage_weight=w), "map_all")
+    # the whole fold database reranked: the fused score ranks every val item. The fine scores are
+    # computed once per split and fused for every weight.
+    val_res = evaluate_reranked_weights(m, rd, cfg, top_n=val_db, split="val", metrics=["map_all"],
+                                        first_stage_weights=weights)
+    val = {w: _both(val_res[w], "map_all") for w in weights}
     chosen = max(weights, key=lambda w: (sum(val[w].values()) / 2, -w))
     k = f"map@{top_n}"
     metrics = ["map_all", k]
     first = evaluate(m, rd, cfg, split="test", metrics=metrics)
-    test = {}
-    for w in weights:
-        r = evaluate_reranked(m, rd, cfg, top_n=top_n, split="test", metrics=metrics, first_stage_weight=w)
-        test[w] = {mm: _both(r, mm) for mm in metrics}
+    test_res = evaluate_reranked_weights(m, rd, cfg, top_n=top_n, split="test", metrics=metrics,
+                                         first_stage_weights=weights)
+    test = {w: {mm: _both(test_res[w], mm) for mm in metrics} for w in weights}
     conv = {mm: {kk: v for kk, v in first["results"]["text->image"][mm].items() if kk != "value"} for mm in metrics}
     return {
         "run": str(run), "model": m.model_name, "seed": int(cfg["train"]["seed"]),

@@ -4,7 +4,8 @@ import torch
 from crossmedia.config import resolve_config
 from crossmedia.data.loading import load_run_data
 from crossmedia.eval import evaluate
-from crossmedia.eval.rerank import evaluate_reranked, reranked_distances
+from crossmedia.eval.rerank import (evaluate_reranked, evaluate_reranked_weights, fused_distances, reranked_distances,
+                                    top_fine_scores)
 from crossmedia.train.trainer import build_model
 
 SETS = ["model.name=dafsn", "model.text.embed_dim=16", "model.text.hidden=8", "model.image.cnn_channels=[4, 8, 8, 8]",
@@ -81,3 +82,26 @@ def test_reranked_evaluation_on_the_validation_folds(tiny_dataset):
     assert res["ranking"]["first_stage_weight"] == 1.0 and "standardised" in res["ranking"]["rerank"]
     for direction in ("image->text", "text->image"):
         assert 0.0 <= res["results"][direction]["map_all"]["value"] <= 1.0
+
+
+def test_fine_scores_computed_once_then_fused_per_weight_equal_the_one_shot_rerank(tiny_dataset):
+    m, cfg, rd = _model(tiny_dataset.root)
+    q, d = rd.protocol["query"][:3], rd.protocol["retrieval"]
+    first = np.random.default_rng(2).random((3, len(d)))
+    top, fine = top_fine_scores(m, rd.tensors, q, d, first, "image->text", 7)
+    assert top.shape == fine.shape == (3, 7)
+    with torch.no_grad():
+        fg = m.fine_grained_scores(rd.tensors.batch(q), rd.tensors.batch(d)).numpy()
+    for r in range(3):
+        assert list(top[r]) == list(np.argsort(first[r], kind="stable")[:7])
+        assert np.allclose(fine[r], fg[r, top[r]], atol=1e-5)
+    for w in (0.0, 0.5, 4.0):
+        assert np.array_equal(fused_distances(first, top, fine, w),
+                              reranked_distances(m, rd.tensors, q, d, first, "image->text", 7, first_stage_weight=w))
+    # several weights in one evaluation: the same numbers as one evaluation per weight
+    many = evaluate_reranked_weights(m, rd, cfg, top_n=5, first_stage_weights=[0.0, 2.0], metrics=["map_all"])
+    for w in (0.0, 2.0):
+        one = evaluate_reranked(m, rd, cfg, top_n=5, metrics=["map_all"], first_stage_weight=w)
+        for direction in one["results"]:
+            assert many[w]["results"][direction]["map_all"]["value"] == one["results"][direction]["map_all"]["value"]
+        assert many[w]["ranking"] == one["ranking"]
