@@ -100,10 +100,20 @@ def main(argv=None) -> int:
         if v not in VARIANTS:
             sys.exit(f"unknown variant {v!r} (known: {', '.join(VARIANTS)})")
     data = args.data
-    gen = None
     if data is None:
         data = args.work / f"data-{args.n}"
         gen = make_synth.ensure_synthetic_dataset(data, args.n)
+    from crossmedia.data import Dataset
+    from crossmedia.errors import UserError
+
+    try:
+        meta = Dataset.load(data, check_files=False).meta
+    except UserError as e:
+        print(f"bench_dafsn_ablation: --data: {e}", file=sys.stderr)
+        return 2
+    args.n_items = int(meta["n_items"])
+    if args.data is not None:  # a given dataset: its own record of how it was made (None when not generated)
+        gen = meta.get("source") if isinstance(meta.get("source"), dict) else None
     args.out.mkdir(parents=True, exist_ok=True)
     json_path = args.out / f"{args.name}.json"
     state = json.loads(json_path.read_text()) if json_path.is_file() else {}
@@ -207,7 +217,7 @@ def _summary(runs, args, data, gen, protocol, selection, commit, variants, seeds
         agg.append(out)
     return {
         "benchmark": "DAFSN ablation on the embedded synthetic scenes (captions)",
-        "dataset": {"root": str(data), "generator": gen, "text_field": "caption"},
+        "dataset": {"root": str(data), "generator": gen, "text_field": "caption", "n_items": args.n_items},
         "protocol": protocol,
         "training": {"epochs": args.epochs, "lr": args.lr, "lr_decay": args.lr_decay, "batch_size": 64,
                      "threads": args.threads, "device": args.device,
@@ -233,7 +243,8 @@ def format_markdown(state: dict) -> str:
     sizes = proto.get("sizes") or proto.get("counts") or {}
     rnd = [r["random_map"] for r in state["runs"]]
     lines = [
-        f"DAFSN ablation — synthetic scenes, captions, {(state['dataset'].get('generator') or {}).get('n', '?')} items "
+        f"DAFSN ablation — synthetic scenes, captions, "
+        f"{state['dataset'].get('n_items') or (state['dataset'].get('generator') or {}).get('n', '?')} items "
         f"(splits {', '.join(f'{k} {v}' for k, v in sizes.items()) if sizes else 'see JSON'}); "
         f"{tr['epochs']} epochs, Adam lr {tr['lr']} ×{tr['lr_decay']}/epoch, batch {tr['batch_size']}, "
         f"{tr['threads']} thread(s) on {state['machine']['device']}; checkpoint chosen on val; mAP@all on the test "
