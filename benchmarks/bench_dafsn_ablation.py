@@ -57,6 +57,8 @@ VARIANTS: dict[str, tuple[dict, str]] = {
     "label_max_disc": ({"adversarial": {"enabled": True}, "loss": {"positives": "label"},
                         "text": {"pooling": "max"}},
                        "label-level matching, max-pooled sentence vector, with the modality discriminator"),
+    "pair_max_disc": ({"adversarial": {"enabled": True}, "loss": {"positives": "pair"}, "text": {"pooling": "max"}},
+                      "the paper's pair matching, max-pooled sentence vector, with the modality discriminator"),
 }
 DEFAULT_VARIANTS = list(VARIANTS)
 DIRECTIONS = ("image->text", "text->image")
