@@ -93,7 +93,10 @@ def test_nested_model_options():
 def test_presets_load_by_name_and_models_carry_training_defaults(tmp_path):
     from crossmedia.config import list_presets, load_config_file
 
-    assert {"dscmr-paper", "dcmh-paper", "acmr-paper"} <= set(list_presets())
+    assert {"dscmr-paper", "dcmh-paper", "acmr-paper", "dafsn-paper"} <= set(list_presets())
+    paper = resolve_config(load_config_file("dafsn-paper"))["model"]
+    assert (paper["loss"]["positives"], paper["text"]["pooling"], paper["adversarial"]["enabled"]) == ("pair", "last", True)
+    assert paper["text"]["hidden"] == 128 and paper["gamma1"] == 4.0  # the rest: the model's defaults
     cfg = resolve_config(load_config_file("dscmr-paper"), ["train.epochs=3"])
     assert cfg["model"]["name"] == "dscmr" and cfg["model"]["dim"] == 1024 and cfg["train"]["epochs"] == 3
     # a file of that name wins over the preset

@@ -146,6 +146,15 @@ def test_a_changed_default_does_not_relabel_cells_made_before_the_option():
     assert not _same_settings(then, now)  # today's default is another training than the cell's
     now["model"]["loss"]["positives"] = "pair"
     assert _same_settings(then, now)  # asked for the behaviour the cell had: the same run
+    # text.pooling came with the default last and became max
+    assert get_model_class("dafsn").absent_means["text.pooling"] == "last"
+    now = {"model": model_config("dafsn"), "train": {"lr": 1e-3}}
+    assert now["model"]["text"]["pooling"] == "max"
+    then = json.loads(json.dumps(now))
+    del then["model"]["text"]["pooling"]
+    assert not _same_settings(then, now)
+    now["model"]["text"]["pooling"] = "last"
+    assert _same_settings(then, now)
 
 
 def test_absent_means_must_name_options_of_the_model():

@@ -253,11 +253,13 @@ def test_tiny_run_lowers_the_matching_losses(tiny_dataset):
     assert [g["lr"] for g in opt.param_groups] == [1e-2, 1e-4]
 
 
-def test_the_modality_discriminator_is_off_by_default():
-    # no measurable effect on the icon scenes or the embedded scenes (the model's docstring)
-    assert get_model("dafsn", SMALL, _info()).discriminator is None
-    on = get_model("dafsn", {**SMALL, "adversarial": {"enabled": True}}, _info())
+def test_the_modality_discriminator_and_max_pooling_are_the_defaults():
+    # with max pooling the discriminator keeps every seed's word attention on its object (the docstring)
+    on = get_model("dafsn", SMALL, _info())
     assert on.discriminator is not None and len(on.configure_optimizer(lr=1e-3).param_groups) == 2
+    assert on.text.pooling == "max"
+    off = get_model("dafsn", {**SMALL, "adversarial": {"enabled": False}}, _info())
+    assert off.discriminator is None and len(off.configure_optimizer(lr=1e-3).param_groups) == 1
 
 
 def test_optimizer_clips_the_rnn_gradient_norm_only():
