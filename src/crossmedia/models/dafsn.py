@@ -15,8 +15,8 @@ al. CVPR 2018) and ACMR (Wang et al. ACM MM 2017), as METHODS.md prescribes:
   the training split (``data.min_count``; ``<pad>``, ``<unk>``).
 * **Image** (:func:`~crossmedia.models.encoders.build_region_encoder`): frozen Inception-v3
   (Mixed_6e → 1×1 conv → 289 regions; Mixed_7c → linear → global), EfficientNet-Lite0,
-  precomputed global + region features (``crossmedia features extract``: the path for real pictures), or
-  the small CNN of the embedded dataset — all into the same 256-d space.
+  precomputed global + region features (``crossmedia features extract``: the path for real
+  pictures), or the small CNN of the embedded dataset — all into the same 256-d space.
 * **Fine-grained similarity** R(Q, D) (:mod:`crossmedia.models.word_region`): word→region
   attention α = softmax over regions of γ1 · eᵀv (γ1 = 4), per-word region context,
   R = (1/γ2) log Σ_i exp(γ2 cos(c_i, e_i)), γ2 = 5.
@@ -112,7 +112,8 @@ it names, chance ≈ 0.137, ``benchmarks/icons_attention.py``). mAP@all image→
   lift the pair loss there (0.198 ± 0.025; ``icons-attention-glove.md``); opt-in, as GloVe is an
   optional extra.
 * Inception-v3 weights are not available offline: that path is tested with random weights only;
-  the measured real-picture path is EfficientNet-Lite0 (precomputed by ``crossmedia features extract``).
+  the measured real-picture path is EfficientNet-Lite0 (precomputed by
+  ``crossmedia features extract``).
 * Optimiser, learning-rate schedule and BiLSTM gradient clipping follow DAMSM; the paper gives
   none. **Unmeasured** against alternatives.
 * Reranking the cosine top-50 by R (embedded scenes, pair loss, 3 seeds,
