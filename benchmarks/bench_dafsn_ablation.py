@@ -59,6 +59,8 @@ VARIANTS: dict[str, tuple[dict, str]] = {
                        "label-level matching, max-pooled sentence vector, with the modality discriminator"),
     "pair_max_disc": ({"adversarial": {"enabled": True}, "loss": {"positives": "pair"}, "text": {"pooling": "max"}},
                       "the paper's pair matching, max-pooled sentence vector, with the modality discriminator"),
+    "pair_max_nodisc": ({"adversarial": {"enabled": False}, "loss": {"positives": "pair"}, "text": {"pooling": "max"}},
+                        "the paper's pair matching, max-pooled sentence vector, no discriminator"),
 }
 DEFAULT_VARIANTS = list(VARIANTS)
 DIRECTIONS = ("image->text", "text->image")
