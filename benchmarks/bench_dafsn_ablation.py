@@ -98,11 +98,17 @@ def main(argv=None) -> int:
     from crossmedia.train import train
 
     torch.set_num_threads(args.threads)
-    seeds = [int(s) for s in args.seeds.split(",")]
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")]
+    except ValueError:
+        print(f"bench_dafsn_ablation: --seeds: expected comma-separated integers, got {args.seeds!r}", file=sys.stderr)
+        return 2
     variants = [v for v in args.variants.split(",") if v]
     for v in variants:
         if v not in VARIANTS:
-            sys.exit(f"unknown variant {v!r} (known: {', '.join(VARIANTS)})")
+            print(f"bench_dafsn_ablation: --variants: unknown variant {v!r} (known: {', '.join(VARIANTS)})",
+                  file=sys.stderr)
+            return 2
     data = args.data
     if data is None:
         data = args.work / f"data-{args.n}"
