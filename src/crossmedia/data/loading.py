@@ -107,6 +107,10 @@ def load_run_data(data_cfg: dict, vocab_words: list[str] | None = None) -> RunDa
             min_count = int(min_count or 1)
             vocab = Vocabulary.build(train_texts, min_count=min_count, tokenizer=tok)
             source = f"built from the {field!r} field of the train split, words with count >= {min_count}"
+    if text_source == "words":
+        from .unseen import unseen_words_from_config
+
+        vocab.unseen = unseen_words_from_config(data_cfg, vocab)
     warnings = check_dataset(ds, proto, text_source=text_source, image_source=image_source)
     if text_source == "words":
         texts = ds.texts(field)

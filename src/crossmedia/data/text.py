@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -216,6 +216,9 @@ class Vocabulary:
 
     words: list[str]
     tokenizer: Tokenizer = Tokenizer("ascii")
+    #: maps tokens the vocabulary lacks onto its words in :meth:`bag` (``data.unseen_words``,
+    #: :class:`crossmedia.data.unseen.UnseenWords`); None: they are dropped
+    unseen: object | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.index = {w: i for i, w in enumerate(self.words)}
@@ -239,13 +242,31 @@ class Vocabulary:
         unk = self.index[UNK]
         return [self.index.get(w, unk) for w in self.tokenizer(text)]
 
+    def bag(self, text: str | Sequence[str], binary: bool = True) -> dict[int, float]:
+        """One text's bag of words, id → value: 1 per word (``binary``) or its count, plus, with
+        :attr:`unseen` set, the weights its unseen tokens add (never ``<pad>``/``<unk>``)."""
+        toks = self.tokenizer(text)
+        out: dict[int, float] = {}
+        for w in toks:
+            j = self.index.get(w, 1)
+            if j > 1:
+                out[j] = 1.0 if binary else out.get(j, 0.0) + 1.0
+        if self.unseen is not None:
+            out.update(self.unseen.weights(toks))
+        return out
+
+    def prepare_unseen(self, texts: Sequence[str | Sequence[str]]) -> None:
+        """Map all unseen tokens of ``texts`` at once (batched) before they are read one by one."""
+        if self.unseen is not None:
+            self.unseen.prepare(w for t in texts for w in self.tokenizer(t))
+
     def bow(self, texts: Sequence[str | Sequence[str]], binary: bool = True) -> np.ndarray:
-        """(N, V) float32 bag-of-words rows (binary or counts); ``<pad>``/``<unk>`` columns stay 0."""
+        """(N, V) float32 bag-of-words rows (:meth:`bag`); ``<pad>``/``<unk>`` columns stay 0."""
         out = np.zeros((len(texts), len(self)), dtype=np.float32)
+        self.prepare_unseen(texts)
         for i, t in enumerate(texts):
-            for j in self.encode(t):
-                if j > 1:
-                    out[i, j] = 1.0 if binary else out[i, j] + 1.0
+            for j, v in self.bag(t, binary).items():
+                out[i, j] = v
         return out
 
     def sequences(self, texts: Sequence[str | Sequence[str]], max_len: int,

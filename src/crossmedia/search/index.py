@@ -22,7 +22,7 @@ import torch
 from ..codecs import codec_from_state
 from ..data.dataset import TEXT_FIELDS, Dataset
 from ..data.tensors import TensorData
-from ..data.text import Vocabulary
+from ..data.unseen import run_vocabulary
 from ..errors import DataError, UserError
 from ..models import REGION_FEATURES, attention_rows, load_checkpoint
 from ..models.checkpoint import checkpoint_dict, model_from_checkpoint, read_checkpoint
@@ -55,7 +55,7 @@ def _tensors_for(model, data_dir):
         if dim != int(info.image_feature_dim):
             raise DataError(f"{ds.root}: global image features have {dim} dimensions, the model expects "
                             f"{info.image_feature_dim}")
-    tensors = TensorData(ds, Vocabulary(list(info.vocab), info.extra.get("tokenizer")), info.text_field if text_source == "words" else "tags",
+    tensors = TensorData(ds, run_vocabulary(info.vocab, info.extra.get("tokenizer"), info.extra.get("unseen_words")), info.text_field if text_source == "words" else "tags",
                          image_size=info.image_size, max_tokens=int(info.max_tokens), image_source=image_source,
                          text_source=text_source, loader="stream")  # images decoded per encoding batch
     return ds, tensors
@@ -379,7 +379,7 @@ class Index:
                     model = model_from_checkpoint(read_checkpoint(self.files / "model.pt"))
                     if model_fingerprint(model.state_dict()) != self.fingerprint:
                         raise DataError(f"{self.files / 'model.pt'}: model does not match the manifest's fingerprint")
-                    self._vocab = Vocabulary(list(model.info.vocab), model.info.extra.get("tokenizer"))
+                    self._vocab = run_vocabulary(model.info.vocab, model.info.extra.get("tokenizer"), model.info.extra.get("unseen_words"))
                     self._model = model
         return self._model
 

@@ -38,12 +38,13 @@ def known_words(vocab, query: str) -> list[str]:
 
 def text_batch(info, vocab, query: str) -> dict:
     """Batch dict of one text query (``bow``, ``tokens``, ``lengths``), the way the run's
-    tensors make them. An empty query or one with no known word is a :class:`UserError`."""
+    tensors make them. An empty query, or one with no known word (nor, with ``data.unseen_words``,
+    one mapped onto the vocabulary), is a :class:`UserError`."""
     if info.text_field == "features" or not vocab.words or vocab.words[0] != "<pad>":  # feature "vocabulary"
         raise UserError("this index's model reads precomputed text features, not words; text queries are not possible")
     if not isinstance(query, str) or not query.strip():
         raise UserError("query: empty text; give some words to search for")
-    if not known_words(vocab, query):
+    if not known_words(vocab, query) and not vocab.bag(query):  # (a run with data.unseen_words maps unseen words)
         sample = ", ".join(vocab.words[2:8])
         raise UserError(f"query {query!r}: none of its words is in the model's vocabulary ({len(vocab) - 2} words, "
                         f"e.g. {sample})")

@@ -63,7 +63,8 @@ def build_model(cfg: dict, run_data: RunData):
         image_feature_dim=None if t.image_source == "pixels" else int(t.images.shape[-1]),
         extra={**({} if getattr(t, "regions", None) is None else {"region_dim": int(t.regions.shape[-1]),
                                                                    "region_count": int(t.regions.shape[1])}),
-               "tokenizer": run_data.vocab.tokenizer.spec},
+               "tokenizer": run_data.vocab.tokenizer.spec,
+               **({} if run_data.vocab.unseen is None else {"unseen_words": run_data.vocab.unseen.spec()})},
     )
     return get_model(cfg["model"]["name"], cfg["model"], info)
 

@@ -33,15 +33,16 @@ def build_vocabulary(texts: Sequence, train_idx: np.ndarray, min_count: int = 1,
 
 
 def bow_matrix(vocab: Vocabulary, texts: Sequence, binary: bool = True) -> sp.csr_matrix:
+    """The rows of :meth:`Vocabulary.bow` as a scipy CSR matrix (same values)."""
     rows, cols, vals = [], [], []
+    vocab.prepare_unseen(texts)
     for i, t in enumerate(texts):
-        ids = [j for j in vocab.encode(t) if j > 1]
-        if not ids:
+        bag = vocab.bag(t, binary)
+        if not bag:
             continue
-        u, c = np.unique(ids, return_counts=True)
-        rows.append(np.full(len(u), i))
-        cols.append(u)
-        vals.append(np.ones(len(u), np.float32) if binary else c.astype(np.float32))
+        rows.append(np.full(len(bag), i))
+        cols.append(np.fromiter(bag.keys(), dtype=np.int64, count=len(bag)))
+        vals.append(np.fromiter(bag.values(), dtype=np.float32, count=len(bag)))
     if rows:
         r, c, v = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
     else:
