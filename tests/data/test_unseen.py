@@ -114,3 +114,18 @@ def test_a_missing_vector_file_is_a_one_line_error(tmp_path):
     v.unseen = UnseenWords(v, str(tmp_path / "nope.txt"))
     with pytest.raises(UserError, match="nope.txt"):
         v.bag(["crimson"])
+
+
+def test_concurrent_mapping_gives_the_same_weights(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    vectors = {**VECTORS, **{f"w{i}": [1.0, i / 40, (i % 7) / 7] for i in range(40)}}
+    path = write_vectors(tmp_path / "vec.txt", vectors)
+    v = Vocabulary.build([["red", "cat"], ["orange", "dog"]])
+    v.unseen = UnseenWords(v, str(path), top_k=2)
+    queries = [[f"w{i}", "crimson"] for i in range(40)]
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(v.bag, queries))
+    fresh = Vocabulary.build([["red", "cat"], ["orange", "dog"]])
+    fresh.unseen = UnseenWords(fresh, str(path), top_k=2)
+    assert got == [fresh.bag(q) for q in queries]

@@ -22,6 +22,7 @@ Measured on the icon scenes' ``novel-icons`` protocol (no test icon in any train
 from __future__ import annotations
 
 import re
+import threading
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -60,6 +61,7 @@ class UnseenWords:
         self._targets: np.ndarray | None = None  # (n, d) unit vectors of the vocabulary words that have one
         self._target_ids: np.ndarray | None = None  # their vocabulary ids
         self._mapped: dict[str, tuple[tuple[int, float], ...]] = {}
+        self._lock = threading.Lock()  # the search service maps queries from several threads
 
     def spec(self) -> dict:
         """What the run records (and :func:`run_vocabulary` reads back)."""
@@ -96,6 +98,10 @@ class UnseenWords:
         todo = sorted({t for t in tokens if t not in self.index and t not in self._mapped})
         if not todo:
             return
+        with self._lock:
+            self._prepare(todo)
+
+    def _prepare(self, todo: list[str]) -> None:
         self._prepare_targets()
         vecs, found = self._vectors(todo)
         for t in (t for t, f in zip(todo, found) if not f):

