@@ -23,7 +23,6 @@ only when their recorded settings equal the ones asked for). Two processes may r
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import shutil
 import sys
@@ -35,10 +34,11 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import icons  # noqa: E402  (benchmarks/icons.py: settings)
+import icons_ablation  # noqa: E402  (its comparison rule)
 
 from crossmedia.io import write_json, write_text  # noqa: E402
 
-DIRECTIONS = ("image->text", "text->image")
+DIRECTIONS = icons_ablation.DIRECTIONS
 #: row → (model, extra overrides, description)
 ROWS: dict[str, tuple[str, list[str], str]] = {
     "cmsl": ("cmsl", [], "CMSL with its defaults"),
@@ -50,7 +50,7 @@ ROWS: dict[str, tuple[str, list[str], str]] = {
     "twotower": ("twotower", [], "two-tower"),
 }
 PROTOCOLS = ("novel-icons", "default")
-THRESHOLD = 0.01
+THRESHOLD = icons_ablation.THRESHOLD
 
 
 def log(msg: str) -> None:
@@ -105,16 +105,9 @@ def run_one(args, protocol: str, row: str, with_unseen: bool, seeds: list[int]) 
 
 
 def delta(a: dict, b: dict) -> dict:
-    """b − a per direction with the pooled std sqrt((s_a² + s_b²)/2) and whether the gain is
-    ≥ THRESHOLD and larger than the pooled std."""
-    out = {}
-    for d in DIRECTIONS:
-        x, y = a[d], b[d]
-        pooled = math.sqrt((x["std"] ** 2 + y["std"] ** 2) / 2) if x["n"] > 1 and y["n"] > 1 else None
-        diff = y["mean"] - x["mean"]
-        out[d] = {"delta": diff, "pooled_std": pooled,
-                  "gain": diff >= THRESHOLD and (pooled is None or diff > pooled)}
-    return out
+    """b − a per direction with the pooled std of the seeds and whether b gains ≥ THRESHOLD by
+    more than that (``earns``): icons_ablation's rule for an added option."""
+    return icons_ablation.compare(a, b, added=True)
 
 
 def markdown(report: dict) -> str:

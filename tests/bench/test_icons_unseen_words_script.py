@@ -1,0 +1,69 @@
+"""``benchmarks/icons_unseen_words.py``: every row trained with and without data.unseen_words on
+the icon scenes, the difference reported, the share of unseen query tokens stated; run again it
+trains nothing; bad arguments exit 2."""
+
+import argparse
+import json
+
+import pytest
+
+from emoji_packages import write_packages
+from fake_features import fake_extract
+
+
+@pytest.fixture
+def bench(load_benchmark):
+    return load_benchmark("icons_unseen_words")
+
+
+@pytest.mark.slow
+def test_rows_with_and_without_unseen_words_and_a_rerun_trains_nothing(bench, tmp_path, monkeypatch, capsys):
+    import crossmedia.features.extract as X
+    from crossmedia.data import Dataset
+
+    monkeypatch.setattr(X, "extract_features", fake_extract)
+    work = tmp_path / "work"
+    args = argparse.Namespace(src=str(write_packages(tmp_path / "npm")), work=str(work), parts=["scenes"], threads=1)
+    data = bench.icons.build_data(args, {"scenes": 300, "seeds": 1, "epochs": 1})["scenes"]
+    # word vectors for every word the scenes use, so that unseen query words map somewhere
+    words = {p for t in Dataset.load(data, check_files=False).texts("tags") for w in t for p in w.lower().split()}
+    vec = tmp_path / "vec.txt"
+    vec.write_text("".join(f"{w} {(i % 5) / 5 + 0.1} {(i % 3) / 3 + 0.1} {(i % 7) / 7 + 0.1}\n"
+                           for i, w in enumerate(sorted(words))))
+    out = tmp_path / "res" / "unseen"
+    argv = ["--data", str(data), "--work", str(work), "--rows", "twotower,acmr", "--seeds", "0", "--epochs", "1",
+            "--source", str(vec), "--out", str(out)]
+    assert bench.main(argv) == 0
+    rep = json.loads(out.with_suffix(".json").read_text())
+    sec = rep["sections"][0]
+    assert sec["protocol"] == "novel-icons" and [r["name"] for r in sec["rows"]] == ["twotower", "acmr"]
+    for r in sec["rows"]:
+        assert f"data.unseen_words={vec}" in r["overrides"]["with"]
+        assert not any(o.startswith("data.unseen_words") for o in r["overrides"]["without"])
+        d = r["delta"]["image->text"]["delta"]
+        assert d == pytest.approx(r["with"]["image->text"]["mean"] - r["without"]["image->text"]["mean"])
+    assert "are not in the training vocabulary" in sec["unseen_share"]
+    md = out.with_suffix(".md").read_text()
+    assert "| twotower |" in md and "`data.unseen_words=" in md
+    cells = sorted(work.glob("unseen-novel-icons-*/cells/*.json"))
+    assert sorted(p.name for p in cells) == ["acmr-32b-seed0.json"] * 2 + ["twotower-32b-seed0.json"] * 2
+    stamps = [p.stat().st_mtime_ns for p in cells]
+    assert bench.main(argv) == 0  # everything finished: nothing is trained again
+    assert [p.stat().st_mtime_ns for p in cells] == stamps
+    assert json.loads(out.with_suffix(".json").read_text())["sections"][0]["rows"] == sec["rows"]
+
+
+@pytest.mark.parametrize("extra, msg", [(["--rows", "cmsl,nope"], "--rows"), (["--protocols", "x"], "--protocols"),
+                                        (["--seeds", "0,x"], "--seeds"), (["--top-k", "0"], "--top-k")])
+def test_bad_arguments_exit_2(bench, tmp_path, capsys, extra, msg):
+    out = tmp_path / "res"
+    with pytest.raises(SystemExit) as e:
+        bench.main(["--data", str(tmp_path), "--work", str(tmp_path / "w"), "--out", str(out / "u"), *extra])
+    assert e.value.code == 2 and msg in capsys.readouterr().err and not out.exists()
+
+
+def test_a_folder_that_is_not_a_dataset_exits_2(bench, tmp_path, capsys):
+    out = tmp_path / "res"
+    assert bench.main(["--data", str(tmp_path), "--work", str(tmp_path / "w"), "--out", str(out / "u")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --data") and err.count("\n") == 1 and not out.exists()
