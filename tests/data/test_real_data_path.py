@@ -104,3 +104,21 @@ def test_data_info_counts_the_train_split_vocabulary(tiny_dataset, tmp_path):
     s = summarize(Dataset.load(tiny_dataset.root))["text"]["tags"]
     assert s["vocabulary_size"] == 4 and s["vocabulary_size_all_items"] == 5
     assert s["vocabulary_split"] == "train split of protocol 'default'"
+
+
+def test_data_info_reports_query_tokens_outside_the_train_vocabulary(tiny_dataset):
+    from crossmedia.data.info import format_summary
+    from crossmedia.data.text import Tokenizer
+
+    ds = Dataset.load(tiny_dataset.root)
+    p = ds.protocol()
+    tok = Tokenizer.parse(None)
+    n_query_tokens = sum(len(tok(ds.items[int(i)]["tags"])) for i in p["query"])
+    for i in p["query"]:  # every query text gains one word no training text has
+        ds.items[int(i)]["tags"] = ds.items[int(i)]["tags"] + ["zebra"]
+    ds.save(tiny_dataset.root)
+    s = summarize(Dataset.load(tiny_dataset.root))
+    share = s["protocols"]["default"]["unseen_query_tokens"]["tags"]
+    assert share == pytest.approx(len(p["query"]) / (n_query_tokens + len(p["query"])))
+    assert any("tokens are not in its training vocabulary" in w and "data.unseen_words" in w for w in s["warnings"])
+    assert f"tags {share:.0%}" in format_summary(s).split("query tokens outside the train vocabulary: ")[1]

@@ -54,9 +54,25 @@ def summarize(ds: Dataset, top: int = 10) -> dict:
         out["warnings"] += coverage_warnings(cov, field, tok)
     for name, p in protocols.items():
         out["protocols"][name] = p.summary()
+        unseen = {f: unseen_query_tokens(ds.texts(f), p, tok) for f in fields}
+        out["protocols"][name]["unseen_query_tokens"] = unseen
+        out["warnings"] += [f"protocol {name!r}: {u:.0%} of the query texts' {f!r} tokens are not in its training "
+                            "vocabulary (dropped as <unk>; data.unseen_words maps them through word vectors)"
+                            for f, u in unseen.items() if u is not None and u > UNSEEN_WARN]
     if "source" in ds.meta:
         out["source"] = ds.meta["source"]
     return out
+
+
+#: ``data info`` warns when more of a protocol's query tokens than this are outside its training vocabulary
+UNSEEN_WARN = 0.1
+
+
+def unseen_query_tokens(texts, protocol, tokenizer) -> float | None:
+    """Share of the query split's tokens that the train split's vocabulary lacks (None: no query tokens)."""
+    train = {w for i in protocol["train"] for w in tokenizer(texts[int(i)])}
+    query = [w for i in protocol["query"] for w in tokenizer(texts[int(i)])]
+    return sum(w not in train for w in query) / len(query) if query else None
 
 
 def format_summary(s: dict) -> str:
@@ -79,6 +95,10 @@ def format_summary(s: dict) -> str:
         lines.append(f"protocol  {name} v{p['version']} (seed {p['seed']}): train {c.get('train')}, val {c.get('val')}, "
                      f"query {c.get('query')}, retrieval {c.get('retrieval')}")
         lines.append(f"          rule: {p['rule']}")
+        unseen = {f: u for f, u in p.get("unseen_query_tokens", {}).items() if u is not None}
+        if unseen:
+            lines.append("          query tokens outside the train vocabulary: "
+                         + ", ".join(f"{f} {u:.0%}" for f, u in unseen.items()))
         for w in p.get("warnings", []):
             lines.append(f"          warning: {w}")
     if not s["protocols"]:
