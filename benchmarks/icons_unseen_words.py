@@ -100,6 +100,7 @@ def run_one(args, protocol: str, row: str, with_unseen: bool, seeds: list[int]) 
                             image_source="features", echo=lambda m: None if "\n" in m else log("  " + m))
     r = next(r for r in rep["rows"] if r["codes"] == "native" and r["model"] == model)
     return {"row": r, "overrides": overrides, "bench_out": str(out), "convention": rep["convention"],
+            "cells_commit": rep.get("git_commit"),
             "queries": rep["queries"], "database": rep["database"], "random_ranking": rep["random_ranking"],
             "protocol_summary": rep["protocol"]}
 
@@ -143,14 +144,23 @@ def markdown(report: dict) -> str:
               f"item share a label; ties: {c.get('tie', 'index')}; each model ranks with its own codec (CMSL, CDQ: "
               "composite-quantized database, continuous queries, AQD; the others their native codes); mean ± sample std "
               f"over seeds {report['seeds']}; checkpoints chosen on the val split every epoch. Data: "
-              f"`{report['data']}` ({report['dataset_source']}); settings of benchmarks/icons.py "
+              f"`{report['data']}` ({describe_source(report['dataset_source'])}); settings of benchmarks/icons.py "
               f"({report['epochs']} epochs).", "",
               f"Wall time {report['wall_time_s']:.0f} s this run on {report['machine']['cores']} CPU cores "
               f"({report['machine']['cpu']}), torch threads {report['threads']}, load average "
               f"{report['machine']['loadavg_at_start']} at start, {report['loadavg_end']} at the end (cells reused from "
-              f"earlier runs keep their own times in their folders). git {report['git_commit']}; {report['created']}; "
-              f"`{report['command']}`.", ""]
+              f"earlier runs keep their own times in their folders). git {report['git_commit']} (cells trained at "
+              f"{', '.join(sorted({str(c) for sec in report['sections'] for r in sec['rows'] for c in r['cells_commit'].values()}))}); "
+              f"{report['created']}; `{report['command']}`.", ""]
     return "\n".join(lines)
+
+
+def describe_source(src: dict) -> str:
+    """One line for a generated dataset's ``source`` record."""
+    if src.get("generator") == "crossmedia.data.icon_scenes":
+        return (f"icon scenes, generator version {src.get('generator_version')}, {src.get('n')} scenes, seed "
+                f"{src.get('seed')}, language {src.get('lang')}, novel-icon fraction {src.get('novel_fraction')}")
+    return ", ".join(f"{k} {v}" for k, v in src.items() if not isinstance(v, (dict, list))) or "no source recorded"
 
 
 def unseen_share(data: Path, protocol: str, source: str) -> str:
@@ -220,7 +230,7 @@ def main(argv=None) -> int:
         print(f"error: --data {args.data}: {e}", file=sys.stderr)
         return 2
     command = "python benchmarks/icons_unseen_words.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    t0 = time.perf_counter()
+    t0, commit = time.perf_counter(), git_commit()  # the code this process runs
     report = {"bench": "icons-unseen-words", "data": str(args.data), "dataset_source": src, "seeds": seeds,
               "epochs": args.epochs, "settings": {"source": args.source, "top_k": args.top_k, "weight": args.weight},
               "threshold": THRESHOLD, "machine": machine_info(), "threads": args.threads, "command": command,
@@ -237,12 +247,13 @@ def main(argv=None) -> int:
                 sec["rows"].append({"name": row, "model": ROWS[row][0], "description": ROWS[row][2],
                                     "without": a["row"], "with": b["row"], "delta": delta(a["row"], b["row"]),
                                     "bench_out": {"without": a["bench_out"], "with": b["bench_out"]},
-                                    "overrides": {"without": a["overrides"], "with": b["overrides"]}})
+                                    "overrides": {"without": a["overrides"], "with": b["overrides"]},
+                                    "cells_commit": {"without": a["cells_commit"], "with": b["cells_commit"]}})
             by = {r["name"]: r for r in sec["rows"]}
             if "cmsl" in by and "cmsl_no_expansion" in by:
                 sec["expansion"] = {k: delta(by["cmsl_no_expansion"][k], by["cmsl"][k]) for k in ("without", "with")}
             report["sections"].append(sec)
-        report.update({"git_commit": git_commit(), "wall_time_s": round(time.perf_counter() - t0, 1),
+        report.update({"git_commit": commit, "wall_time_s": round(time.perf_counter() - t0, 1),
                        "loadavg_end": round(os.getloadavg()[0], 2), "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
         write_json(Path(args.out + ".json"), report)
         write_text(Path(args.out + ".md"), markdown(report))

@@ -193,3 +193,24 @@ def test_a_cell_another_process_is_computing_is_left_to_it(tmp_path, capsys):
         os.close(fd)
     assert _bench(tmp_path / "d", out, models="acmr") == 0  # released: trained now
     assert (out / "cells" / "acmr-8b-seed0.json").is_file()
+
+
+def test_cells_record_the_commit_the_bench_started_with(tmp_path, monkeypatch):
+    """The code a bench runs is the code it started with: a cell finishing after the working tree
+    moved on (a commit during the training) keeps the commit read at the start."""
+    from crossmedia.bench import quality
+
+    head = {"commit": "at-start"}
+    real_train = quality.train
+
+    def train_then_commit(*a, **kw):
+        out = real_train(*a, **kw)
+        head["commit"] = "committed-during-training"
+        return out
+
+    monkeypatch.setattr(quality, "git_commit", lambda *a: head["commit"])
+    monkeypatch.setattr(quality, "train", train_then_commit)
+    make_tiny_dataset(tmp_path / "d", n=120)
+    assert _bench(tmp_path / "d", tmp_path / "bench", models="twotower") == 0
+    cell = json.loads((tmp_path / "bench" / "cells" / "twotower-8b-seed0.json").read_text())
+    assert cell["git_commit"] == "at-start"

@@ -186,11 +186,14 @@ class QualityBench:
             "queries": res["queries"], "database": res["database"], "relevance": res["relevance"],
             "random_ranking": res["random_ranking"]["map_all"], "convention": conv,
             "protocol": rd.protocol.summary(), "dataset": {"name": rd.dataset.name, "root": str(rd.dataset.root)},
-            "git_commit": git_commit(), "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "git_commit": self.git_commit, "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "torch_threads": self.threads, "machine": info.get("machine"), "run": str(run.path), "config": cfg,
         }
 
     def run(self) -> dict:
+        # the commit of the code this process runs: read once at the start, so that a cell
+        # finishing after the working tree moved on is not labelled with the newer commit
+        self.git_commit = git_commit()
         self.preflight()
         t0 = time.perf_counter()
         # seed by seed over all models: an interrupted bench leaves a complete table with fewer seeds
