@@ -146,6 +146,7 @@ def markdown(report: dict) -> str:
               f"over seeds {report['seeds']}; checkpoints chosen on the val split every epoch. Data: "
               f"`{report['data']}` ({describe_source(report['dataset_source'])}); settings of benchmarks/icons.py "
               f"({report['epochs']} epochs).", "",
+              f"Training time of the table's cells: {train_seconds(report):.0f} s (their recorded times, summed). "
               f"Wall time {report['wall_time_s']:.0f} s this run on {report['machine']['cores']} CPU cores "
               f"({report['machine']['cpu']}), torch threads {report['threads']}, load average "
               f"{report['machine']['loadavg_at_start']} at start, {report['loadavg_end']} at the end (cells reused from "
@@ -153,6 +154,12 @@ def markdown(report: dict) -> str:
               f"{', '.join(sorted({str(c) for sec in report['sections'] for r in sec['rows'] for c in r['cells_commit'].values()}))}); "
               f"{report['created']}; `{report['command']}`.", ""]
     return "\n".join(lines)
+
+
+def train_seconds(report: dict) -> float:
+    """The recorded training times of every cell in the report, summed."""
+    return sum(float(v) for sec in report["sections"] for r in sec["rows"] for side in ("without", "with")
+               for v in (r[side].get("train_time_s") or {}).get("values", []))
 
 
 def describe_source(src: dict) -> str:
