@@ -23,6 +23,7 @@ only when their recorded settings equal the ones asked for). Two processes may r
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -86,6 +87,7 @@ def offer_cells(reuse: list[Path], dst: Path, model: str, seeds: list[int]) -> i
 
 def run_one(args, protocol: str, row: str, with_unseen: bool, seeds: list[int]) -> dict:
     from crossmedia.bench import run_quality_bench
+    from crossmedia.bench.quality import cell_id
 
     model, extra, _ = ROWS[row]
     out = bench_folder(Path(args.work), protocol, row, with_unseen)
@@ -99,6 +101,8 @@ def run_one(args, protocol: str, row: str, with_unseen: bool, seeds: list[int]) 
     rep = run_quality_bench(Path(args.data), [model], [32], seeds, out, overrides=overrides, threads=args.threads,
                             image_source="features", echo=lambda m: None if "\n" in m else log("  " + m))
     r = next(r for r in rep["rows"] if r["codes"] == "native" and r["model"] == model)
+    r["best_val_score"] = [json.loads((out / "cells" / f"{cell_id(model, 32, s)}.json").read_text(encoding="utf-8"))
+                           .get("best_val_score") for s in seeds]
     return {"row": r, "overrides": overrides, "bench_out": str(out), "convention": rep["convention"],
             "cells_commit": rep.get("git_commit"),
             "queries": rep["queries"], "database": rep["database"], "random_ranking": rep["random_ranking"],
@@ -128,11 +132,12 @@ def markdown(report: dict) -> str:
                   f"{sec['queries']['count']} queries against {sec['database']['count']} retrieval items; random ranking "
                   f"{sec['random_ranking']:.4f}. {sec['unseen_share']}", "",
                   "| model | without: image→text | text→image | with: image→text | text→image | Δ i→t (pooled std) | "
-                  "Δ t→i (pooled std) |", "|---|---:|---:|---:|---:|---:|---:|"]
+                  "Δ t→i (pooled std) | val without → with |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
         for r in sec["rows"]:
             a, b = r["without"], r["with"]
             lines.append(f"| {r['name']} | {fmt(a['image->text'])} | {fmt(a['text->image'])} | {fmt(b['image->text'])} | "
-                         f"{fmt(b['text->image'])} | {dcell(r['delta']['image->text'])} | {dcell(r['delta']['text->image'])} |")
+                         f"{fmt(b['text->image'])} | {dcell(r['delta']['image->text'])} | {dcell(r['delta']['text->image'])} | "
+                         f"{mean_val(a)} → {mean_val(b)} |")
         if sec.get("expansion"):
             e = sec["expansion"]
             lines += ["", "What CMSL's semantic expansion is worth (CMSL − CMSL without expansion): without unseen words "
@@ -143,7 +148,9 @@ def markdown(report: dict) -> str:
     lines += ["**Metric.** mAP@all over the whole ranking (DCMH protocol: AP ÷ relevant items); relevant iff query and "
               f"item share a label; ties: {c.get('tie', 'index')}; each model ranks with its own codec (CMSL, CDQ: "
               "composite-quantized database, continuous queries, AQD; the others their native codes); mean ± sample std "
-              f"over seeds {report['seeds']}; checkpoints chosen on the val split every epoch. Data: "
+              f"over seeds {report['seeds']}; checkpoints chosen on the val split every epoch (last column: the mean "
+              "best val mAP@all, both directions averaged, without → with the setting; val texts are encoded with it "
+              "too). Data: "
               f"`{report['data']}` ({describe_source(report['dataset_source'])}); settings of benchmarks/icons.py "
               f"({report['epochs']} epochs).", "",
               f"Training time of the table's cells: {train_seconds(report):.0f} s (their recorded times, summed). "
@@ -154,6 +161,12 @@ def markdown(report: dict) -> str:
               f"{', '.join(sorted({str(c) for sec in report['sections'] for r in sec['rows'] for c in r['cells_commit'].values()}))}); "
               f"{report['created']}; `{report['command']}`.", ""]
     return "\n".join(lines)
+
+
+def mean_val(row: dict) -> str:
+    """The mean best validation mAP@all (both directions) of a row's cells, what selected their checkpoints."""
+    vals = [v for v in row.get("best_val_score") or [] if v is not None]
+    return f"{sum(vals) / len(vals):.4f}" if vals else "–"
 
 
 def train_seconds(report: dict) -> float:

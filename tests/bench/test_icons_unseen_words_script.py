@@ -44,7 +44,8 @@ def test_rows_with_and_without_unseen_words_and_a_rerun_trains_nothing(bench, tm
         assert d == pytest.approx(r["with"]["image->text"]["mean"] - r["without"]["image->text"]["mean"])
     assert "are not in the training vocabulary" in sec["unseen_share"]
     md = out.with_suffix(".md").read_text()
-    assert "| twotower |" in md and "`data.unseen_words=" in md
+    assert "| twotower |" in md and "`data.unseen_words=" in md and "val without → with" in md
+    assert all(len(r[s]["best_val_score"]) == 1 for r in sec["rows"] for s in ("with", "without"))
     cells = sorted(work.glob("unseen-novel-icons-*/cells/*.json"))
     assert sorted(p.name for p in cells) == ["acmr-32b-seed0.json"] * 2 + ["twotower-32b-seed0.json"] * 2
     stamps = [p.stat().st_mtime_ns for p in cells]
