@@ -9,6 +9,12 @@ SMALL_CMSL = ["model.bits=16", "model.K=256", "model.global_dim=8", "model.cnn_c
               "train.val_every=0", "train.threads=1"]
 
 
+@pytest.fixture(scope="session")
+def small_cmsl():
+    """The small CMSL settings of the shared runs, for tests that train a variant of their own."""
+    return list(SMALL_CMSL)
+
+
 def _train(root, out, *sets):
     from crossmedia.config import resolve_config
     from crossmedia.train import train

@@ -417,3 +417,22 @@ def test_a_run_with_unseen_words_maps_them_at_query_time(synth_data, tmp_path):
     assert ix.search_text("violet", k=3)
     with pytest.raises(UserError, match="vocabulary"):
         ix.search_text("zzzz")  # no vector either
+
+
+def test_explain_needs_a_word_of_the_vocabulary_even_with_unseen_words(synth_data, tmp_path, small_cmsl):
+    """A query of unseen words only is searchable (bag of words) but has no word for the
+    word-region attention: explain says so in one line."""
+    from crossmedia.config import resolve_config
+    from crossmedia.train import train
+
+    vec = tmp_path / "vec.txt"
+    vec.write_text("purple 1 0 0\nviolet 0.9 0.1 0\n")
+    run = tmp_path / "run"
+    train(resolve_config(None, ["model.name=cmsl", *small_cmsl, "train.epochs=1", f"data.unseen_words={vec}"],
+                         data__root=str(synth_data)), run)
+    ix = Index.build(run, synth_data, tmp_path / "ix")
+    item = ix.search_text("violet", k=1)[0].id
+    with pytest.raises(UserError, match="explain: none of the words of 'violet'"):
+        ix.explain("violet", item)
+    words, attn, _ = ix.explain("purple violet", item)
+    assert words == ["purple"] and attn.shape[0] == 1

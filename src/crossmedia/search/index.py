@@ -543,6 +543,9 @@ class Index:
         b = text_batch(model.info, self._vocab, query)
         tokens = b["tokens"][0]
         words = [self._vocab.words[int(t)] for t in tokens[attention_rows(tokens)]]
+        if not words:  # only unseen words, which data.unseen_words maps in the bag of words, not in the tokens
+            raise UserError(f"explain: none of the words of {query!r} is in the model's vocabulary; word-region "
+                            "attention needs at least one")
         regions = torch.from_numpy(np.asarray(self.arrays["regions"][row : row + 1], dtype=np.float32))
         attn = model.word_region_attention({REGION_FEATURES: regions}, b)[0].float().cpu().numpy()
         if attn.shape[0] != len(words):
