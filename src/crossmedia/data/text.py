@@ -29,11 +29,14 @@ import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from ..errors import ConfigError
+
+if TYPE_CHECKING:  # crossmedia.data.unseen imports this module
+    from .unseen import UnseenWords
 
 PAD, UNK = "<pad>", "<unk>"
 _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
@@ -218,7 +221,7 @@ class Vocabulary:
     tokenizer: Tokenizer = Tokenizer("ascii")
     #: maps tokens the vocabulary lacks onto its words in :meth:`bag` (``data.unseen_words``,
     #: :class:`crossmedia.data.unseen.UnseenWords`); None: they are dropped
-    unseen: object | None = field(default=None, repr=False, compare=False)
+    unseen: "UnseenWords | None" = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.index = {w: i for i, w in enumerate(self.words)}

@@ -26,24 +26,23 @@ not prefer it, so it is off by default.
 
 from __future__ import annotations
 
-import re
 import threading
 from typing import Iterable, Sequence
 
 import numpy as np
 
 from ..errors import ConfigError
-from .text import PAD, UNK, Vocabulary
+from .text import _WORD, PAD, UNK, Vocabulary
 
 __all__ = ["UnseenWords", "unseen_words_from_config", "run_vocabulary", "MAX_TOP_K"]
 
 #: the most vocabulary words one unseen token may add (``data.unseen_top_k``)
 MAX_TOP_K = 50
-_PARTS = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 
 
 def _parts(word: str) -> list[str]:
-    return _PARTS.findall(word.lower())
+    """The words of a multi-word token, split by the ``words`` tokenizer's rule."""
+    return _WORD.findall(word.lower())
 
 
 class UnseenWords:
@@ -57,8 +56,7 @@ class UnseenWords:
             raise ConfigError(f"data.unseen_top_k: expected 1..{MAX_TOP_K}, got {top_k}")
         if not 0.0 < float(weight) <= 1.0:
             raise ConfigError(f"data.unseen_weight: expected a number in (0, 1], got {weight}")
-        self.words = list(vocab.words)
-        self.index = dict(vocab.index)
+        self.vocab = vocab  # read, never copied: its words and index
         self.source = str(source)
         self.top_k = int(top_k)
         self.weight = float(weight)
@@ -94,13 +92,14 @@ class UnseenWords:
 
     def _prepare_targets(self) -> None:
         if self._targets is None:
-            ids = np.array([i for i, w in enumerate(self.words) if w not in (PAD, UNK)], dtype=np.int64)
-            vecs, found = self._vectors([self.words[i] for i in ids])
+            words = self.vocab.words
+            ids = np.array([i for i, w in enumerate(words) if w not in (PAD, UNK)], dtype=np.int64)
+            vecs, found = self._vectors([words[i] for i in ids])
             self._targets, self._target_ids = vecs[found], ids[found]
 
     def prepare(self, tokens: Iterable[str]) -> None:
         """Map every unseen token among ``tokens`` not mapped yet, ``chunk`` at a time."""
-        todo = sorted({t for t in tokens if t not in self.index and t not in self._mapped})
+        todo = sorted({t for t in tokens if t not in self.vocab.index and t not in self._mapped})
         if not todo:
             return
         with self._lock:
@@ -129,10 +128,11 @@ class UnseenWords:
         """Vocabulary id → weight added by the unseen tokens among ``tokens`` (largest weight per
         id; ids of words the text has are left out)."""
         self.prepare(tokens)
-        present = {self.index[t] for t in tokens if t in self.index}
+        index = self.vocab.index
+        present = {index[t] for t in tokens if t in index}
         out: dict[int, float] = {}
         for t in tokens:
-            if t in self.index:
+            if t in index:
                 continue
             for j, w in self._mapped.get(t, ()):
                 if j not in present and w > out.get(j, 0.0):
