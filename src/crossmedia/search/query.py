@@ -44,7 +44,7 @@ def text_batch(info, vocab, query: str) -> dict:
         raise UserError("this index's model reads precomputed text features, not words; text queries are not possible")
     if not isinstance(query, str) or not query.strip():
         raise UserError("query: empty text; give some words to search for")
-    if not known_words(vocab, query) and not vocab.bag(query):  # (a run with data.unseen_words maps unseen words)
+    if not vocab.bag(query):  # its known words, and with data.unseen_words the words its unseen ones map to
         sample = ", ".join(vocab.words[2:8])
         raise UserError(f"query {query!r}: none of its words is in the model's vocabulary ({len(vocab) - 2} words, "
                         f"e.g. {sample})")
