@@ -37,10 +37,12 @@ def summarize(ds: Dataset, top: int = 10) -> dict:
     tok = resolve_tokenizer(None, recorded, [t for f in fields for t in ds.texts(f)[:5000]]) if fields else None
     if tok is not None:
         out["tokenizer"] = {"name": tok.spec, "how": "recorded in dataset.json" if recorded else "detected from the text"}
+    tokens: dict[str, list[list[str]]] = {}  # per field, each text's tokens: read once, used for every protocol
     for field in fields:
         texts = ds.texts(field)
         vocab = Vocabulary.build(texts, tokenizer=tok)
-        lengths = [len(vocab.encode(t)) for t in texts]
+        tokens[field] = [tok(t) for t in texts]
+        lengths = [len(t) for t in tokens[field]]
         cov = coverage(texts, tok)
         entry = {"vocabulary_size_all_items": len(vocab) - 2, "mean_length": float(np.mean(lengths)),
                  "empty": int(sum(1 for n in lengths if n == 0)), "dropped_share": cov["dropped_share"]}
@@ -54,7 +56,7 @@ def summarize(ds: Dataset, top: int = 10) -> dict:
         out["warnings"] += coverage_warnings(cov, field, tok)
     for name, p in protocols.items():
         out["protocols"][name] = p.summary()
-        unseen = {f: unseen_query_tokens(ds.texts(f), p, tok) for f in fields}
+        unseen = {f: unseen_query_tokens(tokens[f], p) for f in fields}
         out["protocols"][name]["unseen_query_tokens"] = unseen
         out["warnings"] += [f"protocol {name!r}: {u:.0%} of the query texts' {f!r} tokens are not in its training "
                             "vocabulary (dropped as <unk>; data.unseen_words maps them through word vectors)"
@@ -68,10 +70,11 @@ def summarize(ds: Dataset, top: int = 10) -> dict:
 UNSEEN_WARN = 0.1
 
 
-def unseen_query_tokens(texts, protocol, tokenizer) -> float | None:
-    """Share of the query split's tokens that the train split's vocabulary lacks (None: no query tokens)."""
-    train = {w for i in protocol["train"] for w in tokenizer(texts[int(i)])}
-    query = [w for i in protocol["query"] for w in tokenizer(texts[int(i)])]
+def unseen_query_tokens(tokens: list[list[str]], protocol) -> float | None:
+    """Share of the query split's tokens (``tokens``: each item's) that the train split's
+    vocabulary lacks (None: no query tokens)."""
+    train = {w for i in protocol["train"] for w in tokens[int(i)]}
+    query = [w for i in protocol["query"] for w in tokens[int(i)]]
     return sum(w not in train for w in query) / len(query) if query else None
 
 
