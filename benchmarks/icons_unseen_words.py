@@ -122,6 +122,14 @@ def delta(a: dict, b: dict) -> dict:
     return icons_ablation.compare(a, b, added=True)
 
 
+def expansion_deltas(rows: list[dict]) -> dict:
+    """What semantic expansion is worth, without and with unseen words, for each pair of
+    :data:`EXPANSION_PAIRS` whose two rows are both in ``rows``: keyed by the row with expansion."""
+    by = {r["name"]: r for r in rows}
+    return {full: {k: delta(by[bare][k], by[full][k]) for k in ("without", "with")}
+            for full, bare in EXPANSION_PAIRS if full in by and bare in by}
+
+
 def markdown(report: dict) -> str:
     from crossmedia.bench.quality import format_mean_std as fmt
 
@@ -276,9 +284,7 @@ def main(argv=None) -> int:
                                     "bench_out": {"without": a["bench_out"], "with": b["bench_out"]},
                                     "overrides": {"without": a["overrides"], "with": b["overrides"]},
                                     "cells_commit": {"without": a["cells_commit"], "with": b["cells_commit"]}})
-            by = {r["name"]: r for r in sec["rows"]}
-            sec["expansion"] = {full: {k: delta(by[bare][k], by[full][k]) for k in ("without", "with")}
-                                for full, bare in EXPANSION_PAIRS if full in by and bare in by}
+            sec["expansion"] = expansion_deltas(sec["rows"])
             report["sections"].append(sec)
         report.update({"git_commit": commit, "wall_time_s": round(time.perf_counter() - t0, 1),
                        "loadavg_end": round(os.getloadavg()[0], 2), "created": time.strftime("%Y-%m-%dT%H:%M:%S")})

@@ -68,3 +68,19 @@ def test_a_folder_that_is_not_a_dataset_exits_2(bench, tmp_path, capsys):
     assert bench.main(["--data", str(tmp_path), "--work", str(tmp_path / "w"), "--out", str(out / "u")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: --data") and err.count("\n") == 1 and not out.exists()
+
+
+def test_expansion_is_measured_for_each_pair_whose_two_rows_ran(bench):
+    def row(name, without, with_):
+        cell = lambda m: {"mean": m, "std": 0.001, "n": 3}  # noqa: E731
+        return {"name": name, "without": {d: cell(without) for d in bench.DIRECTIONS},
+                "with": {d: cell(with_) for d in bench.DIRECTIONS}}
+
+    rows = [row("cmsl", 0.23, 0.25), row("cmsl_no_expansion", 0.24, 0.25), row("cmsl_glove", 0.245, 0.27),
+            row("cmsl_glove_no_expansion", 0.24, 0.25), row("acmr", 0.25, 0.26)]
+    e = bench.expansion_deltas(rows)
+    assert set(e) == {"cmsl", "cmsl_glove"}
+    assert e["cmsl"]["without"]["image->text"]["delta"] == pytest.approx(-0.01)
+    assert e["cmsl_glove"]["with"]["text->image"]["delta"] == pytest.approx(0.02)
+    assert e["cmsl_glove"]["with"]["earns_either"] and not e["cmsl"]["with"]["earns_either"]
+    assert set(bench.expansion_deltas(rows[2:3] + rows[4:])) == set()  # a pair needs both rows
