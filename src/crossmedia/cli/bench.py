@@ -31,7 +31,7 @@ def _ints(option: str, text: str) -> list[int]:
               help="Comma-separated registered model names (see `crossmedia models`).")
 @click.option("--bits", default="16,32,64", show_default=True, help="Comma-separated code lengths.")
 @click.option("--seeds", default="3", show_default=True,
-              help="Number of seeds (N → seeds 0..N-1) or a comma-separated list of seeds.")
+              help="Number of seeds (N → seeds 0..N-1) or a comma-separated list of seeds (one seed S alone: 'S,').")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder (reused: finished cells are skipped).")
 @click.option("--set", "overrides", multiple=True, metavar="[MODEL:]KEY=VALUE",
               help="Config override for every model, or for one with a MODEL: prefix (e.g. cmsl:train.lr=1e-3).")
