@@ -254,7 +254,8 @@ def run_part(args, name: str, root: Path, protocol: str, size: dict, tracker: Tr
     overrides = bench_overrides(name, protocol, size)
     log(f"bench {name} / {protocol}: {', '.join(args.models)}, 32 bits, {size['seeds']} seed(s)")
     rep = run_quality_bench(root, args.models, [32], list(range(size["seeds"])), out, overrides=overrides,
-                            threads=args.threads, image_source="features", echo=tracker.echo)
+                            threads=args.threads, image_source="features", echo=tracker.echo,
+                            code_commit=args.code_commit)
     tie = rep["convention"].get("tie", "index")
     tags = oracle(root, protocol, tie, "tags")
     # the oracle: noise-free keywords where the data has them (icon scenes), else the tags themselves
@@ -361,6 +362,7 @@ def main(argv=None) -> int:
 
     from crossmedia.seed import git_commit, machine_info
 
+    args.code_commit = git_commit()  # the code this process runs, whenever its benches start
     from crossmedia.data.emoji import detect_route
     from crossmedia.errors import UserError
 
@@ -392,7 +394,7 @@ def main(argv=None) -> int:
                 parts.append(run_part(args, part, roots[part], protocol, size, tracker))
                 sessions.update()
                 report = {"bench": "icons", "size": size_name, "sizes": size, "parts": parts, "models": args.models,
-                          "machine": machine, "threads": args.threads, "git_commit": git_commit(),
+                          "machine": machine, "threads": args.threads, "git_commit": args.code_commit,
                           "wall_time_s": round(time.perf_counter() - t0, 1),
                           "wall_time_s_all_sessions": sessions.total_s, "sessions": sessions.data["sessions"],
                           "loadavg_end": round(os.getloadavg()[0], 2), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),

@@ -147,7 +147,8 @@ def run_variant(args, root: Path, protocol: str, variant: str, bits: list[int], 
     overrides = [*icons.bench_overrides("scenes", protocol, args.size), *args.set, *extra]
     log(f"{variant} / {protocol}: {model}, bits {bits}, seeds {seeds} -> {out}")
     rep = run_quality_bench(root, [model], bits, seeds, out, overrides=overrides, threads=args.threads,
-                            image_source="features", echo=lambda m: None if "\n" in m else log("  " + m))
+                            image_source="features", echo=lambda m: None if "\n" in m else log("  " + m),
+                            code_commit=args.code_commit)
     rows = []
     for r in rep["rows"]:
         if r["codes"] != "native" or r["model"] != model:
@@ -264,6 +265,7 @@ def main(argv=None) -> int:
     from crossmedia.errors import UserError
     from crossmedia.seed import git_commit, machine_info
 
+    args.code_commit = git_commit()  # the code this process runs, whenever its benches start
     torch.set_num_threads(args.threads)
     try:
         detect_route(args.src)
@@ -300,11 +302,11 @@ def main(argv=None) -> int:
                 row = run_variant(args, root, protocol, v, [32], seeds)["rows"][0]
                 row["compare"] = compare(entry["reference_row"], row, added=v in ADDED)
                 entry["variants"].append(row)
-                _write(args, report, t0, git_commit)
+                _write(args, report, t0)
         if extra_bits and "default" in protocols and "cmsl" in refs:
             rep = run_variant(args, root, "default", "cmsl", sorted({32, *extra_bits}), seeds)
             report["bits"] = sorted(rep["rows"], key=lambda r: r["bits"])
-        _write(args, report, t0, git_commit)
+        _write(args, report, t0)
         log(f"wrote {args.out}.md")
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -315,8 +317,8 @@ def main(argv=None) -> int:
     return 0
 
 
-def _write(args, report: dict, t0: float, git_commit) -> None:
-    report.update({"git_commit": git_commit(), "wall_time_s": round(time.perf_counter() - t0, 1),
+def _write(args, report: dict, t0: float) -> None:
+    report.update({"git_commit": args.code_commit, "wall_time_s": round(time.perf_counter() - t0, 1),
                    "loadavg_end": round(os.getloadavg()[0], 2), "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
     write_json(Path(args.out + ".json"), report)
     write_text(Path(args.out + ".md"), markdown(report))

@@ -106,7 +106,8 @@ def run_one(args, protocol: str, row: str, with_unseen: bool, seeds: list[int]) 
                  *(unseen_overrides(args.source, args.top_k, args.weight) if with_unseen else [])]
     log(f"{row} / {protocol} / {'with' if with_unseen else 'without'} unseen words: seeds {seeds} -> {out}")
     rep = run_quality_bench(Path(args.data), [model], [32], seeds, out, overrides=overrides, threads=args.threads,
-                            image_source="features", echo=lambda m: None if "\n" in m else log("  " + m))
+                            image_source="features", echo=lambda m: None if "\n" in m else log("  " + m),
+                            code_commit=args.code_commit)
     r = next(r for r in rep["rows"] if r["codes"] == "native" and r["model"] == model)
     r["best_val_score"] = [json.loads((out / "cells" / f"{cell_id(model, 32, s)}.json").read_text(encoding="utf-8"))
                            .get("best_val_score") for s in seeds]
@@ -266,6 +267,7 @@ def main(argv=None) -> int:
         return 2
     command = "python benchmarks/icons_unseen_words.py " + " ".join(sys.argv[1:] if argv is None else argv)
     t0, commit = time.perf_counter(), git_commit()  # the code this process runs
+    args.code_commit = commit
     report = {"bench": "icons-unseen-words", "data": str(args.data), "dataset_source": src, "seeds": seeds,
               "epochs": args.epochs, "settings": {"source": args.source, "top_k": args.top_k, "weight": args.weight},
               "threshold": THRESHOLD, "machine": machine_info(), "threads": args.threads, "command": command,

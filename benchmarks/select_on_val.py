@@ -148,7 +148,7 @@ def main(argv=None) -> int:
     if not (args.data / "dataset.json").is_file():
         print(f"error: --data {args.data}: not a prepared dataset (no dataset.json)", file=sys.stderr)
         return 2
-    t0 = time.time()
+    t0, code_commit = time.time(), git_commit(ROOT)  # the code this process runs, whenever its benches start
     candidates = []
     for name, overrides in specs:
         folder = args.work / name
@@ -156,7 +156,7 @@ def main(argv=None) -> int:
         try:
             rep = run_quality_bench(args.data, [args.model], [args.bits], seeds, folder, threads=args.threads,
                                     overrides=[*args.shared, *(f"{args.model}:{o}" for o in overrides)],
-                                    image_source=args.image_source)
+                                    image_source=args.image_source, code_commit=code_commit)
         except UserError as e:  # checked before any training: nothing of this candidate is left behind
             print(f"error: candidate {name}: {e}", file=sys.stderr)
             return 2
@@ -172,7 +172,7 @@ def main(argv=None) -> int:
         "candidates": candidates, "choice": summarise(candidates),
         "machine": f"{m['cores']} CPU cores ({m['cpu'] or 'CPU model unknown'}), load average at the end "
                    + (f"{m['loadavg_at_start'][0]:.2f}" if m["loadavg_at_start"] else "unknown"), "threads": args.threads,
-        "git_commit": git_commit(ROOT), "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "wall_s": time.time() - t0,
+        "git_commit": code_commit, "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "wall_s": time.time() - t0,
         "command": "python benchmarks/select_on_val.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -131,7 +131,7 @@ def test_captions_part_reads_the_scenes_data_with_the_caption_field(tmp_path, ic
     calls = []
     monkeypatch.setattr(X, "extract_features", _fake_extract(calls))
     args = Namespace(src=str(write_packages(tmp_path / "npm")), work=str(tmp_path / "work"),
-                     parts=["scenes-captions", "scenes"], threads=1, models=["twotower"])
+                     parts=["scenes-captions", "scenes"], threads=1, models=["twotower"], code_commit=None)
     roots = icons.build_data(args, {"scenes": 24, "seeds": 1, "epochs": 1})
     assert roots["scenes-captions"] == roots["scenes"] and calls == ["data-scenes"]  # generated once
     assert not (tmp_path / "work" / "data-scenes-captions").exists()

@@ -214,3 +214,18 @@ def test_cells_record_the_commit_the_bench_started_with(tmp_path, monkeypatch):
     assert _bench(tmp_path / "d", tmp_path / "bench", models="twotower") == 0
     cell = json.loads((tmp_path / "bench" / "cells" / "twotower-8b-seed0.json").read_text())
     assert cell["git_commit"] == "at-start"
+
+
+def test_a_calling_script_names_the_commit_of_the_code_it_runs(tmp_path, monkeypatch):
+    """A script that runs several benches in one process passes the commit it started with: a
+    bench started after the working tree moved on still labels its cells with the code it runs."""
+    from crossmedia.bench import quality, run_quality_bench
+
+    monkeypatch.setattr(quality, "git_commit", lambda *a: "head-now")
+    make_tiny_dataset(tmp_path / "d", n=120)
+    sets = [o for i, o in enumerate(FAST) if i % 2]  # the --set values
+    run_quality_bench(tmp_path / "d", ["twotower"], [8], [0], tmp_path / "b1", overrides=sets, code_commit="script-start",
+                      echo=lambda m: None)
+    run_quality_bench(tmp_path / "d", ["twotower"], [8], [0], tmp_path / "b2", overrides=sets, echo=lambda m: None)
+    assert json.loads((tmp_path / "b1" / "cells" / "twotower-8b-seed0.json").read_text())["git_commit"] == "script-start"
+    assert json.loads((tmp_path / "b2" / "cells" / "twotower-8b-seed0.json").read_text())["git_commit"] == "head-now"

@@ -65,6 +65,9 @@ class QualityBench:
     image_source: str = "auto"
     train_missing: bool = True  # False: summarise the finished cells only, list the others
     echo: object = print
+    # the commit of the code the calling process runs, read when it started (a script that runs
+    # several benches in one process); None: read when run() starts
+    code_commit: str | None = None
 
     # ------------------------------------------------------------------ checks, before any work
     def __post_init__(self):
@@ -193,7 +196,7 @@ class QualityBench:
     def run(self) -> dict:
         # the commit of the code this process runs: read once at the start, so that a cell
         # finishing after the working tree moved on is not labelled with the newer commit
-        self.git_commit = git_commit()
+        self.git_commit = self.code_commit or git_commit()
         self.preflight()
         t0 = time.perf_counter()
         # seed by seed over all models: an interrupted bench leaves a complete table with fewer seeds
