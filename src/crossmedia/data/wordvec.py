@@ -21,6 +21,7 @@ with the found vectors' per-dimension std, drawn from ``seed``; the models pass 
 
 from __future__ import annotations
 
+import array
 import functools
 import gzip
 from pathlib import Path
@@ -199,8 +200,6 @@ class _TextFileIndex:
     it is looked up (as the full read does for the words it keeps)."""
 
     def __init__(self, path: str):
-        import array
-
         self.path = Path(path)
         hashes, offsets = array.array("q"), array.array("q")
         dim = None
