@@ -159,35 +159,64 @@ def _from_text_file(path: Path, wanted: set[str]) -> tuple[dict[str, np.ndarray]
 def _scan_text_file(path: Path, wanted: set[str]) -> tuple[dict[str, np.ndarray], int, str]:
     """Read the whole file and keep the vectors of ``wanted`` (the path for ``.gz`` files, and the
     reference the line index is measured against: ``benchmarks/bench_wordvec_lookup.py``)."""
-    opener = gzip.open if path.suffix == ".gz" else open
+    keys = {w.encode("utf-8"): w for w in wanted}
     table: dict[str, np.ndarray] = {}
-    dim = None
-    try:
-        with opener(path, "rt", encoding="utf-8", errors="replace") as f:
-            for lineno, line in enumerate(f, 1):
-                parts = line.rstrip("\n").rstrip().split(" ")
-                if not line.strip():
-                    continue
-                if lineno == 1 and len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
-                    dim = int(parts[1])  # word2vec text header: count dim
-                    continue
-                if dim is None:
-                    dim = len(parts) - 1
-                    if dim < 1:
-                        raise DataError(f"{path}:{lineno}: expected 'word v1 ... vd' (GloVe/word2vec text format)")
-                if len(parts) != dim + 1:
-                    raise DataError(f"{path}:{lineno}: expected a word and {dim} numbers, got {len(parts) - 1} value(s)")
-                w = parts[0]
-                if w in wanted and w not in table:
-                    try:
-                        table[w] = np.asarray(parts[1:], dtype=np.float32)
-                    except ValueError:
-                        raise DataError(f"{path}:{lineno}: non-numeric vector value for {w!r}") from None
-    except (OSError, EOFError) as e:
-        raise DataError(f"{path}: cannot read ({e.__class__.__name__}); is the file truncated?") from None
-    if dim is None:
-        raise DataError(f"{path}: empty file; expected GloVe/word2vec text vectors")
-    return table, dim, str(path)
+    lines = _VectorLines(path)
+    for lineno, _, line in lines:
+        w = keys.get(line[:line.index(b" ")])
+        if w is not None and w not in table:
+            try:
+                table[w] = _values(line)
+            except ValueError:
+                raise _bad_value(path, lineno, w) from None
+    return table, lines.dim, str(path)
+
+
+class _VectorLines:
+    """The vector lines of a GloVe/word2vec text file (``.gz`` too), read as bytes: ``(line
+    number, byte offset, line)`` with trailing whitespace stripped, blank lines and a word2vec
+    ``count dim`` header skipped, each line's value count checked against the first's (or the
+    header's). After the iteration, ``dim`` is the vectors' dimension."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.dim: int | None = None
+
+    def __iter__(self):
+        path = self.path
+        opener = gzip.open if path.suffix == ".gz" else open
+        try:
+            with opener(path, "rb") as f:
+                offset = 0
+                for lineno, raw in enumerate(f, 1):
+                    start, offset = offset, offset + len(raw)
+                    line = raw.rstrip()
+                    if not line:
+                        continue
+                    n = line.count(b" ")
+                    if lineno == 1 and n == 1 and all(p.isdigit() for p in line.split(b" ")):
+                        self.dim = int(line.split(b" ")[1])  # word2vec text header: count dim
+                        continue
+                    if self.dim is None:
+                        self.dim = n
+                        if n < 1:
+                            raise DataError(f"{path}:{lineno}: expected 'word v1 ... vd' (GloVe/word2vec text format)")
+                    if n != self.dim:
+                        raise DataError(f"{path}:{lineno}: expected a word and {self.dim} numbers, got {n} value(s)")
+                    yield lineno, start, line
+        except (OSError, EOFError) as e:
+            raise DataError(f"{path}: cannot read ({e.__class__.__name__}); is the file truncated?") from None
+        if self.dim is None:
+            raise DataError(f"{path}: empty file; expected GloVe/word2vec text vectors")
+
+
+def _values(line: bytes) -> np.ndarray:
+    """The vector of a checked line (``word v1 ... vd``); ValueError for a non-numeric value."""
+    return np.asarray([p.decode("ascii", "replace") for p in line.split(b" ")[1:]], dtype=np.float32)
+
+
+def _bad_value(path: Path, lineno: int, word: str) -> DataError:
+    return DataError(f"{path}:{lineno}: non-numeric vector value for {word!r}")
 
 
 class _TextFileIndex:
@@ -201,33 +230,11 @@ class _TextFileIndex:
 
     def __init__(self, path: str):
         self.path = Path(path)
-        hashes, offsets = array.array("q"), array.array("q")
-        dim = None
-        try:
-            with open(self.path, "rb") as f:
-                offset = 0
-                for lineno, raw in enumerate(f, 1):
-                    start, offset = offset, offset + len(raw)
-                    line = raw.rstrip()
-                    if not line:
-                        continue
-                    n = line.count(b" ")
-                    if lineno == 1 and n == 1 and all(p.isdigit() for p in line.split(b" ")):
-                        dim = int(line.split(b" ")[1])  # word2vec text header: count dim
-                        continue
-                    if dim is None:
-                        dim = n
-                        if dim < 1:
-                            raise DataError(f"{self.path}:{lineno}: expected 'word v1 ... vd' (GloVe/word2vec text format)")
-                    if n != dim:
-                        raise DataError(f"{self.path}:{lineno}: expected a word and {dim} numbers, got {n} value(s)")
-                    hashes.append(_word_hash(line[:line.index(b" ")]))
-                    offsets.append(start)
-        except (OSError, EOFError) as e:
-            raise DataError(f"{self.path}: cannot read ({e.__class__.__name__}); is the file truncated?") from None
-        if dim is None:
-            raise DataError(f"{self.path}: empty file; expected GloVe/word2vec text vectors")
-        self.dim = dim
+        hashes, offsets, lines = array.array("q"), array.array("q"), _VectorLines(self.path)
+        for _, start, line in lines:
+            hashes.append(_word_hash(line[:line.index(b" ")]))
+            offsets.append(start)
+        self.dim = lines.dim
         h = np.frombuffer(hashes, dtype=np.int64)
         order = np.argsort(h, kind="stable")  # equal hashes keep file order: the first line of a word wins
         self.hashes = h[order]
@@ -246,18 +253,22 @@ class _TextFileIndex:
                 for (w, key), a, b in zip(keys.items(), lo, hi):
                     for off in self.offsets[a:b]:
                         f.seek(int(off))
-                        parts = f.readline().rstrip().split(b" ")
-                        if parts[0] == key:
+                        line = f.readline().rstrip()
+                        if line[:line.index(b" ")] == key:
                             try:
-                                table[w] = np.asarray([p.decode("ascii", "replace") for p in parts[1:]], dtype=np.float32)
+                                table[w] = _values(line)
                             except ValueError:
-                                f.seek(0)
-                                lineno = f.read(int(off)).count(b"\n") + 1
-                                raise DataError(f"{self.path}:{lineno}: non-numeric vector value for {w!r}") from None
+                                raise _bad_value(self.path, _line_number(f, int(off)), w) from None
                             break
         except OSError as e:
             raise DataError(f"{self.path}: cannot read ({e.__class__.__name__}); was it changed while in use?") from None
         return table
+
+
+def _line_number(f, offset: int) -> int:
+    """The line number at byte ``offset`` of the open file ``f`` (for an error message)."""
+    f.seek(0)
+    return f.read(offset).count(b"\n") + 1
 
 
 def _word_hash(word: bytes) -> int:
