@@ -360,12 +360,11 @@ def main(argv=None) -> int:
             ap.error(f"--{k}: expected {lo}..{hi}, got {v}")
     import torch
 
+    from crossmedia.data.emoji import detect_route
+    from crossmedia.errors import UserError
     from crossmedia.seed import git_commit, machine_info
 
     args.code_commit = git_commit()  # the code this process runs, whenever its benches start
-    from crossmedia.data.emoji import detect_route
-    from crossmedia.errors import UserError
-
     torch.set_num_threads(args.threads)
     try:
         detect_route(args.src)  # before anything is written
