@@ -2,8 +2,8 @@
 
 ``data.unseen_words`` (``crossmedia.data.unseen``) looks up the vectors of every new unseen word
 a query brings; a search service does it once per such query. With a GloVe/word2vec text file as
-the source, a lookup either reads the whole file (``reference``: ``wordvec._scan_text_file``, what
-every lookup did before, and still the path for ``.gz`` files) or seeks to the words' lines
+the source, a lookup either reads the whole file (``reference``: ``wordvec._scan_text_file``, the
+path of ``.gz`` files at every lookup) or seeks to the words' lines
 through a line index built by one read of the file and kept for the process (``index``:
 ``wordvec.lookup_vectors``). Both run in one process on the same generated file (GloVe 6B 50-d's
 shape by default: 400,000 words × 50 values), alternating, median over ``--repeats``; the index's
@@ -93,7 +93,7 @@ def main(argv=None) -> int:
           f"for {args.per_query} words of the file and one it lacks; median of {args.repeats} lookups per path, the "
           "paths alternating in one process; the vectors found are equal.", "",
           "| path | one lookup | ratio |", "|---|---:|---:|",
-          f"| reference: read the whole file (`.gz` files; every lookup before the index) | {ref_s * 1e3:.1f} ms | 1 |",
+          f"| reference: read the whole file (what `.gz` files take at each lookup) | {ref_s * 1e3:.1f} ms | 1 |",
           f"| line index, kept for the process | {idx_s * 1e3:.3f} ms | {ref_s / idx_s:,.0f}× faster |",
           f"| the index's build (the first lookup; one read of the file) | {build_s * 1e3:.0f} ms | "
           f"{build_s / ref_s:.1f}× a full read |", "",
