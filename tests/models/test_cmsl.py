@@ -486,6 +486,54 @@ def test_vocabulary_form_local_vectors_swamp_the_global_part_on_a_large_vocabula
     assert l_voc > 5 * g_voc and l_scan < g_scan
 
 
+def test_scan_form_local_branch_can_read_the_expansion_words(tiny_dataset):
+    """local.expansion_words: the words expansion adds follow a text's own words in the local
+    branch (pooled vector, exact SCAN score, rerank); heatmap rows stay the own words."""
+    from crossmedia.models.base import attention_rows
+
+    model, ctx, cfg, rd = _ctx(tiny_dataset.root, "model.local.form=scan", "model.local.expansion_words=true")
+    own_only, *_ = _ctx(tiny_dataset.root, "model.local.form=scan")
+    _fit(model, ctx, epochs=1)
+    own_only.load_state_dict(model.state_dict())
+    model.eval()
+    own_only.eval()
+    b = rd.tensors.batch(torch.arange(8))
+    with torch.no_grad():
+        added = (model.expanded_bow(b["bow"]) > 0) & (b["bow"] <= 0)
+        assert added.any()
+        n_own = attention_rows(b["tokens"]).sum(1)
+        words, mask = model._words(b)
+        w0, m0 = own_only._words(b)
+        assert torch.equal(mask.sum(1), n_own + added.sum(1)) and torch.equal(m0.sum(1), n_own)
+        vocab = model._vocab_words()
+        for i in range(8):
+            got = words[i][mask[i]]
+            torch.testing.assert_close(got[: int(n_own[i])], w0[i][m0[i]])  # own words first, unchanged
+            want = vocab[added[i].nonzero()[:, 0]]
+            extra = got[int(n_own[i]):]
+            assert extra.shape == want.shape
+            assert torch.cdist(extra, want).min(1).values.max() < 1e-6  # exactly the added words
+        fg, fg0 = model.fine_grained_scores(b, b), own_only.fine_grained_scores(b, b)
+        rows = added.any(1)
+        assert not torch.allclose(fg[:, rows], fg0[:, rows]) and torch.allclose(fg[:, ~rows], fg0[:, ~rows])
+        assert not torch.allclose(model.encode_text(b)[rows], own_only.encode_text(b)[rows])
+        torch.testing.assert_close(model.encode_image(b), own_only.encode_image(b))
+        # a rerank's candidate texts carry token ids only: their binary bag of words stands in
+        regions = model.image_regions(b)
+        assert torch.equal(model._batch_bow({"tokens": b["tokens"]}) > 0, b["bow"] > 0)
+        torch.testing.assert_close(model.fine_grained_scores({REGION_FEATURES: regions}, {"tokens": b["tokens"]}), fg)
+        for j in range(8):  # one query text: its own real words, then its added words
+            one = {"tokens": b["tokens"][j : j + 1], "bow": b["bow"][j : j + 1]}
+            torch.testing.assert_close(model.fine_grained_scores({REGION_FEATURES: regions}, one)[:, 0], fg[:, j])
+        attn = model.word_region_attention(b, b)
+        assert [a.shape[0] for a in attn] == n_own.tolist()
+        assert all(torch.allclose(a.sum(1), torch.ones(a.shape[0])) for a in attn if a.numel())
+    # without expansion the option changes nothing
+    off, *_ = _ctx(tiny_dataset.root, "model.local.form=scan", "model.local.expansion_words=true",
+                   "model.expansion.enabled=false")
+    assert not off._local_reads_expansion
+
+
 def test_training_texts_get_image_level_expansion(tiny_dataset):
     model, ctx, cfg, rd = _ctx(tiny_dataset.root, "model.expansion.level=image")
     model.setup_training(ctx)

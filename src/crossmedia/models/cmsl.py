@@ -287,6 +287,9 @@ class CMSL(RetrievalModel):
             "temperature": 9.0,  # SCAN λ1 of t-i (softmax over regions)
             "temperature_it": 4.0,  # SCAN λ1 of i-t (softmax over words)
             "text_pooling": "attention",  # vocabulary form: attention (saliency weights) | mean
+            "expansion_words": False,  # scan form: the local branch (pooled vector, SCAN score, rerank,
+            #                            heatmaps) also reads the words semantic expansion adds to a text;
+            #                            false: the text's own words only (expansion reaches the global branch)
             "aux_weight": None,  # weight of SCAN's matched-pair hinge loss on the exact score; null = 1 (scan), 0 (vocabulary)
             "aux_pooling": "lse",  # lse | mean, pooling of the exact SCAN score (training and rerank)
             "lse_lambda": 6.0,  # SCAN λ2
@@ -675,9 +678,33 @@ class CMSL(RetrievalModel):
                       weighting=self.ecfg["weighting"], min_score=float(self.ecfg["min_score"]),
                       allowed=self.expand_allowed)
 
-    def _words(self, batch: dict):
+    @property
+    def _local_reads_expansion(self) -> bool:
+        return (self.local_enabled and self.local_form == "scan" and bool(self.lcfg["expansion_words"])
+                and bool(self.ecfg["enabled"]))
+
+    def _added_words(self, bow: torch.Tensor, expanded: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The words expansion added to each text, as token ids (B, k) and their mask (B, k),
+        highest added weight first; k ≤ ``expansion.top_k``."""
+        gain = torch.where(bow > 0, torch.zeros_like(expanded), expanded - bow)
+        k = max(min(int(self.ecfg["top_k"]), gain.shape[1]), 1)
+        val, idx = gain.topk(k, dim=1)
+        return idx, val > 0
+
+    def _batch_bow(self, batch: dict) -> torch.Tensor:
+        """The batch's bag of words, or (a rerank's candidate texts carry token ids only) the binary
+        bag of its in-vocabulary tokens."""
+        if "bow" in batch:
+            return batch["bow"]
+        tokens = batch["tokens"]
+        bow = torch.zeros(tokens.shape[0], self.word_mask.numel(), device=tokens.device)
+        return bow.scatter_(1, tokens, attention_rows(tokens).to(bow.dtype)) * self.word_mask.view(1, -1)
+
+    def _words(self, batch: dict, expanded: torch.Tensor | None = None):
         """Projected word features of each text's tokens (B, T, d) and their mask (B, T), the
-        batch trimmed to its longest text."""
+        batch trimmed to its longest text. With ``local.expansion_words`` the words expansion adds
+        follow each text's own words (``expanded``: the text's expanded bag of words, computed here
+        when not given); the first T₀ columns are always the own words."""
         tokens = batch["tokens"]
         mask = attention_rows(tokens)  # not <pad>/<unk>
         if tokens.shape[0] == 1 and bool(mask.any()):  # one text (a query): its real words, in order
@@ -688,6 +715,15 @@ class CMSL(RetrievalModel):
             order = torch.argsort((~mask).to(torch.int8), dim=1, stable=True)  # real words first
             tokens = torch.gather(tokens, 1, order)[:, :t]
             mask = torch.gather(mask, 1, order)[:, :t]
+        if self._local_reads_expansion:
+            bow = self._batch_bow(batch)
+            if expanded is None:
+                expanded = self.expanded_bow(bow)
+            ids, ok = self._added_words(bow, expanded)
+            if tokens.shape[0] == 1 and bool(mask.all()):  # a query keeps real words only
+                ids = ids[ok].view(1, -1)
+                ok = torch.ones_like(ids, dtype=torch.bool)
+            tokens, mask = torch.cat([tokens, ids], 1), torch.cat([mask, ok], 1)
         return self.word_proj(self.word_emb(tokens)), mask
 
     def _text_forward(self, batch: dict, train_pos: torch.Tensor | None = None):
@@ -696,7 +732,7 @@ class CMSL(RetrievalModel):
         if not self.local_enabled:
             return g, bow
         if self.local_form == "scan":
-            words, mask = self._words(batch)
+            words, mask = self._words(batch, expanded=bow)
             loc = self.local_proj(self.word_pool(l2norm(words), mask))
         else:
             loc = self.local_proj(self.word_weights(bow))
@@ -752,12 +788,13 @@ class CMSL(RetrievalModel):
         if regions.shape[0] != words.shape[0]:
             raise ValueError(f"word_region_attention: {regions.shape[0]} images but {words.shape[0]} texts; pairs expected")
         attn = scan_attention(regions, words, mask, temperature=float(self.lcfg["temperature"]))
-        return [attn[i][mask[i]] for i in range(regions.shape[0])]
+        own = attention_rows(texts["tokens"]).sum(1)  # the own words come first (:meth:`_words`)
+        return [attn[i][mask[i]][: int(own[i])] for i in range(regions.shape[0])]
 
     # ------------------------------------------------------------------ training
     def training_step(self, batch: dict, epoch: int, progress: float) -> dict[str, torch.Tensor]:
         u, regions = self._image_forward(batch)
-        v, _ = self._text_forward(batch, train_pos=batch["pos"])
+        v, bow = self._text_forward(batch, train_pos=batch["pos"])
         labels = batch["labels"].float()
         pw = float(self.pos_weight)
         lc, qc = self.losscfg, self.qcfg
@@ -776,7 +813,7 @@ class CMSL(RetrievalModel):
             out["intra"] = corr["intra"]
         aux_w = self.aux_weight
         if self.local_enabled and aux_w:
-            words, mask = self._words(batch)
+            words, mask = self._words(batch, expanded=bow)
             sl = self.local_similarity(regions, words, mask)
             # SCAN / VSE++: hardest label-disjoint negative; texts without a known word left out
             local = hardest_negative_hinge_loss(sl, float(self.lcfg["aux_margin"]), label_similarity(labels, labels),
