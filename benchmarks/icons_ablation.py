@@ -3,8 +3,10 @@
 What each part of CMSL and DAFSN is worth on the icon scenes (benchmarks/icons.py, same data,
 features and training settings): CMSL with its defaults against CMSL without semantic expansion,
 without the local (region–word) branch and without the intra-media loss, and CDQ (CMSL with none
-of them), at 32 bits and 3 seeds on protocol ``default``; expansion on ``novel-icons`` too (test
-scenes only hold icons no training scene has); CMSL at 16 and 64 bits; DAFSN without its modality
+of them), at 32 bits and 3 seeds on protocol ``default``; CMSL's local branch in the paper's form
+where the default departs from it (reading the expansion words; its exact score trained in the
+likelihood of the multi-scale score); expansion on ``novel-icons`` too (test scenes only hold
+icons no training scene has); CMSL at 16 and 64 bits; DAFSN without its modality
 discriminator, and on ``novel-icons`` (where its attention falls below chance) with each of its
 stability options (γ1 warm-up, attention-entropy term, DAMSM pre-training epochs). One command::
 
@@ -47,6 +49,12 @@ VARIANTS: dict[str, tuple[str, list[str], str]] = {
     "no_expansion": ("cmsl", ["cmsl:model.expansion.enabled=false"], "CMSL without semantic expansion"),
     "no_local": ("cmsl", ["cmsl:model.local.enabled=false"], "CMSL without the local (region-word) branch"),
     "no_intra": ("cmsl", ["cmsl:model.loss.intra_weight=0.0"], "CMSL without the intra-media loss"),
+    # the two remaining deviations of CMSL's local branch from the paper, each turned to the paper's form
+    "local_expansion": ("cmsl", ["cmsl:model.local.expansion_words=true"],
+                        "CMSL whose local branch also reads the words semantic expansion adds to a text"),
+    "local_likelihood": ("cmsl", ["cmsl:model.local.aux_loss=likelihood"],
+                         "CMSL whose exact SCAN score is trained in the pairwise likelihood of the multi-scale S = "
+                         "⟨u, v⟩ + μ·S_local (the paper) instead of SCAN's hinge loss"),
     "dafsn": ("dafsn", ["dafsn:model.adversarial.enabled=true"],
               "DAFSN as its paper describes it, with the modality discriminator"),
     "dafsn_no_disc": ("dafsn", ["dafsn:model.adversarial.enabled=false"],
@@ -75,19 +83,23 @@ VARIANTS: dict[str, tuple[str, list[str], str]] = {
 }
 #: variants that add an option to their reference (the others remove a component): they help when
 #: they gain at least THRESHOLD, by more than the pooled std
-ADDED = {"dafsn_warmup", "dafsn_entropy", "dafsn_pretrain", "dafsn_glove", "dafsn_glove_frozen", "cmsl_glove"}
+ADDED = {"dafsn_warmup", "dafsn_entropy", "dafsn_pretrain", "dafsn_glove", "dafsn_glove_frozen", "cmsl_glove",
+         "local_expansion", "local_likelihood"}
 #: (protocol, reference variant) → variants compared with the reference there
-PLAN = {("default", "cmsl"): ["cdq", "no_expansion", "no_local", "no_intra", "cmsl_glove"],
-        ("novel-icons", "cmsl"): ["no_expansion", "cmsl_glove"],
+PLAN = {("default", "cmsl"): ["cdq", "no_expansion", "no_local", "no_intra", "cmsl_glove", "local_expansion",
+                               "local_likelihood"],
+        ("novel-icons", "cmsl"): ["no_expansion", "cmsl_glove", "local_expansion"],
         ("default", "cmsl_glove"): ["no_expansion_glove"],
         ("novel-icons", "cmsl_glove"): ["no_expansion_glove"],
         ("default", "dafsn"): ["dafsn_no_disc", "dafsn_glove"],
         ("novel-icons", "dafsn"): ["dafsn_warmup", "dafsn_entropy", "dafsn_pretrain", "dafsn_glove",
                                    "dafsn_glove_frozen"]}
 PROTOCOLS = list(dict.fromkeys(p for p, _ in PLAN))
-#: variants run only when --variants names them (GloVe needs the `words` extra, and they are a study
-#: of their own: benchmarks/results/icons-glove.md)
-OPT_IN = {"dafsn_glove", "dafsn_glove_frozen", "cmsl_glove", "no_expansion_glove"}
+#: variants run only when --variants names them: the GloVe ones need the `words` extra and are a study
+#: of their own (benchmarks/results/icons-glove.md); the local-branch forms are one too
+#: (benchmarks/results/icons-local-forms.md)
+OPT_IN = {"dafsn_glove", "dafsn_glove_frozen", "cmsl_glove", "no_expansion_glove", "local_expansion",
+          "local_likelihood"}
 THRESHOLD = 0.01  # a component "earns its place" when removing it costs at least this much ...
 
 
@@ -229,8 +241,8 @@ def main(argv=None) -> int:
                          "work folder of its own (benchmarks/icons.py --epochs N there): a cell trained with other "
                          "settings is refused, not retrained")
     ap.add_argument("--variants", default=None,
-                    help="only these of the plan's variants (comma-separated; default: all but the GloVe ones, "
-                         f"{', '.join(sorted(OPT_IN))}, which need the `words` extra); a section runs when one of "
+                    help="only these of the plan's variants (comma-separated; default: all but the opt-in studies, "
+                         f"{', '.join(sorted(OPT_IN))}; the GloVe ones need the `words` extra); a section runs when one of "
                          "its variants or its reference is named, and then always with its reference")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--set", action="append", default=[], metavar="[MODEL:]KEY=VALUE",

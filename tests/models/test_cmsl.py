@@ -534,6 +534,35 @@ def test_scan_form_local_branch_can_read_the_expansion_words(tiny_dataset):
     assert not off._local_reads_expansion
 
 
+def test_exact_scan_score_can_be_trained_in_the_likelihood_of_the_multi_scale_score(tiny_dataset):
+    """local.aux_loss=likelihood: the auxiliary term is CDQ's pairwise likelihood on S = ⟨u, v⟩ +
+    μ·S_local over the batch's pairs, not SCAN's hinge loss."""
+    from crossmedia.losses import score_likelihood_loss
+
+    model, ctx, cfg, rd = _ctx(tiny_dataset.root, "model.local.form=scan", "model.local.aux_loss=likelihood",
+                               "model.local.mu=2.0", "model.loss.memory=false")
+    model.setup_training(ctx)
+    model.train()
+    pos = torch.arange(8)
+    batch = rd.tensors.batch(ctx.train_idx[pos])
+    batch["pos"] = pos
+    torch.manual_seed(3)
+    out = model.training_step(batch, 0, 0.0)
+    torch.manual_seed(3)  # the same dropout masks
+    u, regions = model._image_forward(batch)
+    v, bow = model._text_forward(batch, train_pos=pos)
+    words, mask = model._words(batch, expanded=bow)
+    sl = model.local_similarity(regions, words, mask)
+    s = (batch["labels"] @ batch["labels"].T > 0).float()
+    lc = cfg["model"]["loss"]
+    kw = {"scale": lc["scale"], "clip": lc["clip"], "pos_weight": float(model.pos_weight), "reduction": "weighted_mean"}
+    assert sl.abs().max() > 0.1
+    assert not torch.isclose(out["local_aux"], score_likelihood_loss(u @ v.T, s, **kw))  # the local score is in it ...
+    torch.testing.assert_close(out["local_aux"], score_likelihood_loss(u @ v.T + 2.0 * sl, s, **kw))  # ... as μ·S_local
+    with pytest.raises(ConfigError, match="model.local.aux_loss"):
+        _ctx(tiny_dataset.root, "model.local.aux_loss=triplet")
+
+
 def test_training_texts_get_image_level_expansion(tiny_dataset):
     model, ctx, cfg, rd = _ctx(tiny_dataset.root, "model.expansion.level=image")
     model.setup_training(ctx)

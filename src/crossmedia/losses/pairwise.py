@@ -54,7 +54,15 @@ def pairwise_likelihood_loss(
     u ≈ −v for every item; weighting positives by #neg/#pos (as weighted variants of DCMH do)
     removes it. ``reduction="weighted_mean"`` divides the weighted sum by the sum of the
     weights (CDQ/CMSL's normalisation) instead of by the number of pairs."""
-    theta = scale * (u @ v.T)
+    return score_likelihood_loss(u @ v.T, s, scale=scale, clip=clip, reduction=reduction, pos_weight=pos_weight)
+
+
+def score_likelihood_loss(scores: torch.Tensor, s: torch.Tensor, scale: float = 0.5, clip: float | None = None,
+                          reduction: str = "mean", pos_weight: float | None = None) -> torch.Tensor:
+    """:func:`pairwise_likelihood_loss` on a given (B_a, B_b) matrix of pair scores, θ =
+    scale·scores: for scores that are not an inner product of two vectors (e.g. CMSL's
+    multi-scale S = ⟨u, v⟩ + μ·S_local)."""
+    theta = scale * scores
     if clip is not None:
         theta = theta.clamp(-clip, clip)
     loss = F.softplus(theta) - s * theta

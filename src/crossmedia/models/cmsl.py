@@ -194,7 +194,7 @@ from ..graph import (build_correlation_graph, expand, expansion_recovery, image_
                      random_walks, restrict_cooccurrence, skipgram_embeddings, text_scores, walk_cooccurrence,
                      word_correlation)
 from ..losses import (cross_media_correlation_loss, hardest_negative_hinge_loss, label_similarity, quantization_loss,
-                      similar_fraction)
+                      score_likelihood_loss, similar_fraction)
 from ..quant import CompositeQuantizer, bits_to_codebooks
 from .attention import AttentionPool, vocabulary_cross_attention
 from .scan import StackedCrossAttention, l2norm, scan_attention
@@ -291,6 +291,9 @@ class CMSL(RetrievalModel):
             #                            heatmaps) also reads the words semantic expansion adds to a text;
             #                            false: the text's own words only (expansion reaches the global branch)
             "aux_weight": None,  # weight of SCAN's matched-pair hinge loss on the exact score; null = 1 (scan), 0 (vocabulary)
+            "aux_loss": "hinge",  # how the exact score is trained: hinge (SCAN's matched-pair hinge loss) |
+            #                       likelihood (the paper's form: CDQ's pairwise likelihood on the multi-scale
+            #                       S = ⟨u, v⟩ + μ·S_local over the batch's image × text pairs)
             "aux_pooling": "lse",  # lse | mean, pooling of the exact SCAN score (training and rerank)
             "lse_lambda": 6.0,  # SCAN λ2
             "aux_margin": 0.2,  # hinge margin (SCAN / VSE++, hardest label-disjoint negative)
@@ -342,6 +345,7 @@ class CMSL(RetrievalModel):
                              ("local.aux_pooling", ("lse", "mean")), ("local.text_pooling", ("attention", "mean")),
                              ("graph.weighting", ("binary", "tfidf")), ("local.form", ("auto", "scan", "vocabulary")),
                              ("local.direction", ("t-i", "i-t", "both")), ("expansion.level", ("image", "word")),
+                             ("local.aux_loss", ("hinge", "likelihood")),
                              ("graph.knn_features", ("auto", "pixels")), ("graph.embedding", ("svd", "skipgram"))):
             sec, opt = key.split(".")
             if c[sec][opt] not in allowed:
@@ -815,9 +819,15 @@ class CMSL(RetrievalModel):
         if self.local_enabled and aux_w:
             words, mask = self._words(batch, expanded=bow)
             sl = self.local_similarity(regions, words, mask)
-            # SCAN / VSE++: hardest label-disjoint negative; texts without a known word left out
-            local = hardest_negative_hinge_loss(sl, float(self.lcfg["aux_margin"]), label_similarity(labels, labels),
-                                                valid=mask.any(1))
+            if self.lcfg["aux_loss"] == "likelihood":
+                # the paper's multi-scale S over the batch's pairs (the memory has no regions or words)
+                fused = u @ v.T + float(self.lcfg["mu"]) * sl
+                local = score_likelihood_loss(fused, label_similarity(labels, labels), scale=scale, clip=clip,
+                                              pos_weight=pw, reduction="weighted_mean")
+            else:
+                # SCAN / VSE++: hardest label-disjoint negative; texts without a known word left out
+                local = hardest_negative_hinge_loss(sl, float(self.lcfg["aux_margin"]),
+                                                    label_similarity(labels, labels), valid=mask.any(1))
             loss = loss + aux_w * local
             out["local_aux"] = local
         if self.quant_enabled:
