@@ -18,9 +18,10 @@ local branch too (``model.local.expansion_words``; by default it reads a text's 
 writes them to ``WORK/feats-scenes``). Every (row, with/without) pair is a ``crossmedia bench
 quality`` folder ``WORK/unseen-<protocol>-<row>-<with|without>/`` (resumable: finished cells are
 kept; ``--reuse DIR`` offers finished cells of other bench folders to the "without" runs, used
-only when their recorded settings equal the ones asked for). Two processes may run disjoint
-``--rows`` at once; a last run with all rows then only reads the cells and writes the report
-(``<out>.md`` and ``.json``).
+only when their recorded settings equal the ones asked for). Several processes may run at once,
+on the same or disjoint ``--rows`` (a cell another process is training is left to it, and that
+process's report lacks it); a last run with all rows then only reads the cells and writes the
+report (``<out>.md`` and ``.json``).
 """
 
 from __future__ import annotations
@@ -118,12 +119,23 @@ def run_one(args, protocol: str, row: str, with_unseen: bool, seeds: list[int]) 
                             image_source="features", echo=lambda m: None if "\n" in m else log("  " + m),
                             code_commit=args.code_commit)
     r = next(r for r in rep["rows"] if r["codes"] == "native" and r["model"] == model)
-    r["best_val_score"] = [json.loads((out / "cells" / f"{cell_id(model, 32, s)}.json").read_text(encoding="utf-8"))
-                           .get("best_val_score") for s in seeds]
+    r["best_val_score"] = best_val_scores(out, model, seeds)
     return {"row": r, "overrides": overrides, "bench_out": str(out), "convention": rep["convention"],
             "cells_commit": rep.get("git_commit"),
             "queries": rep["queries"], "database": rep["database"], "random_ranking": rep["random_ranking"],
             "protocol_summary": rep["protocol"]}
+
+
+def best_val_scores(out: Path, model: str, seeds: list[int]) -> list[float | None]:
+    """The best validation score of each seed's cell in bench folder ``out``; None for a cell that
+    is not there (another process on the same folder is still training it)."""
+    from crossmedia.bench.quality import cell_id
+
+    vals = []
+    for s in seeds:
+        path = out / "cells" / f"{cell_id(model, 32, s)}.json"
+        vals.append(json.loads(path.read_text(encoding="utf-8")).get("best_val_score") if path.is_file() else None)
+    return vals
 
 
 def delta(a: dict, b: dict) -> dict:

@@ -88,3 +88,12 @@ def test_expansion_is_measured_for_each_pair_whose_two_rows_ran(bench):
     e = bench.expansion_deltas(rows + [row("cmsl_glove_local_expansion", 0.25, 0.28)])
     assert e["cmsl_glove_local_expansion"]["with"]["text->image"]["delta"] == pytest.approx(0.03)
     assert e["cmsl_glove"]["with"]["text->image"]["delta"] == pytest.approx(0.02)
+
+
+def test_a_cell_another_process_is_training_has_no_val_score_yet(bench, tmp_path):
+    cells = tmp_path / "cells"
+    cells.mkdir()
+    (cells / "cmsl-32b-seed0.json").write_text(json.dumps({"best_val_score": 0.31}))
+    (cells / "cmsl-32b-seed2.json").write_text(json.dumps({"best_val_score": 0.33}))
+    assert bench.best_val_scores(tmp_path, "cmsl", [0, 1, 2]) == [0.31, None, 0.33]
+    assert bench.mean_val({"best_val_score": [0.31, None, 0.33]}) == "0.3200"
