@@ -104,10 +104,26 @@ Remaining deviations from the paper (and from CDQ), with the measurement behind 
   ``benchmarks/results/cmsl_rerank_fusion.md``, icon scenes, seed 0): on the test queries no w
   beats SCAN alone at the top (text→image mAP@100 0.5026 at w = 0, 0.5025 at 0.25, 0.4622 at 8;
   the codes alone 0.4575), and the w the validation folds pick (2) costs 0.029 there.
-* Exact SCAN is trained with SCAN's own hinge loss rather than inside CDQ's pairwise likelihood
-  on the fused S (the likelihood runs on the indexable ⟨u, v⟩). **Unmeasured.**
+* Exact SCAN is trained with SCAN's own hinge loss (``local.aux_loss=hinge``) rather than inside
+  CDQ's pairwise likelihood on the fused S = ⟨u, v⟩ + μ·S_local (``aux_loss=likelihood``, the
+  paper's form, over the batch's pairs; the likelihood of the indexable ⟨u, v⟩ runs either way).
+  Measured on the icon scenes (``default``, 32 bits, 15 epochs, 3 seeds;
+  ``python benchmarks/icons_ablation.py --models cmsl --bits '' --variants
+  local_expansion,local_likelihood``, ``benchmarks/results/icons-local-forms.md``): validation
+  level (mean best val mAP@all 0.3140 against 0.3145), test codes 0.3338 ± 0.0138 / 0.3179 ±
+  0.0101 against 0.3457 ± 0.0057 / 0.3168 ± 0.0015; the exact score it leaves is far worse at the
+  top (text→image mAP@100 of the SCAN score alone over all 5,400 items 0.392 ± 0.010 against
+  0.522 ± 0.004), so reranking the codes' top 100 gains +0.010 ± 0.004 instead of +0.043 ± 0.004
+  (200 queries, ``benchmarks/bench_search.py --rerank-run``,
+  ``benchmarks/results/icons-local-forms-rerank/``).
 * In the scan form the local branch reads the text's own words; expansion words reach only the
-  global branch. **Unmeasured.**
+  global branch (``local.expansion_words=false``). Reading them too was measured (same
+  benchmark): on ``default`` validation 0.3125 against 0.3145, test 0.3480 / 0.3153 against 0.3457
+  / 0.3168 (within the spread), SCAN score alone mAP@100 0.473 ± 0.013 against 0.522 ± 0.004 and a
+  rerank gain of +0.032 instead of +0.043; on ``novel-icons``, where expansion should matter most,
+  it costs in every configuration (``benchmarks/results/icons-unseen-words.md``, 3 seeds):
+  0.2269 / 0.2454 against 0.2308 / 0.2474, with GloVe graph edges and the unseen-word mapping
+  0.2601 / 0.2622 against 0.2626 / 0.2655, and validation is lower in all four.
 * Expansion scores by walk co-occurrence by default, not by embedding cosine; the measurement
   is split. Icon scenes (6,000 scenes, noise-free keywords known; top 3 words, walk seeds 0–2,
   ``benchmarks/bench_cmsl_expansion.py``, ``benchmarks/results/cmsl_expansion.md``; precision of
