@@ -727,7 +727,8 @@ class CMSL(RetrievalModel):
         when not given); the first T₀ columns are always the own words."""
         tokens = batch["tokens"]
         mask = attention_rows(tokens)  # not <pad>/<unk>
-        if tokens.shape[0] == 1 and bool(mask.any()):  # one text (a query): its real words, in order
+        query = tokens.shape[0] == 1 and bool(mask.any())
+        if query:  # one text (a query): its real words, in order
             tokens = tokens[mask].view(1, -1)
             mask = torch.ones_like(tokens, dtype=torch.bool)
         else:
@@ -740,7 +741,7 @@ class CMSL(RetrievalModel):
             if expanded is None:
                 expanded = self.expanded_bow(bow)
             ids, ok = self._added_words(bow, expanded)
-            if tokens.shape[0] == 1 and bool(mask.all()):  # a query keeps real words only
+            if query:  # a query keeps real words only
                 ids = ids[ok].view(1, -1)
                 ok = torch.ones_like(ids, dtype=torch.bool)
             tokens, mask = torch.cat([tokens, ids], 1), torch.cat([mask, ok], 1)
