@@ -118,6 +118,8 @@ def test_config_errors():
         get_model("dafsn", {"loss": {"positives": "class"}}, _info())
     with pytest.raises(ConfigError, match="no labels"):
         get_model("dafsn", {"loss": {"positives": "label"}}, DataInfo(n_labels=0, vocab=VOCAB, text_field="caption"))
+    with pytest.raises(ConfigError, match="model.scan_attention"):
+        get_model("dafsn", {"scan_attention": True, "word_softmax": True}, _info())
 
 
 def test_positives_auto_is_label_matching_when_the_data_has_labels():
@@ -272,6 +274,13 @@ def test_optimizer_clips_the_rnn_gradient_norm_only():
     assert abs(float(rnn.norm()) - 0.25) < 1e-4
     assert float(model.text.embed.weight.grad.abs().max()) == 10.0
     assert opt.param_groups[0]["betas"] == (0.5, 0.999)
+    plain = get_model("dafsn", {**SMALL, "optim": {"beta1": 0.9, "rnn_clip": 0}}, _info())  # 0 = no clipping
+    opt = plain.configure_optimizer(lr=1e-3)
+    for p in plain.parameters():
+        p.grad = torch.full_like(p, 10.0)
+    opt.step()
+    assert float(plain.text.rnn.weight_hh_l0.grad.abs().min()) == 10.0
+    assert opt.param_groups[0]["betas"] == (0.9, 0.999)
 
 
 def test_hooks_scores_attention_and_cosine_ranking(tiny_dataset):
@@ -292,6 +301,30 @@ def test_hooks_scores_attention_and_cosine_ranking(tiny_dataset):
     cos = torch.nn.functional.normalize(img, dim=1) @ torch.nn.functional.normalize(txt, dim=1).T
     assert np.allclose(-d, cos.numpy(), atol=1e-5)
     assert codec.name == "float_cosine" and codec.spec()["representation"] == "real"
+
+
+def test_scan_attention_reaches_training_scores_and_heatmaps(tiny_dataset, monkeypatch):
+    from crossmedia.models import dafsn as dafsn_mod
+    from crossmedia.models.word_region import attentional_similarity
+
+    model, ctx, cfg, rd = _ctx(tiny_dataset.root, "model.scan_attention=true", "model.gamma1=9")
+    assert model.word_norm == "scan" and get_model("dafsn", SMALL, _info()).word_norm == "none"
+    seen = []
+    real = dafsn_mod.attentional_similarity
+    monkeypatch.setattr(dafsn_mod, "attentional_similarity",
+                        lambda *a, **k: seen.append((a[3], k.get("word_norm"))) or real(*a, **k))
+    b = rd.tensors.batch(ctx.train_idx[:8])
+    assert torch.isfinite(model.training_step(b, 0, 0.0)["loss"])
+    assert seen == [(9.0, "scan")]
+    model.eval()
+    with torch.no_grad():
+        _, regions = model.image(b)
+        words, _, mask = model.text(b["tokens"], b["lengths"])
+        want = attentional_similarity(regions, words, mask, 9.0, 5.0, word_norm="scan")
+        assert torch.allclose(model.fine_grained_scores(b, b), want, atol=1e-5)
+        assert not torch.allclose(want, attentional_similarity(regions, words, mask, 9.0, 5.0, word_norm="none"), atol=1e-5)
+        attn = model.word_region_attention(b, b)
+    assert all(torch.allclose(a.sum(1), torch.ones(a.shape[0]), atol=1e-5) for a in attn)
 
 
 def test_cli_train_eval_and_reload_give_identical_embeddings(tmp_path, tiny_dataset):
@@ -369,8 +402,8 @@ def test_attention_temperature_warmup_softens_early_attention(tiny_dataset, monk
     with torch.no_grad():
         g, regions = model.image(b)
         words, _, mask = model.text(b["tokens"], b["lengths"])
-    h1 = dafsn_mod.attention_entropy(regions, words, mask, 1.0, 5.0, False)
-    h4 = dafsn_mod.attention_entropy(regions, words, mask, 4.0, 5.0, False)
+    h1 = dafsn_mod.attention_entropy(regions, words, mask, 1.0, 5.0, "none")
+    h4 = dafsn_mod.attention_entropy(regions, words, mask, 4.0, 5.0, "none")
     assert 0 < float(h4) < float(h1) <= 1.0
     with pytest.raises(ConfigError, match="warmup"):
         _ctx(tiny_dataset.root, "model.attention.warmup=2")
@@ -397,7 +430,7 @@ def test_attention_entropy_regularisation_sharpens_attention(tiny_dataset):
         with torch.no_grad():
             _, regions = model.image(b)
             words, _, mask = model.text(b["tokens"], b["lengths"])
-            return float(attention_entropy(regions, words, mask, 4.0, 5.0, False)), out
+            return float(attention_entropy(regions, words, mask, 4.0, 5.0, "none")), out
 
     h0, out0 = entropy_after(0.0)
     h1, out1 = entropy_after(5.0)

@@ -165,11 +165,11 @@ def _l2(x: torch.Tensor) -> torch.Tensor:
 
 
 def attention_entropy(regions: torch.Tensor, words: torch.Tensor, mask: torch.Tensor, gamma1: float,
-                      gamma2: float, word_softmax: bool) -> torch.Tensor:
+                      gamma2: float, word_norm: str) -> torch.Tensor:
     """Mean entropy of the matched pairs' word→region attention over the real words, divided by
     log R (1 = uniform over the regions, 0 = one region)."""
     _, attn = attentional_similarity(regions, words, mask, gamma1, gamma2, pairs=True, return_attention=True,
-                                     word_softmax=word_softmax)
+                                     word_norm=word_norm)
     h = -(attn * attn.clamp_min(1e-12).log()).sum(-1)  # (B, T)
     m = mask.bool().to(h.dtype)
     return (h * m).sum() / m.sum().clamp_min(1) / max(math.log(max(regions.shape[1], 2)), 1e-12)
@@ -198,6 +198,9 @@ class DAFSN(RetrievalModel):
         "gamma2": 5.0,  # word-score pooling
         "gamma3": 10.0,  # matching-loss softmax scale
         "word_softmax": False,  # true = DAMSM's softmax over words before the softmax over regions (see docstring)
+        "scan_attention": False,  # true = SCAN's attention scores: l2-normalised regions and words, LeakyReLU(0.1)
+        #                          and l2 over the words before the softmax over regions; pair it with gamma1=9
+        #                          (SCAN's λ1). Not with word_softmax. Measured in the docstring
         "attention": {  # stability options (all off by default: none helped on novel-icons, see the docstring)
             "warmup": 0.0,  # share of training over which γ1 rises linearly from gamma1_start to gamma1; 0 = off
             "gamma1_start": 1.0,
@@ -226,7 +229,7 @@ class DAFSN(RetrievalModel):
             "lr": 1e-4,  # discriminator learning rate
             "schedule_gamma": 10.0,  # λ(p) = 2/(1+exp(−γ p)) − 1
         },
-        "optim": {"beta1": 0.5, "beta2": 0.999, "rnn_clip": 0.25},
+        "optim": {"beta1": 0.5, "beta2": 0.999, "rnn_clip": 0.25},  # DAMSM's; rnn_clip 0 = no clipping
     }
     train_defaults = {"lr": 2e-3, "lr_decay": 0.98}  # DAMSM's recipe
     # what a recorded config lacking an option ran with: runs from before ``loss.positives`` matched by
@@ -257,6 +260,12 @@ class DAFSN(RetrievalModel):
         self.positives = str(lc["positives"]) if lc["positives"] != "auto" else ("label" if info.n_labels else "pair")
         if int(c["pretrain_epochs"]) < 0:
             raise ConfigError(f"model.pretrain_epochs: expected ≥ 0, got {c['pretrain_epochs']}")
+        if c["word_softmax"] and c["scan_attention"]:
+            raise ConfigError("model.scan_attention: SCAN's normalisation over the words replaces DAMSM's softmax over "
+                              "them; set model.word_softmax=false")
+        #: how a region's word scores are normalised before the softmax over regions
+        #: (:data:`~crossmedia.models.word_region.WORD_NORMS`)
+        self.word_norm = "scan" if c["scan_attention"] else ("softmax" if c["word_softmax"] else "none")
         for key in ("gamma1", "gamma2", "gamma3"):
             if float(c[key]) <= 0:
                 raise ConfigError(f"model.{key}: expected a positive number, got {c[key]}")
@@ -337,12 +346,12 @@ class DAFSN(RetrievalModel):
             if not (ww or sw):
                 ww = sw = 1.0
         if ent_w:
-            h = attention_entropy(regions, words, mask, gamma1, float(c["gamma2"]), bool(c["word_softmax"]))
+            h = attention_entropy(regions, words, mask, gamma1, float(c["gamma2"]), self.word_norm)
             loss = loss + ent_w * h
             out["attn_entropy"] = h
         if ww:
             r = attentional_similarity(regions, words, mask, gamma1, float(c["gamma2"]),
-                                       word_softmax=bool(c["word_softmax"]))
+                                       word_norm=self.word_norm)
             i2t, t2i = matching(r)
             loss = loss + ww * (i2t + t2i)
             out["word_i2t"], out["word_t2i"] = i2t, t2i
@@ -405,14 +414,14 @@ class DAFSN(RetrievalModel):
         regions = self._regions(images)
         words, _, mask = self._text_words(texts)
         return attentional_similarity(regions, words, mask, float(self.config["gamma1"]), float(self.config["gamma2"]),
-                                      word_softmax=bool(self.config["word_softmax"]))
+                                      word_norm=self.word_norm)
 
     def word_region_attention(self, images: dict, texts: dict) -> list[torch.Tensor]:
         regions = self._regions(images)
         words, _, mask = self._text_words(texts)
         _, attn = attentional_similarity(regions, words, mask, float(self.config["gamma1"]),
                                          float(self.config["gamma2"]), pairs=True, return_attention=True,
-                                         word_softmax=bool(self.config["word_softmax"]))
+                                         word_norm=self.word_norm)
         tokens = texts["tokens"]
         out = []
         for i in range(attn.shape[0]):
