@@ -16,12 +16,14 @@ top-10, bytes per item, and ratios against the float brute force measured in the
 Threads: each thread count runs in its own process with OMP/OpenBLAS/MKL/torch threads set
 before numpy is imported; our scan splits the database over the threads.
 
-Part 2 (rerank): a CMSL run (``--rerank-run``; its data, e.g. the synthetic scenes or the icon
-scenes; run config recorded), text→image over the protocol's query/retrieval split, the query
-texts taken from the field the run was trained on (``data.text_field``): MAP@all (relevance = shared
-label, tie policy index) of the first stage (AQD), of full fine-grained scoring (SCAN cross
-attention with every database image) and of two-stage search (AQD top-N reranked by the
-fine-grained score, the rest in first-stage order), with the per-query time of each.
+Part 2 (rerank): a run of a model with a fine-grained score (``--rerank-run``: CMSL, whose first
+stage is AQD on its codes and whose fine-grained score is SCAN's; DAFSN, float cosine and its
+attentional R; its data, e.g. the synthetic scenes or the icon scenes; run config recorded),
+text→image over the protocol's query/retrieval split, the query texts taken from the field the run
+was trained on (``data.text_field``): MAP@all (relevance = shared label, tie policy index) of the
+first stage (the codec's default engine, recorded), of full fine-grained scoring (the score with
+every database image) and of two-stage search (first-stage top-N reranked by the fine-grained
+score, the rest in first-stage order), with the per-query time of each.
 
     PYTHONPATH=src python benchmarks/bench_search.py [--sizes 10000,100000,1000000] [--bits 32,64]
         [--threads 1,2] [--queries 200] [--cache DIR] [--out benchmarks/results/search]
@@ -207,6 +209,11 @@ def _as_text(value) -> str:
     return index_text(value) or ""
 
 
+# first-stage rows of the report, by the run's codec and its default engine
+_FIRST_STAGE = {"composite": "AQD", "pq": "AQD", "float_cosine": "float cosine", "float_ip": "float inner product",
+                "sign": "Hamming"}
+
+
 def rerank_part(args) -> dict:
     import torch
 
@@ -320,7 +327,9 @@ def rerank_part(args) -> dict:
                 "cost_vs_full": cf, "cost_vs_full_each_rotation": cf_each,
                 "cost_vs_kernel": ck, "cost_vs_kernel_each_rotation": ck_each}
 
-    res = {"run": str(run), "data": str(data), "database": str(db.root), "n_db": n, "n_queries": len(q_idx),
+    res = {"run": str(run), "model": model.model_name, "first_stage_codec": ix.codec.name,
+           "first_stage_engine": ix.codec.engine_name(None),
+           "data": str(data), "database": str(db.root), "n_db": n, "n_queries": len(q_idx),
            "queries_left_out_no_known_word": n_unknown, "text_field": field,
            "direction": "text->image", "measures": ["map_all", f"map@{K}"], "rotations": len(rows_t["first"]),
            "metric": f"mAP@all and mAP@{K} (hashing convention: ÷ relevant in the top {K}); relevance = shared label; "
@@ -386,7 +395,7 @@ def write_report(out: Path, meta: dict, rows: list[dict], rerank: dict | None) -
     if rerank:
         ms = rerank["measures"]
         ff = rerank["full_fine"]
-        lines += ["", f"## Two-stage rerank ({rerank['direction']}, {rerank['n_queries']} queries × {rerank['n_db']:,} items)",
+        lines += ["", f"## Two-stage rerank ({rerank.get('model', 'cmsl')}, {rerank['direction']}, {rerank['n_queries']} queries × {rerank['n_db']:,} items)",
                   "", f"{rerank['metric']}"
                   + (f"; query texts from the run's `{rerank['text_field']}` field" if rerank.get("text_field") else "")
                   + (f"; {rerank['queries_left_out_no_known_word']} queries left out: none of their words is in the "
@@ -408,13 +417,16 @@ def write_report(out: Path, meta: dict, rows: list[dict], rerank: dict | None) -
                     + f" | {r['ms_per_query']:.2f} | {cost(r, 'cost_vs_full', ff['ms_per_query'])} | "
                     + cost(r, "cost_vs_kernel", kernel) + " |")
 
-        lines.append(row("first stage (AQD)", rerank["first_stage"]))
+        # files from before the engine was recorded: every rerank run was CMSL's, first stage AQD
+        codec = rerank.get("first_stage_codec", "composite")
+        first_name = _FIRST_STAGE.get(codec, codec)
+        lines.append(row(f"first stage ({first_name})", rerank["first_stage"]))
         lines.append(row("full fine-grained", ff))
         if kernel:
             lines.append(f"| full fine-grained: scoring kernel alone | – |" + " – | – |" * (len(ms) - 1)
                          + f" – | {kernel:.2f} | {kernel / ff['ms_per_query']:.3f} | 1.000 |")
         for t in rerank["two_stage"]:
-            lines.append(row(f"AQD top-{t['N']} + rerank", t))
+            lines.append(row(f"{first_name} top-{t['N']} + rerank", t))
     write_text(out.with_suffix(".md"), "\n".join(lines) + "\n")
 
 

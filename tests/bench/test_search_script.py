@@ -54,4 +54,17 @@ def test_rerank_part_rotates_the_timed_rows_and_reranking_everything_is_the_full
     bench.write_report(out, {"machine": {"cpu": "x", "cores": 2, "loadavg_at_start": [0, 0, 0]}, "git_commit": "g",
                              "args": {"seed": 0}}, [], res)
     text = out.with_suffix(".md").read_text()
-    assert f"AQD top-{n_db} + rerank" in text and "in rotation 3 times" in text
+    assert "in rotation 3 times" in text and "(cmsl, text->image" in text and res["model"] == "cmsl"
+    # one epoch without validation: the checkpoint predates the codebooks, so the first stage is float inner products
+    assert (res["first_stage_codec"], res["first_stage_engine"]) == ("float_ip", "float")
+    assert f"| float inner product top-{n_db} + rerank |" in text
+    old = {k: v for k, v in res.items() if k not in ("model", "first_stage_codec", "first_stage_engine")}
+    bench.write_report(out, {"machine": {"cpu": "x", "cores": 2, "loadavg_at_start": [0, 0, 0]}, "git_commit": "g",
+                             "args": {"seed": 0}}, [], old)  # files from before these were recorded: CMSL, AQD
+    assert f"| AQD top-{n_db} + rerank |" in out.with_suffix(".md").read_text()
+    # a DAFSN run's first stage is its float cosine, and the report names it so
+    bench.write_report(out, {"machine": {"cpu": "x", "cores": 2, "loadavg_at_start": [0, 0, 0]}, "git_commit": "g",
+                             "args": {"seed": 0}}, [], {**res, "model": "dafsn", "first_stage_codec": "float_cosine"})
+    text = out.with_suffix(".md").read_text()
+    assert "| first stage (float cosine) |" in text and f"float cosine top-{n_db} + rerank" in text
+    assert "AQD" not in text.split("## Two-stage rerank")[1]
