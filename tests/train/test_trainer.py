@@ -95,3 +95,23 @@ def test_max_steps_caps_each_epoch(tmp_path, tiny_dataset):
     assert full.read_log()[0]["samples"] == 20  # the tiny dataset's training split
     with pytest.raises(Exception, match="train.max_steps"):
         cfg_for(tiny_dataset.root, "train.max_steps=0")
+
+
+def test_training_flushes_subnormal_floats_and_gives_the_default_back(tmp_path, tiny_dataset, monkeypatch):
+    # subnormal arithmetic is many times slower on a CPU (benchmarks/bench_denormal.py): flushed while training
+    supported = torch.set_flush_denormal(True)
+    torch.set_flush_denormal(False)
+    if not supported:
+        pytest.skip("this CPU cannot flush subnormal floats")
+    seen = []
+
+    def step(self, batch, epoch, progress):
+        seen.append(float((torch.tensor([1e-39]) * 1.0)[0]))  # a subnormal product, inside training
+        return real(self, batch, epoch, progress)
+
+    real = TwoTowerHashing.training_step
+    monkeypatch.setattr(TwoTowerHashing, "training_step", step)
+    run = train(cfg_for(tiny_dataset.root, "train.epochs=1", "train.val_every=0"), tmp_path / "r")
+    assert seen and set(seen) == {0.0}
+    assert float((torch.tensor([1e-39]) * 1.0)[0]) > 0  # the process default again afterwards
+    assert json.loads((run.path / "run.json").read_text())["machine"]["flush_denormal"] is True

@@ -150,9 +150,15 @@ def _train(cfg: dict, run: RunDir, rd: RunData, resume: bool, dist=None, device=
         torch.use_deterministic_algorithms(True)
     elif tc.get("threads"):
         torch.set_num_threads(int(tc["threads"]))
+    # CPU arithmetic on subnormal floats (|x| < 1.2e-38) is many times slower than on normal ones;
+    # a model whose activations drift there (an LSTM with saturated gates) then trains several
+    # times slower for nothing: they are flushed to zero while training (benchmarks/bench_denormal.py),
+    # and the process is given back its default (no flushing) on return
+    torch.set_flush_denormal(True)
     try:
         return _train_loop(cfg, run, rd, resume, dist, device, echo)
     finally:
+        torch.set_flush_denormal(False)
         torch.set_num_threads(threads_before)
         torch.use_deterministic_algorithms(det_before)
 
@@ -160,7 +166,9 @@ def _train(cfg: dict, run: RunDir, rd: RunData, resume: bool, dist=None, device=
 def machine_record(device) -> dict:
     """What a CPU result depends on beyond the config: torch's thread count and the device."""
     return {"device": str(device), "torch_threads": torch.get_num_threads(),
-            "deterministic": torch.are_deterministic_algorithms_enabled(), "torch": torch.__version__,
+            "deterministic": torch.are_deterministic_algorithms_enabled(),
+            # called while training, when flushing is on: the call tells whether this CPU supports it
+            "flush_denormal": bool(torch.set_flush_denormal(True)), "torch": torch.__version__,
             "cpu": f"{platform.machine()} ({os.cpu_count()} cores)"}
 
 
