@@ -62,6 +62,7 @@ def measure(run: Path, which: str, batch_size: int, steps: int, repeats: int) ->
     model.train()
     idx = np.asarray(rd.protocol["train"])[:batch_size]
     batch = rd.tensors.batch(idx)
+    batch["pos"] = torch.arange(len(idx))  # positions in the training split (as the trainer's batches carry)
     epoch = int(ck.meta.get("epoch", 0))
     epochs = int(ck.config["train"]["epochs"])
     progress = min(epoch / max(epochs, 1), 1.0)
