@@ -118,9 +118,16 @@ it names, chance ≈ 0.137, ``benchmarks/icons_attention.py``). mAP@all image→
   ``crossmedia features extract``).
 * Optimiser, learning-rate schedule and BiLSTM gradient clipping follow DAMSM; the paper gives
   none. **Unmeasured** against alternatives.
-* Reranking the cosine top-50 by R (embedded scenes, pair loss, 3 seeds,
-  ``benchmarks/results/dafsn_rerank.md``): 0.2523 / 0.2684 against 0.2411 / 0.2568, seed std ≈
-  0.06–0.08; not measured with today's defaults.
+* Reranking the cosine top 100 by R alone (the recipe's two-stage search; the index's
+  ``rerank=100``), with the defaults on the icon captions, 3 seeds, all 600 test queries
+  (``benchmarks/results/dafsn_rerank_fusion.md``): 0.4459 ± 0.0021 / 0.5170 ± 0.0005 mAP@all
+  against the cosine's 0.4403 / 0.5112 and ACMR's 0.4207 / 0.4801; mAP@100 +0.073 / +0.054.
+  Fusing the cosine back in (z-scores, weight chosen on the val folds: 0.5) gives 0.4456 /
+  0.5168, so the rerank uses R alone. R against every item would give mAP@all 0.59 text→image
+  against the cosine's 0.52 (200 queries) at about 1 s per query on 5,400 scenes
+  (``benchmarks/results/dafsn-rerank-icons/``). Earlier, with the pair loss on the embedded
+  scenes, the top-50 rerank gave 0.2523 / 0.2684 against 0.2411 / 0.2568
+  (``benchmarks/results/dafsn_rerank.md``).
 """
 
 from __future__ import annotations
