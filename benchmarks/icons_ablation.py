@@ -55,6 +55,9 @@ VARIANTS: dict[str, tuple[str, list[str], str]] = {
     "local_likelihood": ("cmsl", ["cmsl:model.local.aux_loss=likelihood"],
                          "CMSL whose exact SCAN score is trained in the pairwise likelihood of the multi-scale S = "
                          "⟨u, v⟩ + μ·S_local (the paper) instead of SCAN's hinge loss"),
+    # CDQ's text network width (4,096 hidden units) where CMSL's default has 1,024
+    "text_hidden_4096": ("cmsl", ["cmsl:model.text_hidden=4096"],
+                         "CMSL whose text MLP has CDQ's 4,096 hidden units instead of 1,024"),
     "dafsn": ("dafsn", ["dafsn:model.adversarial.enabled=true"],
               "DAFSN as its paper describes it, with the modality discriminator"),
     "dafsn_no_disc": ("dafsn", ["dafsn:model.adversarial.enabled=false"],
@@ -84,10 +87,10 @@ VARIANTS: dict[str, tuple[str, list[str], str]] = {
 #: variants that add an option to their reference (the others remove a component): they help when
 #: they gain at least THRESHOLD, by more than the pooled std
 ADDED = {"dafsn_warmup", "dafsn_entropy", "dafsn_pretrain", "dafsn_glove", "dafsn_glove_frozen", "cmsl_glove",
-         "local_expansion", "local_likelihood"}
+         "local_expansion", "local_likelihood", "text_hidden_4096"}
 #: (protocol, reference variant) → variants compared with the reference there
 PLAN = {("default", "cmsl"): ["cdq", "no_expansion", "no_local", "no_intra", "cmsl_glove", "local_expansion",
-                               "local_likelihood"],
+                               "local_likelihood", "text_hidden_4096"],
         ("novel-icons", "cmsl"): ["no_expansion", "cmsl_glove", "local_expansion"],
         ("default", "cmsl_glove"): ["no_expansion_glove"],
         ("novel-icons", "cmsl_glove"): ["no_expansion_glove"],
@@ -97,9 +100,9 @@ PLAN = {("default", "cmsl"): ["cdq", "no_expansion", "no_local", "no_intra", "cm
 PROTOCOLS = list(dict.fromkeys(p for p, _ in PLAN))
 #: variants run only when --variants names them: the GloVe ones need the `words` extra and are a study
 #: of their own (benchmarks/results/icons-glove.md); the local-branch forms are one too
-#: (benchmarks/results/icons-local-forms.md)
+#: (benchmarks/results/icons-local-forms.md), and so is the text network's width
 OPT_IN = {"dafsn_glove", "dafsn_glove_frozen", "cmsl_glove", "no_expansion_glove", "local_expansion",
-          "local_likelihood"}
+          "local_likelihood", "text_hidden_4096"}
 THRESHOLD = 0.01  # a component "earns its place" when removing it costs at least this much ...
 
 

@@ -161,3 +161,9 @@ def test_the_glove_variants_run_only_when_named(ablation, tmp_path, monkeypatch)
                                       ("novel-icons", "local_expansion")]
     assert {"local_expansion", "local_likelihood"} <= ablation.ADDED
     assert "cmsl:model.local.aux_loss=likelihood" in cfg["local_likelihood"][1]
+    # CDQ's text-network width: opt-in, on `default` only
+    calls.clear()
+    assert ablation.main([*base, "--protocols", "default,novel-icons", "--models", "cmsl",
+                          "--variants", "text_hidden_4096"]) == 0
+    assert [c[:2] for c in calls] == [("default", "cmsl"), ("default", "text_hidden_4096")]
+    assert "text_hidden_4096" in ablation.ADDED and cfg["text_hidden_4096"][1] == ["cmsl:model.text_hidden=4096"]
