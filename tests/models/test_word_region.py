@@ -94,17 +94,3 @@ def test_an_unknown_word_norm_is_refused():
     with pytest.raises(ValueError, match="word_norm"):
         attentional_similarity(torch.randn(1, 4, 8), torch.randn(1, 2, 8), torch.ones(1, 2, dtype=torch.bool),
                                word_norm="l1")
-
-
-@pytest.mark.parametrize("word_norm", ["none", "scan"])
-def test_both_context_forms_give_the_same_scores(word_norm):
-    g = torch.Generator().manual_seed(3)
-    regions = torch.randn(5, 12, 16, generator=g)
-    for words, mask in [(torch.randn(4, 6, 16, generator=g), torch.tensor([[1] * 6, [1] * 2 + [0] * 4, [0] * 6, [1] * 5 + [0]]).bool()),
-                        (torch.randn(1, 3, 16, generator=g), torch.ones(1, 3, dtype=torch.bool))]:  # one query text
-        gram = attentional_similarity(regions, words, mask, 4.0, 5.0, word_norm=word_norm, context="gram")
-        explicit = attentional_similarity(regions, words, mask, 4.0, 5.0, word_norm=word_norm, context="explicit")
-        assert torch.allclose(gram, explicit, atol=1e-5)
-        assert torch.allclose(attentional_similarity(regions, words, mask, 4.0, 5.0, word_norm=word_norm), gram, atol=1e-5)
-    with pytest.raises(ValueError, match="context"):
-        attentional_similarity(regions, words, mask, context="implicit")

@@ -16,11 +16,8 @@ How each region's scores over the words are normalised before the softmax over r
 text→image attention (Lee et al. ECCV 2018, eq. 1–2): regions and words are first l2-normalised
 (s_ij is a cosine, and the contexts c_i mix unit regions), then s̄_ij = [s_ij]₊ / sqrt(Σ_i [s_ij]₊²)
 with [x]₊ = LeakyReLU(x, 0.1), the l2 norm over one text's words; γ1 is SCAN's λ1 (9 there).
-For all pairs, ``cos(c_i, e_i)`` is computed either with c_i built (Bt·T·R·d products per
-image) or without it (c·e = Σ_j α_ij s_ij and ‖c‖² = α G αᵀ with G the regions' Gram matrix:
-R²·d + Bt·T·R² per image), whichever costs fewer products: the Gram form for a training batch
-(many texts share each image's G), the explicit one for one query text against many images
-(``benchmarks/bench_word_region.py``).
+``cos(c_i, e_i)`` is computed without building c_i when R ≤ d (c·e = Σ_j α_ij s_ij and
+‖c‖² = α G αᵀ with G the regions' Gram matrix), which keeps the all-pairs batch score cheap.
 """
 
 from __future__ import annotations
@@ -70,17 +67,13 @@ def _pool(rel: torch.Tensor, word_mask: torch.Tensor, gamma2: float) -> torch.Te
 def attentional_similarity(regions: torch.Tensor, words: torch.Tensor, word_mask: torch.Tensor,
                            gamma1: float = 4.0, gamma2: float = 5.0, *, pairs: bool = False,
                            word_norm: str = "softmax",
-                           return_attention: bool = False, eps: float = 1e-8, context: str = "auto"):
+                           return_attention: bool = False, eps: float = 1e-8):
     """R(image, text) of every image with every text.
 
     regions (Bi, R, d), words (Bt, T, d), word_mask (Bt, T) bool → (Bi, Bt); with ``pairs``
     (Bi = Bt) only the matched pairs (image k, text k) → (B,). With ``return_attention`` also
     returns α, (Bi, Bt, T, R) or for ``pairs`` (B, T, R). ``word_norm`` as in
-    :func:`word_region_attention`; ``scan`` l2-normalises the regions and words first.
-    ``context`` (all pairs only; the same scores either way): ``gram`` computes ‖c_i‖ through the
-    regions' Gram matrix, ``explicit`` builds c_i, ``auto`` takes the one with fewer products."""
-    if context not in ("auto", "gram", "explicit"):
-        raise ValueError(f"context: expected auto, gram or explicit, got {context!r}")
+    :func:`word_region_attention`; ``scan`` l2-normalises the regions and words first."""
     word_mask = word_mask.bool()
     if word_norm not in WORD_NORMS:
         raise ValueError(f"word_norm: expected one of {', '.join(WORD_NORMS)}, got {word_norm!r}")
@@ -99,11 +92,8 @@ def attentional_similarity(regions: torch.Tensor, words: torch.Tensor, word_mask
     s = torch.einsum("ird,jtd->ijtr", regions, words)  # (Bi, Bt, T, R)
     attn = word_region_attention(s, word_mask.unsqueeze(0), gamma1, word_norm, eps)
     r, d = regions.shape[1], regions.shape[2]
-    bt, n_words = words.shape[0], words.shape[1]
-    if context == "auto":  # products per image of each form
-        context = "gram" if r * r * d + bt * n_words * r * r < bt * n_words * r * d else "explicit"
     e_norm = _norm(words, eps).unsqueeze(0)  # (1, Bt, T)
-    if context == "gram":
+    if r <= d:
         dot = (attn * s).sum(-1)  # c_i · e_i
         gram = torch.einsum("ird,iqd->irq", regions, regions)
         c_sq = torch.einsum("ijtr,irq,ijtq->ijt", attn, gram, attn).clamp_min(eps * eps)
