@@ -16,6 +16,7 @@ How each region's scores over the words are normalised before the softmax over r
 text→image attention (Lee et al. ECCV 2018, eq. 1–2): regions and words are first l2-normalised
 (s_ij is a cosine, and the contexts c_i mix unit regions), then s̄_ij = [s_ij]₊ / sqrt(Σ_i [s_ij]₊²)
 with [x]₊ = LeakyReLU(x, 0.1), the l2 norm over one text's words; γ1 is SCAN's λ1 (9 there).
+
 ``cos(c_i, e_i)`` is computed without building c_i when R ≤ d (c·e = Σ_j α_ij s_ij and
 ‖c‖² = α G αᵀ with G the regions' Gram matrix), which keeps the all-pairs batch score cheap.
 """

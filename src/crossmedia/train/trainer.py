@@ -151,8 +151,8 @@ def _train(cfg: dict, run: RunDir, rd: RunData, resume: bool, dist=None, device=
     elif tc.get("threads"):
         torch.set_num_threads(int(tc["threads"]))
     # CPU arithmetic on subnormal floats (|x| < 1.2e-38) is many times slower than on normal ones;
-    # a model whose activations drift there (an LSTM with saturated gates) then trains several
-    # times slower for nothing: they are flushed to zero while training (benchmarks/bench_denormal.py),
+    # a model whose activations drift there (a trained DAFSN's do) then trains several times
+    # slower for nothing: they are flushed to zero while training (benchmarks/bench_denormal.py),
     # and the process is given back its default (no flushing) on return
     torch.set_flush_denormal(True)
     try:
