@@ -209,7 +209,7 @@ def _as_text(value) -> str:
     return index_text(value) or ""
 
 
-# first-stage rows of the report, by the run's codec and its default engine
+# first-stage rows of the report, by the run's codec
 _FIRST_STAGE = {"composite": "AQD", "pq": "AQD", "float_cosine": "float cosine", "float_ip": "float inner product",
                 "sign": "Hamming"}
 
@@ -417,7 +417,7 @@ def write_report(out: Path, meta: dict, rows: list[dict], rerank: dict | None) -
                     + f" | {r['ms_per_query']:.2f} | {cost(r, 'cost_vs_full', ff['ms_per_query'])} | "
                     + cost(r, "cost_vs_kernel", kernel) + " |")
 
-        # files from before the engine was recorded: every rerank run was CMSL's, first stage AQD
+        # files from before the codec was recorded: every rerank run was CMSL's, first stage AQD
         codec = rerank.get("first_stage_codec", "composite")
         first_name = _FIRST_STAGE.get(codec, codec)
         lines.append(row(f"first stage ({first_name})", rerank["first_stage"]))

@@ -104,7 +104,6 @@ def offer_cells(reuse: list[Path], dst: Path, model: str, seeds: list[int]) -> i
 
 def run_one(args, protocol: str, row: str, with_unseen: bool, seeds: list[int]) -> dict:
     from crossmedia.bench import run_quality_bench
-    from crossmedia.bench.quality import cell_id
 
     model, extra, _ = ROWS[row]
     out = bench_folder(Path(args.work), protocol, row, with_unseen)

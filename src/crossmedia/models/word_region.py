@@ -76,8 +76,6 @@ def attentional_similarity(regions: torch.Tensor, words: torch.Tensor, word_mask
     returns α, (Bi, Bt, T, R) or for ``pairs`` (B, T, R). ``word_norm`` as in
     :func:`word_region_attention`; ``scan`` l2-normalises the regions and words first."""
     word_mask = word_mask.bool()
-    if word_norm not in WORD_NORMS:
-        raise ValueError(f"word_norm: expected one of {', '.join(WORD_NORMS)}, got {word_norm!r}")
     if word_norm == "scan":
         regions = F.normalize(regions, dim=-1, eps=eps)
         words = F.normalize(words, dim=-1, eps=eps)

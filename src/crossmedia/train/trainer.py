@@ -167,8 +167,8 @@ def machine_record(device) -> dict:
     """What a CPU result depends on beyond the config: torch's thread count and the device."""
     return {"device": str(device), "torch_threads": torch.get_num_threads(),
             "deterministic": torch.are_deterministic_algorithms_enabled(),
-            # called while training, when flushing is on: the call tells whether this CPU supports it
-            "flush_denormal": bool(torch.set_flush_denormal(True)), "torch": torch.__version__,
+            # whether subnormal floats are flushed now (training turns it on where the CPU can)
+            "flush_denormal": bool((torch.tensor([1e-39]) * 1.0)[0] == 0), "torch": torch.__version__,
             "cpu": f"{platform.machine()} ({os.cpu_count()} cores)"}
 
 
