@@ -14,7 +14,10 @@ over those N (:mod:`crossmedia.eval.rerank`). This script measures, for every ru
   weight of the grid, for reference only.
 
 Writes ``OUT.json`` (every number, the conventions, seeds, git commit, machine, command) and
-``OUT.md``.
+``OUT.md``. Progress goes to stderr, one line per stage of each run. Interrupt and resume: every
+finished run is kept in ``OUT.partial.json`` (replaced atomically); the same command again measures
+only the runs not yet there (a run is reused only if its folder, its ``run.json``, the weights, N
+and the git commit are the same), and the file is removed once the results are written.
 
     python benchmarks/rerank_fusion.py --runs RUN [RUN ...] --out benchmarks/results/cmsl_rerank_fusion
 """
@@ -22,6 +25,8 @@ Writes ``OUT.json`` (every number, the conventions, seeds, git commit, machine, 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import platform
 import shlex
@@ -66,7 +71,29 @@ def _both(res: dict, metric: str) -> dict:
     return {d: float(res["results"][d][metric]["value"]) for d in DIRECTIONS}
 
 
-def measure_run(run: Path, weights: list[float], top_n: int) -> dict:
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def run_key(run: Path, weights: list[float], top_n: int, commit: str) -> str:
+    """What a finished measurement depends on: the run folder and its ``run.json`` (a retrained run
+    changes it), the weight grid, N and the code."""
+    rj = hashlib.sha256((run / "run.json").read_bytes()).hexdigest()
+    blob = json.dumps({"run": str(run.resolve()), "run_json": rj, "weights": weights, "top_n": top_n,
+                       "commit": commit}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def load_partial(path: Path) -> dict:
+    """Finished runs of an interrupted invocation (key → measurement); unreadable: none."""
+    try:
+        d = json.loads(path.read_text())
+        return d["runs"] if isinstance(d.get("runs"), dict) else {}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def measure_run(run: Path, weights: list[float], top_n: int, echo=lambda m: None) -> dict:
     from crossmedia.eval import evaluate, load_for_evaluation
     from crossmedia.eval.rerank import evaluate_reranked_weights
 
@@ -77,15 +104,18 @@ def measure_run(run: Path, weights: list[float], top_n: int) -> dict:
     folds = rd.protocol.validation_folds(str(cfg["train"]["val_rule"]))
     val_db = max(len(d) for _q, d in folds)
     t0 = time.perf_counter()
+    echo(f"validation folds: fine scores over each fold's whole database ({val_db} items), {len(weights)} weights")
     # the whole fold database reranked: the fused score ranks every val item. The fine scores are
     # computed once per split and fused for every weight.
     val_res = evaluate_reranked_weights(m, rd, cfg, top_n=val_db, split="val", metrics=["map_all"],
                                         first_stage_weights=weights)
     val = {w: _both(val_res[w], "map_all") for w in weights}
     chosen = max(weights, key=lambda w: (sum(val[w].values()) / 2, -w))
+    echo(f"chose w = {chosen:g} on validation ({time.perf_counter() - t0:.0f} s); test: the first stage alone")
     k = f"map@{top_n}"
     metrics = ["map_all", k]
     first = evaluate(m, rd, cfg, split="test", metrics=metrics)
+    echo(f"test: each query's top {top_n} reranked, every weight ({time.perf_counter() - t0:.0f} s)")
     test_res = evaluate_reranked_weights(m, rd, cfg, top_n=top_n, split="test", metrics=metrics,
                                          first_stage_weights=weights)
     test = {w: {mm: _both(test_res[w], mm) for mm in metrics} for w in weights}
@@ -163,13 +193,38 @@ def main(argv=None) -> int:
 
     try:
         args = parse_args(argv)
-        torch.set_num_threads(args.threads)
-        runs = [measure_run(r, args.weight_list, args.top_n) for r in args.runs]
     except BadInput as e:
         print(f"rerank_fusion: {e}", file=sys.stderr)
         return 2
+    torch.set_num_threads(args.threads)
+    commit = git_commit()
+    partial = args.out.with_name(args.out.name + ".partial.json")
+    done = load_partial(partial)
+    runs = []
+    t0 = time.perf_counter()
+    try:
+        for i, r in enumerate(args.runs, 1):
+            key = run_key(r, args.weight_list, args.top_n, commit)
+            if key in done:
+                log(f"[{i}/{len(args.runs)}] {r}: reused from {partial.name}")
+                runs.append(done[key])
+                continue
+            log(f"[{i}/{len(args.runs)}] {r}: loading")
+            res = measure_run(r, args.weight_list, args.top_n,
+                              echo=lambda m, i=i: log(f"[{i}/{len(args.runs)}] {m}"))
+            runs.append(res)
+            done[key] = res
+            partial.parent.mkdir(parents=True, exist_ok=True)
+            write_json(partial, {"runs": done})
+            log(f"[{i}/{len(args.runs)}] done in {res['wall_s']:.0f} s ({time.perf_counter() - t0:.0f} s in all)")
+    except BadInput as e:
+        print(f"rerank_fusion: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        log(f"interrupted; {len(done)} finished run(s) kept in {partial}: run the same command again to resume")
+        return 130
     state = {"benchmark": "two-stage search, fused rerank weight chosen on validation", "top_n": args.top_n,
-             "weights": args.weight_list, "runs": runs, "git_commit": git_commit(),
+             "weights": args.weight_list, "runs": runs, "git_commit": commit,
              "machine": f"{platform.machine()} {os.cpu_count()} CPU cores, torch threads {args.threads}, "
                         f"{platform.processor() or 'cpu'}; load average {os.getloadavg()[0]:.1f} at the end",
              "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -178,6 +233,7 @@ def main(argv=None) -> int:
     write_json(args.out.with_suffix(".json"), state)
     md = markdown(state)
     write_text(args.out.with_suffix(".md"), md + "\n")
+    partial.unlink(missing_ok=True)
     print(md)
     return 0
 

@@ -51,3 +51,35 @@ def test_bad_input_exits_2_in_one_line(tmp_path, bench, capsys, cmsl_run, extra,
 def test_a_folder_that_is_not_a_run_exits_2(tmp_path, bench, capsys):
     assert bench.main(["--runs", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
     assert "not a run folder" in capsys.readouterr().err
+
+
+def test_interrupted_invocation_resumes_with_the_finished_runs(tmp_path, bench, cmsl_run, monkeypatch, capsys):
+    import shutil
+
+    other = tmp_path / "run2"
+    shutil.copytree(cmsl_run, other)
+    out = tmp_path / "res" / "fusion"
+    real = bench.measure_run
+    calls = []
+
+    def interrupted(run, *a, **k):
+        calls.append(run)
+        if run == other:
+            raise KeyboardInterrupt
+        return real(run, *a, **k)
+
+    monkeypatch.setattr(bench, "measure_run", interrupted)
+    argv = ["--runs", str(cmsl_run), str(other), "--weights", "1", "--top-n", "5", "--out", str(out)]
+    assert bench.main(argv) == 130
+    partial = out.with_name("fusion.partial.json")
+    assert partial.is_file() and not out.with_suffix(".json").exists()  # no half-made results
+    assert "run the same command again" in capsys.readouterr().err
+    calls.clear()
+    monkeypatch.setattr(bench, "measure_run", lambda run, *a, **k: (calls.append(run), real(run, *a, **k))[1])
+    assert bench.main(argv) == 0
+    assert calls == [other]  # the finished run was not measured again
+    rep = json.loads(out.with_suffix(".json").read_text())
+    assert [r["run"] for r in rep["runs"]] == [str(cmsl_run), str(other)]
+    assert rep["runs"][0]["test"] == rep["runs"][1]["test"]  # same trained model, same numbers
+    assert not partial.exists()
+    assert "reused" in capsys.readouterr().err
