@@ -29,6 +29,7 @@ import json
 import math
 import os
 import shutil
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -56,6 +57,10 @@ VARIANTS: dict[str, tuple[str, list[str], str]] = {
                          "CMSL whose exact SCAN score is trained in the pairwise likelihood of the multi-scale S = "
                          "⟨u, v⟩ + μ·S_local (the paper) instead of SCAN's hinge loss"),
     # CDQ's text network width (4,096 hidden units) where CMSL's default has 1,024
+    "image_expansion": ("cmsl", ["cmsl:model.expansion.level=image", "cmsl:model.expansion.score=embedding"],
+                        "CMSL with the paper's image-level semantic expansion (a training text gains the words "
+                        "nearest its image node by cosine in the walk embedding; query and database texts by "
+                        "word–word cosine) instead of word-level co-occurrence expansion"),
     "text_hidden_4096": ("cmsl", ["cmsl:model.text_hidden=4096"],
                          "CMSL whose text MLP has CDQ's 4,096 hidden units instead of 1,024"),
     "dafsn": ("dafsn", ["dafsn:model.adversarial.enabled=true"],
@@ -87,11 +92,13 @@ VARIANTS: dict[str, tuple[str, list[str], str]] = {
 #: variants that add an option to their reference (the others remove a component): they help when
 #: they gain at least THRESHOLD, by more than the pooled std
 ADDED = {"dafsn_warmup", "dafsn_entropy", "dafsn_pretrain", "dafsn_glove", "dafsn_glove_frozen", "cmsl_glove",
-         "local_expansion", "local_likelihood", "text_hidden_4096"}
+         "local_expansion", "local_likelihood", "text_hidden_4096", "image_expansion"}
 #: (protocol, reference variant) → variants compared with the reference there
 PLAN = {("default", "cmsl"): ["cdq", "no_expansion", "no_local", "no_intra", "cmsl_glove", "local_expansion",
-                               "local_likelihood", "text_hidden_4096"],
-        ("novel-icons", "cmsl"): ["no_expansion", "cmsl_glove", "local_expansion"],
+                               "local_likelihood", "text_hidden_4096", "image_expansion"],
+        ("novel-icons", "cmsl"): ["no_expansion", "cmsl_glove", "local_expansion", "image_expansion"],
+        ("default", "image_expansion"): ["no_expansion"],
+        ("novel-icons", "image_expansion"): ["no_expansion"],
         ("default", "cmsl_glove"): ["no_expansion_glove"],
         ("novel-icons", "cmsl_glove"): ["no_expansion_glove"],
         ("default", "dafsn"): ["dafsn_no_disc", "dafsn_glove"],
@@ -100,9 +107,10 @@ PLAN = {("default", "cmsl"): ["cdq", "no_expansion", "no_local", "no_intra", "cm
 PROTOCOLS = list(dict.fromkeys(p for p, _ in PLAN))
 #: variants run only when --variants names them: the GloVe ones need the `words` extra and are a study
 #: of their own (benchmarks/results/icons-glove.md); the local-branch forms are one too
-#: (benchmarks/results/icons-local-forms.md), and so is the text network's width
+#: (benchmarks/results/icons-local-forms.md), and so are the text network's width and the paper's
+#: image-level expansion (benchmarks/results/icons-image-expansion.md)
 OPT_IN = {"dafsn_glove", "dafsn_glove_frozen", "cmsl_glove", "no_expansion_glove", "local_expansion",
-          "local_likelihood", "text_hidden_4096"}
+          "local_likelihood", "text_hidden_4096", "image_expansion"}
 THRESHOLD = 0.01  # a component "earns its place" when removing it costs at least this much ...
 
 
@@ -127,6 +135,11 @@ def seed_cells(src: Path, dst: Path, cells: list[str]) -> int:
             shutil.copyfile(a, b)
             n += 1
     return n
+
+
+def _val(row: dict) -> str:
+    v = row.get("best_val")
+    return "–" if not v else (f"{v['mean']:.4f} ± {v['std']:.4f}" if v["n"] > 1 else f"{v['mean']:.4f}")
 
 
 def compare(ref: dict, row: dict, added: bool = False) -> dict:
@@ -169,11 +182,29 @@ def run_variant(args, root: Path, protocol: str, variant: str, bits: list[int], 
         if r["codes"] != "native" or r["model"] != model:
             continue
         rows.append({"variant": variant, "model": model, "bits": r["bits"], "seeds": r["seeds"],
-                     "train_time_s": r["train_time_s"],
+                     "train_time_s": r["train_time_s"], "best_val": best_val(out, model, r["bits"], r["seeds"]),
                      **{d: r[d] for d in DIRECTIONS}, "bench_out": str(out)})
     return {"rows": rows, "convention": rep["convention"], "protocol_summary": rep["protocol"],
             "random_ranking": rep["random_ranking"], "queries": rep["queries"], "database": rep["database"],
             "overrides": overrides}
+
+
+def best_val(out: Path, model: str, bits: int, seeds: list[int]) -> dict | None:
+    """Mean ± std over seeds of each cell's best validation score (what its checkpoint was chosen
+    by; the score a choice between variants may look at), read from the bench's cells."""
+    from crossmedia.bench.quality import cell_id
+
+    vals = []
+    for s in seeds:
+        try:
+            v = json.loads((out / "cells" / f"{cell_id(model, bits, s)}.json").read_text()).get("best_val_score")
+        except (OSError, ValueError):
+            return None
+        if v is None:
+            return None
+        vals.append(float(v))
+    return {"mean": statistics.fmean(vals), "std": statistics.stdev(vals) if len(vals) > 1 else 0.0,
+            "n": len(vals), "values": vals}
 
 
 def markdown(report: dict) -> str:
@@ -194,9 +225,9 @@ def markdown(report: dict) -> str:
                   f"{p['random_ranking']:.4f}. A component earns its place when removing it costs ≥ {THRESHOLD} in "
                   f"at least one direction, by more than the pooled std of the two rows; an added option helps when it "
                   f"gains that much.", "",
-                  "| variant | image→text | text→image | Δ i→t (pooled std) | Δ t→i (pooled std) | verdict |",
-                  "|---|---:|---:|---:|---:|---|",
-                  f"| {name} | {fmt(ref['image->text'])} | {fmt(ref['text->image'])} | – | – | – |"]
+                  "| variant | image→text | text→image | Δ i→t (pooled std) | Δ t→i (pooled std) | verdict | val |",
+                  "|---|---:|---:|---:|---:|---|---:|",
+                  f"| {name} | {fmt(ref['image->text'])} | {fmt(ref['text->image'])} | – | – | – | {_val(ref)} |"]
         for v in p["variants"]:
             c = v["compare"]
             cells = [f"{c[d]['delta']:+.4f} ("
@@ -209,8 +240,10 @@ def markdown(report: dict) -> str:
                 verdict = ("CMSL ahead by ≥ 0.03 in both directions" if all(-c[d]["delta"] >= 0.03 for d in DIRECTIONS)
                            else "CMSL not ahead by 0.03 in both directions")
             lines.append(f"| {v['variant']} | {fmt(v['image->text'])} | {fmt(v['text->image'])} | {cells[0]} | {cells[1]} | "
-                         f"{verdict} |")
-        lines += ["", "Variants: " + "; ".join(f"`{v['variant']}` = {VARIANTS[v['variant']][2]}" for v in p["variants"]), ""]
+                         f"{verdict} | {_val(v)} |")
+        lines += ["", "val: mean ± std over the seeds of each run's best validation mAP@all (the score its "
+                  "checkpoint was chosen by; mean of both directions), the only score a choice between variants "
+                  "may be made on.", "", "Variants: " + "; ".join(f"`{v['variant']}` = {VARIANTS[v['variant']][2]}" for v in p["variants"]), ""]
     if report.get("bits"):
         lines += ["## CMSL at 16, 32 and 64 bits — protocol `default`", "",
                   "| bits | bytes/item | image→text | text→image | seeds | train s |", "|---:|---:|---:|---:|---:|---:|"]
@@ -305,6 +338,8 @@ def main(argv=None) -> int:
                 continue
             if ref not in only and not any(v in only for v in variants):
                 continue  # a section none of whose variants is asked for
+            if ref in OPT_IN and ref not in only and not any(v in only and v in OPT_IN for v in variants):
+                continue  # a section about an opt-in variant runs only when it or an opt-in one of its own is named
             base = run_variant(args, root, protocol, ref, [32], seeds)
             entry = {"protocol": protocol, "reference": ref, "reference_row": base["rows"][0], "variants": [],
                      "queries": base["queries"], "database": base["database"],

@@ -167,3 +167,29 @@ def test_the_glove_variants_run_only_when_named(ablation, tmp_path, monkeypatch)
                           "--variants", "text_hidden_4096"]) == 0
     assert [c[:2] for c in calls] == [("default", "cmsl"), ("default", "text_hidden_4096")]
     assert "text_hidden_4096" in ablation.ADDED and cfg["text_hidden_4096"][1] == ["cmsl:model.text_hidden=4096"]
+    # the paper's image-level expansion: opt-in, compared with CMSL and, as the reference of its own
+    # section, with CMSL without expansion (what expansion at the image level is worth)
+    calls.clear()
+    assert ablation.main([*base, "--protocols", "default,novel-icons", "--models", "cmsl",
+                          "--variants", "image_expansion,no_expansion"]) == 0
+    assert [c[:2] for c in calls] == [
+        ("default", "cmsl"), ("default", "no_expansion"), ("default", "image_expansion"),
+        ("novel-icons", "cmsl"), ("novel-icons", "no_expansion"), ("novel-icons", "image_expansion"),
+        ("default", "image_expansion"), ("default", "no_expansion"),
+        ("novel-icons", "image_expansion"), ("novel-icons", "no_expansion")]
+    assert "image_expansion" in ablation.ADDED and "image_expansion" in ablation.OPT_IN
+    assert set(cfg["image_expansion"][1]) == {"cmsl:model.expansion.level=image", "cmsl:model.expansion.score=embedding"}
+    md = (tmp_path / "abl.md").read_text()
+    assert "## CMSL (`image_expansion`) — protocol `novel-icons`" in md
+
+
+def test_the_val_column_reads_each_cells_best_validation_score(ablation, tmp_path):
+    cells = tmp_path / "cells"
+    cells.mkdir()
+    for seed, v in ((0, 0.30), (1, 0.32)):
+        (cells / f"cmsl-32b-seed{seed}.json").write_text(json.dumps({"best_val_score": v}))
+    got = ablation.best_val(tmp_path, "cmsl", 32, [0, 1])
+    assert got["mean"] == pytest.approx(0.31) and got["std"] == pytest.approx(0.0141421, rel=1e-4)
+    assert got["values"] == [0.30, 0.32]
+    assert ablation.best_val(tmp_path, "cmsl", 32, [0, 1, 2]) is None  # a missing cell: no figure
+    assert ablation._val({"best_val": got}) == "0.3100 ± 0.0141" and ablation._val({"best_val": None}) == "–"
