@@ -29,7 +29,6 @@ import json
 import math
 import os
 import shutil
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -56,11 +55,11 @@ VARIANTS: dict[str, tuple[str, list[str], str]] = {
     "local_likelihood": ("cmsl", ["cmsl:model.local.aux_loss=likelihood"],
                          "CMSL whose exact SCAN score is trained in the pairwise likelihood of the multi-scale S = "
                          "⟨u, v⟩ + μ·S_local (the paper) instead of SCAN's hinge loss"),
-    # CDQ's text network width (4,096 hidden units) where CMSL's default has 1,024
     "image_expansion": ("cmsl", ["cmsl:model.expansion.level=image", "cmsl:model.expansion.score=embedding"],
                         "CMSL with the paper's image-level semantic expansion (a training text gains the words "
                         "nearest its image node by cosine in the walk embedding; query and database texts by "
                         "word–word cosine) instead of word-level co-occurrence expansion"),
+    # CDQ's text network width (4,096 hidden units) where CMSL's default has 1,024
     "text_hidden_4096": ("cmsl", ["cmsl:model.text_hidden=4096"],
                          "CMSL whose text MLP has CDQ's 4,096 hidden units instead of 1,024"),
     "dafsn": ("dafsn", ["dafsn:model.adversarial.enabled=true"],
@@ -138,8 +137,11 @@ def seed_cells(src: Path, dst: Path, cells: list[str]) -> int:
 
 
 def _val(row: dict) -> str:
+    """The row's best-validation statistic as a cell; "–" unless every seed's cell recorded one."""
+    from crossmedia.bench.quality import format_mean_std as fmt
+
     v = row.get("best_val")
-    return "–" if not v else (f"{v['mean']:.4f} ± {v['std']:.4f}" if v["n"] > 1 else f"{v['mean']:.4f}")
+    return fmt(v) if v and v["n"] == len(row["seeds"]) else "–"
 
 
 def compare(ref: dict, row: dict, added: bool = False) -> dict:
@@ -182,29 +184,11 @@ def run_variant(args, root: Path, protocol: str, variant: str, bits: list[int], 
         if r["codes"] != "native" or r["model"] != model:
             continue
         rows.append({"variant": variant, "model": model, "bits": r["bits"], "seeds": r["seeds"],
-                     "train_time_s": r["train_time_s"], "best_val": best_val(out, model, r["bits"], r["seeds"]),
+                     "train_time_s": r["train_time_s"], "best_val": r["best_val_score"],
                      **{d: r[d] for d in DIRECTIONS}, "bench_out": str(out)})
     return {"rows": rows, "convention": rep["convention"], "protocol_summary": rep["protocol"],
             "random_ranking": rep["random_ranking"], "queries": rep["queries"], "database": rep["database"],
             "overrides": overrides}
-
-
-def best_val(out: Path, model: str, bits: int, seeds: list[int]) -> dict | None:
-    """Mean ± std over seeds of each cell's best validation score (what its checkpoint was chosen
-    by; the score a choice between variants may look at), read from the bench's cells."""
-    from crossmedia.bench.quality import cell_id
-
-    vals = []
-    for s in seeds:
-        try:
-            v = json.loads((out / "cells" / f"{cell_id(model, bits, s)}.json").read_text()).get("best_val_score")
-        except (OSError, ValueError):
-            return None
-        if v is None:
-            return None
-        vals.append(float(v))
-    return {"mean": statistics.fmean(vals), "std": statistics.stdev(vals) if len(vals) > 1 else 0.0,
-            "n": len(vals), "values": vals}
 
 
 def markdown(report: dict) -> str:

@@ -214,7 +214,6 @@ def main(argv=None) -> int:
                               echo=lambda m, i=i: log(f"[{i}/{len(args.runs)}] {m}"))
             runs.append(res)
             done[key] = res
-            partial.parent.mkdir(parents=True, exist_ok=True)
             write_json(partial, {"runs": done})
             log(f"[{i}/{len(args.runs)}] done in {res['wall_s']:.0f} s ({time.perf_counter() - t0:.0f} s in all)")
     except BadInput as e:

@@ -183,13 +183,13 @@ def test_the_glove_variants_run_only_when_named(ablation, tmp_path, monkeypatch)
     assert "## CMSL (`image_expansion`) — protocol `novel-icons`" in md
 
 
-def test_the_val_column_reads_each_cells_best_validation_score(ablation, tmp_path):
-    cells = tmp_path / "cells"
-    cells.mkdir()
-    for seed, v in ((0, 0.30), (1, 0.32)):
-        (cells / f"cmsl-32b-seed{seed}.json").write_text(json.dumps({"best_val_score": v}))
-    got = ablation.best_val(tmp_path, "cmsl", 32, [0, 1])
+def test_the_val_column_needs_every_seeds_best_validation_score(ablation):
+    from crossmedia.bench.quality import _stats
+
+    got = _stats([0.30, 0.32])  # the quality bench's row statistic of the cells' best_val_score
     assert got["mean"] == pytest.approx(0.31) and got["std"] == pytest.approx(0.0141421, rel=1e-4)
     assert got["values"] == [0.30, 0.32]
-    assert ablation.best_val(tmp_path, "cmsl", 32, [0, 1, 2]) is None  # a missing cell: no figure
-    assert ablation._val({"best_val": got}) == "0.3100 ± 0.0141" and ablation._val({"best_val": None}) == "–"
+    assert ablation._val({"best_val": got, "seeds": [0, 1]}) == "0.3100 ± 0.0141"
+    # a cell without the score: no figure
+    assert ablation._val({"best_val": _stats([0.30, None, 0.32]), "seeds": [0, 1, 2]}) == "–"
+    assert ablation._val({"best_val": None, "seeds": [0]}) == "–"

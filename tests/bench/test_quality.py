@@ -43,6 +43,9 @@ def test_bench_writes_complete_table_and_skips_done_cells(tmp_path, capsys):
     assert (out / "quality.png").stat().st_size > 1000
     cell = json.loads((out / "cells" / "acmr-8b-seed0.json").read_text())
     assert "git_commit" in cell and cell["codes"]["cq"]["ranking"]["fitted_on"].startswith("training split")
+    # each row carries its cells' best validation scores (what the checkpoints were chosen by)
+    v = by[("acmr", "native")]["best_val_score"]
+    assert v["n"] == 1 and v["values"] == [cell["best_val_score"]]
     assert cell["config"]["train"]["seed"] == 0 and "protocol" in cell
     mtime = (out / "cells" / "acmr-8b-seed0.json").stat().st_mtime_ns
     capsys.readouterr()

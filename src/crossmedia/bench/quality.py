@@ -267,6 +267,7 @@ class QualityBench:
                            "seeds": [c["seed"] for c in group if view in c["codes"]],
                            "code_bytes_per_item": vals[0]["code_bytes_per_item"],
                            "train_time_s": _stats([c["train_time_s"] for c in group]),
+                           "best_val_score": _stats([c.get("best_val_score") for c in group]),
                            "ranking": vals[0]["ranking"]}
                     for d in DIRECTIONS:
                         row[d] = _stats([v["map_all"][d] for v in vals])
