@@ -54,8 +54,11 @@ MODELS: list[BenchModel] = [
     BenchModel(
         "cmsl", "CMSL global branch + composite quantization (inter + intra loss; no graph: the text is 10 LDA topics, not words; no regions)",
         ["model.graph.enabled=false", "model.expansion.enabled=false", "model.image_hidden=1024",
-         "model.text_hidden=1024", "train.lr=3e-3", "train.epochs=100", "train.batch_size=128", "train.val_every=5"],
-        selection="the two-tower model's val-chosen settings (lr, hidden, batch), 100 epochs (not searched)",
+         "model.text_hidden=1024", "train.lr=3e-3", "train.epochs=100", "train.batch_size=128", "train.val_every=5",
+         "model.loss.memory=false"],
+        selection="the two-tower model's val-chosen settings (lr, hidden, batch), 100 epochs; then among twelve "
+                  "candidates (learning rate, widths, dropout, each loss value one at a time) on the val split at "
+                  "32 bits, seeds 0-2: model.loss.memory=false (benchmarks/results/wikipedia_cmsl_selection.md)",
     ),
     BenchModel(
         "cdq", "CDQ (CMSL without graph, expansion, local branch and intra loss)",
@@ -83,11 +86,13 @@ def prepare(src: Path, work: Path) -> Path:
     return root
 
 
-def run_one(m: BenchModel, bits: int, seed: int, data_root: Path, work: Path, epochs: int | None, threads: int | None) -> dict:
+def run_key(model: str, bits: int, seed: int) -> str:
+    return f"{model}-{bits}b-seed{seed}"
+
+
+def run_config(m: BenchModel, bits: int, seed: int, data_root: Path, epochs: int | None, threads: int | None) -> dict:
+    """The resolved settings of one run (what the results file records and compares)."""
     from crossmedia.config import resolve_config
-    from crossmedia.eval.evaluator import evaluate
-    from crossmedia.eval import load_for_evaluation
-    from crossmedia.train import RunDir, train
 
     overrides = list(m.overrides) + [f"model.bits={bits}", f"train.seed={seed}", "data.image_source=features",
                                       "data.protocol=default"]
@@ -95,7 +100,15 @@ def run_one(m: BenchModel, bits: int, seed: int, data_root: Path, work: Path, ep
         overrides.append(f"train.epochs={epochs}")
     if threads:
         overrides.append(f"train.threads={threads}")
-    cfg = resolve_config(None, overrides, model__name=m.name, data__root=str(data_root))
+    return resolve_config(None, overrides, model__name=m.name, data__root=str(data_root))
+
+
+def run_one(m: BenchModel, bits: int, seed: int, data_root: Path, work: Path, epochs: int | None, threads: int | None) -> dict:
+    from crossmedia.eval.evaluator import evaluate
+    from crossmedia.eval import load_for_evaluation
+    from crossmedia.train import RunDir, train
+
+    cfg = run_config(m, bits, seed, data_root, epochs, threads)
     out = work / "runs" / f"{m.name}-{bits}b-seed{seed}"
     t0 = time.perf_counter()
     run = train(cfg, out, overwrite=True)
@@ -107,7 +120,8 @@ def run_one(m: BenchModel, bits: int, seed: int, data_root: Path, work: Path, ep
         "model": m.name, "bits": bits, "seed": seed,
         "map_all": {d: float(res["results"][d]["map_all"]["value"]) for d in DIRECTIONS},
         "best_epoch": ck.meta.get("best_epoch"), "epochs": int(cfg["train"]["epochs"]),
-        "val_score": run.info().get("best_val_score"), "train_wall_s": round(t_train, 1),
+        "val_score": run.info().get("best_val_score"), "val_selection": run.info().get("val_selection"),
+        "train_wall_s": round(t_train, 1),
         "convention": {d: {k: v for k, v in res["results"][d]["map_all"].items() if k != "value"} for d in DIRECTIONS},
         "random_ranking": res["random_ranking"]["map_all"], "ranking": res["ranking"],
         "queries": res["queries"], "database": res["database"], "protocol": rd.protocol.summary(),
@@ -162,6 +176,10 @@ def markdown(report: dict) -> str:
     lines += ["", "Models:"]
     for m in report["models"]:
         lines.append(f"- `{m['name']}`: {m['label']}; settings {' '.join(m['overrides'])}; chosen {m['selection']}")
+    rules = sorted({r.get("val_selection") or "not recorded (a run made before the rule was recorded: val queries "
+                    "against the training items)" for r in report["runs"]})
+    lines += ["", f"**Model selection.** Each run keeps its checkpoint with the best validation score: {'; '.join(rules)}. "
+              "The test pairs are never read while training or choosing settings."]
     cmds = "; ".join(f"`{c}`" for c in report.get("commands", [report["command"]]))
     lines += ["", f"Commands (cumulative, finished runs are kept): {cmds} — {report['wall_time_s'] / 60:.1f} min wall time in all on "
               f"{report['machine']}; git {report['git_commit']}; {report['created']}."]
@@ -201,11 +219,19 @@ def main(argv: list[str] | None = None) -> int:
 
     ds = Dataset.load(data_root)
     json_path = args.out / "wikipedia.json"
-    # resumable and cumulative: runs already in the results file (same model, bits, seed) are kept
-    # and skipped; rerun one by deleting it from the file
+    # resumable and cumulative: runs already in the results file are kept and skipped when their
+    # recorded settings equal the ones asked for now; a run made with other settings is trained again
     old = json.loads(json_path.read_text()) if json_path.is_file() else {}
-    runs: list[dict] = list(old.get("runs", []))
     configs: dict = dict(old.get("configs", {}))
+    runs: list[dict] = []
+    for r in old.get("runs", []):
+        key = run_key(r["model"], r["bits"], r["seed"])
+        m = next((m for m in models if m.name == r["model"]), None)
+        if m is not None and configs.get(key) != run_config(m, r["bits"], r["seed"], data_root, args.epochs, args.threads):
+            print(f"{key}: recorded with other settings than now, trained again", flush=True)
+            configs.pop(key, None)
+            continue
+        runs.append(r)
     done = {(r["model"], r["bits"], r["seed"]) for r in runs}
     shared = {k: old[k] for k in ("protocol", "queries", "database", "convention", "random_ranking") if k in old}
     model_entries = {m["name"]: m for m in old.get("models", [])}
@@ -238,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
                 r = run_one(m, b, s, data_root, args.work, args.epochs, args.threads)
                 shared = {"protocol": r["protocol"], "queries": r["queries"], "database": r["database"],
                           "convention": r["convention"]["image->text"], "random_ranking": r["random_ranking"]}
-                configs[f"{r['model']}-{r['bits']}b-seed{r['seed']}"] = r["config"]
+                configs[run_key(r["model"], r["bits"], r["seed"])] = r["config"]
                 runs.append({k: v for k, v in r.items() if k not in ("config", "protocol", "convention")})
                 print(f"{m.name} {b:>2} bits seed {s}: i->t {r['map_all']['image->text']:.4f}  "
                       f"t->i {r['map_all']['text->image']:.4f}  (best epoch {r['best_epoch']}, {r['train_wall_s']} s)", flush=True)

@@ -617,3 +617,22 @@ def test_knn_features_prefer_the_datasets_pretrained_regions():
     pooled = feats("pixels")
     assert pooled.shape == (3, 3 * 6 * 6)
     np.testing.assert_allclose(feats("auto", with_regions=False), pooled)
+
+
+def test_constant_inner_product_penalty_holds_the_cross_terms_together(tmp_path, tiny_dataset):
+    """quant.constant_weight > 0: the epoch records' spread of the cross terms ξ (relative to the
+    outputs' squared norm) is far below that of the same run without the penalty, the run is
+    still deterministic, and a bad value is refused naming the key."""
+    from crossmedia.train import train
+
+    def spread(run):
+        return [r["quant_cross_rel_std"] for r in run.read_log()]
+
+    base = ["train.epochs=3", "model.quant.warmup_epochs=0", "model.K=16"]
+    plain = train(_train_cfg(tiny_dataset.root, *base), tmp_path / "plain")
+    cfg = _train_cfg(tiny_dataset.root, *base, "model.quant.constant_weight=1.0")
+    pen = train(cfg, tmp_path / "pen")
+    assert all(p < 0.5 * q for p, q in zip(spread(pen), spread(plain))), (spread(pen), spread(plain))
+    _same_state(_state(pen.path), _state(train(cfg, tmp_path / "again").path))
+    with pytest.raises(ConfigError, match="model.quant.constant_weight"):
+        train(_train_cfg(tiny_dataset.root, *base, "model.quant.constant_weight=-1"), tmp_path / "bad")

@@ -117,3 +117,84 @@ def test_codebook_update_from_normal_equations_of_parts():
     hth, htx = q.normal_equations(x, codes)
     assert torch.equal(h1 + h2, hth) and torch.allclose(x1 + x2, htx, atol=1e-12)
     assert torch.allclose(q.solve_codebooks(h1 + h2, x1 + x2), whole, atol=1e-6)
+
+
+# ---------------------------------------------------------------- constant inner-product constraint
+def _penalised(q, x, codes):
+    """Per-item ‖x − x̂‖² + μ(ξ − ε)², ξ summed over the codeword pairs by brute force."""
+    cb = q.codebooks
+    sel = cb[np.arange(q.M)[None], codes.astype(np.int64)]  # (N, M, D)
+    xi = sum(
+        (sel[:, a] * sel[:, b]).sum(1) for a in range(q.M) for b in range(q.M) if a != b)
+    return ((x - sel.sum(1)) ** 2).sum(1) + q.constant_weight * (xi - q.epsilon) ** 2, xi
+
+
+def test_cross_terms_and_the_penalised_icm_step():
+    x = _data()
+    q = CompositeQuantizer(M=3, K=16, dim=8, constant_weight=0.5)
+    codes = q.init_kmeans(x, seed=0)
+    q.update_epsilon(codes)
+    per, xi = _penalised(q, x, codes)
+    assert np.allclose(q.cross_terms(codes), xi, atol=1e-3)
+    assert q.epsilon == pytest.approx(float(xi.mean()), rel=1e-4)
+    assert q.penalised_objective(x, codes) == pytest.approx(float(per.sum()), rel=1e-4)
+    # an ICM step with the penalty is the exact per-item minimiser of the penalised objective over
+    # its codebook (and so never increases it); without the penalty it would choose otherwise
+    c = q.icm_step(x, codes, 1)
+    base, _ = _penalised(q, x, c)
+    assert base.sum() <= per.sum() + 1e-3
+    for k in range(16):
+        alt = c.copy()
+        alt[:, 1] = k
+        assert np.all(_penalised(q, x, alt)[0] >= base - 1e-3)
+    plain = CompositeQuantizer(M=3, K=16, dim=8)
+    plain.codebooks = q.codebooks
+    assert not np.array_equal(plain.icm_step(x, codes, 1), c)
+
+
+def test_the_penalty_makes_euclidean_tables_exact_up_to_a_constant():
+    """Trained with μ > 0, the cross terms barely vary across items, so ‖q − x̂‖² ≈
+    Σ_m ‖q − C_m[b_m]‖² − (M − 1)‖q‖² + ε; without the penalty they spread widely."""
+    x = _data(n=600, d=8, seed=1)
+    spread = {}
+    for mu in (0.0, 1.0):
+        q = CompositeQuantizer(M=3, K=16, dim=8, constant_weight=mu).train(x, n_iter=6, seed=0)
+        codes = q.encode(x)
+        xi = q.cross_terms(codes)
+        spread[mu] = xi.std() / (x * x).sum(1).mean()
+        if mu:
+            qry = _data(n=20, d=8, seed=2)
+            cb = q.codebooks
+            tables = ((qry[:, None, None, :] - cb[None]) ** 2).sum(-1)  # (Q, M, K)
+            approx = tables[:, np.arange(3)[None], codes.astype(np.int64)].sum(-1) \
+                - 2 * (qry * qry).sum(1)[:, None] + q.epsilon
+            exact = ((qry[:, None, :] - q.decode(codes)[None]) ** 2).sum(-1)
+            assert np.abs(approx - exact).mean() < 0.05 * exact.mean()
+            assert q.quantization_error(x, codes) < 0.5 * (x * x).sum(1).mean()
+    assert spread[1.0] < 0.2 * spread[0.0]
+
+
+def test_codebook_refinement_lowers_the_penalised_objective():
+    """refine_codebooks (L-BFGS for fixed codes and ε) starts from the closed-form least squares
+    and lowers Σ‖x − x̂‖² + μΣ(ξ − ε)²; with μ = 0 the least squares are already its minimum.
+    (Summed over data-parallel ranks: tests/train/test_distributed.py.)"""
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(240, 6, generator=g)
+    codes = torch.randint(0, 8, (240, 2), generator=g)
+    q = CompositeQuantizer(2, 8, 6, constant_weight=20.0, refine_iters=5)
+    q.update_codebooks(x, codes)
+    q.update_epsilon(codes)
+    before, spread = q.penalised_objective(x, codes), q.cross_terms(codes).std()
+    q.refine_codebooks(x, codes)
+    assert q.penalised_objective(x, codes) < before - 0.02 * before
+    assert q.cross_terms(codes).std() < 0.5 * spread
+    plain = CompositeQuantizer(2, 8, 6, ridge=0.0)
+    ls = plain.update_codebooks(x, codes).clone()
+    plain.refine_codebooks(x, codes)
+    assert torch.allclose(plain.codebooks_t, ls, atol=1e-4)
+
+
+def test_constant_weight_must_be_a_finite_non_negative_number():
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="constant_weight"):
+            CompositeQuantizer(M=2, K=4, dim=3, constant_weight=bad)

@@ -54,8 +54,19 @@ def check_collectives(out):
     s, e = ranks.span(50)
     hth, htx = q.normal_equations(x[s:e], codes[s:e])
     q.solve_codebooks(ranks.all_reduce_sum(hth), ranks.all_reduce_sum(htx))
+    # with the constant inner-product penalty: ε and the L-BFGS refinement summed over the ranks
+    q_one_c = CompositeQuantizer(2, 8, 6, constant_weight=2.0, refine_iters=5)
+    q_one_c.update_codebooks(x, codes)
+    q_one_c.update_epsilon(codes)
+    q_one_c.refine_codebooks(x, codes)
+    q_c = CompositeQuantizer(2, 8, 6, constant_weight=2.0, refine_iters=5)
+    q_c.solve_codebooks(*(ranks.all_reduce_sum(t) for t in q_c.normal_equations(x[s:e], codes[s:e])))
+    q_c.update_epsilon(codes[s:e], ranks.all_reduce_sum)
+    q_c.refine_codebooks(x[s:e], codes[s:e], reduce=ranks.all_reduce_sum)
     res = {"world": ranks.world, "gather_equal": bool(torch.equal(gathered, full)),
            "codebook_max_diff": float((q.codebooks_t - q_one.codebooks_t).abs().max()),
+           "constant_codebook_max_diff": float((q_c.codebooks_t - q_one_c.codebooks_t).abs().max()),
+           "constant_epsilon_diff": abs(q_c.epsilon - q_one_c.epsilon),
            "mean": ranks.mean(full[ranks.span(n)[0]:ranks.span(n)[1]].sum(1), n), "mean_one": float(full.sum(1).mean())}
     if info.is_main:
         with open(f"{out}/collectives.json", "w") as f:

@@ -76,6 +76,7 @@ def test_two_gloo_processes_match_one_and_resume_on_one(tmp_path, tiny_dataset):
     coll = json.loads((tmp_path / "ddp" / "collectives.json").read_text())
     assert coll["world"] == 2 and coll["gather_equal"]
     assert coll["codebook_max_diff"] < 1e-5 and abs(coll["mean"] - coll["mean_one"]) < 1e-9
+    assert coll["constant_codebook_max_diff"] < 1e-4 and coll["constant_epsilon_diff"] < 1e-6
     torch.set_num_threads(1)
     for m in MODELS:
         one = train(config(tiny_dataset.root, m), tmp_path / "one" / m)

@@ -344,6 +344,10 @@ class CMSL(RetrievalModel):
             "icm_iters": 3,
             "kmeans_iters": 20,
             "alt_iters": 1,  # ICM + codebook rounds per epoch
+            # μ of composite quantization's constant inner-product penalty μ·Σ_i (ξ_i − ε)² (0: off;
+            # see CompositeQuantizer); with it the codebooks are refined by L-BFGS after the closed form
+            "constant_weight": 0.0,
+            "refine_iters": 10,  # L-BFGS iterations of that refinement per ICM + codebook round
         },
     }
     text_input = "bow"
@@ -379,6 +383,11 @@ class CMSL(RetrievalModel):
             sec, opt = key.split(".")
             if c[sec][opt] not in allowed:
                 raise ConfigError(f"model.{key}: expected one of {', '.join(allowed)}, got {c[sec][opt]!r}")
+        mu = float(self.qcfg["constant_weight"])
+        if not (math.isfinite(mu) and mu >= 0):
+            raise ConfigError(f"model.quant.constant_weight: expected a finite number ≥ 0 (0: off), got {mu}")
+        if int(self.qcfg["refine_iters"]) < 1:
+            raise ConfigError(f"model.quant.refine_iters: expected an integer ≥ 1, got {self.qcfg['refine_iters']}")
         if not 0 < float(self.ecfg["weight"]) < 1 and self.ecfg["enabled"]:
             raise ConfigError(f"model.expansion.weight: expected a weight in (0, 1), got {self.ecfg['weight']}")
         region_dim = info.extra.get("region_dim") if info.extra else None
@@ -906,7 +915,10 @@ class CMSL(RetrievalModel):
         u, v = self._encode_train(ctx, s, e)
         x = torch.cat([u, v]).float()
         m = u.shape[0]
-        q = CompositeQuantizer(self.M, self.K, self.dim, icm_iters=int(qc["icm_iters"]))
+        mu = float(qc["constant_weight"])
+        q = CompositeQuantizer(self.M, self.K, self.dim, icm_iters=int(qc["icm_iters"]), constant_weight=mu,
+                               refine_iters=int(qc["refine_iters"]))
+        reduce = ranks.all_reduce_sum if ranks.world > 1 else None
         gen = torch.Generator().manual_seed(seed * 1000003 + epoch)  # the same ICM orders on every process
         if not bool(self.codebooks_ready):
             # k-means initialisation (once per run) on all items
@@ -919,18 +931,29 @@ class CMSL(RetrievalModel):
             q.codebooks_t = self.codebooks.detach().clone()
             codes = torch.cat([self.img_codes[s:e], self.txt_codes[s:e]]).to(x.device)
         for _ in range(int(qc["alt_iters"])):
+            if mu > 0:
+                q.update_epsilon(codes, reduce)  # ε of the codes ICM starts from (its closed form)
             codes = q.encode(x, init_codes=codes, generator=gen)
             # closed-form codebooks from the normal equations summed over the processes
             hth, htx = q.normal_equations(x, codes)
             q.solve_codebooks(ranks.all_reduce_sum(hth), ranks.all_reduce_sum(htx))
+            if mu > 0:
+                q.update_epsilon(codes, reduce)
+                q.refine_codebooks(x, codes, reduce=reduce)
+                q.update_epsilon(codes, reduce)
         err = self._quant_error(q, x, codes, ranks)
+        # how far the items' cross terms ξ are from one constant (what the penalty controls), relative
+        # to the outputs' mean squared norm: 0 would make Euclidean distances exact from the tables
+        xi = q.cross_terms(codes)
+        xi_mean = ranks.mean(xi, 2 * n)
+        xi_std = math.sqrt(max(ranks.mean((xi.double() - xi_mean) ** 2, 2 * n), 0.0))
         self.codebooks.copy_(q.codebooks_t.to(self.codebooks.device))
         self.codebooks_ready.fill_(True)
         self.img_codes = ranks.all_gather(codes[:m], n).to(self.codebooks.device)
         self.txt_codes = ranks.all_gather(codes[m:], n).to(self.codebooks.device)
         sq = ranks.mean((x * x).sum(1), 2 * n)
         rec.update({"quant_lambda": float(qc["weight"]), "quant_error": err,
-                    "quant_rel_error": err / max(sq, 1e-12),
+                    "quant_rel_error": err / max(sq, 1e-12), "quant_cross_rel_std": xi_std / max(sq, 1e-12),
                     "quant_step_s": round(time.perf_counter() - t0, 3)})
         return rec
 

@@ -14,9 +14,15 @@ close relative of additive quantization (Babenko & Lempitsky CVPR 2014). The rec
 * **codebooks**: closed form least squares C = (HᵀH + ρI)⁻¹HᵀX, H the N × MK one-hot code
   matrix, ρ = 1e-3 a ridge for unused codewords.
 
-The constant inner-product constraint of composite quantization (Zhang et al. ICML 2014), which
-makes symmetric distances exact, is not imposed: CDQ/CMSL rank by asymmetric inner products
-(AQD), for which it is not needed.
+**Constant inner-product constraint** (composite quantization, Zhang et al. ICML 2014; optional,
+``constant_weight`` = μ > 0): the cross terms ξ(b) = Σ_{m≠m'} ⟨C_m[b_m], C_{m'}[b_{m'}]⟩ of every
+item are pushed towards one shared value ε by the penalty μ·Σ_i (ξ(b_i) − ε)², so that
+‖q − x̂‖² = Σ_m ‖q − C_m[b_m]‖² − (M − 1)‖q‖² + ε and Euclidean distances can be read from
+per-codebook tables without a stored norm. With it, ICM minimises ‖x − x̂‖² + μ(ξ − ε)² per
+codebook (still an exact minimisation over one codebook, so the penalised objective never
+increases), ε is the mean of the cross terms (its closed form), and the codebooks start from
+the closed-form least squares and are refined by L-BFGS on the penalised objective
+(:meth:`refine_codebooks`). Inner-product ranking (AQD, what CDQ/CMSL use) is exact without it.
 
 The API is FAISS-like and standalone (numpy in → numpy out; torch tensors in → torch tensors
 out, on their device): :meth:`train`, :meth:`encode`, :meth:`decode`, :meth:`update_codebooks`,
@@ -104,13 +110,18 @@ class CompositeQuantizer:
     (uint8 for K ≤ 256, else int32, as numpy; int64 as torch); ``decode(codes)`` → (N, dim)."""
 
     def __init__(self, M: int, K: int = 256, dim: int = 64, icm_iters: int = 3, chunk: int = 4096,
-                 ridge: float = 1e-3):
+                 ridge: float = 1e-3, constant_weight: float = 0.0, refine_iters: int = 10):
         if M < 1 or K < 2 or dim < 1:
             raise ValueError(f"CompositeQuantizer: need M ≥ 1, K ≥ 2, dim ≥ 1 (got M={M}, K={K}, dim={dim})")
+        if not constant_weight >= 0.0 or not math.isfinite(constant_weight):
+            raise ValueError(f"CompositeQuantizer: constant_weight must be a finite number ≥ 0, got {constant_weight}")
         self.M, self.K, self.dim = int(M), int(K), int(dim)
         self.icm_iters = int(icm_iters)
         self.chunk = int(chunk)
         self.ridge = float(ridge)
+        self.constant_weight = float(constant_weight)  # μ of the constant inner-product penalty (0: off)
+        self.refine_iters = int(refine_iters)  # L-BFGS iterations of refine_codebooks
+        self.epsilon = 0.0  # ε, the shared value of the cross terms (meaningful with constant_weight > 0)
         self.codebooks_t = torch.zeros(self.M, self.K, self.dim)
 
     # ------------------------------------------------------------------ properties
@@ -152,6 +163,10 @@ class CompositeQuantizer:
         for _ in range(int(n_iter)):
             codes = self.encode(xt, init_codes=codes, generator=g)
             self.update_codebooks(xt, codes)
+            if self.constant_weight > 0:
+                self.update_epsilon(codes)
+                self.refine_codebooks(xt, codes)
+                self.update_epsilon(codes)
         return self
 
     def init_kmeans(self, x, seed: int = 0, n_iter: int = 20) -> np.ndarray | torch.Tensor:
@@ -228,11 +243,95 @@ class CompositeQuantizer:
             for order in orders:
                 for m in order:
                     recon -= cb[m][codes[:, m]]
-                    r = xc - recon
-                    codes[:, m] = (norms[m] - 2.0 * r @ cb[m].T).argmin(1)
+                    codes[:, m] = self._icm_choice(xc, recon, codes, cb, norms, m)
                     recon += cb[m][codes[:, m]]
             out[s : s + self.chunk] = codes
         return self._out_codes(out, numpy_out)
+
+    def _icm_choice(self, x: torch.Tensor, others: torch.Tensor, codes: torch.Tensor, cb: torch.Tensor,
+                    norms: torch.Tensor, m: int) -> torch.Tensor:
+        """The codeword of codebook ``m`` minimising ‖x − others − C_m[k]‖² (+ μ(ξ − ε)² with the
+        constant inner-product penalty), ``others`` = the sum of the other codebooks' codewords."""
+        r = x - others
+        obj = norms[m] - 2.0 * r @ cb[m].T  # (B, K)
+        if self.constant_weight > 0:
+            # ξ with codeword k in codebook m: 2⟨k, others⟩ + (‖others‖² − Σ_{m'≠m} ‖C_m'[b_m']‖²)
+            own = norms.gather(1, codes.T).sum(0) - norms[m][codes[:, m]]  # (B,)
+            rest = (others * others).sum(1) - own
+            t = 2.0 * (others @ cb[m].T) + (rest - self.epsilon)[:, None]
+            obj = obj + self.constant_weight * t * t
+        return obj.argmin(1)
+
+    # ------------------------------------------------------------------ constant inner product
+    def cross_terms(self, codes) -> np.ndarray | torch.Tensor:
+        """ξ(b) = Σ_{m≠m'} ⟨C_m[b_m], C_{m'}[b_{m'}]⟩ = ‖x̂‖² − Σ_m ‖C_m[b_m]‖² per item (N,)."""
+        ct, numpy_out = _as_torch(codes)
+        cb = self._cb(ct.device)
+        xi = self._cross_t(ct.long(), cb)
+        return xi.cpu().numpy() if numpy_out else xi
+
+    def _cross_t(self, codes: torch.Tensor, cb: torch.Tensor) -> torch.Tensor:
+        sel = cb[torch.arange(self.M, device=codes.device).view(1, -1), codes]  # (N, M, D)
+        return (sel.sum(1) ** 2).sum(1) - (sel * sel).sum((1, 2))
+
+    def update_epsilon(self, codes, reduce=None) -> float:
+        """ε ← the mean cross term of the items (its closed form for fixed codes and codebooks).
+        ``reduce`` sums a tensor over the processes of a data-parallel run (default: identity)."""
+        ct, _ = _as_torch(codes)
+        xi = self._cross_t(ct.long(), self._cb(ct.device)).double()
+        tot = torch.stack([xi.sum(), torch.tensor(float(xi.numel()), dtype=torch.float64, device=xi.device)])
+        if reduce is not None:
+            tot = reduce(tot)
+        self.epsilon = float(tot[0] / tot[1].clamp_min(1.0))
+        return self.epsilon
+
+    def penalised_objective(self, x, codes) -> float:
+        """Σ_i ‖x_i − x̂_i‖² + μ·Σ_i (ξ_i − ε)², the objective the penalised quantizer minimises."""
+        xt, _ = _as_torch(x)
+        ct = _as_torch(codes)[0].long().to(xt.device)
+        cb = self._cb(xt.device)
+        r = xt.float() - self._decode_t(ct, cb)
+        val = (r * r).sum()
+        if self.constant_weight > 0:
+            val = val + self.constant_weight * ((self._cross_t(ct, cb) - self.epsilon) ** 2).sum()
+        return float(val)
+
+    def refine_codebooks(self, x, codes, iters: int | None = None, reduce=None):
+        """L-BFGS on the codebooks for fixed codes and ε, from the current codebooks, minimising
+        Σ_i ‖x_i − x̂_i‖² + μ·Σ_i (ξ_i − ε)² (+ ρ‖C‖², the least squares' ridge). ``reduce`` sums
+        the objective and its gradient over the processes of a data-parallel run, so every
+        process takes the same steps. Returns the codebooks (numpy or torch like ``x``)."""
+        xt, numpy_out = _as_torch(x)
+        xt = xt.double()
+        ct = _as_torch(codes)[0].long().to(xt.device)
+        c = self._cb(xt.device).detach().double().contiguous().clone().requires_grad_(True)
+        mu, eps, rho = self.constant_weight, self.epsilon, self.ridge
+        idx = torch.arange(self.M, device=xt.device).view(1, -1)
+        opt = torch.optim.LBFGS([c], lr=1.0, max_iter=int(self.refine_iters if iters is None else iters),
+                                history_size=10, line_search_fn="strong_wolfe")
+
+        def closure():
+            opt.zero_grad()
+            sel = c[idx, ct]  # (N, M, D)
+            rec = sel.sum(1)
+            r = xt - rec
+            f = (r * r).sum()
+            if mu > 0:
+                xi = (rec * rec).sum(1) - (sel * sel).sum((1, 2))
+                f = f + mu * ((xi - eps) ** 2).sum()
+            f.backward()
+            c.grad = c.grad.contiguous()  # the gather's backward may leave a strided gradient
+            f = f.detach()
+            if reduce is not None:
+                f = reduce(f)
+                c.grad.copy_(reduce(c.grad))
+            f = f + rho * (c.detach() ** 2).sum()
+            c.grad.add_(2.0 * rho * c.detach())
+            return f
+
+        opt.step(closure)
+        self.codebooks_t = c.detach().float()
+        return self.codebooks if numpy_out else self.codebooks_t
 
     def _greedy(self, x: torch.Tensor, cb: torch.Tensor, norms: torch.Tensor) -> torch.Tensor:
         r = x.clone()
@@ -248,8 +347,7 @@ class CompositeQuantizer:
         ct = _as_torch(codes)[0].long().to(xt.device).clone()
         cb = self._cb(xt.device)
         recon = self._decode_t(ct, cb) - cb[m][ct[:, m]]
-        r = xt.float() - recon
-        ct[:, m] = ((cb[m] * cb[m]).sum(-1) - 2.0 * r @ cb[m].T).argmin(1)
+        ct[:, m] = self._icm_choice(xt.float(), recon, ct, cb, (cb * cb).sum(-1), m)
         return self._out_codes(ct, numpy_out)
 
     @staticmethod
@@ -275,4 +373,5 @@ class CompositeQuantizer:
         return float((r * r).sum(1).mean()) if r.shape[0] else 0.0
 
     def __repr__(self) -> str:
-        return f"CompositeQuantizer(M={self.M}, K={self.K}, dim={self.dim}, bits={self.bits:g})"
+        extra = f", constant_weight={self.constant_weight:g}" if self.constant_weight > 0 else ""
+        return f"CompositeQuantizer(M={self.M}, K={self.K}, dim={self.dim}, bits={self.bits:g}{extra})"
