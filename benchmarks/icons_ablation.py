@@ -59,6 +59,21 @@ VARIANTS: dict[str, tuple[str, list[str], str]] = {
                         "CMSL with the paper's image-level semantic expansion (a training text gains the words "
                         "nearest its image node by cosine in the walk embedding; query and database texts by "
                         "word–word cosine) instead of word-level co-occurrence expansion"),
+    # CMSL's loss values against CDQ's, one at a time and all four together (chosen on validation)
+    "loss_scale_1": ("cmsl", ["cmsl:model.loss.scale=1.0"], "CMSL with CDQ's θ scale 1 (θ = ⟨u, v⟩) instead of 0.5"),
+    "no_balance": ("cmsl", ["cmsl:model.loss.balance=false"],
+                   "CMSL without re-weighting similar pairs by #dissimilar/#similar (CDQ has none)"),
+    "no_memory": ("cmsl", ["cmsl:model.loss.memory=false"],
+                  "CMSL pairing the batch only with itself, not with a memory of all training items (CDQ)"),
+    "quant_weight_0003": ("cmsl", ["cmsl:model.quant.weight=0.003"], "CMSL with CDQ's quantization weight λ = 0.003 "
+                          "instead of 0.01"),
+    "cdq_loss_values": ("cmsl", ["cmsl:model.loss.option_set=cdq"],
+                        "CMSL with CDQ's four loss values together (θ scale 1, no re-weighting, no memory, λ 0.003)"),
+    # composite quantization's constant inner-product penalty (μ = 0.01: the least costly of the three
+    # values tried on Wikipedia's val pairs, benchmarks/results/wikipedia_cmsl_constant.md)
+    "constant_ip": ("cmsl", ["cmsl:model.quant.constant_weight=0.01"],
+                    "CMSL whose codes and codebooks also keep every item's codeword cross terms near one constant "
+                    "ε (composite quantization's constraint, penalty μ = 0.01)"),
     # CDQ's text network width (4,096 hidden units) where CMSL's default has 1,024
     "text_hidden_4096": ("cmsl", ["cmsl:model.text_hidden=4096"],
                          "CMSL whose text MLP has CDQ's 4,096 hidden units instead of 1,024"),
@@ -91,10 +106,12 @@ VARIANTS: dict[str, tuple[str, list[str], str]] = {
 #: variants that add an option to their reference (the others remove a component): they help when
 #: they gain at least THRESHOLD, by more than the pooled std
 ADDED = {"dafsn_warmup", "dafsn_entropy", "dafsn_pretrain", "dafsn_glove", "dafsn_glove_frozen", "cmsl_glove",
-         "local_expansion", "local_likelihood", "text_hidden_4096", "image_expansion"}
+         "local_expansion", "local_likelihood", "text_hidden_4096", "image_expansion", "constant_ip",
+         "loss_scale_1", "no_balance", "no_memory", "quant_weight_0003", "cdq_loss_values"}
 #: (protocol, reference variant) → variants compared with the reference there
 PLAN = {("default", "cmsl"): ["cdq", "no_expansion", "no_local", "no_intra", "cmsl_glove", "local_expansion",
-                               "local_likelihood", "text_hidden_4096", "image_expansion"],
+                               "local_likelihood", "text_hidden_4096", "image_expansion", "constant_ip",
+                               "loss_scale_1", "no_balance", "no_memory", "quant_weight_0003", "cdq_loss_values"],
         ("novel-icons", "cmsl"): ["no_expansion", "cmsl_glove", "local_expansion", "image_expansion"],
         ("default", "image_expansion"): ["no_expansion"],
         ("novel-icons", "image_expansion"): ["no_expansion"],
@@ -106,10 +123,11 @@ PLAN = {("default", "cmsl"): ["cdq", "no_expansion", "no_local", "no_intra", "cm
 PROTOCOLS = list(dict.fromkeys(p for p, _ in PLAN))
 #: variants run only when --variants names them: the GloVe ones need the `words` extra and are a study
 #: of their own (benchmarks/results/icons-glove.md); the local-branch forms are one too
-#: (benchmarks/results/icons-local-forms.md), and so are the text network's width and the paper's
-#: image-level expansion (benchmarks/results/icons-image-expansion.md)
+#: (benchmarks/results/icons-local-forms.md), and so are the text network's width, the paper's
+#: image-level expansion (benchmarks/results/icons-image-expansion.md), and the loss and quantization
+#: values with the constant inner-product penalty (benchmarks/results/icons-loss-values.md)
 OPT_IN = {"dafsn_glove", "dafsn_glove_frozen", "cmsl_glove", "no_expansion_glove", "local_expansion",
-          "local_likelihood", "text_hidden_4096", "image_expansion"}
+          "local_likelihood", "text_hidden_4096", "image_expansion", "constant_ip", "loss_scale_1", "no_balance", "no_memory", "quant_weight_0003", "cdq_loss_values"}
 THRESHOLD = 0.01  # a component "earns its place" when removing it costs at least this much ...
 
 
