@@ -67,6 +67,13 @@ VARIANTS: dict[str, tuple[str, list[str], str]] = {
                   "CMSL pairing the batch only with itself, not with a memory of all training items (CDQ)"),
     "quant_weight_0003": ("cmsl", ["cmsl:model.quant.weight=0.003"], "CMSL with CDQ's quantization weight λ = 0.003 "
                           "instead of 0.01"),
+    "scale_1_quant_weight_0003": ("cmsl", ["cmsl:model.loss.scale=1.0", "cmsl:model.quant.weight=0.003"],
+                                  "CMSL with CDQ's θ scale 1 and λ = 0.003 (the two values validation preferred one "
+                                  "at a time), keeping the re-weighting and the memory"),
+    "cdq_loss_values_balanced": ("cmsl", ["cmsl:model.loss.scale=1.0", "cmsl:model.loss.memory=false",
+                                          "cmsl:model.quant.weight=0.003"],
+                                 "CMSL with CDQ's θ scale 1, no memory and λ = 0.003, keeping the re-weighting "
+                                 "(CDQ's values but the one whose removal collapses the codes)"),
     "cdq_loss_values": ("cmsl", ["cmsl:model.loss.option_set=cdq"],
                         "CMSL with CDQ's four loss values together (θ scale 1, no re-weighting, no memory, λ 0.003)"),
     # composite quantization's constant inner-product penalty (μ = 0.01: the least costly of the three
@@ -107,11 +114,11 @@ VARIANTS: dict[str, tuple[str, list[str], str]] = {
 #: they gain at least THRESHOLD, by more than the pooled std
 ADDED = {"dafsn_warmup", "dafsn_entropy", "dafsn_pretrain", "dafsn_glove", "dafsn_glove_frozen", "cmsl_glove",
          "local_expansion", "local_likelihood", "text_hidden_4096", "image_expansion", "constant_ip",
-         "loss_scale_1", "no_balance", "no_memory", "quant_weight_0003", "cdq_loss_values"}
+         "loss_scale_1", "no_balance", "no_memory", "quant_weight_0003", "scale_1_quant_weight_0003", "cdq_loss_values_balanced", "cdq_loss_values"}
 #: (protocol, reference variant) → variants compared with the reference there
 PLAN = {("default", "cmsl"): ["cdq", "no_expansion", "no_local", "no_intra", "cmsl_glove", "local_expansion",
                                "local_likelihood", "text_hidden_4096", "image_expansion", "constant_ip",
-                               "loss_scale_1", "no_balance", "no_memory", "quant_weight_0003", "cdq_loss_values"],
+                               "loss_scale_1", "no_balance", "no_memory", "quant_weight_0003", "scale_1_quant_weight_0003", "cdq_loss_values_balanced", "cdq_loss_values"],
         ("novel-icons", "cmsl"): ["no_expansion", "cmsl_glove", "local_expansion", "image_expansion"],
         ("default", "image_expansion"): ["no_expansion"],
         ("novel-icons", "image_expansion"): ["no_expansion"],
@@ -127,7 +134,7 @@ PROTOCOLS = list(dict.fromkeys(p for p, _ in PLAN))
 #: image-level expansion (benchmarks/results/icons-image-expansion.md), and the loss and quantization
 #: values with the constant inner-product penalty (benchmarks/results/icons-loss-values.md)
 OPT_IN = {"dafsn_glove", "dafsn_glove_frozen", "cmsl_glove", "no_expansion_glove", "local_expansion",
-          "local_likelihood", "text_hidden_4096", "image_expansion", "constant_ip", "loss_scale_1", "no_balance", "no_memory", "quant_weight_0003", "cdq_loss_values"}
+          "local_likelihood", "text_hidden_4096", "image_expansion", "constant_ip", "loss_scale_1", "no_balance", "no_memory", "quant_weight_0003", "scale_1_quant_weight_0003", "cdq_loss_values_balanced", "cdq_loss_values"}
 THRESHOLD = 0.01  # a component "earns its place" when removing it costs at least this much ...
 
 
