@@ -110,15 +110,18 @@ VARIANTS: dict[str, tuple[str, list[str], str]] = {
                                     "cmsl:model.expansion.enabled=false"],
                            "`cmsl_glove` without semantic expansion"),
 }
+#: CMSL's loss and quantization values against CDQ's (one at a time and together; chosen on validation)
+LOSS_VALUES = ("loss_scale_1", "no_balance", "no_memory", "quant_weight_0003", "scale_1_quant_weight_0003",
+               "cdq_loss_values_balanced", "cdq_loss_values")
 #: variants that add an option to their reference (the others remove a component): they help when
 #: they gain at least THRESHOLD, by more than the pooled std
 ADDED = {"dafsn_warmup", "dafsn_entropy", "dafsn_pretrain", "dafsn_glove", "dafsn_glove_frozen", "cmsl_glove",
          "local_expansion", "local_likelihood", "text_hidden_4096", "image_expansion", "constant_ip",
-         "loss_scale_1", "no_balance", "no_memory", "quant_weight_0003", "scale_1_quant_weight_0003", "cdq_loss_values_balanced", "cdq_loss_values"}
+         *LOSS_VALUES}
 #: (protocol, reference variant) → variants compared with the reference there
 PLAN = {("default", "cmsl"): ["cdq", "no_expansion", "no_local", "no_intra", "cmsl_glove", "local_expansion",
                                "local_likelihood", "text_hidden_4096", "image_expansion", "constant_ip",
-                               "loss_scale_1", "no_balance", "no_memory", "quant_weight_0003", "scale_1_quant_weight_0003", "cdq_loss_values_balanced", "cdq_loss_values"],
+                               *LOSS_VALUES],
         ("novel-icons", "cmsl"): ["no_expansion", "cmsl_glove", "local_expansion", "image_expansion"],
         ("default", "image_expansion"): ["no_expansion"],
         ("novel-icons", "image_expansion"): ["no_expansion"],
@@ -134,7 +137,8 @@ PROTOCOLS = list(dict.fromkeys(p for p, _ in PLAN))
 #: image-level expansion (benchmarks/results/icons-image-expansion.md), and the loss and quantization
 #: values with the constant inner-product penalty (benchmarks/results/icons-loss-values.md)
 OPT_IN = {"dafsn_glove", "dafsn_glove_frozen", "cmsl_glove", "no_expansion_glove", "local_expansion",
-          "local_likelihood", "text_hidden_4096", "image_expansion", "constant_ip", "loss_scale_1", "no_balance", "no_memory", "quant_weight_0003", "scale_1_quant_weight_0003", "cdq_loss_values_balanced", "cdq_loss_values"}
+          "local_likelihood", "text_hidden_4096", "image_expansion", "constant_ip",
+          *LOSS_VALUES}
 THRESHOLD = 0.01  # a component "earns its place" when removing it costs at least this much ...
 
 

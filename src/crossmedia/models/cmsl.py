@@ -953,10 +953,9 @@ class CMSL(RetrievalModel):
             # closed-form codebooks from the normal equations summed over the processes
             hth, htx = q.normal_equations(x, codes)
             q.solve_codebooks(ranks.all_reduce_sum(hth), ranks.all_reduce_sum(htx))
-            if mu > 0:
+            if mu > 0:  # ε of the new codebooks, then the refinement (the next round recomputes ε first)
                 q.update_epsilon(codes, reduce)
                 q.refine_codebooks(x, codes, reduce=reduce)
-                q.update_epsilon(codes, reduce)
         err = self._quant_error(q, x, codes, ranks)
         # how far the items' cross terms ξ are from one constant (what the penalty controls), relative
         # to the outputs' mean squared norm: 0 would make Euclidean distances exact from the tables
