@@ -106,38 +106,38 @@ def test_every_registered_model_enters_the_bench_at_any_bits(tmp_path):
 
 
 def test_cells_made_before_a_model_option_existed_still_count():
-    from crossmedia.bench.quality import _same_settings
+    from crossmedia.bench.quality import same_settings
     from crossmedia.models.registry import model_config
 
     now = {"model": model_config("dafsn"), "train": {"lr": 1e-3, "threads": 2}, "data": {"root": "/a"}}
     then = json.loads(json.dumps(now))
     then["train"]["threads"], then["data"]["root"] = 1, "/elsewhere"
-    assert _same_settings(then, now)
+    assert same_settings(then, now)
     del then["model"]["text"]["freeze_vectors"]  # the option did not exist when the cell was made
-    assert _same_settings(then, now)  # ... and is at its default now
+    assert same_settings(then, now)  # ... and is at its default now
     now["model"]["text"]["freeze_vectors"] = True
-    assert not _same_settings(then, now)  # not at its default: another setting
+    assert not same_settings(then, now)  # not at its default: another setting
     now["model"]["text"]["freeze_vectors"] = False
     del now["model"]["gamma1"]  # an option the cell had and the code no longer has
-    assert not _same_settings(then, now)
+    assert not same_settings(then, now)
     now = json.loads(json.dumps(then))
     now["train"]["new_key"] = 1  # an option the code does not know is never forgiven
-    assert not _same_settings(then, now)
+    assert not same_settings(then, now)
     now = json.loads(json.dumps(then))
     now["data"]["shuffle_buffer"] = 1000  # a data option added since, at its default: the same run
-    assert _same_settings(then, now)
+    assert same_settings(then, now)
     now["data"]["shuffle_buffer"] = 10
-    assert not _same_settings(then, now)
+    assert not same_settings(then, now)
     now = json.loads(json.dumps(then))
     now["model"]["gamma1"] = 9.0
-    assert not _same_settings(then, now)
+    assert not same_settings(then, now)
 
 
 def test_a_changed_default_does_not_relabel_cells_made_before_the_option():
     """DAFSN's ``loss.positives`` came with the default pair and became auto (label matching on
     labelled data): a cell lacking the option was trained with pair matching, whatever the default
     is now."""
-    from crossmedia.bench.quality import _same_settings
+    from crossmedia.bench.quality import same_settings
     from crossmedia.models import get_model_class
     from crossmedia.models.registry import model_config
 
@@ -146,18 +146,18 @@ def test_a_changed_default_does_not_relabel_cells_made_before_the_option():
     assert now["model"]["loss"]["positives"] == "auto"
     then = json.loads(json.dumps(now))
     del then["model"]["loss"]["positives"]
-    assert not _same_settings(then, now)  # today's default is another training than the cell's
+    assert not same_settings(then, now)  # today's default is another training than the cell's
     now["model"]["loss"]["positives"] = "pair"
-    assert _same_settings(then, now)  # asked for the behaviour the cell had: the same run
+    assert same_settings(then, now)  # asked for the behaviour the cell had: the same run
     # text.pooling came with the default last and became max
     assert get_model_class("dafsn").absent_means["text.pooling"] == "last"
     now = {"model": model_config("dafsn"), "train": {"lr": 1e-3}}
     assert now["model"]["text"]["pooling"] == "max"
     then = json.loads(json.dumps(now))
     del then["model"]["text"]["pooling"]
-    assert not _same_settings(then, now)
+    assert not same_settings(then, now)
     now["model"]["text"]["pooling"] = "last"
-    assert _same_settings(then, now)
+    assert same_settings(then, now)
 
 
 def test_absent_means_must_name_options_of_the_model():

@@ -594,7 +594,7 @@ def test_cdq_loss_option_set(tiny_dataset):
     assert model.losscfg["scale"] == 1.0 and not model.losscfg["balance"] and not model.losscfg["memory"]
     assert model.qcfg["weight"] == pytest.approx(0.003) == LOSS_OPTION_SETS["cdq"]["quant"]["weight"]
     default, *_ = _ctx(tiny_dataset.root)
-    assert default.losscfg["scale"] == 0.5 and default.qcfg["weight"] == 0.01  # defaults unchanged
+    assert default.losscfg["balance"] and default.losscfg["memory"] and default.qcfg["weight"] == 0.01  # defaults unchanged
     with pytest.raises(ConfigError, match="option_set"):
         _ctx(tiny_dataset.root, "model.loss.option_set=nope")
 

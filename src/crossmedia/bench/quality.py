@@ -150,7 +150,7 @@ class QualityBench:
         if here != there:
             raise UserError(f"{p}: this cell was computed on dataset {there[0]!r} with splits {there[1]}, "
                             f"but --data has {here[0]!r} with {here[1]}; use another --out")
-        if not _same_settings(cell.get("config", {}), cfg):
+        if not same_settings(cell.get("config", {}), cfg):
             raise UserError(f"{p}: this cell was computed with other settings than now "
                             f"({_diff(cell.get('config', {}), cfg)}); use another --out or delete the file")
         return cell
@@ -162,7 +162,7 @@ class QualityBench:
         resumable = rundir.checkpoint("last").is_file() and rundir.info().get("status") != "done"
         if rundir.checkpoint("best").is_file() and rundir.info().get("status") == "done":
             run = rundir  # trained, evaluation was interrupted
-        elif resumable and _same_settings(rundir.load_config(), cfg):
+        elif resumable and same_settings(rundir.load_config(), cfg):
             run = train(None, run_dir, resume=True)
         else:
             run = train(cfg, run_dir, overwrite=True)
@@ -335,7 +335,7 @@ def _comparable(cfg: dict) -> dict:
     return out
 
 
-def _same_settings(then: dict, now: dict) -> bool:
+def same_settings(then: dict, now: dict) -> bool:
     """Whether a cell (or run) made with config ``then`` stands for one asked with ``now``: equal
     :func:`_comparable` configs, except that an option added to the code since — absent from
     ``then`` — is left out when ``now`` asks for the behaviour the code had before it existed:
