@@ -77,39 +77,36 @@ values (:data:`LOSS_OPTION_SETS`) for comparison.
 
 Remaining deviations from the paper (and from CDQ), with the measurement behind each:
 
-* Loss defaults differ from CDQ's: θ = 0.5·⟨u, v⟩ (CDQ 1), similar pairs re-weighted by
-  #dissimilar/#similar (CDQ none), the batch paired with a memory of all training items (CDQ: the
-  batch), λ = 0.01 (CDQ ≈ 0.003). Note that ``cdq`` here is CMSL's preset and shares these values,
-  so the CDQ rows of every benchmark use them too. Chosen on validation (6,000 icon scenes, 3,000
-  training / 300 val scenes, 32 bits, 15 epochs, seed 0, best held-out val mAP@all;
-  ``benchmarks/results/cmsl_icons_selection.json``): CMSL 0.310 with these values against 0.275
-  with CDQ's own (``option_set=cdq``); the CDQ preset 0.264 against 0.164 — CDQ's own values are
-  the weaker choice for both, so the CDQ rows are the stronger baseline. Limits of that
-  selection: its command line turned the graph and (word-level) expansion on for every model, so
-  the two CDQ records are CDQ + expansion, not the preset as the benchmarks run it; those two and
-  the skip-gram record were still improving at epoch 15; the four values were changed together,
-  not one at a time. One at a time on Wikipedia's original features (global branch only, 32 bits,
-  3 seeds, best held-out val mAP@all, mean of both directions;
-  ``benchmarks/results/wikipedia_cmsl_selection.md``): these values 0.3150 ± 0.0037; θ scale 1
-  0.3089; no re-weighting 0.1609 (ten single-label classes: a tenth of the pairs are similar, and
-  without the weight the codes collapse); no memory 0.3206 ± 0.0054; λ 0.1 0.2911; CDQ's four
-  together 0.2878. The re-weighting is what matters; the memory does not help there, and the
-  Wikipedia benchmark runs without it (its val choice; test mAP@all 0.3152 / 0.2340 without it,
-  0.3176 / 0.2354 with it, within the seeds' spread).
-  One at a time on the icon scenes (``default``, 32 bits, 15 epochs, 3 seeds, mean best held-out
-  val mAP@all; ``benchmarks/results/icons-loss-values.md``): these values 0.3136 ± 0.0010; θ scale
-  1 0.3217; no re-weighting 0.2532; no memory 0.3185; λ 0.003 0.3178; scale 1 + λ 0.003 0.3205;
-  CDQ's values but the re-weighting 0.3223; all four 0.2773. There, validation prefers CDQ's θ
-  scale 1 (the three best are level; scale 1 alone changes the fewest values), while Wikipedia's
-  prefers 0.5. The default stays 0.5 until the icon benchmark is rerun with it: every recorded
-  CMSL/CDQ result used 0.5.
+* Loss defaults: θ = ⟨u, v⟩ (CDQ's scale 1; before the selection below, 0.5), but three values
+  differ from CDQ's: similar pairs re-weighted by #dissimilar/#similar (CDQ none), the batch
+  paired with a memory of all training items (CDQ: the batch), λ = 0.01 (CDQ ≈ 0.003). Note that
+  ``cdq`` here is CMSL's preset and shares these values, so the CDQ rows of every benchmark use
+  them too (``option_set=cdq`` gives CDQ's own four). A first selection (6,000 icon scenes, 3,000
+  training / 300 val scenes, 32 bits, 15 epochs, seed 0, best held-out val mAP@all, the four
+  values changed together; ``benchmarks/results/cmsl_icons_selection.json``) gave CMSL 0.310
+  with the values then (scale 0.5) against 0.275 with CDQ's own, and the CDQ preset 0.264 against
+  0.164 (that command line turned the graph and word-level expansion on for every model). One at
+  a time on Wikipedia's original features (global branch only, 32 bits, 3 seeds, best held-out
+  val mAP@all, mean of both directions; ``benchmarks/results/wikipedia_cmsl_selection.md``):
+  scale 0.5 with the other values 0.3150 ± 0.0037; θ scale 1 0.3089; no re-weighting 0.1609 (ten
+  single-label classes: a tenth of the pairs are similar, and without the weight the codes
+  collapse); no memory 0.3206 ± 0.0054; λ 0.1 0.2911; CDQ's four together 0.2878. The Wikipedia
+  benchmark runs its val choice, scale 0.5 without the memory (test mAP@all 0.3152 / 0.2340
+  without it, 0.3176 / 0.2354 with it, within the seeds' spread). One at a time on the icon
+  scenes (``default``, 32 bits, 15 epochs, 3 seeds, mean best held-out val mAP@all;
+  ``benchmarks/results/icons-loss-values.md``): scale 0.5 with the other values 0.3136 ± 0.0010;
+  θ scale 1 0.3217; no re-weighting 0.2532; no memory 0.3185; λ 0.003 0.3178; scale 1 + λ 0.003
+  0.3205; CDQ's values but the re-weighting 0.3223; all four 0.2773; scale 1 with image-level
+  expansion 0.3171 (``icons-scale-1-image-expansion.md``). The three best are level; scale 1 alone
+  changes the fewest values, so it is the default. The re-weighting is what matters on both
+  datasets.
 * Composite quantization's constant inner-product constraint is off by default
   (``quant.constant_weight=0``): ranking is by inner products (AQD), which the tables give exactly
   without it. With it the codeword cross terms vary far less across items (their std relative to
   the outputs' squared norm: Wikipedia 0.81 → 0.12 / 0.035 / 0.017 at μ = 0.01 / 0.1 / 1; icon
   scenes 0.67 → 0.26 at μ = 0.01), and validation does not move beyond the seeds' spread (32 bits,
   3 seeds, best held-out val mAP@all: Wikipedia 0.3190 against 0.3163 / 0.3171 / 0.3154; icon
-  scenes ``default`` 0.3136 against 0.3152), at 2–5× the time of the code steps
+  scenes ``default``, θ scale 0.5, 0.3136 against 0.3152), at 2–5× the time of the code steps
   (``benchmarks/results/wikipedia_cmsl_constant.md``, ``icons-loss-values.md``).
 * The indexed representation carries saliency-pooled local vectors, an approximation of SCAN's
   cross attention that can be indexed; the exact SCAN score is only used by the rerank. Measured
@@ -169,9 +166,10 @@ Remaining deviations from the paper (and from CDQ), with the measurement behind 
   0.2460 / 0.2577 (val 0.3295) against word level 0.2301 / 0.2476 (val 0.3237) and no expansion
   0.2370 / 0.2529 (val 0.3282) — the only expansion that helps there, +0.009 / +0.005 over none,
   short of the 0.02 asked of it; on ``default`` 0.3262 / 0.3198 (val 0.3181) against word level
-  0.3456 / 0.3150 (val 0.3136). Validation prefers the image level on both protocols (by 0.0058 and
-  0.0045, pooled std 0.0033 and 0.0045). The default stays ``word`` only because every recorded
-  CMSL table was measured with it and has not been rerun.
+  0.3456 / 0.3150 (val 0.3136), all with θ scale 0.5. There validation prefers the image level on
+  both protocols (by 0.0058 and 0.0045, pooled std 0.0033 and 0.0045); with θ scale 1, the value
+  chosen next, it does not: 0.3171 ± 0.0020 against 0.3217 ± 0.0032 for word level on ``default``
+  (``benchmarks/results/icons-scale-1-image-expansion.md``), so the default stays ``word``.
 * **Local form on a large vocabulary: SCAN (the paper's form) replaces the vocabulary form.** On the
   icon scenes (real emoji artwork, EfficientNet-Lite0 global + 7×7 regions, user-like tags, a
   2,494-word training vocabulary) the vocabulary form put CMSL *below* the CDQ preset. Cause: each
