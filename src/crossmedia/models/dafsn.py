@@ -63,7 +63,7 @@ it names, chance ≈ 0.137, ``benchmarks/icons_attention.py``). mAP@all image→
   6 seeds, last-state pooling, no discriminator: 0.3619 ± 0.0442 / 0.3826 ± 0.0451 against the pair
   loss's 0.2644 ± 0.0550 / 0.2871 ± 0.0679, and no seed's shape words below chance (the pair loss:
   two of six). Icon scenes, tags: 0.3356 ± 0.0076 / 0.3230 ± 0.0022 against 0.2815 / 0.2690
-  (``benchmarks/results/dafsn-default-tags/``, ``icons.md``); on ``novel-icons`` the pair loss's
+  (``benchmarks/results/dafsn-default-tags/``, ``icons-theta05.md``); on ``novel-icons`` the pair loss's
   attention is below chance on every seed (0.101 ± 0.021), label matching's above on every seed
   (0.312 ± 0.044).
 * **Max-pooled sentence vector** (DAMSM takes the BiLSTM's last states), chosen on the val split:
