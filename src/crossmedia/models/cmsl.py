@@ -214,7 +214,10 @@ Remaining deviations from the paper (and from CDQ), with the measurement behind 
   ``benchmarks/results/cmsl_icons.md``.) Trained for 30 epochs instead of 15
   (``benchmarks/results/icons-epochs30.md``, ``benchmarks/results/icons-ablation-epochs30.md``):
   CMSL 0.3580 / 0.3332, without expansion 0.3576 / 0.3348, without the local branch 0.3586 / 0.3299
-  — the same verdict.
+  — the same verdict. The figures above were measured with θ scale 0.5. With θ scale 1, the default
+  since (``benchmarks/results/icons-ablation-scale-1.md``, Δ against CMSL 0.3529 / 0.3229): without
+  expansion 0.3508 / 0.3209 (−0.002 / −0.002, pooled std 0.005), without the local branch 0.3537 /
+  0.3204 (+0.001 / −0.003, pooled std 0.001–0.002) — again neither earns its place in the codes.
 """
 
 from __future__ import annotations
