@@ -218,6 +218,10 @@ Remaining deviations from the paper (and from CDQ), with the measurement behind 
   since (``benchmarks/results/icons-ablation-scale-1.md``, Δ against CMSL 0.3529 / 0.3229): without
   expansion 0.3508 / 0.3209 (−0.002 / −0.002, pooled std 0.005), without the local branch 0.3537 /
   0.3204 (+0.001 / −0.003, pooled std 0.001–0.002) — again neither earns its place in the codes.
+  On ``novel-icons`` at θ scale 1 (``benchmarks/results/icons-ablation-novel-scale-1.md``) word-level
+  expansion still costs 0.008 / 0.007 (without it 0.2401 / 0.2574 against 0.2321 / 0.2508); the
+  paper's image-level form reaches 0.2433 / 0.2585, +0.003 / +0.001 over none — short of the
+  +0.02 expansion should be worth there.
 """
 
 from __future__ import annotations
