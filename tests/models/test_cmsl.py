@@ -599,6 +599,42 @@ def test_cdq_loss_option_set(tiny_dataset):
         _ctx(tiny_dataset.root, "model.loss.option_set=nope")
 
 
+def test_label_space_term_is_dscmrs_regression_added_to_the_loss(tiny_dataset):
+    """loss.label_weight = w > 0: w·(‖Pᵀu − y‖² + ‖Pᵀv − y‖²) with one P for both modalities is
+    added to the loss; w = 0 (the default) has no P, and turning it on leaves every other layer's
+    initialisation as it was."""
+    from crossmedia.losses import label_regression_loss
+
+    off, *_ = _ctx(tiny_dataset.root)
+    assert off.label_map is None
+    model, ctx, cfg, rd = _ctx(tiny_dataset.root, "model.loss.label_weight=0.5",
+                               "model.loss.memory=false")
+    assert model.label_map.weight.shape == (rd.tensors.labels.shape[1], model.dim)
+    same = {k: v for k, v in off.state_dict().items()}
+    for k, v in model.state_dict().items():
+        if not k.startswith("label_map."):
+            torch.testing.assert_close(v, same[k], msg=k)
+    model.setup_training(ctx)
+    model.train()
+    pos = torch.arange(8)
+    batch = rd.tensors.batch(ctx.train_idx[pos])
+    batch["pos"] = pos
+    torch.manual_seed(3)
+    out = model.training_step(batch, 0, 0.0)
+    torch.manual_seed(3)  # the same dropout masks
+    u, _ = model._image_forward(batch)
+    v, _ = model._text_forward(batch, train_pos=pos)
+    y = batch["labels"].float()
+    want = label_regression_loss(model.label_map(u), y) + label_regression_loss(model.label_map(v), y)
+    torch.testing.assert_close(out["label_space"], want.detach())
+    rest = out["inter"] + out["intra"] + out.get("local_aux", 0.0) + 0.01 * out["quantization"]
+    torch.testing.assert_close(out["loss"], rest + 0.5 * want.detach())
+    out["loss"].backward()
+    assert model.label_map.weight.grad.abs().sum() > 0
+    with pytest.raises(ConfigError, match="model.loss.label_weight"):
+        _ctx(tiny_dataset.root, "model.loss.label_weight=-1")
+
+
 def test_knn_features_prefer_the_datasets_pretrained_regions():
     from types import SimpleNamespace
 

@@ -242,8 +242,8 @@ from ..graph.cache import content_key, load_preprocessing, save_preprocessing
 from ..graph import (build_correlation_graph, expand, expansion_recovery, image_expansion, ppmi_svd_embeddings,
                      random_walks, restrict_cooccurrence, skipgram_embeddings, text_scores, walk_cooccurrence,
                      word_correlation)
-from ..losses import (cross_media_correlation_loss, hardest_negative_hinge_loss, label_similarity, quantization_loss,
-                      score_likelihood_loss, similar_fraction)
+from ..losses import (cross_media_correlation_loss, hardest_negative_hinge_loss, label_regression_loss,
+                      label_similarity, quantization_loss, score_likelihood_loss, similar_fraction)
 from ..quant import CompositeQuantizer, bits_to_codebooks
 from .attention import AttentionPool, vocabulary_cross_attention
 from .scan import StackedCrossAttention, l2norm, scan_attention
@@ -356,6 +356,9 @@ class CMSL(RetrievalModel):
             "clip": 15.0,  # θ clipped to [−clip, clip] (CDQ)
             "balance": True,  # weight similar pairs by #dissimilar/#similar (training split)
             "memory": True,  # pair the batch with the stored outputs of all training items (DCMH), not only the batch
+            # DSCMR's label-space term w·(‖Pᵀu − y‖² + ‖Pᵀv − y‖²), P a linear map shared by both
+            # modalities (0: off, the paper's loss; a deviation when on, see the docstring)
+            "label_weight": 0.0,
             "option_set": None,  # null: the values above; "cdq": CDQ's own (see LOSS_OPTION_SETS), overriding them
         },
         "quant": {
@@ -407,6 +410,9 @@ class CMSL(RetrievalModel):
         mu = float(self.qcfg["constant_weight"])
         if not (math.isfinite(mu) and mu >= 0):
             raise ConfigError(f"model.quant.constant_weight: expected a finite number ≥ 0 (0: off), got {mu}")
+        lw = float(self.losscfg["label_weight"])
+        if not (math.isfinite(lw) and lw >= 0):
+            raise ConfigError(f"model.loss.label_weight: expected a finite number ≥ 0 (0: off), got {lw}")
         if int(self.qcfg["refine_iters"]) < 1:
             raise ConfigError(f"model.quant.refine_iters: expected an integer ≥ 1, got {self.qcfg['refine_iters']}")
         if not 0 < float(self.ecfg["weight"]) < 1 and self.ecfg["enabled"]:
@@ -491,6 +497,9 @@ class CMSL(RetrievalModel):
         self.register_buffer("train_added_val", torch.zeros(0, 0), persistent=False)
         self.memory = CrossBatchMemory()  # loss.memory: the outputs of all training items
         self.graph_info: dict = {}
+        # loss.label_weight: P of the label-space term (created last, so that turning it on leaves
+        # the other layers' initialisation unchanged)
+        self.label_map = nn.Linear(self.dim, max(info.n_labels, 1), bias=False) if lw > 0 else None
 
     # ------------------------------------------------------------------ checkpoint state
     _train_state = ("img_codes", "txt_codes")
@@ -890,6 +899,10 @@ class CMSL(RetrievalModel):
                                                     label_similarity(labels, labels), valid=mask.any(1))
             loss = loss + aux_w * local
             out["local_aux"] = local
+        if self.label_map is not None:
+            lab = label_regression_loss(self.label_map(u), labels) + label_regression_loss(self.label_map(v), labels)
+            loss = loss + float(lc["label_weight"]) * lab
+            out["label_space"] = lab
         if self.quant_enabled:
             if bool(self.codebooks_ready) and epoch >= int(qc["warmup_epochs"]):
                 pos = batch["pos"]
