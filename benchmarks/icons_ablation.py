@@ -88,6 +88,10 @@ VARIANTS: dict[str, tuple[str, list[str], str]] = {
                     "CMSL whose codes and codebooks also keep every item's codeword cross terms near one constant "
                     "ε (composite quantization's constraint, penalty μ = 0.01)"),
     # CDQ's text network width (4,096 hidden units) where CMSL's default has 1,024
+    "label_space_01": ("cmsl", ["cmsl:model.loss.label_weight=0.1"],
+                       "CMSL with DSCMR's label-space term ‖Pᵀu − y‖² + ‖Pᵀv − y‖² added to its loss, weight 0.1"),
+    "label_space_1": ("cmsl", ["cmsl:model.loss.label_weight=1.0"],
+                      "CMSL with DSCMR's label-space term ‖Pᵀu − y‖² + ‖Pᵀv − y‖² added to its loss, weight 1"),
     "text_hidden_4096": ("cmsl", ["cmsl:model.text_hidden=4096"],
                          "CMSL whose text MLP has CDQ's 4,096 hidden units instead of 1,024"),
     "dafsn": ("dafsn", ["dafsn:model.adversarial.enabled=true"],
@@ -119,17 +123,19 @@ VARIANTS: dict[str, tuple[str, list[str], str]] = {
 #: CMSL's loss and quantization values against CDQ's (one at a time and together; chosen on validation)
 LOSS_VALUES = ("loss_scale_1", "no_balance", "no_memory", "quant_weight_0003", "scale_1_quant_weight_0003",
                "cdq_loss_values_balanced", "cdq_loss_values")
+#: DSCMR's label-space term added to CMSL's loss (a deviation; benchmarks/results/icons-label-space.md)
+LABEL_SPACE = ("label_space_01", "label_space_1")
 #: variants that add an option to their reference (the others remove a component): they help when
 #: they gain at least THRESHOLD, by more than the pooled std
 ADDED = {"dafsn_warmup", "dafsn_entropy", "dafsn_pretrain", "dafsn_glove", "dafsn_glove_frozen", "cmsl_glove",
          "local_expansion", "local_likelihood", "text_hidden_4096", "image_expansion", "constant_ip",
-         "scale_1_image_expansion", *LOSS_VALUES}
+         "scale_1_image_expansion", *LOSS_VALUES, *LABEL_SPACE}
 #: (protocol, reference variant) → variants compared with the reference there
 PLAN = {("default", "cmsl"): ["cdq", "no_expansion", "no_local", "no_intra", "cmsl_glove", "local_expansion",
                                "local_likelihood", "text_hidden_4096", "image_expansion", "constant_ip",
-                               "scale_1_image_expansion", *LOSS_VALUES],
+                               "scale_1_image_expansion", *LOSS_VALUES, *LABEL_SPACE],
         ("novel-icons", "cmsl"): ["no_expansion", "cmsl_glove", "local_expansion", "image_expansion",
-                                  "scale_1_image_expansion"],
+                                  "scale_1_image_expansion", *LABEL_SPACE],
         ("default", "image_expansion"): ["no_expansion"],
         ("novel-icons", "image_expansion"): ["no_expansion"],
         ("default", "cmsl_glove"): ["no_expansion_glove"],
@@ -142,10 +148,11 @@ PROTOCOLS = list(dict.fromkeys(p for p, _ in PLAN))
 #: of their own (benchmarks/results/icons-glove.md); the local-branch forms are one too
 #: (benchmarks/results/icons-local-forms.md), and so are the text network's width, the paper's
 #: image-level expansion (benchmarks/results/icons-image-expansion.md), and the loss and quantization
-#: values with the constant inner-product penalty (benchmarks/results/icons-loss-values.md)
+#: values with the constant inner-product penalty (benchmarks/results/icons-loss-values.md) and the
+#: label-space term (benchmarks/results/icons-label-space.md)
 OPT_IN = {"dafsn_glove", "dafsn_glove_frozen", "cmsl_glove", "no_expansion_glove", "local_expansion",
           "local_likelihood", "text_hidden_4096", "image_expansion", "constant_ip",
-          "scale_1_image_expansion", *LOSS_VALUES}
+          "scale_1_image_expansion", *LOSS_VALUES, *LABEL_SPACE}
 THRESHOLD = 0.01  # a component "earns its place" when removing it costs at least this much ...
 
 
