@@ -601,12 +601,18 @@ def test_cdq_loss_option_set(tiny_dataset):
 
 def test_label_space_term_is_dscmrs_regression_added_to_the_loss(tiny_dataset):
     """loss.label_weight = w > 0: w·(‖Pᵀu − y‖² + ‖Pᵀv − y‖²) with one P for both modalities is
-    added to the loss; w = 0 (the default) has no P, and turning it on leaves every other layer's
-    initialisation as it was."""
+    added to the loss (0.1 by default; CDQ has none); w = 0 has no P, and turning it on leaves
+    every other layer's initialisation as it was."""
     from crossmedia.losses import label_regression_loss
 
-    off, *_ = _ctx(tiny_dataset.root)
+    off, *_ = _ctx(tiny_dataset.root, "model.loss.label_weight=0")
     assert off.label_map is None
+    default, *_ = _ctx(tiny_dataset.root)
+    assert default.losscfg["label_weight"] == 0.1 and default.label_map is not None  # the validation choice
+    cdq, *_ = _ctx(tiny_dataset.root, "model.name=cdq")
+    assert cdq.label_map is None  # CDQ's loss has none
+    cdq_values, *_ = _ctx(tiny_dataset.root, "model.loss.option_set=cdq")
+    assert cdq_values.label_map is None
     model, ctx, cfg, rd = _ctx(tiny_dataset.root, "model.loss.label_weight=0.5",
                                "model.loss.memory=false")
     assert model.label_map.weight.shape == (rd.tensors.labels.shape[1], model.dim)
@@ -633,6 +639,9 @@ def test_label_space_term_is_dscmrs_regression_added_to_the_loss(tiny_dataset):
     assert model.label_map.weight.grad.abs().sum() > 0
     with pytest.raises(ConfigError, match="model.loss.label_weight"):
         _ctx(tiny_dataset.root, "model.loss.label_weight=-1")
+    # data without labels: no term (and no error) at the default
+    info = DataInfo(n_labels=0, vocab=["<pad>", "<unk>", "a", "b"], image_feature_dim=10)
+    assert get_model("cmsl", {"bits": 16}, info).label_map is None
 
 
 def test_knn_features_prefer_the_datasets_pretrained_regions():
