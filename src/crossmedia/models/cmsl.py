@@ -113,6 +113,9 @@ Remaining deviations from the paper (and from CDQ), with the measurement behind 
   0.3227 ± 0.0045 at 1, 0.3192 ± 0.0035 without; ``novel-icons`` 0.3438 ± 0.0017, 0.3404 ±
   0.0015, 0.3289 ± 0.0030. Test at 0.1: ``default`` 0.3669 / 0.3304 against 0.3529 / 0.3229,
   ``novel-icons`` 0.2389 / 0.2539 against 0.2321 / 0.2508; single icons (seed 0) 0.428 / 0.435.
+  On Wikipedia's original features (global branch, 32 bits, 3 seeds, best val mAP@all;
+  ``benchmarks/results/wikipedia_cmsl_label_selection.md``) weights 0, 0.1 and 1 are level
+  (0.3200 ± 0.0037, 0.3189 ± 0.0012, 0.3203 ± 0.0019), so that benchmark keeps the paper's loss.
 * Composite quantization's constant inner-product constraint is off by default
   (``quant.constant_weight=0``): ranking is by inner products (AQD), which the tables give exactly
   without it. With it the codeword cross terms vary far less across items (their std relative to
