@@ -65,3 +65,27 @@ def test_the_checker_catches_what_it_should(tmp_path):
     assert any("../shared" in f for f in found)
     assert any("the issue asks" in f for f in found)
     assert not any("docs/here.md" in f or "example.org" in f or "#set-up" in f for f in found)
+
+
+RESULTS = re.compile(r"benchmarks/results/[\w.\-/]+?\.(?:md|json|png|csv)")
+
+
+def cited_results(text: str) -> list[str]:
+    """Results files a text cites (``benchmarks/results/...``), links or not; a sentence that says
+    a command *writes* the file names an output to come, not a measurement, and is left out."""
+    sentences = re.split(r"(?<=[.!?])\s+", " ".join(text.split()))
+    return [m for s in sentences if "writes" not in s for m in RESULTS.findall(s)]
+
+
+@pytest.mark.parametrize("doc", [*DOCS, *sorted((ROOT / "src").rglob("*.py"))], ids=lambda p: p.name)
+def test_every_cited_results_file_exists(doc):
+    """A figure in the README, the docs or a docstring names the results file it comes from; that
+    file must be in the repository (a renamed or never-committed one is caught here)."""
+    missing = sorted({p for p in cited_results(doc.read_text(encoding="utf-8")) if not (ROOT / p).exists()})
+    assert missing == [], f"{doc.relative_to(ROOT)} cites missing results files: {missing}"
+
+
+def test_cited_results_checker():
+    text = ("see `benchmarks/results/a.md` and [b](benchmarks/results/dir/b.json).\nThe command\nwrites "
+            "`benchmarks/results/c.md`\nunattended. Then `benchmarks/results/d.png`.")
+    assert cited_results(text) == ["benchmarks/results/a.md", "benchmarks/results/dir/b.json", "benchmarks/results/d.png"]
