@@ -38,20 +38,53 @@ def git_commit(path: str | os.PathLike | None = None) -> str | None:
         return None
 
 
+def cpuinfo_fields(text: str) -> dict[str, str]:
+    """The ``key: value`` fields of the first processor's block of a ``/proc/cpuinfo`` text."""
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            if fields:
+                break
+            continue
+        key, sep, value = line.partition(":")
+        if sep:
+            fields.setdefault(key.strip(), value.strip())
+    return fields
+
+
+def cpu_identity() -> dict:
+    """What identifies the CPU a floating-point result came from: its model name, its x86 family /
+    model / stepping (hosts that share a marketing name can differ in generation), and the
+    instruction set torch's CPU kernels dispatch to (``AVX2``, ``AVX512``, ...). Two runs of the
+    same settings reproduce bit for bit on the same torch build and capability; on another
+    capability the kernels round differently, and a long training drifts."""
+    import platform
+
+    info = {"cpu": platform.processor() or "", "cpu_id": None, "cpu_capability": None}
+    try:
+        with open("/proc/cpuinfo") as f:
+            fields = cpuinfo_fields(f.read())
+    except OSError:
+        fields = {}
+    if fields.get("model name"):
+        info["cpu"] = fields["model name"]
+    if all(k in fields for k in ("cpu family", "model", "stepping")):
+        info["cpu_id"] = f"family {fields['cpu family']} model {fields['model']} stepping {fields['stepping']}"
+    try:
+        import torch
+
+        info["cpu_capability"] = str(torch.backends.cpu.get_cpu_capability())
+    except (ImportError, AttributeError, RuntimeError):
+        pass
+    return info
+
+
 def machine_info() -> dict:
-    """What a results file records about the machine it was measured on: CPU model, core count,
+    """What a results file records about the machine it was measured on: CPU model, its family /
+    model / stepping and torch's kernel instruction set (:func:`cpu_identity`), core count,
     Python, platform and the load average when the measurement started."""
     import platform
 
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
     load = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-            "loadavg_at_start": load}
+    return {**cpu_identity(), "cores": os.cpu_count(), "python": platform.python_version(),
+            "platform": platform.platform(), "loadavg_at_start": load}

@@ -114,4 +114,7 @@ def test_training_flushes_subnormal_floats_and_gives_the_default_back(tmp_path, 
     run = train(cfg_for(tiny_dataset.root, "train.epochs=1", "train.val_every=0"), tmp_path / "r")
     assert seen and set(seen) == {0.0}
     assert float((torch.tensor([1e-39]) * 1.0)[0]) > 0  # the process default again afterwards
-    assert json.loads((run.path / "run.json").read_text())["machine"]["flush_denormal"] is True
+    machine = json.loads((run.path / "run.json").read_text())["machine"]
+    assert machine["flush_denormal"] is True
+    # what a bit-for-bit reproduction needs besides the config: the kernels' instruction set
+    assert machine["cpu_capability"] == str(torch.backends.cpu.get_cpu_capability()) and "cpu_id" in machine

@@ -47,7 +47,7 @@ from ..io import clean_tmp, write_json
 from ..models import DataInfo, TrainContext, get_model, save_checkpoint
 from ..models.checkpoint import read_checkpoint
 from ..progress import progress
-from ..seed import git_commit, seed_everything
+from ..seed import cpu_identity, git_commit, seed_everything
 from . import distributed as ddp
 from .rundir import RunDir
 
@@ -169,7 +169,10 @@ def machine_record(device) -> dict:
             "deterministic": torch.are_deterministic_algorithms_enabled(),
             # whether subnormal floats are flushed now (training turns it on where the CPU can)
             "flush_denormal": bool((torch.tensor([1e-39]) * 1.0)[0] == 0), "torch": torch.__version__,
-            "cpu": f"{platform.machine()} ({os.cpu_count()} cores)"}
+            "cpu": f"{platform.machine()} ({os.cpu_count()} cores)",
+            # the CPU's generation and torch's kernel instruction set: runs reproduce bit for bit
+            # only where these (and torch) are the same
+            **{k: v for k, v in cpu_identity().items() if k != "cpu"}}
 
 
 def build_optimizer(model, tc: dict) -> torch.optim.Optimizer:
