@@ -116,7 +116,7 @@ Remaining deviations from the paper (and from CDQ), with the measurement behind 
   0.3406 ± 0.0021, ``novel-icons`` 0.2379 ± 0.0068 / 0.2534 ± 0.0024, single icons 0.4340 ±
   0.0069 / 0.4421 ± 0.0057 (0.3305 / 0.3262 without). Its ``default`` cells have the selection
   run's settings; their validation agrees (0.3290 against 0.3297), their test scores are
-  +0.014 / +0.010 higher: reruns of CMSL with the same settings in a fresh environment differ
+  +0.014 / +0.010 higher: reruns of CMSL with the same settings on another host differ
   by that much on test (up to 0.023 per seed; CDQ, DCMH and two-tower reproduce their cells
   exactly there, ACMR and DAFSN move by up to 0.006).
   On Wikipedia's original features (global branch, 32 bits, 3 seeds, best val mAP@all;
@@ -192,6 +192,12 @@ Remaining deviations from the paper (and from CDQ), with the measurement behind 
   both protocols (by 0.0058 and 0.0045, pooled std 0.0033 and 0.0045); with θ scale 1, the value
   chosen next, it does not: 0.3171 ± 0.0020 against 0.3217 ± 0.0032 for word level on ``default``
   (``benchmarks/results/icons-scale-1-image-expansion.md``), so the default stays ``word``.
+  With the label-space term (``benchmarks/results/icons-image-expansion-label-space.md``, 3
+  seeds) the image level is level with no expansion on ``novel-icons`` (0.2449 / 0.2598 against
+  0.2472 / 0.2579) and costs 0.025 image→text on ``default`` (0.3561 / 0.3424 against word level
+  0.3806 / 0.3406); validation ranks none (0.3335, 0.3487), image level (0.3310, 0.3481), word
+  level (0.3290, 0.3444) on ``default`` and ``novel-icons``. Word level stays the default, the
+  form of every published CMSL row; expansion does not earn its place on these scenes.
 * **Local form on a large vocabulary: SCAN (the paper's form) replaces the vocabulary form.** On the
   icon scenes (real emoji artwork, EfficientNet-Lite0 global + 7×7 regions, user-like tags, a
   2,494-word training vocabulary) the vocabulary form put CMSL *below* the CDQ preset. Cause: each
