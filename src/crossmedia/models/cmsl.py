@@ -133,9 +133,11 @@ Remaining deviations from the paper (and from CDQ), with the measurement behind 
 * The indexed representation carries saliency-pooled local vectors, an approximation of SCAN's
   cross attention that can be indexed; the exact SCAN score is only used by the rerank. Measured
   on the icon scenes (``benchmarks/results/search_rerank_icons.md``, seed 0, text→image): the
-  exact SCAN score alone ranks worse overall than the codes (mAP@all 0.2959 against 0.3371) and
-  better at the top (mAP@100 0.5219 against 0.4651), which is why the search reranks the codes'
-  top 100 with it. The paper's multi-scale S_global + μ·S_local is not what the rerank sorts by:
+  exact SCAN score alone ranks worse overall than the codes (mAP@all 0.2939 against 0.3571) and
+  better at the top (mAP@100 0.5276 against 0.5119), which is why the search reranks the codes'
+  top 100 with it (0.5574, at 4.5 % of the exhaustive SCAN search's time; with the paper's loss
+  0.4651 → 0.5199, ``search_rerank_icons-theta05.md``). The paper's multi-scale
+  S_global + μ·S_local is not what the rerank sorts by:
   the two scores come from different losses, so they can only be fused on one scale, z(SCAN) + w·
   z(first stage) standardised over a query's top 100 (``first_stage_weight`` of
   :mod:`crossmedia.eval.rerank`), and that does not pay (``benchmarks/rerank_fusion.py``,
@@ -226,7 +228,7 @@ Remaining deviations from the paper (and from CDQ), with the measurement behind 
   without the local branch 0.3465 / 0.3120 (−0.000 / −0.005, pooled std 0.002); CDQ 0.2362 / 0.2805.
   Only the intra-media loss earns its place in the indexed score. Expansion and the local branch
   stay on: the local branch is what the two-stage search reranks with (mAP@100 0.520 against 0.465
-  for the codes alone, ``benchmarks/results/search_rerank_icons.md``) and what the heatmaps show
+  for the codes alone, ``benchmarks/results/search_rerank_icons-theta05.md``) and what the heatmaps show
   (its word → icon attention hits the named icon 1.6× as often as chance,
   ``benchmarks/results/icons-attention.md``); on ``default`` expansion costs nothing measurable, but
   on ``novel-icons`` (test scenes of icons no training scene has) CMSL without it is *better*:
