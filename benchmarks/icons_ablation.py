@@ -92,6 +92,9 @@ VARIANTS: dict[str, tuple[str, list[str], str]] = {
                        "CMSL with DSCMR's label-space term ‖Pᵀu − y‖² + ‖Pᵀv − y‖² added to its loss, weight 0.1"),
     "label_space_1": ("cmsl", ["cmsl:model.loss.label_weight=1.0"],
                       "CMSL with DSCMR's label-space term ‖Pᵀu − y‖² + ‖Pᵀv − y‖² added to its loss, weight 1"),
+    # the weight μ of the local branch in S = S_global + μ·S_local (and √μ on the indexed local vector)
+    "local_mu_05": ("cmsl", ["cmsl:model.local.mu=0.5"], "CMSL with the local branch weighted μ = 0.5 instead of 1"),
+    "local_mu_2": ("cmsl", ["cmsl:model.local.mu=2.0"], "CMSL with the local branch weighted μ = 2 instead of 1"),
     "text_hidden_4096": ("cmsl", ["cmsl:model.text_hidden=4096"],
                          "CMSL whose text MLP has CDQ's 4,096 hidden units instead of 1,024"),
     "dafsn": ("dafsn", ["dafsn:model.adversarial.enabled=true"],
@@ -125,15 +128,17 @@ LOSS_VALUES = ("loss_scale_1", "no_balance", "no_memory", "quant_weight_0003", "
                "cdq_loss_values_balanced", "cdq_loss_values")
 #: DSCMR's label-space term added to CMSL's loss (a deviation; benchmarks/results/icons-label-space.md)
 LABEL_SPACE = ("label_space_01", "label_space_1")
+#: the local branch's weight μ (chosen on validation; benchmarks/results/icons-local-mu.md)
+LOCAL_MU = ("local_mu_05", "local_mu_2")
 #: variants that add an option to their reference (the others remove a component): they help when
 #: they gain at least THRESHOLD, by more than the pooled std
 ADDED = {"dafsn_warmup", "dafsn_entropy", "dafsn_pretrain", "dafsn_glove", "dafsn_glove_frozen", "cmsl_glove",
          "local_expansion", "local_likelihood", "text_hidden_4096", "image_expansion", "constant_ip",
-         "scale_1_image_expansion", *LOSS_VALUES, *LABEL_SPACE}
+         "scale_1_image_expansion", *LOSS_VALUES, *LABEL_SPACE, *LOCAL_MU}
 #: (protocol, reference variant) → variants compared with the reference there
 PLAN = {("default", "cmsl"): ["cdq", "no_expansion", "no_local", "no_intra", "cmsl_glove", "local_expansion",
                                "local_likelihood", "text_hidden_4096", "image_expansion", "constant_ip",
-                               "scale_1_image_expansion", *LOSS_VALUES, *LABEL_SPACE],
+                               "scale_1_image_expansion", *LOSS_VALUES, *LABEL_SPACE, *LOCAL_MU],
         ("novel-icons", "cmsl"): ["no_expansion", "cmsl_glove", "local_expansion", "image_expansion",
                                   "scale_1_image_expansion", *LABEL_SPACE],
         ("default", "image_expansion"): ["no_expansion"],
@@ -149,10 +154,11 @@ PROTOCOLS = list(dict.fromkeys(p for p, _ in PLAN))
 #: (benchmarks/results/icons-local-forms.md), and so are the text network's width, the paper's
 #: image-level expansion (benchmarks/results/icons-image-expansion.md), and the loss and quantization
 #: values with the constant inner-product penalty (benchmarks/results/icons-loss-values.md) and the
-#: label-space term (benchmarks/results/icons-label-space.md)
+#: label-space term (benchmarks/results/icons-label-space.md), and the local branch's weight μ
+#: (benchmarks/results/icons-local-mu.md)
 OPT_IN = {"dafsn_glove", "dafsn_glove_frozen", "cmsl_glove", "no_expansion_glove", "local_expansion",
           "local_likelihood", "text_hidden_4096", "image_expansion", "constant_ip",
-          "scale_1_image_expansion", *LOSS_VALUES, *LABEL_SPACE}
+          "scale_1_image_expansion", *LOSS_VALUES, *LABEL_SPACE, *LOCAL_MU}
 THRESHOLD = 0.01  # a component "earns its place" when removing it costs at least this much ...
 
 
