@@ -1,7 +1,9 @@
-"""Seeding and provenance: one call seeds Python, numpy and torch; git commit lookup."""
+"""Seeding and provenance: seeding Python, numpy and torch (for a block, or for a whole script);
+git commit and machine lookup."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import subprocess
@@ -11,12 +13,35 @@ import numpy as np
 
 
 def seed_everything(seed: int) -> None:
+    """Seed Python's, numpy's and torch's global generators — for a script that owns its process
+    (library code uses :func:`seeded`, which gives the caller its generators back)."""
     import torch
 
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
     os.environ.setdefault("PYTHONHASHSEED", str(seed))
+
+
+@contextlib.contextmanager
+def seeded(seed: int):
+    """Run a block with Python's, numpy's and torch's global generators (CPU, and every CUDA
+    device already in use) seeded from ``seed``, and give the caller back the states it had: a
+    training run inside a larger program neither depends on nor changes that program's streams."""
+    import torch
+
+    py_state, np_state = random.getstate(), np.random.get_state()
+    cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
+    devices = list(range(torch.cuda.device_count())) if cuda else []
+    with torch.random.fork_rng(devices=devices):
+        try:
+            random.seed(seed)
+            np.random.seed(seed % (2**32))
+            torch.manual_seed(seed)
+            yield
+        finally:
+            random.setstate(py_state)
+            np.random.set_state(np_state)
 
 
 def git_commit(path: str | os.PathLike | None = None) -> str | None:

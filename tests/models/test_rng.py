@@ -51,3 +51,37 @@ def test_seeds_0_and_1_with_a_pretrained_region_encoder_start_from_different_hea
         heads[seed] = load(run.path).state_dict()
     for key in ("image.region_proj.weight", "image.global_proj.weight", "text.embed.weight"):
         assert not torch.equal(heads[0][key], heads[1][key]), key
+
+
+def _draws():
+    import random
+
+    import numpy as np
+
+    return random.random(), float(np.random.rand()), float(torch.rand(1))
+
+
+def test_training_gives_the_caller_its_global_generators_back_and_depends_on_none_of_them(tmp_path, tiny_dataset):
+    """A run seeds Python's, numpy's and torch's global generators from ``train.seed`` for its own
+    use (weight initialisation, dropout) and restores the caller's states on return."""
+    import random
+
+    import numpy as np
+
+    def cfg():
+        return resolve_config(None, ["model.name=twotower", "model.bits=8", "model.cnn_channels=[4,4,8,8]",
+                                     "model.text_hidden=8", "train.epochs=1", "train.val_every=0", "train.seed=3"],
+                              data__root=str(tiny_dataset.root))
+
+    weights = []
+    for i, caller_seed in enumerate((11, 12)):
+        random.seed(caller_seed), np.random.seed(caller_seed), torch.manual_seed(caller_seed)
+        before = _draws()
+        random.seed(caller_seed), np.random.seed(caller_seed), torch.manual_seed(caller_seed)
+        run = train(cfg(), tmp_path / f"r{i}")
+        assert _draws() == before  # the caller's streams continue where they were
+        weights.append(load(run.path).state_dict())
+    tensors = [k for k, v in weights[0].items() if torch.is_tensor(v)]
+    assert tensors
+    for k in tensors:  # and the run did not read them: another caller state, the same weights
+        assert torch.equal(weights[0][k], weights[1][k]), k

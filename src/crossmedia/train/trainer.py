@@ -47,7 +47,7 @@ from ..io import clean_tmp, write_json
 from ..models import DataInfo, TrainContext, get_model, save_checkpoint
 from ..models.checkpoint import read_checkpoint
 from ..progress import progress
-from ..seed import cpu_identity, git_commit, seed_everything
+from ..seed import cpu_identity, git_commit, seeded
 from . import distributed as ddp
 from .rundir import RunDir
 
@@ -81,7 +81,8 @@ def check_model_options(cfg: dict) -> None:
                     text_field=d.get("text_field") or "tags", max_tokens=int(d.get("max_tokens") or 32),
                     image_feature_dim=16 if features else None, extra={"region_dim": 16} if features else {})
     try:
-        get_model(cfg["model"]["name"], cfg["model"], info)
+        with torch.random.fork_rng(devices=[]):  # its weights are thrown away: the caller's stream stays as it was
+            get_model(cfg["model"]["name"], cfg["model"], info)
     except ConfigError as e:
         if str(e).startswith("model."):
             raise
@@ -156,7 +157,10 @@ def _train(cfg: dict, run: RunDir, rd: RunData, resume: bool, dist=None, device=
     # and the process is given back its default (no flushing) on return
     torch.set_flush_denormal(True)
     try:
-        return _train_loop(cfg, run, rd, resume, dist, device, echo)
+        # the global generators (weight initialisation, dropout) start from train.seed, and the
+        # caller gets its own back afterwards
+        with seeded(int(tc["seed"])):
+            return _train_loop(cfg, run, rd, resume, dist, device, echo)
     finally:
         torch.set_flush_denormal(False)
         torch.set_num_threads(threads_before)
@@ -216,7 +220,6 @@ def epoch_batches(n: int, bs: int, order: str, drop_last: bool, seed: int, epoch
 def _train_loop(cfg: dict, run: RunDir, rd: RunData, resume: bool, dist=None, device=None, echo=None) -> RunDir:
     tc = cfg["train"]
     seed = int(tc["seed"])
-    seed_everything(seed)
     device = torch.device(device or tc.get("device") or "cpu")
     main = dist is None or dist.is_main
     if main:
