@@ -150,3 +150,22 @@ def test_cli_backbone_names_match_registry():
     from crossmedia.features.backbones import DEFAULT_BACKBONE as D
 
     assert tuple(BACKBONES) == BACKBONE_NAMES and DEFAULT_BACKBONE == D
+
+
+def test_threads_apply_to_the_extraction_only(tmp_path, tiny_dataset, monkeypatch):
+    import torch
+
+    before = torch.get_num_threads()
+    want = 1 if before != 1 else 2
+    seen = []
+    real = extract_mod._run_chunk
+
+    def spy(*a, **k):
+        seen.append(torch.get_num_threads())
+        return real(*a, **k)
+
+    monkeypatch.setattr(extract_mod, "_run_chunk", spy)
+    extract_features(tiny_dataset.root, tmp_path / "feats", backbone="small_cnn", regions=False, threads=want,
+                     echo=lambda m: None)
+    assert seen and set(seen) == {want}
+    assert torch.get_num_threads() == before  # the caller's thread count again

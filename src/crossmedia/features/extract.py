@@ -46,8 +46,6 @@ def extract_features(data_root: str | Path, out: str | Path, *, backbone: str = 
     ds = Dataset.load(data_root, check_files=False)  # missing images are reported and skipped below
     paths = ds.image_paths()
     bb = build_backbone(backbone, weights)
-    if threads:
-        torch.set_num_threads(int(threads))
     n = len(paths)
     state = {"backbone": bb.name, "weights_sha256": bb.weights.get("sha256"), "weights_source": bb.weights.get("source"),
              "input_size": bb.input_size, "n_items": n, "ids_sha256": ids_digest(ds.ids), "dtype": dtype,
@@ -68,20 +66,26 @@ def extract_features(data_root: str | Path, out: str | Path, *, backbone: str = 
     t0 = time.time()
     chunks = [(s, min(n, s + chunk_size)) for s in range(0, n, chunk_size)]
     done_items = sum(e - s for k, (s, e) in enumerate(chunks) if (partial / f"chunk_{k:06d}.npz").is_file())
-    bar = progress(range(n), desc=f"{bb.name} features", total=n, unit="img")
-    if hasattr(bar, "update") and done_items:
-        bar.update(done_items)
-    for k, (s, e) in enumerate(chunks):
-        cp = partial / f"chunk_{k:06d}.npz"
-        if cp.is_file():
-            continue
-        g, r, ok, errors = _run_chunk(bb, paths[s:e], ds.ids[s:e], s, batch_size, DTYPES[dtype], regions, bar)
-        tmp = cp.with_name(cp.name + ".tmp.npz")
-        np.savez(tmp, global_=g, regions=r if r is not None else np.zeros(0), ok=ok,
-                 errors=np.array(json.dumps(errors)))
-        tmp.replace(cp)
-    if hasattr(bar, "close"):
-        bar.close()
+    threads_before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(int(threads))
+    try:  # the caller's thread count is given back afterwards
+        bar = progress(range(n), desc=f"{bb.name} features", total=n, unit="img")
+        if hasattr(bar, "update") and done_items:
+            bar.update(done_items)
+        for k, (s, e) in enumerate(chunks):
+            cp = partial / f"chunk_{k:06d}.npz"
+            if cp.is_file():
+                continue
+            g, r, ok, errors = _run_chunk(bb, paths[s:e], ds.ids[s:e], s, batch_size, DTYPES[dtype], regions, bar)
+            tmp = cp.with_name(cp.name + ".tmp.npz")
+            np.savez(tmp, global_=g, regions=r if r is not None else np.zeros(0), ok=ok,
+                     errors=np.array(json.dumps(errors)))
+            tmp.replace(cp)
+        if hasattr(bar, "close"):
+            bar.close()
+    finally:
+        torch.set_num_threads(threads_before)
     feats = _assemble(out, partial, chunks, bb, ds, state, overwrite, time.time() - t0)
     shutil.rmtree(partial, ignore_errors=True)
     failed = feats.header["failed"]
