@@ -15,12 +15,17 @@ import numpy as np
 def seed_everything(seed: int) -> None:
     """Seed Python's, numpy's and torch's global generators — for a script that owns its process
     (library code uses :func:`seeded`, which gives the caller its generators back)."""
+    _seed_generators(seed)
+    os.environ.setdefault("PYTHONHASHSEED", str(seed))
+
+
+def _seed_generators(seed: int) -> None:
+    """Seed Python's, numpy's and torch's global generators (torch: CPU and every CUDA device)."""
     import torch
 
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
-    os.environ.setdefault("PYTHONHASHSEED", str(seed))
 
 
 @contextlib.contextmanager
@@ -35,9 +40,7 @@ def seeded(seed: int):
     devices = list(range(torch.cuda.device_count())) if cuda else []
     with torch.random.fork_rng(devices=devices):
         try:
-            random.seed(seed)
-            np.random.seed(seed % (2**32))
-            torch.manual_seed(seed)
+            _seed_generators(seed)
             yield
         finally:
             random.setstate(py_state)
