@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Engine, _as_queries, merge_top_k, top_k
+from .base import Engine, _as_queries, in_query_blocks, merge_top_k, top_k
 
 __all__ = ["AQDEngine"]
 
@@ -53,7 +53,7 @@ class AQDEngine(Engine):
 
     def tables(self, q: np.ndarray) -> np.ndarray:
         """Lookup tables: (Q, M/2, K²) pair tables when paired, else (Q, M, K)."""
-        t = np.einsum("qd,mkd->qmk", q, self.codebooks)
+        t = in_query_blocks(np.asarray(q, np.float32), lambda b: np.einsum("qd,mkd->qmk", b, self.codebooks))
         if not self._paired:
             return t
         lo, hi = t[:, 0::2, :], t[:, 1::2, :]

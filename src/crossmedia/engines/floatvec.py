@@ -37,8 +37,11 @@ class FloatEngine(Engine):
         return normalize(q) if self.metric == "cosine" else q
 
     def scores(self, queries: np.ndarray) -> np.ndarray:
+        # one matrix-vector product per query: numpy's BLAS treats a row of a matrix product
+        # differently by its position in the block, so a batch would change a query's last bits
         q = self.prepare(queries)
         out = np.empty((q.shape[0], self.ntotal), dtype=np.float32)
-        for s in range(0, self.ntotal, self.chunk):
-            np.matmul(q, self.vectors[s : s + self.chunk].T, out=out[:, s : s + self.chunk])
+        for i in range(q.shape[0]):
+            for s in range(0, self.ntotal, self.chunk):
+                np.matmul(self.vectors[s : s + self.chunk], q[i], out=out[i, s : s + self.chunk])
         return out

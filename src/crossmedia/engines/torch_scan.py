@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .base import Engine, _as_queries
+from .base import Engine, _as_queries, in_query_blocks
 from .floatvec import normalize
 from .hamming import pack_bits
 from .torch_topk import RunningTopK, to_host
@@ -105,7 +105,7 @@ class TorchAQDEngine(Engine):
 
     def tables(self, q: torch.Tensor) -> torch.Tensor:
         """(Q, M, K) float32 lookup tables T[q, m, k] = ⟨q, C_m[k]⟩, on the device."""
-        return torch.einsum("qd,mkd->qmk", q, self._cb).contiguous()
+        return in_query_blocks(q, lambda b: torch.einsum("qd,mkd->qmk", b, self._cb)).contiguous()
 
     def _queries(self, queries) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(_as_queries(queries))).to(self.device)
@@ -267,7 +267,8 @@ class TorchFloatEngine(Engine):
         return torch.from_numpy(np.ascontiguousarray(q)).to(self.device, self.dtype)
 
     def _block(self, q: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
-        return (q @ self._v[lo:hi].T).float()
+        v = self._v[lo:hi].T
+        return in_query_blocks(q, lambda b: (b @ v).float())
 
     @torch.no_grad()
     def scores(self, queries: np.ndarray) -> np.ndarray:

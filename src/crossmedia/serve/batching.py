@@ -5,8 +5,10 @@ searched as one batch of queries, so a device engine's batch throughput reaches 
 puts its queries on a queue and blocks; one worker thread takes the first waiting request,
 collects more for at most ``max_wait_ms`` (or until ``max_batch`` queries), runs one
 ``inner.search(all queries, max k)`` and hands each caller its rows cut to its own ``k``. A
-top-``k`` list is a prefix of the top-``K`` list for k ≤ K under the engines' tie policy, so
-every caller gets exactly what a direct search would return.
+top-``k`` list is a prefix of the top-``K`` list for k ≤ K under the engines' tie policy,
+and the engines are batch invariant (a query's scores don't depend on the other queries of its
+batch, see :mod:`crossmedia.engines.base`), every caller gets exactly what a direct search of
+the same engine would return.
 """
 
 from __future__ import annotations
