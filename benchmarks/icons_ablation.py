@@ -95,6 +95,11 @@ VARIANTS: dict[str, tuple[str, list[str], str]] = {
     # the weight μ of the local branch in S = S_global + μ·S_local (and √μ on the indexed local vector)
     "local_mu_05": ("cmsl", ["cmsl:model.local.mu=0.5"], "CMSL with the local branch weighted μ = 0.5 instead of 1"),
     "local_mu_2": ("cmsl", ["cmsl:model.local.mu=2.0"], "CMSL with the local branch weighted μ = 2 instead of 1"),
+    # the weight of the intra-media (image×image, text×text) likelihood next to the inter-media one
+    "intra_weight_05": ("cmsl", ["cmsl:model.loss.intra_weight=0.5"],
+                        "CMSL with the intra-media loss weighted 0.5 instead of 1"),
+    "intra_weight_2": ("cmsl", ["cmsl:model.loss.intra_weight=2.0"],
+                       "CMSL with the intra-media loss weighted 2 instead of 1"),
     "text_hidden_4096": ("cmsl", ["cmsl:model.text_hidden=4096"],
                          "CMSL whose text MLP has CDQ's 4,096 hidden units instead of 1,024"),
     "dafsn": ("dafsn", ["dafsn:model.adversarial.enabled=true"],
@@ -130,15 +135,17 @@ LOSS_VALUES = ("loss_scale_1", "no_balance", "no_memory", "quant_weight_0003", "
 LABEL_SPACE = ("label_space_01", "label_space_1")
 #: the local branch's weight μ (chosen on validation; benchmarks/results/icons-local-mu.md)
 LOCAL_MU = ("local_mu_05", "local_mu_2")
+#: the intra-media loss's weight (chosen on validation; benchmarks/results/icons-intra-weight.md)
+INTRA_WEIGHT = ("intra_weight_05", "intra_weight_2")
 #: variants that add an option to their reference (the others remove a component): they help when
 #: they gain at least THRESHOLD, by more than the pooled std
 ADDED = {"dafsn_warmup", "dafsn_entropy", "dafsn_pretrain", "dafsn_glove", "dafsn_glove_frozen", "cmsl_glove",
          "local_expansion", "local_likelihood", "text_hidden_4096", "image_expansion", "constant_ip",
-         "scale_1_image_expansion", *LOSS_VALUES, *LABEL_SPACE, *LOCAL_MU}
+         "scale_1_image_expansion", *LOSS_VALUES, *LABEL_SPACE, *LOCAL_MU, *INTRA_WEIGHT}
 #: (protocol, reference variant) → variants compared with the reference there
 PLAN = {("default", "cmsl"): ["cdq", "no_expansion", "no_local", "no_intra", "cmsl_glove", "local_expansion",
                                "local_likelihood", "text_hidden_4096", "image_expansion", "constant_ip",
-                               "scale_1_image_expansion", *LOSS_VALUES, *LABEL_SPACE, *LOCAL_MU],
+                               "scale_1_image_expansion", *LOSS_VALUES, *LABEL_SPACE, *LOCAL_MU, *INTRA_WEIGHT],
         ("novel-icons", "cmsl"): ["no_expansion", "cmsl_glove", "local_expansion", "image_expansion",
                                   "scale_1_image_expansion", *LABEL_SPACE],
         ("default", "image_expansion"): ["no_expansion"],
@@ -155,10 +162,11 @@ PROTOCOLS = list(dict.fromkeys(p for p, _ in PLAN))
 #: image-level expansion (benchmarks/results/icons-image-expansion.md), and the loss and quantization
 #: values with the constant inner-product penalty (benchmarks/results/icons-loss-values.md) and the
 #: label-space term (benchmarks/results/icons-label-space.md), and the local branch's weight μ
-#: (benchmarks/results/icons-local-mu.md)
+#: (benchmarks/results/icons-local-mu.md) and the intra-media loss's weight
+#: (benchmarks/results/icons-intra-weight.md)
 OPT_IN = {"dafsn_glove", "dafsn_glove_frozen", "cmsl_glove", "no_expansion_glove", "local_expansion",
           "local_likelihood", "text_hidden_4096", "image_expansion", "constant_ip",
-          "scale_1_image_expansion", *LOSS_VALUES, *LABEL_SPACE, *LOCAL_MU}
+          "scale_1_image_expansion", *LOSS_VALUES, *LABEL_SPACE, *LOCAL_MU, *INTRA_WEIGHT}
 THRESHOLD = 0.01  # a component "earns its place" when removing it costs at least this much ...
 
 
