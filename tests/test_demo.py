@@ -38,7 +38,13 @@ def test_demo_prints_validation_per_epoch_and_a_summary(tmp_path, monkeypatch):
     plan = [(name, {"bits": 8, "cnn_channels": [4, 8, 8, 8], "text_hidden": 16}, {"batch_size": 16})
             for name in ("twotower", "dcmh")]
     lines = []
-    res = demo.run_demo(tmp_path / "d", quick=True, plan=plan, echo=lines.append)
+    import torch
+
+    before = torch.get_num_threads()
+    other = 1 if before != 1 else 2
+    res = demo.run_demo(tmp_path / "d", quick=True, plan=plan, echo=lines.append, threads=other)
+    assert torch.get_num_threads() == before  # the demo's thread count was its own
+    assert f"({other} torch threads)" in "\n".join(lines)
     text = "\n".join(lines)
     assert text.count("val map_all") == 4 and "  epoch   2/2  loss" in text
     summary = text[text.index("demo finished in"):]

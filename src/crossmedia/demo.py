@@ -21,6 +21,7 @@ from .data import make_synth
 from .eval import encode_items, evaluate, load_for_evaluation
 from .io import write_json, write_text
 from .models import Checkpoint
+from .runtime import torch_settings
 from .seed import git_commit
 from .train import train
 from .train.rundir import RunDir
@@ -48,11 +49,15 @@ def _model_label(name: str, opts: dict) -> str:
 
 def run_demo(out: str | Path = "demo_out", quick: bool = False, seed: int = 0, threads: int | None = None,
              plan: list[tuple[str, dict, dict]] | None = None, echo=print) -> dict:
+    """Train the demo's models on synthetic scenes, evaluate them and write the report under
+    ``out``; ``threads``: torch threads for the demo (the caller's count is restored after)."""
+    with torch_settings(threads=threads):
+        return _run_demo(Path(out), quick, seed, plan, echo)
+
+
+def _run_demo(out: Path, quick: bool, seed: int, plan, echo) -> dict:
     t_start = time.perf_counter()
-    out = Path(out)
     size = SIZES["quick" if quick else "full"]
-    if threads:
-        torch.set_num_threads(threads)
     data_dir = out / ("data-quick" if quick else "data")
     params = make_synth.ensure_synthetic_dataset(data_dir, size["n"], seed=seed, echo=echo)
     rows, runs, run_paths = [], [], []

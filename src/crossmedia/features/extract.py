@@ -22,6 +22,7 @@ from ..data.dataset import Dataset
 from ..errors import UserError
 from ..io import atomic_dir, write_json
 from ..progress import progress
+from ..runtime import torch_settings
 from .backbones import DEFAULT_BACKBONE, Backbone, build_backbone
 from .preprocess import DECODE_ERRORS, load_image
 from .store import (FEATURES_FORMAT, FEATURES_FORMAT_VERSION, FeatureSet, attach_features, ids_digest, load_features,
@@ -66,10 +67,7 @@ def extract_features(data_root: str | Path, out: str | Path, *, backbone: str = 
     t0 = time.time()
     chunks = [(s, min(n, s + chunk_size)) for s in range(0, n, chunk_size)]
     done_items = sum(e - s for k, (s, e) in enumerate(chunks) if (partial / f"chunk_{k:06d}.npz").is_file())
-    threads_before = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(int(threads))
-    try:  # the caller's thread count is given back afterwards
+    with torch_settings(threads=threads):  # the caller's thread count is given back afterwards
         bar = progress(range(n), desc=f"{bb.name} features", total=n, unit="img")
         if done_items:
             bar.update(done_items)
@@ -83,8 +81,6 @@ def extract_features(data_root: str | Path, out: str | Path, *, backbone: str = 
                      errors=np.array(json.dumps(errors)))
             tmp.replace(cp)
         bar.close()
-    finally:
-        torch.set_num_threads(threads_before)
     feats = _assemble(out, partial, chunks, bb, ds, state, overwrite, time.time() - t0)
     shutil.rmtree(partial, ignore_errors=True)
     failed = feats.header["failed"]

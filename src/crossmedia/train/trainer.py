@@ -47,6 +47,7 @@ from ..io import clean_tmp, write_json
 from ..models import DataInfo, TrainContext, get_model, save_checkpoint
 from ..models.checkpoint import read_checkpoint
 from ..progress import progress
+from ..runtime import torch_settings
 from ..seed import cpu_identity, git_commit, seeded
 from . import distributed as ddp
 from .rundir import RunDir
@@ -145,26 +146,16 @@ def train(cfg: dict, out: str | Path, *, resume: bool = False, overwrite: bool =
 
 def _train(cfg: dict, run: RunDir, rd: RunData, resume: bool, dist=None, device=None, echo=None) -> RunDir:
     tc = cfg["train"]
-    threads_before, det_before = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    if tc.get("deterministic"):
-        torch.set_num_threads(1)
-        torch.use_deterministic_algorithms(True)
-    elif tc.get("threads"):
-        torch.set_num_threads(int(tc["threads"]))
+    deterministic = bool(tc.get("deterministic"))
+    threads = 1 if deterministic else tc.get("threads")
     # CPU arithmetic on subnormal floats (|x| < 1.2e-38) is many times slower than on normal ones;
     # a model whose activations drift there (a trained DAFSN's do) then trains several times
-    # slower for nothing: they are flushed to zero while training (benchmarks/bench_denormal.py),
-    # and the process is given back its default (no flushing) on return
-    torch.set_flush_denormal(True)
-    try:
-        # the global generators (weight initialisation, dropout) start from train.seed, and the
-        # caller gets its own back afterwards
-        with seeded(int(tc["seed"])):
-            return _train_loop(cfg, run, rd, resume, dist, device, echo)
-    finally:
-        torch.set_flush_denormal(False)
-        torch.set_num_threads(threads_before)
-        torch.use_deterministic_algorithms(det_before)
+    # slower for nothing: they are flushed to zero while training (benchmarks/bench_denormal.py).
+    # Threads, deterministic mode and flushing are the caller's again on return, and so are the
+    # global generators (weight initialisation, dropout), which start from train.seed
+    with torch_settings(threads=threads, deterministic=True if deterministic else None, flush_denormal=True), \
+            seeded(int(tc["seed"])):
+        return _train_loop(cfg, run, rd, resume, dist, device, echo)
 
 
 def machine_record(device) -> dict:
