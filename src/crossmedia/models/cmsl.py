@@ -257,7 +257,13 @@ Remaining deviations from the paper (and from CDQ), with the measurement behind 
   intra-media loss 0.3721 / 0.3385 — each costs up to 0.009, none the 0.01 that would earn it
   its place; validation prefers no expansion (0.3335 against 0.3290). On ``novel-icons``
   word-level expansion costs 0.009 / 0.004 there (0.2472 / 0.2579 without it against 0.2379 /
-  0.2534; validation 0.3487 against 0.3444).
+  0.2534; validation 0.3487 against 0.3444). The intra-media term's weight was chosen on
+  validation (``benchmarks/results/icons-intra-weight.md``, 3 seeds, mean best val mAP@all):
+  0.3282 at 0.5, 0.3290 at 1, 0.3285 at 2, 0.3260 without — level, so it stays 1, and no weight
+  makes the term worth 0.01 on test (0.3752 / 0.3353 at 0.5, 0.3714 / 0.3333 at 2). With GloVe
+  word–word edges in the graph (``graph.word_vectors``, opt-in; ``icons-glove-label-space.md``,
+  ``novel-icons``, 3 seeds) CMSL reaches 0.2488 / 0.2593 (val 0.3487) and without expansion
+  0.2466 / 0.2585 (val 0.3514): expansion is then worth 0.002 / 0.001, not the 0.02 asked of it.
 """
 
 from __future__ import annotations
