@@ -37,6 +37,12 @@ def test_two_ray_shards_equal_single_engine(ray_cluster, kind):
             np.testing.assert_array_equal(s, rs)
         # AQD / Hamming sums are per item: identical; float matmul blocking: last-ulp differences
         np.testing.assert_allclose(eng.scores(q), ref.scores(q), rtol=1e-6, atol=1e-5 if kind == "float_ip" else 0)
+        # batch invariance (crossmedia.engines.base): a query alone gets the bits it gets in a batch
+        s, r = eng.search(q, 25)
+        for i in range(len(q)):
+            si, ri = eng.search(q[i : i + 1], 25)
+            np.testing.assert_array_equal(ri[0], r[i])
+            np.testing.assert_array_equal(si[0], s[i])
     finally:
         eng.close()
 
