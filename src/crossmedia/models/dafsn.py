@@ -88,8 +88,9 @@ it names, chance ≈ 0.137, ``benchmarks/icons_attention.py``). mAP@all image→
   0.0277, hit rates 0.69 / 0.49 / 0.79, val 0.487 either way — with the pair loss the
   discriminator is neutral.
 * **The defaults on the icon scenes** (DAFSN's own lr 2e-3, side by side with ACMR and DSCMR at the
-  benchmark's settings, 3 seeds; ``benchmarks/results/dafsn-maxdisc-{captions,tags,novel}/``, word →
-  icon attention ``dafsn-maxdisc-attention-{captions,tags,novel}.md``, chance ≈ 0.137). Captions:
+  benchmark's settings, 15 epochs, 3 seeds; ``benchmarks/results/dafsn-maxdisc-{captions,tags,
+  novel}/``, word → icon attention ``dafsn-maxdisc-attention-{captions,tags,novel}.md``, chance ≈
+  0.137). Captions:
   0.4403 ± 0.0024 / 0.5112 ± 0.0004 against ACMR 0.4207 / 0.4801 (+0.0196 / +0.0311) and DSCMR
   0.4335 / 0.4777, hit rate 0.579 ± 0.021; composite-quantized to 4 bytes 0.4138 / 0.4756 (ACMR's
   0.3989 / 0.4486, DSCMR's 0.4266 / 0.4649). Tags: 0.3339 ± 0.0033 / 0.3331 ± 0.0035 against
@@ -97,6 +98,11 @@ it names, chance ≈ 0.137, ``benchmarks/icons_attention.py``). mAP@all image→
   discriminator, lr 1e-3: 0.3356 / 0.3230), hit rate 0.309 ± 0.034; composite-quantized 0.3274 /
   0.3189. ``novel-icons`` (tags): 0.2290 ± 0.0046 / 0.2564 ± 0.0016 against ACMR 0.2482 / 0.2641
   and DSCMR 0.2383 / 0.2519, hit rate 0.303 ± 0.025, every seed above chance.
+* **Training length.** At 15 epochs DAFSN and ACMR were still learning. Each trained as long as
+  its validation score chooses (``benchmarks/results/{dafsn,acmr}_captions_epochs_selection.md``):
+  DAFSN 30 epochs (val 0.4766 ± 0.0008, level with 60), test 0.4573 ± 0.0012 / 0.5534 ± 0.0065
+  (``dafsn-captions-e30/``); ACMR 200, the longest tried, 0.4515 ± 0.0025 / 0.6174 ± 0.0089
+  (``acmr-captions-e200/``). The 15-epoch lead over ACMR (+0.0196 / +0.0311) does not survive: ACMR leads text→image.
 * **Spread over seeds.** On the icon scenes' pretrained regions the std of mAP@all is ≤ 0.005
   (captions 0.0024 / 0.0004, tags 0.0033 / 0.0035, ``novel-icons`` 0.0046 / 0.0016); on the
   embedded scenes, where the small CNN learns the pixels from scratch, it is 0.04 with every
