@@ -87,3 +87,11 @@ def test_one_seed_has_no_spread(bench):
     cands = [{"name": "a", "runs": runs(0.30, 0.36)}, {"name": "b", "runs": runs(0.32, 0.33)}]
     ch = bench.summarise(cands)
     assert ch["chosen"] == "a" and ch["margin_exceeds_pooled_std"] is False  # +0.005 against a pooled std of 0.03
+
+
+def test_a_seed_without_a_finished_run_is_a_one_line_error(bench):
+    """A cell missing from the bench's report (its run held by another process) names the seed."""
+    report = {"cells": [{"seed": 0, "best_val_score": 0.3, "best_epoch": 2, "epochs": 3, "train_time_s": 1.0}]}
+    assert [r["seed"] for r in bench.val_records(report, [0])] == [0]
+    with pytest.raises(bench.MissingRuns, match=r"seed\(s\) 1, 2"):
+        bench.val_records(report, [0, 1, 2])
