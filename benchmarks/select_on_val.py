@@ -65,16 +65,14 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-class MissingRuns(RuntimeError):
-    """The quality bench returned without a cell for some seed (e.g. its run is held by another process)."""
-
-
 def val_records(report: dict, seeds: list[int]) -> list[dict]:
     """The validation side of each cell of a quality-bench report (never its test scores)."""
+    from crossmedia.errors import UserError
+
     by_seed = {int(c["seed"]): c for c in report["cells"]}
     missing = [s for s in seeds if s not in by_seed]
     if missing:
-        raise MissingRuns(f"no finished run for seed(s) {', '.join(map(str, missing))} — another process may "
+        raise UserError(f"no finished run for seed(s) {', '.join(map(str, missing))} — another process may "
                           "still be training them in this work folder; rerun when it is done")
     return [{"seed": s, "best_val": float(by_seed[s]["best_val_score"]), "best_epoch": int(by_seed[s]["best_epoch"]),
              "epochs": int(by_seed[s]["epochs"]), "train_time_s": float(by_seed[s]["train_time_s"]),
@@ -165,13 +163,9 @@ def main(argv=None) -> int:
             rep = run_quality_bench(args.data, [args.model], [args.bits], seeds, folder, threads=args.threads,
                                     overrides=[*args.shared, *(f"{args.model}:{o}" for o in overrides)],
                                     image_source=args.image_source, code_commit=code_commit)
-        except UserError as e:  # checked before any training: nothing of this candidate is left behind
-            print(f"error: candidate {name}: {e}", file=sys.stderr)
-            return 2
-        try:
             runs = val_records(rep, seeds)
-        except MissingRuns as e:  # nothing is written for the selection; the finished cells stay for a rerun
-            print(f"error: candidate {name}: {e}", file=sys.stderr)
+        except UserError as e:  # refused before training, or a seed's run held by another process: no selection
+            print(f"error: candidate {name}: {e}", file=sys.stderr)  # is written; finished cells stay for a rerun
             return 2
         candidates.append({"name": name, "overrides": overrides, "runs": runs})
     from crossmedia.data import Dataset
