@@ -9,6 +9,7 @@ from crossmedia.metrics import (
     HammingScorer,
     InnerProductScorer,
     PrecomputedScorer,
+    Scorer,
     evaluate_ranking,
     recall_at_k,
 )
@@ -17,15 +18,15 @@ ALL = ["map_all", "map@4", "map@4:min_k_r", "map@4:r", "map@R", "p@3", "p@n", "p
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 
-class TorchOut:
+class TorchOut(Scorer):
     """Wraps a scorer so that its chunks come back as CPU tensors (forces the torch path)."""
 
     def __init__(self, inner):
         self.inner = inner
-        for a in ("n_queries", "n_db", "name", "discrete", "n_bits", "max_distance"):
-            setattr(self, a, getattr(inner, a))
+        self.n_queries, self.n_db, self.name = inner.n_queries, inner.n_db, inner.name
+        self.discrete, self.n_bits, self.max_distance = inner.discrete, inner.n_bits, inner.max_distance
 
-    def distances(self, s, e):
+    def _chunk(self, s, e):
         return torch.as_tensor(self.inner.distances(s, e))
 
 

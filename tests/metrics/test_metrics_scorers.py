@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from crossmedia.metrics import AQDScorer, InnerProductScorer, PrecomputedScorer, SQDScorer
@@ -53,3 +54,36 @@ def test_precomputed():
     assert np.array_equal(s.distances(1, 2), D[1:2])
     assert not PrecomputedScorer(D.astype(float)).discrete
     assert isinstance(PrecomputedScorer(torch.from_numpy(D)).distances(0, 2), torch.Tensor)
+
+
+def test_function_scorer_ranks_like_the_matrix_it_returns():
+    from crossmedia.metrics import FunctionScorer, mean_average_precision, pr_hamming_radius
+
+    rng = np.random.default_rng(3)
+    D = rng.integers(0, 9, (5, 12))
+    Yq, Yd = rng.random((5, 3)) < 0.5, rng.random((12, 3)) < 0.5
+    f = FunctionScorer(lambda s, e: D[s:e], 5, 12, discrete=True, max_distance=8)
+    assert f.discrete and f.max_distance == 8 and f.device is None and f.n_bits is None
+    a = mean_average_precision(f, Yq, Yd, tie="expected")
+    b = mean_average_precision(PrecomputedScorer(D, max_distance=8), Yq, Yd, tie="expected")
+    assert np.array_equal(a.per_query, b.per_query)
+    assert pr_hamming_radius(f, Yq, Yd).value is not None  # discrete with a bound: radii 0..8
+    with pytest.raises(IndexError, match="outside 0:5"):
+        f.native_distances(4, 6)
+    with pytest.raises(ValueError, match="max_distance needs discrete=True"):
+        FunctionScorer(lambda s, e: D[s:e], 5, 12, max_distance=8)
+
+
+def test_metrics_take_scorers_only():
+    from crossmedia.metrics import mean_average_precision, pr_hamming_radius
+
+    class Lookalike:  # the attributes a Scorer has, but not its class
+        n_queries, n_db, name, discrete, n_bits, max_distance, device = 2, 3, "x", False, None, None, None
+
+        def distances(self, s, e):
+            return np.zeros((e - s, 3))
+
+    Y = np.ones((2, 1)), np.ones((3, 1))
+    for fn in (mean_average_precision, pr_hamming_radius):
+        with pytest.raises(TypeError, match="must be a crossmedia.metrics Scorer .*FunctionScorer.*got Lookalike"):
+            fn(Lookalike(), *Y)

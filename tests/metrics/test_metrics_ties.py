@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crossmedia.metrics import (
+    FunctionScorer,
     PrecomputedScorer,
     evaluate_ranking,
     map_at_r,
@@ -142,14 +143,9 @@ def test_random_with_many_mixed_tie_groups_uses_permutation_fallback():
     s = PrecomputedScorer(D)
     a = mean_average_precision(s, Yq, Yd, tie="random", seed=1, chunk_size=1)
     b = mean_average_precision(s, Yq, Yd, tie="random", seed=1, chunk_size=3)
-    class TorchChunks:  # forces the device (torch) ranking path, on CPU
-        n_queries, n_db, discrete, name = 3, 2 * n_groups, False, "torch"
-
-        @staticmethod
-        def distances(lo, hi):
-            return torch.from_numpy(D[lo:hi])
-
-    t = mean_average_precision(TorchChunks(), Yq, Yd, tie="random", seed=1, chunk_size=2)
+    # tensors force the device (torch) ranking path, on CPU
+    torch_chunks = FunctionScorer(lambda lo, hi: torch.from_numpy(D[lo:hi]), 3, 2 * n_groups, name="torch")
+    t = mean_average_precision(torch_chunks, Yq, Yd, tie="random", seed=1, chunk_size=2)
     assert np.array_equal(a.per_query, b.per_query) and np.array_equal(a.per_query, t.per_query)
     idx = mean_average_precision(s, Yq, Yd, tie="index").value
     exp = mean_average_precision(s, Yq, Yd, tie="expected").value

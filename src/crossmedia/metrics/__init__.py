@@ -16,12 +16,12 @@ from .measures import (
 from .ranking import binarize, hamming_packed, hamming_pm1, pack_bits
 from .recall import coco_1k_5k, recall_at_k, rsum
 from .relevance import relevance
-from .scorers import AQDScorer, HammingScorer, InnerProductScorer, PrecomputedScorer, Scorer, SQDScorer
+from .scorers import AQDScorer, FunctionScorer, HammingScorer, InnerProductScorer, PrecomputedScorer, Scorer, SQDScorer
 from .spec import MetricResult, MetricSpec
 from .ties import TIE_POLICIES
 
 __all__ = [
-    "AQDScorer", "HammingScorer", "InnerProductScorer", "MetricResult", "MetricSpec", "PrecomputedScorer",
+    "AQDScorer", "FunctionScorer", "HammingScorer", "InnerProductScorer", "MetricResult", "MetricSpec", "PrecomputedScorer",
     "SQDScorer", "Scorer", "TIE_POLICIES", "binarize", "coco_1k_5k", "default_n_grid", "evaluate_ranking",
     "hamming_packed", "hamming_pm1", "map_at_r", "mean_average_precision", "pack_bits", "parse_metric_list",
     "pr_hamming_radius", "pr_top_n", "precision_at_k", "precision_at_n_curve", "random_ranking_map",

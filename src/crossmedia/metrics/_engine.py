@@ -20,6 +20,7 @@ import numpy as np
 
 from ._backend import is_torch, n_threads, torch_module
 from ._views import ExactRanking, TiedRanking
+from .scorers import check_scorer
 from .ties import check_tie, query_permutation, random_positions
 
 EMPTY_QUERY = ("zero", "skip")
@@ -55,11 +56,10 @@ class _Context:
         self.n_db = int(scorer.n_db)
         self.need_rank = any(m.needs_rank for m in measures)
         self.need_hist = any(m.needs_hist for m in measures)
-        self.discrete = bool(getattr(scorer, "discrete", False))
-        md = getattr(scorer, "max_distance", None)
-        md = getattr(scorer, "n_bits", None) if md is None else md
+        self.discrete = bool(scorer.discrete)
+        md = scorer.n_bits if scorer.max_distance is None else scorer.max_distance
         self.max_distance = None if md is None else int(md)
-        self.fetch = getattr(scorer, "_chunk", None) or scorer.distances
+        self.fetch = scorer.native_distances
 
 
 def _compact(D: np.ndarray):
@@ -220,7 +220,7 @@ def _iter_chunks(ctx: _Context, chunk_size: int):
     Q = int(ctx.scorer.n_queries)
     bounds = [(s, min(s + chunk_size, Q)) for s in range(0, Q, chunk_size)]
     threads = n_threads()
-    if threads <= 1 or len(bounds) <= 1 or getattr(ctx.scorer, "device", None) is not None:
+    if threads <= 1 or len(bounds) <= 1 or ctx.scorer.device is not None:
         for s, e in bounds:
             yield _work(ctx, s, e)
         return
@@ -242,6 +242,7 @@ def _iter_chunks(ctx: _Context, chunk_size: int):
 def run_measures(measures, scorer, oracle, *, tie: str = "index", seed: int = 0, chunk_size=None):
     """Evaluate ``measures`` (objects with start/query/add/finish) in one pass over the chunks."""
     check_tie(tie)
+    check_scorer(scorer)
     if int(oracle.n_queries) != int(scorer.n_queries) or int(oracle.n_db) != int(scorer.n_db):
         raise ValueError(
             f"relevance is {oracle.n_queries} x {oracle.n_db} but the scorer ranks "

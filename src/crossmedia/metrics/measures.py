@@ -19,6 +19,7 @@ import numpy as np
 from ._engine import check_empty_query, run_measures
 from ._views import NORMALIZE, TiedRanking
 from .relevance import LabelRelevance
+from .scorers import FunctionScorer, check_scorer
 from .spec import MetricResult
 
 REL_RULE = "share>=1 label"
@@ -239,10 +240,9 @@ def make_curve(name, ns, with_recall, tie, seed, empty_query):
 
 
 def make_pr_radius(name, scorer, empty_query):
-    n_bits = getattr(scorer, "n_bits", None)
-    if n_bits is None:
-        n_bits = getattr(scorer, "max_distance", None)
-    if not getattr(scorer, "discrete", False) or n_bits is None:
+    check_scorer(scorer)
+    n_bits = scorer.n_bits if scorer.n_bits is not None else scorer.max_distance
+    if not scorer.discrete or n_bits is None:
         raise ValueError("pr_hamming_radius needs a Hamming (discrete) scorer with n_bits")
     spec = _spec("PR by Hamming radius", "retrieved = {d: H(q,d) <= r}, r = 0..b; micro pools all pairs, "
                  "macro averages per query (precision 0 when nothing is retrieved)", "n/a", None)
@@ -316,11 +316,6 @@ def random_ranking_map(Yq, Yd, empty_query="zero", *, chunk_size=None) -> Metric
                  "expected", None, None, "r")
     m = _RelevantCount("random_map_all", spec, empty_query)
 
-    class _Null:
-        n_queries, n_db, discrete, name = oracle.n_queries, oracle.n_db, False, "none"
-
-        @staticmethod
-        def distances(s, e):
-            return np.zeros((e - s, oracle.n_db), dtype=np.uint8)
-
-    return run_measures([m], _Null(), oracle, tie="index", chunk_size=chunk_size)[0]
+    null = FunctionScorer(lambda s, e: np.zeros((e - s, oracle.n_db), dtype=np.uint8),
+                          oracle.n_queries, oracle.n_db, name="none")
+    return run_measures([m], null, oracle, tie="index", chunk_size=chunk_size)[0]

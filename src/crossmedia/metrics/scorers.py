@@ -1,10 +1,11 @@
 """Scorers: objects that produce distances (lower = better) between a chunk of queries and the
 whole database, so that measures can stream over query chunks.
 
-Every scorer has ``n_queries``, ``n_db``, ``name``, ``discrete`` (small non-negative integer
-distances, e.g. Hamming: ranking can use counting sorts and histograms), ``n_bits`` (Hamming
-only) and ``distances(start, stop) -> (stop - start, n_db)``. numpy inputs give numpy outputs,
-torch inputs give torch outputs; CUDA tensors are scored on their device.
+The evaluation engine accepts :class:`Scorer` instances only; their interface is declared on the
+base class (``n_queries``, ``n_db``, ``name``, ``discrete``, ``n_bits``, ``max_distance``,
+``device``, :meth:`Scorer.distances`, :meth:`Scorer.native_distances`). numpy inputs give numpy
+outputs, torch inputs give torch outputs; CUDA tensors are scored on their device. A distance
+function of one's own is wrapped in :class:`FunctionScorer`.
 """
 
 from __future__ import annotations
@@ -16,22 +17,44 @@ from .ranking import binarize, pack_bits, packed_words, popcount_xor
 
 
 class Scorer:
-    """Base class. Subclasses implement ``_chunk`` (numpy on CPU, torch on a device)."""
+    """Base class of every scorer the metrics take. What a scorer promises:
+
+    * ``n_queries``, ``n_db``: the query and database sizes;
+    * ``name``: a short label recorded with the results;
+    * ``discrete``: distances are small non-negative integers (e.g. Hamming), so ranking may use
+      counting sorts and per-query histograms;
+    * ``n_bits``: the code length of a Hamming scorer, else None;
+    * ``max_distance``: an upper bound of a discrete scorer's distances, else None;
+    * ``device``: the CUDA device the distances are computed on, or None (CPU);
+    * :meth:`distances` and :meth:`native_distances`.
+
+    Subclasses implement ``_chunk`` (numpy on CPU, torch on a device)."""
 
     name = "scorer"
     discrete = False
     n_bits: int | None = None
     max_distance: int | None = None
+    device = None
     n_queries: int
     n_db: int
     _torch_out = False  # inputs were torch tensors: return tensors from distances()
 
-    def distances(self, start: int, stop: int):
-        """Distances of queries ``start:stop`` to every database item, lower = better."""
+    def _check_range(self, start: int, stop: int) -> tuple[int, int]:
         start, stop = int(start), int(stop)
         if not 0 <= start <= stop <= self.n_queries:
             raise IndexError(f"query range {start}:{stop} outside 0:{self.n_queries}")
-        out = self._chunk(start, stop)
+        return start, stop
+
+    def native_distances(self, start: int, stop: int):
+        """Distances of queries ``start:stop`` in the scorer's own array type and dtype (numpy on
+        the CPU, a tensor on its device; a discrete scorer's in any integer dtype): what the
+        evaluation engine ranks, without the conversions :meth:`distances` makes."""
+        return self._chunk(*self._check_range(start, stop))
+
+    def distances(self, start: int, stop: int):
+        """Distances of queries ``start:stop`` to every database item, lower = better (int32 for
+        Hamming; tensors when the inputs were tensors)."""
+        out = self.native_distances(start, stop)
         if self.discrete and self.n_bits is not None:
             out = out.to(torch_module().int32) if is_torch(out) else out.astype(np.int32)
         if self._torch_out and not is_torch(out):
@@ -43,6 +66,36 @@ class Scorer:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(n_queries={self.n_queries}, n_db={self.n_db})"
+
+
+class FunctionScorer(Scorer):
+    """Distances from a function ``fn(start, stop) -> (stop - start, n_db)`` array or tensor
+    (lower = better), e.g. a model's own score negated. ``discrete=True`` declares small
+    non-negative integer distances, bounded by ``max_distance`` when given."""
+
+    def __init__(self, fn, n_queries: int, n_db: int, *, discrete: bool = False,
+                 max_distance: int | None = None, name: str = "function"):
+        if not callable(fn):
+            raise TypeError(f"FunctionScorer: fn must be callable, got {type(fn).__name__}")
+        self._fn, self.name = fn, str(name)
+        self.n_queries, self.n_db = int(n_queries), int(n_db)
+        if self.n_queries < 0 or self.n_db < 0:
+            raise ValueError(f"FunctionScorer: sizes must be >= 0, got {n_queries} x {n_db}")
+        self.discrete = bool(discrete)
+        if max_distance is not None and not self.discrete:
+            raise ValueError("FunctionScorer: max_distance needs discrete=True")
+        self.max_distance = None if max_distance is None else int(max_distance)
+
+    def _chunk(self, start, stop):
+        return self._fn(start, stop)
+
+
+def check_scorer(scorer) -> Scorer:
+    """``scorer`` itself when it is a :class:`Scorer`; else a TypeError naming what was given."""
+    if not isinstance(scorer, Scorer):
+        raise TypeError(f"scorer must be a crossmedia.metrics Scorer (wrap a distance function in "
+                        f"FunctionScorer), got {type(scorer).__name__}")
+    return scorer
 
 
 def _device_of(*xs):

@@ -36,6 +36,7 @@ def _plain(status: bytes, reason: bytes, body: bytes) -> bytes:
 
 class GuardedHttpTools(HttpToolsProtocol):
     limits: Limits | None = None
+    _deadline = None  # the armed timer (an asyncio TimerHandle) or None
 
     @classmethod
     def with_limits(cls, limits: Limits) -> type["GuardedHttpTools"]:
@@ -53,7 +54,7 @@ class GuardedHttpTools(HttpToolsProtocol):
         self._deadline = self.loop.call_later(seconds, self._expired, what)
 
     def _disarm(self) -> None:
-        t = getattr(self, "_deadline", None)
+        t = self._deadline
         if t is not None:
             t.cancel()
             self._deadline = None
@@ -83,7 +84,7 @@ class GuardedHttpTools(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        if getattr(self, "_deadline", None) is None:
+        if self._deadline is None:
             lim = self._limits()
             self._arm(lim.header_timeout_s, f"request headers not received within {lim.header_timeout_s:g} s")
 

@@ -62,7 +62,7 @@ def build_model(cfg: dict, run_data: RunData):
         text_field=cfg["data"]["text_field"] or run_data.text_field,
         max_tokens=int(cfg["data"]["max_tokens"]),
         image_feature_dim=None if t.image_source == "pixels" else int(t.images.shape[-1]),
-        extra={**({} if getattr(t, "regions", None) is None else {"region_dim": int(t.regions.shape[-1]),
+        extra={**({} if t.regions is None else {"region_dim": int(t.regions.shape[-1]),
                                                                    "region_count": int(t.regions.shape[1])}),
                "tokenizer": run_data.vocab.tokenizer.spec,
                **({} if run_data.vocab.unseen is None else {"unseen_words": run_data.vocab.unseen.spec()})},
