@@ -197,3 +197,48 @@ def test_module_both_directions_is_the_mean():
         StackedCrossAttention("x")
     with pytest.raises(ValueError, match="pooling"):
         scan_similarity(regions, words, pooling="max")
+
+
+@pytest.mark.parametrize("pooling", ["lse", "mean"])
+@pytest.mark.parametrize("chunk", [None, 1, 3])
+@pytest.mark.parametrize("norm_form", ["gram", "direct"])
+def test_packed_layout_equals_naive_per_pair_loop(pooling, chunk, norm_form):
+    regions, words, rmask, wmask, rlen, wlen = _data()
+    got = scan_similarity(regions, words, wmask, rmask, temperature=9.0, pooling=pooling, lse_lambda=5.0,
+                          chunk_size=chunk, norm_form=norm_form, layout="packed")
+    ref = _naive(regions, words, rlen, wlen, "t-i", 9.0, pooling, 5.0)
+    assert torch.allclose(got, ref, atol=1e-9), (got - ref).abs().max()
+    assert torch.all(got[:, 4] == 0)  # the text without words
+
+
+def test_packed_layout_gradients_equal_padded():
+    """Training goes through the packed layout (``auto`` on padded batches): its gradients with
+    respect to regions and words are the padded layout's, and padding gets none."""
+    regions, words, rmask, wmask, _, _ = _data(3)
+    grads = {}
+    for layout in ("padded", "packed"):
+        r, w = regions.clone().requires_grad_(), words.clone().requires_grad_()
+        S = scan_similarity(r, w, wmask, rmask, layout=layout)
+        (S * torch.linspace(-1, 2, S.numel(), dtype=S.dtype).view_as(S)).sum().backward()
+        grads[layout] = (S.detach(), r.grad, w.grad)
+    for a, b in zip(grads["padded"], grads["packed"]):
+        assert torch.allclose(a, b, atol=1e-10), (a - b).abs().max()
+    assert torch.all(grads["packed"][2][~wmask] == 0) and torch.all(grads["packed"][1][~rmask] == 0)
+
+
+def test_auto_layout_packs_padded_t_i_batches_only(monkeypatch):
+    regions, words, rmask, wmask, _, _ = _data()
+    calls = []
+    real = scan_mod._packed_t_i
+    monkeypatch.setattr(scan_mod, "_packed_t_i", lambda *a, **k: calls.append(1) or real(*a, **k))
+    scan_similarity(regions, words, wmask, rmask)  # t-i, padded words: packed
+    assert calls
+    calls.clear()
+    scan_similarity(regions, words, None, rmask)  # no padding: nothing to pack
+    scan_similarity(regions, words, wmask, rmask, direction="i-t")
+    scan_similarity(regions, words, wmask, rmask, return_attention=True)
+    assert not calls
+    with pytest.raises(ValueError, match="layout='packed' is the t-i direction's"):
+        scan_similarity(regions, words, wmask, rmask, direction="i-t", layout="packed")
+    with pytest.raises(ValueError, match="layout: expected"):
+        scan_similarity(regions, words, wmask, rmask, layout="ragged")

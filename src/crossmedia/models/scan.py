@@ -18,7 +18,8 @@ SCAN's reference settings: t-i λ1 = 9 with LSE λ2 = 6; i-t λ1 = 4 with AVG (�
 Vectorised over all pairs without any (B_i, B_t, T, R, d) or even (B_i, B_t, T, d) tensor: with
 unit-norm features, e_wᵀ a_w = Σ_r α_rw s_rw and ‖a_w‖² = α_wᵀ G α_w with G = V Vᵀ the (R, R)
 region Gram matrix of the image (for i-t, the (T, T) word Gram matrix of the text), so every pair
-tensor has shape (chunk, B_t, T, R) (for t-i, when B_t·T is small — one query's few words —
+tensor has shape (chunk, B_t, T, R) — for t-i over a padded batch, (chunk, n, R) over the batch's n
+real words only (the "packed" layout: per-text norms and pooling become segment sums) (for t-i, when B_t·T is small — one query's few words —
 computing a_w itself, (chunk, B_t, T, d), is cheaper than the Gram matrix and is used instead:
 :func:`attended_norm_form`; a single text — a query's rerank — takes a path of its own with
 batched matrix products over its real words only). Images are processed ``chunk_size`` at a time
@@ -144,10 +145,48 @@ def _one_text_t_i(v, e, rmask, temperature, pooling, lse_lambda):
     return out
 
 
+def _packed_t_i(v, e, seg, n_texts, rmask, temperature, pooling, lse_lambda, norm_form):
+    """t-i of a chunk of images against a batch of texts whose real words are packed along one
+    axis: v (c, R, d) unit-norm (padding rows zero), e (n, d) the unit-norm real words of all
+    texts one after another, ``seg`` (n,) the text each word belongs to (0..n_texts − 1), rmask
+    (c, R) bool → (c, n_texts). The same numbers as :func:`_chunk_scores` (up to rounding) with
+    no padded word in any pair tensor: (c, n, R) instead of (c, n_texts, T, R); the per-text
+    norm and pooling are segment sums (``index_add``)."""
+    c, r, _ = v.shape
+    raw = torch.matmul(e, v.transpose(1, 2))  # (c, n, R) cosines
+    s = F.leaky_relu(raw, 0.1) * rmask[:, None, :]
+    # l2 over the words of each text: a segment sum of squares, gathered back to the words
+    ss = s.new_zeros(c, n_texts, r).index_add_(1, seg, s.square())
+    s = s / ss.clamp_min(1e-16).sqrt().index_select(1, seg)  # = max(‖·‖, 1e-8); no 0 under the root
+    logits = (temperature * s).masked_fill(~rmask[:, None, :], -float("inf"))
+    attn = torch.nan_to_num(logits.softmax(dim=-1), nan=0.0)  # over regions; (c, n, R)
+    dot = (attn * raw).sum(-1)  # e_wᵀ a_w, (c, n)
+    if norm_form == "direct":
+        sq = torch.matmul(attn, v).square().sum(-1)  # ‖a_w‖²
+    else:
+        gram = torch.matmul(v, v.transpose(1, 2))  # (c, R, R)
+        sq = (torch.matmul(attn, gram) * attn).sum(-1)  # ‖a_w‖² = α_wᵀ G α_w
+    rel = dot / sq.clamp_min(1e-16).sqrt()  # (c, n)
+    count = torch.bincount(seg, minlength=n_texts)
+    has = count > 0
+    if pooling == "lse":
+        z = lse_lambda * rel
+        # a per-text shift (no gradient: log Σ exp(z) = m + log Σ exp(z − m) for any m)
+        m = z.new_full((c, n_texts), -float("inf")).scatter_reduce(1, seg.expand(c, -1), z.detach(), "amax")
+        m = torch.where(has, m, torch.zeros_like(m))
+        total = z.new_zeros(c, n_texts).index_add_(1, seg, torch.exp(z - m.index_select(1, seg)))
+        out = (m + torch.log(total + (~has).to(total.dtype))) / lse_lambda
+    else:
+        out = rel.new_zeros(c, n_texts).index_add_(1, seg, rel) / count.clamp_min(1).to(rel.dtype)
+    both = rmask.any(1)[:, None] & has[None, :]
+    return torch.where(both, out, torch.zeros_like(out))
+
+
 def scan_similarity(regions: torch.Tensor, words: torch.Tensor, word_mask: torch.Tensor | None = None,
                     region_mask: torch.Tensor | None = None, *, direction: str = "t-i", temperature: float = 9.0,
                     pooling: str = "lse", lse_lambda: float = 6.0, chunk_size: int | None = None,
-                    budget: int = DEFAULT_BUDGET, return_attention: bool = False, norm_form: str = "auto"):
+                    budget: int = DEFAULT_BUDGET, return_attention: bool = False, norm_form: str = "auto",
+                    layout: str = "auto"):
     """SCAN similarity of every image with every text.
 
     regions (Bi, R, d), words (Bt, T, d), word_mask (Bt, T) / region_mask (Bi, R) bool (True =
@@ -156,13 +195,22 @@ def scan_similarity(regions: torch.Tensor, words: torch.Tensor, word_mask: torch
     without regions) scores 0. Images are scored ``chunk_size`` at a time (default: from
     ``budget``, see :func:`pair_chunk_size`). With ``return_attention`` also returns α (Bi, Bt,
     T, R): t-i rows (over regions) or i-t columns (over words) sum to 1. ``norm_form``: how t-i
-    gets ‖a_w‖² (:func:`attended_norm_form`; ``auto`` picks the cheaper, the result is the same)."""
+    gets ‖a_w‖² (:func:`attended_norm_form`; ``auto`` picks the cheaper, the result is the same).
+    ``layout`` of the t-i pair tensors: ``padded`` (c, Bt, T, R), or ``packed`` (c, n, R) over the
+    n real words of the batch (:func:`_packed_t_i`: the same scores up to rounding, at n / (Bt·T)
+    of the work — a batch of tags is mostly padding); ``auto`` packs t-i batches whose words are
+    padded, unless ``return_attention`` (α is returned padded). i-t is always padded."""
     _check(direction, pooling)
     if norm_form not in ("auto", "gram", "direct"):
         raise ValueError(f"norm_form: expected 'auto', 'gram' or 'direct', got {norm_form!r}")
+    if layout not in ("auto", "padded", "packed"):
+        raise ValueError(f"layout: expected 'auto', 'padded' or 'packed', got {layout!r}")
+    if layout == "packed" and (direction != "t-i" or return_attention):
+        raise ValueError("layout='packed' is the t-i direction's without return_attention")
     bi, r, dim = regions.shape
     bt, t, _ = words.shape
-    if norm_form == "auto":  # only t-i has the choice; i-t's Gram matrix is the text's (T, T)
+    norm_auto = norm_form == "auto"
+    if norm_auto:  # only t-i has the choice; i-t's Gram matrix is the text's (T, T)
         norm_form = attended_norm_form(bt, t, r, dim) if direction == "t-i" else "gram"
     if direction == "t-i" and bt == 1 and norm_form == "direct" and not return_attention:
         # one text query (a rerank): its real words only, matrix products, no word masks
@@ -182,6 +230,20 @@ def scan_similarity(regions: torch.Tensor, words: torch.Tensor, word_mask: torch
         region_mask = torch.ones(bi, r, dtype=torch.bool, device=regions.device)
     word_mask, region_mask = word_mask.bool(), region_mask.bool()
     v = _masked_unit(regions, region_mask)
+    if layout == "auto":
+        layout = "packed" if direction == "t-i" and not return_attention and not bool(word_mask.all()) else "padded"
+    if layout == "packed":
+        flat = word_mask.reshape(-1).nonzero().squeeze(1)
+        e = l2norm(words.reshape(-1, dim).index_select(0, flat))  # (n, d) real words only
+        seg = torch.div(flat, t, rounding_mode="floor")
+        n = int(flat.numel())
+        if norm_auto:  # the cost model over the real words
+            norm_form = attended_norm_form(1, n, r, dim)
+        c = int(chunk_size) if chunk_size else pair_chunk_size(1, max(n, 1), max(r, dim) if norm_form == "direct" else r,
+                                                               budget)
+        outs = [_packed_t_i(v[s : s + c], e, seg, bt, region_mask[s : s + c], float(temperature), pooling,
+                            float(lse_lambda), norm_form) for s in range(0, bi, c)]
+        return torch.cat(outs) if outs else regions.new_zeros(0, bt)
     e = _masked_unit(words, word_mask)
     # the direct form's (chunk, Bt, T, d) tensor counts against the budget too
     direct = direction == "t-i" and norm_form == "direct"
@@ -223,16 +285,19 @@ def scan_attention(regions: torch.Tensor, words: torch.Tensor, word_mask: torch.
 class StackedCrossAttention(nn.Module):
     """SCAN's similarity as a module holding its settings: ``direction`` t-i, i-t or ``both`` (the
     mean of the two, SCAN's t-i + i-t ensemble at the score level); λ1 per direction
-    (``temperature`` t-i, ``temperature_it`` i-t), ``pooling`` and λ2. No parameters: the
-    projections into the joint space belong to the model."""
+    (``temperature`` t-i, ``temperature_it`` i-t), ``pooling`` and λ2; ``layout`` of the t-i pair
+    tensors (:func:`scan_similarity`; ``auto`` packs padded batches, the scores are the same). No
+    parameters: the projections into the joint space belong to the model."""
 
     def __init__(self, direction: str = "t-i", temperature: float = 9.0, temperature_it: float = 4.0,
-                 pooling: str = "lse", lse_lambda: float = 6.0, budget: int = DEFAULT_BUDGET):
+                 pooling: str = "lse", lse_lambda: float = 6.0, budget: int = DEFAULT_BUDGET, layout: str = "auto"):
         super().__init__()
         if direction not in ("t-i", "i-t", "both"):
             raise ValueError(f"direction: expected 't-i', 'i-t' or 'both', got {direction!r}")
+        if layout not in ("auto", "padded", "packed"):
+            raise ValueError(f"layout: expected 'auto', 'padded' or 'packed', got {layout!r}")
         _check("t-i", pooling)
-        self.direction, self.pooling = direction, pooling
+        self.direction, self.pooling, self.layout = direction, pooling, layout
         self.temperature, self.temperature_it = float(temperature), float(temperature_it)
         self.lse_lambda, self.budget = float(lse_lambda), int(budget)
 
@@ -241,7 +306,7 @@ class StackedCrossAttention(nn.Module):
         out = None
         if self.direction in ("t-i", "both"):
             out = scan_similarity(regions, words, word_mask, region_mask, direction="t-i",
-                                  temperature=self.temperature, **kw)
+                                  temperature=self.temperature, layout=self.layout, **kw)
         if self.direction in ("i-t", "both"):
             it = scan_similarity(regions, words, word_mask, region_mask, direction="i-t",
                                  temperature=self.temperature_it, **kw)
@@ -250,4 +315,4 @@ class StackedCrossAttention(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"direction={self.direction}, λ1={self.temperature}/{self.temperature_it}, pooling={self.pooling}, "
-                f"λ2={self.lse_lambda}")
+                f"λ2={self.lse_lambda}, layout={self.layout}")
