@@ -242,3 +242,16 @@ def test_auto_layout_packs_padded_t_i_batches_only(monkeypatch):
         scan_similarity(regions, words, wmask, rmask, direction="i-t", layout="packed")
     with pytest.raises(ValueError, match="layout: expected"):
         scan_similarity(regions, words, wmask, rmask, layout="ragged")
+
+
+def test_packed_layout_edge_cases():
+    regions, words, rmask, wmask, _, _ = _data(4)
+    none = torch.zeros_like(wmask)
+    none[0, 0] = True  # one word in the whole batch
+    rm = rmask.clone()
+    rm[1] = False  # an image without regions
+    for wm in (none, torch.zeros_like(wmask)):
+        a = scan_similarity(regions, words, wm, rm, layout="packed")
+        b = scan_similarity(regions, words, wm, rm, layout="padded")
+        assert torch.allclose(a, b, atol=1e-12) and torch.all(a[1] == 0)
+    assert scan_similarity(regions[:0], words, wmask, rmask[:0], layout="packed").shape == (0, 5)
