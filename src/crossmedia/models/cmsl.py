@@ -270,7 +270,9 @@ Remaining deviations from the paper (and from CDQ), with the measurement behind 
   torch thread): without expansion 0.3803 / 0.3585, without the local branch 0.3811 / 0.3574,
   without the intra-media loss 0.3704 / 0.3558 (−0.007 image→text, level with the pooled std) —
   no part costs 0.01, and validation scores each removal above the full model (0.3390, 0.3363,
-  0.3378 against 0.3351).
+  0.3378 against 0.3351) On ``novel-icons`` at that rate word-level expansion costs 0.003 / 0.001
+  (0.2377 / 0.2529 against 0.2410 / 0.2541 without it; val 0.3544 against 0.3606;
+  ``benchmarks/results/cmsl_novel_lr3e-4_expansion.md``).
 """
 
 from __future__ import annotations
