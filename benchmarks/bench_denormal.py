@@ -28,8 +28,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from crossmedia.io import write_json, write_text  # noqa: E402
-from crossmedia.seed import git_commit, machine_info  # noqa: E402
+from crossmedia.bench.report import write_report  # noqa: E402
 
 
 def time_steps(model, batch, steps: int, flush: bool, epoch: int, progress: float) -> tuple[float, float]:
@@ -116,15 +115,8 @@ def main(argv=None) -> int:
             print(f"error: --run {r}: not a run directory", file=sys.stderr)
             return 2
     results = [measure(Path(r), args.which, args.batch, args.steps, args.repeats) for r in args.run]
-    m = machine_info()
-    report = {"results": results, "args": vars(args), "git_commit": git_commit(ROOT),
-              "machine": f"{m['cores']} CPU cores ({m['cpu']}), load average at the start {m['loadavg_at_start']}",
-              "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
-              "command": "python benchmarks/bench_denormal.py " + " ".join(sys.argv[1:] if argv is None else argv)}
-    out = Path(args.out)
-    write_json(out.with_suffix(".json"), report)
-    write_text(out.with_suffix(".md"), markdown(report))
-    print(markdown(report))
+    write_report(args.out, {"results": results, "args": vars(args)}, markdown, script="benchmarks/bench_denormal.py",
+                 argv=argv, root=ROOT)
     return 0
 
 

@@ -37,8 +37,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from crossmedia.io import write_json, write_text  # noqa: E402
-from crossmedia.seed import git_commit, machine_info  # noqa: E402
+from crossmedia.bench.report import write_report  # noqa: E402
 
 LAYOUTS = ("padded", "packed")
 
@@ -179,15 +178,8 @@ def main(argv=None) -> int:
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    m = machine_info()
-    report = {"result": result, "args": vars(args), "git_commit": git_commit(ROOT),
-              "machine": f"{m['cores']} CPU cores ({m['cpu']}), load average at the start {m['loadavg_at_start']}",
-              "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
-              "command": "python benchmarks/bench_scan.py " + " ".join(sys.argv[1:] if argv is None else argv)}
-    out = Path(args.out)
-    write_json(out.with_suffix(".json"), report)
-    write_text(out.with_suffix(".md"), markdown(report))
-    print(markdown(report))
+    write_report(args.out, {"result": result, "args": vars(args)}, markdown, script="benchmarks/bench_scan.py",
+                 argv=argv, root=ROOT)
     return 0
 
 

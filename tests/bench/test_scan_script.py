@@ -17,7 +17,10 @@ def test_scan_bench_times_both_layouts_on_a_run(load_benchmark, tmp_path, tiny_d
     out = tmp_path / "scan"
     assert bench.main(["--run", str(run.path), "--batches", "2", "--steps", "1", "--repeats", "1",
                        "--out", str(out)]) == 0
-    rep = json.loads(out.with_suffix(".json").read_text())["result"]
+    full = json.loads(out.with_suffix(".json").read_text())
+    assert full["command"].startswith("python benchmarks/bench_scan.py --run ") and "machine" in full
+    assert "git_commit" in full and full["args"]["batches"] == 2
+    rep = full["result"]
     assert len(rep["batches"]) == 2
     for b in rep["batches"]:
         assert b["step_ratio"] == pytest.approx(b["step_s"]["padded"] / b["step_s"]["packed"])

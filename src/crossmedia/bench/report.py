@@ -1,0 +1,33 @@
+"""Writing a benchmark script's results: the measurements plus where they came from (git commit,
+machine, time, command line) as ``OUT.json`` and a markdown table as ``OUT.md``, each replaced
+atomically."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+from ..io import write_json, write_text
+from ..seed import git_commit, machine_info
+
+__all__ = ["write_report"]
+
+
+def write_report(out, report: dict, markdown: Callable[[dict], str], *, script: str, argv=None,
+                 root: Path | None = None) -> dict:
+    """Add ``git_commit`` (of ``root``), ``machine`` (cores, CPU, load average at the start),
+    ``finished`` and ``command`` (``python SCRIPT ARGS``) to ``report``, write ``out``.json and
+    ``out``.md (``markdown(report)``), print the markdown, and return the report."""
+    m = machine_info()
+    args = sys.argv[1:] if argv is None else list(argv)
+    report = {**report, "git_commit": git_commit(root),
+              "machine": f"{m['cores']} CPU cores ({m['cpu']}), load average at the start {m['loadavg_at_start']}",
+              "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "command": f"python {script} " + " ".join(args)}
+    out = Path(out)
+    text = markdown(report)
+    write_json(out.with_suffix(".json"), report)
+    write_text(out.with_suffix(".md"), text)
+    print(text)
+    return report
