@@ -42,12 +42,12 @@ from crossmedia.bench.report import write_report  # noqa: E402
 LAYOUTS = ("padded", "packed")
 
 
-def _timed(fn, steps: int) -> tuple[float, float]:
+def _timed(fn, steps: int) -> float:
+    """Mean seconds of ``steps`` calls of ``fn``."""
     t0 = time.perf_counter()
-    out = float("nan")
     for _ in range(steps):
-        out = fn()
-    return (time.perf_counter() - t0) / steps, out
+        fn()
+    return (time.perf_counter() - t0) / steps
 
 
 def measure_batch(model, batch, epoch: int, progress: float, dim: int, steps: int, repeats: int, seed: int) -> dict:
@@ -90,8 +90,8 @@ def measure_batch(model, batch, epoch: int, progress: float, dim: int, steps: in
         for lay in LAYOUTS:
             model.scan.layout = lay
             torch.manual_seed(seed)  # the same dropout masks in both layouts
-            times["step"][lay].append(_timed(step, steps)[0])
-            times["scan"][lay].append(_timed(scan_fn(lay), steps)[0])
+            times["step"][lay].append(_timed(step, steps))
+            times["scan"][lay].append(_timed(scan_fn(lay), steps))
     model.scan.layout = "auto"
     med = {k: {lay: statistics.median(v[lay]) for lay in LAYOUTS} for k, v in times.items()}
     return {"texts": b, "words_per_text": float(counts.float().mean()), "T": t, "regions": r, "dim": dim,

@@ -18,11 +18,12 @@ SCAN's reference settings: t-i λ1 = 9 with LSE λ2 = 6; i-t λ1 = 4 with AVG (�
 Vectorised over all pairs without any (B_i, B_t, T, R, d) or even (B_i, B_t, T, d) tensor: with
 unit-norm features, e_wᵀ a_w = Σ_r α_rw s_rw and ‖a_w‖² = α_wᵀ G α_w with G = V Vᵀ the (R, R)
 region Gram matrix of the image (for i-t, the (T, T) word Gram matrix of the text), so every pair
-tensor has shape (chunk, B_t, T, R) — for t-i over a padded batch, (chunk, n, R) over the batch's n
-real words only (the "packed" layout: per-text norms and pooling become segment sums) (for t-i, when B_t·T is small — one query's few words —
+tensor has shape (chunk, B_t, T, R) (for t-i, when B_t·T is small — one query's few words —
 computing a_w itself, (chunk, B_t, T, d), is cheaper than the Gram matrix and is used instead:
 :func:`attended_norm_form`; a single text — a query's rerank — takes a path of its own with
-batched matrix products over its real words only). Images are processed ``chunk_size`` at a time
+batched matrix products over its real words only). t-i over a padded batch of texts packs their
+real words instead: (chunk, n, R) over the batch's n words, the per-text norms and pooling as
+segment sums (the ``packed`` layout of :func:`scan_similarity`). Images are processed ``chunk_size`` at a time
 (:func:`pair_chunk_size` picks it from an element budget), so the largest pair tensor holds at
 most ``max(budget, B_t·T·R)`` elements. Under autograd the saved activations of all chunks stay
 alive until backward, so training memory is a few (B_i, B_t, T, R) tensors in total — still no
@@ -55,6 +56,14 @@ def pair_chunk_size(n_texts: int, n_words: int, n_regions: int, budget: int = DE
     at most ``budget`` elements (at least 1 image)."""
     per_image = max(int(n_texts) * int(n_words) * int(n_regions), 1)
     return max(int(budget) // per_image, 1)
+
+
+LAYOUTS = ("auto", "padded", "packed")
+
+
+def _check_layout(layout: str) -> None:
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout: expected 'auto', 'padded' or 'packed', got {layout!r}")
 
 
 def _check(direction: str, pooling: str) -> None:
@@ -145,14 +154,15 @@ def _one_text_t_i(v, e, rmask, temperature, pooling, lse_lambda):
     return out
 
 
-def _packed_t_i(v, e, seg, n_texts, rmask, temperature, pooling, lse_lambda, norm_form):
+def _packed_t_i(v, e, seg, count, rmask, temperature, pooling, lse_lambda, norm_form):
     """t-i of a chunk of images against a batch of texts whose real words are packed along one
     axis: v (c, R, d) unit-norm (padding rows zero), e (n, d) the unit-norm real words of all
-    texts one after another, ``seg`` (n,) the text each word belongs to (0..n_texts − 1), rmask
-    (c, R) bool → (c, n_texts). The same numbers as :func:`_chunk_scores` (up to rounding) with
+    texts one after another, ``seg`` (n,) the text each word belongs to, ``count`` (n_texts,)
+    each text's number of words, rmask (c, R) bool → (c, n_texts). The same numbers as :func:`_chunk_scores` (up to rounding) with
     no padded word in any pair tensor: (c, n, R) instead of (c, n_texts, T, R); the per-text
     norm and pooling are segment sums (``index_add``)."""
     c, r, _ = v.shape
+    n_texts = count.shape[0]
     raw = torch.matmul(e, v.transpose(1, 2))  # (c, n, R) cosines
     s = F.leaky_relu(raw, 0.1) * rmask[:, None, :]
     # l2 over the words of each text: a segment sum of squares, gathered back to the words
@@ -167,7 +177,6 @@ def _packed_t_i(v, e, seg, n_texts, rmask, temperature, pooling, lse_lambda, nor
         gram = torch.matmul(v, v.transpose(1, 2))  # (c, R, R)
         sq = (torch.matmul(attn, gram) * attn).sum(-1)  # ‖a_w‖² = α_wᵀ G α_w
     rel = dot / sq.clamp_min(1e-16).sqrt()  # (c, n)
-    count = torch.bincount(seg, minlength=n_texts)
     has = count > 0
     if pooling == "lse":
         z = lse_lambda * rel
@@ -203,8 +212,7 @@ def scan_similarity(regions: torch.Tensor, words: torch.Tensor, word_mask: torch
     _check(direction, pooling)
     if norm_form not in ("auto", "gram", "direct"):
         raise ValueError(f"norm_form: expected 'auto', 'gram' or 'direct', got {norm_form!r}")
-    if layout not in ("auto", "padded", "packed"):
-        raise ValueError(f"layout: expected 'auto', 'padded' or 'packed', got {layout!r}")
+    _check_layout(layout)
     if layout == "packed" and (direction != "t-i" or return_attention):
         raise ValueError("layout='packed' is the t-i direction's without return_attention")
     bi, r, dim = regions.shape
@@ -241,7 +249,8 @@ def scan_similarity(regions: torch.Tensor, words: torch.Tensor, word_mask: torch
             norm_form = attended_norm_form(1, n, r, dim)
         c = int(chunk_size) if chunk_size else pair_chunk_size(1, max(n, 1), max(r, dim) if norm_form == "direct" else r,
                                                                budget)
-        outs = [_packed_t_i(v[s : s + c], e, seg, bt, region_mask[s : s + c], float(temperature), pooling,
+        count = word_mask.sum(1)  # words per text
+        outs = [_packed_t_i(v[s : s + c], e, seg, count, region_mask[s : s + c], float(temperature), pooling,
                             float(lse_lambda), norm_form) for s in range(0, bi, c)]
         return torch.cat(outs) if outs else regions.new_zeros(0, bt)
     e = _masked_unit(words, word_mask)
@@ -294,8 +303,7 @@ class StackedCrossAttention(nn.Module):
         super().__init__()
         if direction not in ("t-i", "i-t", "both"):
             raise ValueError(f"direction: expected 't-i', 'i-t' or 'both', got {direction!r}")
-        if layout not in ("auto", "padded", "packed"):
-            raise ValueError(f"layout: expected 'auto', 'padded' or 'packed', got {layout!r}")
+        _check_layout(layout)
         _check("t-i", pooling)
         self.direction, self.pooling, self.layout = direction, pooling, layout
         self.temperature, self.temperature_it = float(temperature), float(temperature_it)
