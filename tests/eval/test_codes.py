@@ -95,3 +95,26 @@ def test_cq_view_on_cmsl_without_quantization():
     x = np.random.default_rng(1).normal(size=(300, m.dim)).astype(np.float32)
     v = code_view(m, "cq", train_embeddings=(x[:150], x[150:]))
     assert v.name == "composite" and v.spec()["codebooks"] == 2
+
+
+def test_float_view_is_the_models_own_similarity_without_codes():
+    info = DataInfo(n_labels=3, vocab=["<pad>", "<unk>"] + [f"w{i}" for i in range(6)], image_size=24)
+    x = np.random.default_rng(2).normal(size=(20, 16)).astype(np.float32)
+    for name in ("cmsl", "cdq", "dcmh", "twotower"):
+        m = get_model(name, {"bits": 16}, info)
+        v = code_view(m, "float")  # nothing to fit
+        assert v.name == "float_ip" and v.code_bytes == 4 * m.dim
+        q, d = x[:4, :1].repeat(m.dim, 1), x[4:, :1].repeat(m.dim, 1)
+        np.testing.assert_allclose(np.asarray(v.scorer(q, v.encode(d)).distances(0, 4)), -(q @ d.T), rtol=1e-5)
+    for name in ("acmr", "dscmr", "dafsn"):
+        m = get_model(name, {"bits": 16}, info)
+        assert code_view(m, "float").spec() == code_view(m, "native").spec()
+        assert code_view(m, "float").name == "float_cosine"
+
+
+def test_eval_command_offers_every_view():
+    from crossmedia.cli.main import eval_cmd
+    from crossmedia.eval import CODE_VIEWS
+
+    choices = next(p for p in eval_cmd.params if p.name == "codes").type.choices
+    assert tuple(choices) == CODE_VIEWS

@@ -260,9 +260,10 @@ def train_cmd(config_file, model, data_root, out, overrides, bits, device, resum
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="Output folder (default: RUN_DIR).")
 @click.option("--data", "data_root", type=click.Path(path_type=Path), default=None,
               help="Dataset folder (default: the one the run recorded, found relative to the run or by absolute path).")
-@click.option("--codes", type=click.Choice(["native", "sign", "cq", "pq"]), default="native", show_default=True,
+@click.option("--codes", type=click.Choice(["native", "sign", "cq", "pq", "float"]), default="native", show_default=True,
               help="native: the model's own codec; sign / cq / pq: its outputs binarised, composite- or product-quantized "
-                   "(fitted on the train split) at model.bits (written to results_CODES.json).")
+                   "(fitted on the train split) at model.bits; float: no codes, the float32 outputs compared as the model "
+                   "trains them (what its codes cost). Written to results_CODES.json.")
 def eval_cmd(run_dir, split, metrics, tie, out, data_root, codes) -> None:
     """Evaluate a trained run in both directions; writes results.json and results.md."""
     from ..eval.report import evaluate_run

@@ -10,7 +10,11 @@ with the project's quantizer"); each view is a :class:`crossmedia.codecs.Codec`:
   projected onto their leading principal directions, fitted on the training split);
 * ``cq`` — composite quantization, M = bits/8 codebooks × 256 codewords, fitted on the training
   split's image and text outputs (l2-normalised); AQD with continuous queries, as CDQ/CMSL rank;
-* ``pq`` — product quantization at the same code length, fitted and ranked the same way.
+* ``pq`` — product quantization at the same code length, fitted and ranked the same way;
+* ``float`` — no codes: the continuous outputs as float32 vectors, compared as the model's
+  training similarity compares them (:meth:`RetrievalModel.float_codec`: inner product for
+  CMSL/CDQ and the hashing models, cosine for the real-valued ones, where it is ``native``), so
+  that what a model's codes cost is measured against its own representation.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from ..codecs import Codec, CompositeCodec, PQCodec, SignCodec
 from ..codecs.base import as_numpy
 from ..errors import UserError
 
-CODE_VIEWS = ("native", "sign", "cq", "pq")
+CODE_VIEWS = ("native", "sign", "cq", "pq", "float")
 
 
 def code_view(model, kind: str = "native", *, train_embeddings=None, seed: int = 0) -> Codec:
@@ -31,6 +35,8 @@ def code_view(model, kind: str = "native", *, train_embeddings=None, seed: int =
         raise UserError(f"codes: expected one of {', '.join(CODE_VIEWS)}, got {kind!r}")
     if kind == "native":
         return model.codec()
+    if kind == "float":
+        return model.float_codec()
     bits, dim = int(model.bits), int(model.dim)
     if kind == "sign":
         if bits > dim:
@@ -49,7 +55,7 @@ def code_view(model, kind: str = "native", *, train_embeddings=None, seed: int =
 
 def needs_training_outputs(model, kind: str) -> bool:
     """Whether view ``kind`` of ``model`` is fitted on the training split's outputs."""
-    if kind == "native":
+    if kind in ("native", "float"):
         return False
     if kind == "sign":
         return int(model.bits) < int(model.dim)

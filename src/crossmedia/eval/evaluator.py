@@ -185,7 +185,7 @@ def validate(model, rd, cfg, device="cpu") -> dict:
 def evaluate(model, rd, cfg, *, split: str = "test", metrics=None, tie=None, device="cpu", codes: str = "native") -> dict:
     """Results dict for ``split`` (see module docstring): per direction, per metric, each with
     its full convention; plus the expected mAP@all of a random ranking as a floor. ``codes``:
-    ``native`` (the model's own codec), ``sign``, ``cq`` or ``pq`` (see :mod:`crossmedia.eval.codes`).
+    ``native`` (the model's own codec), ``sign``, ``cq``, ``pq`` or ``float`` (see :mod:`crossmedia.eval.codes`).
     A metric that does not apply to the view (e.g. ``pr_radius`` without Hamming codes) is a
     :class:`UserError` raised before anything is encoded."""
     ec = cfg["eval"]
@@ -299,6 +299,8 @@ def code_kind(model, codes: str) -> str:
     """"binary", "quantized" or "real": what view ``codes`` of ``model`` stores."""
     if codes == "native":
         return model.codec().kind
+    if codes == "float":
+        return model.float_codec().kind
     return {"sign": "binary", "cq": "quantized", "pq": "quantized"}[codes]
 
 

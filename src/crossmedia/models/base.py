@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..codecs import Codec, SignCodec
+from ..codecs import Codec, FloatIPCodec, SignCodec
 from ..progress import progress
 
 
@@ -135,6 +135,8 @@ class RetrievalModel(nn.Module):
       compared at — its own code length for hashing/quantization models, the length of the
       ``sign`` / ``cq`` / ``pq`` views for real-valued ones;
     * :meth:`codec` (a :class:`crossmedia.codecs.Codec`): how the outputs are stored and ranked;
+    * :meth:`float_codec`: the outputs kept as float32 and compared as the model's training
+      similarity compares them — what its codes approximate (``eval --codes float``);
     * ``text_input``: ``"bow"`` or ``"tokens"``;
     * ``supports_fine_grained`` (bool): whether :meth:`image_regions`, :meth:`fine_grained_scores`
       and :meth:`word_region_attention` exist (else they raise ``NotImplementedError``);
@@ -220,6 +222,13 @@ class RetrievalModel(nn.Module):
         """The codec of the model's own stored representation, ready to encode (its learned state
         taken from the model). Default: sign codes of the ``bits``-wide outputs, Hamming."""
         return SignCodec(self.bits, self.dim)
+
+    def float_codec(self) -> Codec:
+        """The continuous outputs as float32 vectors, compared as the model's training similarity
+        compares them, so that the cost of :meth:`codec`'s codes can be measured. Default: inner
+        product (the relaxed codes of the hashing models, θ = ⟨u, v⟩; CMSL/CDQ's AQD approximates
+        it); cosine models override it."""
+        return FloatIPCodec(self.dim)
 
     # --- fine-grained (reranking, heatmaps) ---------------------------------
     def image_regions(self, batch: dict) -> torch.Tensor:

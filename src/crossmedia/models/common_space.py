@@ -104,3 +104,7 @@ class CommonSpaceModel(RetrievalModel):
     def codec(self) -> FloatCosineCodec:
         """Cosine of the float32 common-space vectors (4·dim bytes per item)."""
         return FloatCosineCodec(self.dim)
+
+    def float_codec(self) -> FloatCosineCodec:
+        """The native codec: the outputs are already float32 vectors compared by cosine."""
+        return self.codec()

@@ -411,6 +411,10 @@ class DAFSN(RetrievalModel):
         """Cosine between the global image embedding and the BiLSTM sentence embedding (float32)."""
         return FloatCosineCodec(self.dim)
 
+    def float_codec(self) -> FloatCosineCodec:
+        """The native codec: the outputs are already float32 vectors compared by cosine."""
+        return self.codec()
+
     # ------------------------------------------------------------------ fine-grained hooks
     def image_regions(self, batch: dict) -> torch.Tensor:
         """The image's projected region features (B, R, d) — what a search index stores (float16)
