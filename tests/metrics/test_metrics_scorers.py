@@ -68,6 +68,13 @@ def test_function_scorer_ranks_like_the_matrix_it_returns():
     b = mean_average_precision(PrecomputedScorer(D, max_distance=8), Yq, Yd, tie="expected")
     assert np.array_equal(a.per_query, b.per_query)
     assert pr_hamming_radius(f, Yq, Yd).value is not None  # discrete with a bound: radii 0..8
+    assert f.distance_bound == 8 and len(pr_hamming_radius(f, Yq, Yd).value["radius"]) == 9
+    from crossmedia.metrics import HammingScorer
+    h = HammingScorer(np.ones((2, 12)), np.zeros((3, 12)))
+    assert h.distance_bound == 12 == h.n_bits
+    assert FunctionScorer(lambda s, e: D[s:e], 5, 12).distance_bound is None
+    with pytest.raises(ValueError, match="distance bound"):
+        pr_hamming_radius(FunctionScorer(lambda s, e: D[s:e], 5, 12, discrete=True), Yq, Yd)
     with pytest.raises(IndexError, match="outside 0:5"):
         f.native_distances(4, 6)
     with pytest.raises(ValueError, match="max_distance needs discrete=True"):

@@ -57,8 +57,7 @@ class _Context:
         self.need_rank = any(m.needs_rank for m in measures)
         self.need_hist = any(m.needs_hist for m in measures)
         self.discrete = bool(scorer.discrete)
-        md = scorer.n_bits if scorer.max_distance is None else scorer.max_distance
-        self.max_distance = None if md is None else int(md)
+        self.max_distance = scorer.distance_bound
         self.fetch = scorer.native_distances
 
 

@@ -241,9 +241,9 @@ def make_curve(name, ns, with_recall, tie, seed, empty_query):
 
 def make_pr_radius(name, scorer, empty_query):
     check_scorer(scorer)
-    n_bits = scorer.n_bits if scorer.n_bits is not None else scorer.max_distance
+    n_bits = scorer.distance_bound
     if not scorer.discrete or n_bits is None:
-        raise ValueError("pr_hamming_radius needs a Hamming (discrete) scorer with n_bits")
+        raise ValueError("pr_hamming_radius needs a Hamming-like (discrete) scorer with a distance bound (n_bits or max_distance)")
     spec = _spec("PR by Hamming radius", "retrieved = {d: H(q,d) <= r}, r = 0..b; micro pools all pairs, "
                  "macro averages per query (precision 0 when nothing is retrieved)", "n/a", None)
     return _PRRadius(name, int(n_bits), spec, empty_query)

@@ -25,6 +25,7 @@ class Scorer:
       counting sorts and per-query histograms;
     * ``n_bits``: the code length of a Hamming scorer, else None;
     * ``max_distance``: an upper bound of a discrete scorer's distances, else None;
+    * :attr:`distance_bound`: the bound the metrics use — ``max_distance``, else ``n_bits``;
     * ``device``: the CUDA device the distances are computed on, or None (CPU);
     * :meth:`distances` and :meth:`native_distances`.
 
@@ -44,6 +45,13 @@ class Scorer:
         if not 0 <= start <= stop <= self.n_queries:
             raise IndexError(f"query range {start}:{stop} outside 0:{self.n_queries}")
         return start, stop
+
+    @property
+    def distance_bound(self) -> int | None:
+        """The largest distance a discrete scorer gives: ``max_distance`` when set, else ``n_bits``
+        (a Hamming distance is at most the code length); None when neither is known."""
+        bound = self.n_bits if self.max_distance is None else self.max_distance
+        return None if bound is None else int(bound)
 
     def native_distances(self, start: int, stop: int):
         """Distances of queries ``start:stop`` in the scorer's own array type and dtype (numpy on
