@@ -1,0 +1,142 @@
+"""Benchmark: what a model's codes cost against its own float outputs (test mAP@all).
+
+For every trained run of every group, the test split is ranked in each code view of
+:mod:`crossmedia.eval.codes`: ``native`` (the model's own codec: CMSL/CDQ's composite codes by
+AQD, the hashing models' sign codes by Hamming, the real-valued models' float32 vectors by
+cosine), ``float`` (the float32 outputs compared as the model trains them: inner product for
+CMSL/CDQ and the hashing models, cosine for the others) and, for real-valued models, ``cq``
+(their outputs composite-quantized at ``model.bits`` after training). Reported per group: mean
+± sample std over its runs of mAP@all in both directions, bytes per item, and each view's
+difference to ``float`` (what storing the codes instead of the vectors costs). A run is
+evaluated at its best validation checkpoint, as the quality bench does::
+
+    PYTHONPATH=src python benchmarks/code_cost.py --group 'cmsl=RUNS/cmsl-32b-seed*' \\
+        --group 'dscmr-128=OTHER/dscmr-128b-seed*' [--data DIR] [--out benchmarks/results/code_cost]
+
+``--group NAME=PATTERN`` (repeatable): a glob of run directories. Writes ``OUT.md`` and ``OUT.json``; a
+malformed group, a pattern matching no run or a run that cannot be evaluated exits 2 with a
+one-line error, writing nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import statistics
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from crossmedia.bench.report import write_report  # noqa: E402
+
+DIRECTIONS = ("image->text", "text->image")
+
+
+def parse_group(text: str) -> tuple[str, list[Path]]:
+    """``NAME=PATTERN`` → (name, the run directories the glob matches, sorted); a one-line
+    error when the form is wrong or nothing matches."""
+    name, sep, pattern = text.partition("=")
+    if not sep or not name or not pattern:
+        raise ValueError(f"--group {text!r}: expected NAME=GLOB of run directories")
+    runs = sorted(Path(p) for p in glob.glob(pattern) if (Path(p) / "config.yaml").is_file())
+    if not runs:
+        raise ValueError(f"--group {name}: no run directory (with a config.yaml) matches {pattern!r}")
+    return name, runs
+
+
+def views_of(model) -> list[str]:
+    """The views measured for ``model``: native and float, plus cq for real-valued models."""
+    return ["native", "float"] + (["cq"] if model.codec().kind == "real" else [])
+
+
+def measure_run(run: Path, data_root) -> dict:
+    from crossmedia.eval import evaluate
+    from crossmedia.eval.evaluator import load_for_evaluation
+
+    ck, rd = load_for_evaluation(run, data_root=data_root)
+    model, cfg = ck.model, ck.config
+    out = {"run": str(run), "model": model.model_name, "bits": int(model.bits), "dim": int(model.dim),
+           "seed": int(cfg["train"]["seed"]), "views": {}}
+    for view in views_of(model):
+        res = evaluate(model, rd, cfg, split="test", metrics=["map_all"], codes=view)
+        out["views"][view] = {"codec": res["ranking"]["codec"],
+                              "code_bytes_per_item": res["code_bytes_per_item"],
+                              **{d: float(res["results"][d]["map_all"]["value"]) for d in DIRECTIONS}}
+    p = rd.protocol.summary()
+    out["protocol"] = (f"{rd.dataset.name}, protocol {p['name']} v{p['version']} (split seed {p['seed']}), "
+                       + ", ".join(f"{k} {v}" for k, v in p["counts"].items()))
+    return out
+
+
+def _stats(values: list[float]) -> dict:
+    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "n": len(values)}
+
+
+def summarise(groups: dict[str, list[dict]]) -> list[dict]:
+    rows = []
+    for name, runs in groups.items():
+        views = [v for v in ("native", "cq", "float") if all(v in r["views"] for r in runs)]
+        for view in views:
+            row = {"group": name, "model": runs[0]["model"], "bits": runs[0]["bits"], "dim": runs[0]["dim"],
+                   "view": view, "seeds": [r["seed"] for r in runs],
+                   "code_bytes_per_item": runs[0]["views"][view]["code_bytes_per_item"]}
+            for d in DIRECTIONS:
+                row[d] = _stats([r["views"][view][d] for r in runs])
+                row[f"{d} vs float"] = _stats([r["views"][view][d] - r["views"]["float"][d] for r in runs])
+            rows.append(row)
+    return rows
+
+
+def markdown(report: dict) -> str:
+    lines = ["# What the codes cost: each view against the model's own float outputs (test mAP@all)", "",
+             report["description"], "",
+             "| group | model | bits | view | bytes per item | image→text | text→image | Δ vs float (i→t / t→i) |",
+             "|---|---|---:|---|---:|---:|---:|---|"]
+    for r in report["rows"]:
+        cells = [f"{r[d]['mean']:.4f} ± {r[d]['std']:.4f}" for d in DIRECTIONS]
+        delta = "–" if r["view"] == "float" else " / ".join(f"{r[f'{d} vs float']['mean']:+.4f}" for d in DIRECTIONS)
+        lines.append(f"| {r['group']} | {r['model']} | {r['bits']} | {r['view']} | {r['code_bytes_per_item']:g} | "
+                     f"{cells[0]} | {cells[1]} | {delta} |")
+    lines += ["", f"Protocol: {report['protocol']}", "",
+              f"Machine: {report['machine']}. git {report['git_commit']}; {report['finished']}; "
+              f"command: `{report['command']}`."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--group", action="append", required=True, help="NAME=GLOB of run directories (repeatable)")
+    ap.add_argument("--data", type=Path, default=None, help="dataset folder (default: the one each run recorded)")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "code_cost")
+    args = ap.parse_args(argv)
+    from crossmedia.errors import UserError
+
+    try:
+        parsed = [parse_group(g) for g in args.group]
+        names = [n for n, _ in parsed]
+        if len(set(names)) != len(names):
+            raise ValueError("--group: each NAME once")
+        groups = {name: [measure_run(r, args.data) for r in runs] for name, runs in parsed}
+    except (ValueError, UserError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    protocols = {r["protocol"] for runs in groups.values() for r in runs}
+    report = {
+        "bench": "code_cost", "measure": "mAP@all (test split; relevant iff query and item share a label)",
+        "description": ("Per group: mean ± sample std over its runs (seeds "
+                        + "; ".join(f"{n}: {', '.join(str(r['seed']) for r in runs)}" for n, runs in groups.items())
+                        + "), each run at its best validation checkpoint. Views: native = the model's own codec; "
+                        "float = its float32 outputs compared as it trains them (inner product for CMSL/CDQ and the "
+                        "hashing models, cosine for the others: there float is native); cq = real-valued outputs "
+                        "composite-quantized at model.bits, fitted on the training split."),
+        "protocol": " | ".join(sorted(protocols)), "groups": groups, "rows": summarise(groups),
+    }
+    write_report(args.out, report, markdown, script="benchmarks/code_cost.py", argv=argv, root=ROOT)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
