@@ -4,6 +4,7 @@ atomically."""
 
 from __future__ import annotations
 
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -18,13 +19,13 @@ __all__ = ["write_report"]
 def write_report(out, report: dict, markdown: Callable[[dict], str], *, script: str, argv=None,
                  root: Path | None = None) -> dict:
     """Add ``git_commit`` (of ``root``), ``machine`` (cores, CPU, load average at the start),
-    ``finished`` and ``command`` (``python SCRIPT ARGS``) to ``report``, write ``out``.json and
+    ``finished`` and ``command`` (``python SCRIPT ARGS``, shell-quoted so that it can be rerun) to ``report``, write ``out``.json and
     ``out``.md (``markdown(report)``), print the markdown, and return the report."""
     m = machine_info()
     args = sys.argv[1:] if argv is None else list(argv)
     report = {**report, "git_commit": git_commit(root),
               "machine": f"{m['cores']} CPU cores ({m['cpu']}), load average at the start {m['loadavg_at_start']}",
-              "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "command": f"python {script} " + " ".join(args)}
+              "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "command": f"python {script} " + shlex.join(args)}
     out = Path(out)
     text = markdown(report)
     write_json(out.with_suffix(".json"), report)

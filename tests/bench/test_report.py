@@ -1,0 +1,18 @@
+"""``crossmedia.bench.report.write_report``: a script's results with their provenance."""
+
+import json
+import shlex
+
+from crossmedia.bench.report import write_report
+
+
+def test_write_report_records_provenance_and_a_rerunnable_command(tmp_path, capsys):
+    argv = ["--group", "CMSL lw 0.3=/runs/a b/*", "--out", str(tmp_path / "r")]
+    rep = write_report(tmp_path / "r", {"rows": [1, 2]}, lambda r: f"# rows {r['rows']}\n",
+                       script="benchmarks/x.py", argv=argv, root=tmp_path)
+    saved = json.loads((tmp_path / "r.json").read_text())
+    assert saved == rep and saved["rows"] == [1, 2]
+    assert {"git_commit", "machine", "finished", "command"} <= set(saved)
+    assert shlex.split(saved["command"]) == ["python", "benchmarks/x.py", *argv]  # spaces and globs survive
+    assert (tmp_path / "r.md").read_text() == "# rows [1, 2]\n" and "# rows" in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json", "r.md"]  # no temporary files left
