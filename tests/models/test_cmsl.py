@@ -118,6 +118,10 @@ def test_tiny_training_lowers_every_loss_term(tiny_dataset):
     # the quantization term exists from the first epoch after warm-up and goes down
     assert logs[1]["quantization"] > 0 and logs[-1]["quantization"] < logs[1]["quantization"]
     assert bool(model.codebooks_ready) and model.img_codes.shape == (len(ctx.train_idx), 2)
+    # the relative quantization error per modality; the overall one is their norm-weighted mean
+    for r in logs[1:]:
+        lo, hi = sorted((r["quant_rel_error_image"], r["quant_rel_error_text"]))
+        assert 0 < lo and lo - 1e-9 <= r["quant_rel_error"] <= hi + 1e-9
 
 
 def test_save_load_gives_identical_codes_without_setup(tiny_dataset):

@@ -88,6 +88,9 @@ def test_two_gloo_processes_match_one_and_resume_on_one(tmp_path, tiny_dataset):
     # the sharded codebook step ran in both epochs of CMSL's 2-process run
     log = RunDir(tmp_path / "ddp" / "cmsl").read_log()
     assert all("quant_error" in r for r in log), log
+    for a, b in zip(RunDir(tmp_path / "one" / "cmsl").read_log(), log, strict=True):  # per-modality errors too
+        for k in ("quant_rel_error_image", "quant_rel_error_text"):
+            assert abs(a[k] - b[k]) < 1e-5, (k, a[k], b[k])
     # 2 processes on tar shards: each rank reads its shards, the batches are gathered
     shard_log = RunDir(tmp_path / "ddp" / "from-shards").read_log()
     assert [r["epoch"] for r in shard_log] == [1, 2] and all(math.isfinite(r["loss"]) for r in shard_log)
