@@ -4,8 +4,9 @@ For every trained run of every group, the test split is ranked in each code view
 :mod:`crossmedia.eval.codes`: ``native`` (the model's own codec: CMSL/CDQ's composite codes by
 AQD, the hashing models' sign codes by Hamming, the real-valued models' float32 vectors by
 cosine), ``float`` (the float32 outputs compared as the model trains them: inner product for
-CMSL/CDQ and the hashing models, cosine for the others) and, for real-valued models, ``cq``
-(their outputs composite-quantized at ``model.bits`` after training). Reported per group: mean
+CMSL/CDQ and the hashing models, cosine for the others) and ``cq`` (the outputs, l2-normalised,
+composite-quantized at ``model.bits`` after training, fitted on the training split: for CMSL/CDQ
+this separates the codebooks they learn jointly with the networks from their representations). Reported per group: mean
 ± sample std over its runs of mAP@all in both directions, bytes per item, and each view's
 difference to ``float`` (what storing the codes instead of the vectors costs). A run is
 evaluated at its best validation checkpoint, as the quality bench does::
@@ -46,9 +47,8 @@ def parse_group(text: str) -> tuple[str, list[Path]]:
     return name, runs
 
 
-def views_of(model) -> list[str]:
-    """The views measured for ``model``: native and float, plus cq for real-valued models."""
-    return ["native", "float"] + (["cq"] if model.codec().kind == "real" else [])
+#: the views measured for every model
+VIEWS = ("native", "float", "cq")
 
 
 def measure_run(run: Path, data_root) -> dict:
@@ -59,7 +59,7 @@ def measure_run(run: Path, data_root) -> dict:
     model, cfg = ck.model, ck.config
     out = {"run": str(run), "model": model.model_name, "bits": int(model.bits), "dim": int(model.dim),
            "seed": int(cfg["train"]["seed"]), "views": {}}
-    for view in views_of(model):
+    for view in VIEWS:
         res = evaluate(model, rd, cfg, split="test", metrics=["map_all"], codes=view)
         out["views"][view] = {"codec": res["ranking"]["codec"],
                               "code_bytes_per_item": res["code_bytes_per_item"],
@@ -130,8 +130,8 @@ def main(argv=None) -> int:
                         + "; ".join(f"{n}: {', '.join(str(r['seed']) for r in runs)}" for n, runs in groups.items())
                         + "), each run at its best validation checkpoint. Views: native = the model's own codec; "
                         "float = its float32 outputs compared as it trains them (inner product for CMSL/CDQ and the "
-                        "hashing models, cosine for the others: there float is native); cq = real-valued outputs "
-                        "composite-quantized at model.bits, fitted on the training split."),
+                        "hashing models, cosine for the others: there float is native); cq = the outputs l2-normalised "
+                        "and composite-quantized at model.bits after training, fitted on the training split."),
         "protocol": " | ".join(sorted(protocols)), "groups": groups, "rows": summarise(groups),
     }
     write_report(args.out, report, markdown, script="benchmarks/code_cost.py", argv=argv, root=ROOT)

@@ -27,8 +27,9 @@ def test_code_cost_reports_every_view_against_float(load_benchmark, tmp_path):
     rep = json.loads(out.with_suffix(".json").read_text())
     assert rep["command"].startswith("python benchmarks/code_cost.py --group") and "git_commit" in rep
     rows = {(r["group"], r["view"]): r for r in rep["rows"]}
-    assert set(rows) == {("q", "native"), ("q", "float"), ("r", "native"), ("r", "cq"), ("r", "float")}
+    assert set(rows) == {(g, v) for g in "qr" for v in ("native", "float", "cq")}
     assert rows["q", "native"]["seeds"] == [0, 1] and rows["q", "native"]["code_bytes_per_item"] == 1
+    assert rows["q", "cq"]["code_bytes_per_item"] == rows["r", "cq"]["code_bytes_per_item"] == 1
     assert rows["r", "native"]["code_bytes_per_item"] == rows["r", "float"]["code_bytes_per_item"] == 4 * 8
     for d in ("image->text", "text->image"):
         # dscmr's native codec is its float one: no cost; every delta is the per-run difference's mean
