@@ -27,6 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from crossmedia.bench.report import output_path  # noqa: E402
+
 
 def run_once(threads: int | None, workdir: Path) -> dict:
     out = workdir / "demo_out"
@@ -69,7 +71,7 @@ def main() -> None:
         print(f"run {i + 1}/{args.repeats}: {r['wall_s']:.1f} s wall, {r['cpu_s']:.1f} s CPU, "
               f"load {r['loadavg_before'][0]:.1f} -> {r['loadavg_after'][0]:.1f}", flush=True)
         write_results(args, machine, git_commit(), runs)  # after every run: an interrupted bench keeps what it measured
-    print(args.out.with_suffix(".md").read_text(encoding="utf-8"))
+    print(output_path(args.out, ".md").read_text(encoding="utf-8"))
 
 
 def write_results(args, machine: dict, commit: str, runs: list[dict]) -> None:
@@ -85,7 +87,7 @@ def write_results(args, machine: dict, commit: str, runs: list[dict]) -> None:
         "machine": machine, "git_commit": commit, "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "runs": runs,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
+    output_path(args.out, ".json").write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
     cores = machine.get("cores")
     md = [
         "# `crossmedia demo --quick`: time end to end",
@@ -113,7 +115,7 @@ def write_results(args, machine: dict, commit: str, runs: list[dict]) -> None:
         "mAP@all of the last run (test queries, both directions): "
         + "; ".join(f"{r['label']} {r['direction']} {r['map']:.3f}" for r in runs[-1]["results"]) + ".",
     ]
-    args.out.with_suffix(".md").write_text("\n".join(md) + "\n", encoding="utf-8")
+    output_path(args.out, ".md").write_text("\n".join(md) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

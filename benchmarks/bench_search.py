@@ -52,6 +52,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from crossmedia.bench.report import output_path  # noqa: E402
+
 
 def machine() -> dict:
     from crossmedia.seed import machine_info
@@ -369,7 +371,7 @@ def rerank_part(args) -> dict:
 def write_report(out: Path, meta: dict, rows: list[dict], rerank: dict | None) -> None:
     from crossmedia.io import write_json, write_text
 
-    write_json(out.with_suffix(".json"), {**meta, "scan": rows, "rerank": rerank})
+    write_json(output_path(out, ".json"), {**meta, "scan": rows, "rerank": rerank})
     lines = [f"# Search benchmark ({meta['machine']['cpu']}, {meta['machine']['cores']} cores, shared)", "",
              f"git {meta['git_commit']}, seed {meta['args']['seed']}, load average {meta['machine']['loadavg_at_start']} "
              f"→ {meta['machine'].get('loadavg_at_end')}"
@@ -427,7 +429,7 @@ def write_report(out: Path, meta: dict, rows: list[dict], rerank: dict | None) -
                          + f" – | {kernel:.2f} | {kernel / ff['ms_per_query']:.3f} | 1.000 |")
         for t in rerank["two_stage"]:
             lines.append(row(f"{first_name} top-{t['N']} + rerank", t))
-    write_text(out.with_suffix(".md"), "\n".join(lines) + "\n")
+    write_text(output_path(out, ".md"), "\n".join(lines) + "\n")
 
 
 def main() -> None:
@@ -467,7 +469,7 @@ def main() -> None:
         worker(args)
         return
     if args.report_only:  # rewrite the .md from the .json
-        d = json.loads(Path(args.out).with_suffix(".json").read_text())
+        d = json.loads(output_path(Path(args.out), ".json").read_text())
         write_report(Path(args.out), {k: v for k, v in d.items() if k not in ("scan", "rerank")}, d["scan"], d["rerank"])
         return
     from crossmedia.seed import git_commit
@@ -477,7 +479,7 @@ def main() -> None:
             "command": "python benchmarks/bench_search.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
             "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
     rows: list[dict] = []
-    prev = Path(args.out).with_suffix(".json")
+    prev = output_path(Path(args.out), ".json")
     if args.skip_scan and prev.is_file():  # keep the scan part of an earlier run (rerank re-run only)
         old = json.loads(prev.read_text())
         rows = old.get("scan") or []
@@ -502,7 +504,7 @@ def main() -> None:
     meta["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     meta["machine"]["loadavg_at_end"] = list(os.getloadavg())
     write_report(Path(args.out), meta, rows, rerank)
-    print(f"wrote {Path(args.out).with_suffix('.md')}")
+    print(f"wrote {output_path(Path(args.out), '.md')}")
 
 
 if __name__ == "__main__":

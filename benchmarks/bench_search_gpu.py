@@ -40,6 +40,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from crossmedia.bench.report import output_path  # noqa: E402
+
 DIM, K_CODE = 128, 256
 
 
@@ -409,9 +411,9 @@ def main() -> None:
     cpu = {"rows": []} if args.skip_cpu else cpu_part(args, log)
     meta["machine"]["loadavg_at_end"] = list(os.getloadavg())
     meta["seconds"] = round(time.time() - t0, 1)
-    write_json(args.out.with_suffix(".json"), {**meta, "gpu": gpu, "cpu": cpu})
+    write_json(output_path(args.out, ".json"), {**meta, "gpu": gpu, "cpu": cpu})
     text = report(meta, gpu, cpu, args)
-    write_text(args.out.with_suffix(".md"), text)
+    write_text(output_path(args.out, ".md"), text)
     print(text)
 
 

@@ -38,6 +38,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from crossmedia.bench.report import output_path  # noqa: E402
+
 
 def pct(xs, p):
     return float(np.percentile(np.asarray(xs) * 1000, p))
@@ -133,7 +135,7 @@ def main() -> None:
         over["2 shards, batches of 100"] = (by["Ray, 2 shards"]["batch100_ms_per_query"]
                                             / by["in-process, 2 shards"]["batch100_ms_per_query"] - 1)
     rt = {"p50_ms": pct(noop, 50), "p99_ms": pct(noop, 99)}
-    write_json(args.out.with_suffix(".json"), {**meta, "rows": rows, "overhead": over, "mismatches": mismatches,
+    write_json(output_path(args.out, ".json"), {**meta, "rows": rows, "overhead": over, "mismatches": mismatches,
                                                "ray_empty_call": rt})
     m = meta["machine"]
     lines = [f"# Ray shards: latency overhead ({m['cpu']}, {m['cores']} cores, shared)", "",
@@ -153,7 +155,7 @@ def main() -> None:
               f"{rt['p99_ms']:.2f} ms — the round trip alone on this machine.", ""]
     lines += [f"Ray answers differing from in-process (ids or scores): {mismatches} of "
               f"{3 * args.queries} comparisons.", ""]
-    write_text(args.out.with_suffix(".md"), "\n".join(lines))
+    write_text(output_path(args.out, ".md"), "\n".join(lines))
     print("\n".join(lines))
 
 

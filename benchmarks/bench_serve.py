@@ -41,6 +41,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from crossmedia.bench.report import output_path  # noqa: E402
+
 SMALL_CMSL = ["model.name=cmsl", "model.bits=32", "model.K=256", "model.global_dim=16",
               "model.cnn_channels=[8, 16, 16, 16]", "model.image_hidden=32", "model.text_hidden=32",
               "model.graph.dim=16", "model.graph.walks_per_node=2", "model.graph.walk_length=10", "model.graph.knn=3",
@@ -287,7 +289,7 @@ def main() -> None:
     meta["server"] = {"workers": args.workers, "torch_threads": args.threads, "limits": health["limits"],
                       "device": health.get("device"), "batches": health.get("batches"),
                       "items": health["items"], "model": health["model"], "code_kind": health["code_kind"]}
-    write_json(args.out.with_suffix(".json"), {**meta, "reference_inprocess": refs, "levels": rows})
+    write_json(output_path(args.out, ".json"), {**meta, "reference_inprocess": refs, "levels": rows})
     lines = [f"# Search service under load ({meta['machine']['cpu']}, {meta['machine']['cores']} cores, shared)", "",
              f"git {meta['git_commit']}, seed {args.seed}, load average {meta['machine']['loadavg_at_start']} → "
              f"{meta['machine']['loadavg_at_end']}", "",
@@ -304,7 +306,7 @@ def main() -> None:
     lines += ["", "In-process reference (one query at a time):", ""]
     for r in refs:
         lines.append(f"- {r['kind']}: {r['qps']:.1f} q/s, p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms")
-    write_text(args.out.with_suffix(".md"), "\n".join(lines) + "\n")
+    write_text(output_path(args.out, ".md"), "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -34,6 +34,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "src"))
 
+from crossmedia.bench.report import output_path  # noqa: E402
+
 import torch  # noqa: E402
 
 from crossmedia.losses import label_similarity, pairwise_likelihood_loss, stored_likelihood_loss  # noqa: E402
@@ -148,9 +150,9 @@ def main() -> None:
             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "wall_s": round(time.time() - started, 1)}
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
-    out.with_suffix(".md").write_text(report(meta, rows, a.batch))
-    print(out.with_suffix(".md").read_text())
+    output_path(out, ".json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+    output_path(out, ".md").write_text(report(meta, rows, a.batch))
+    print(output_path(out, ".md").read_text())
 
 
 def _git() -> str | None:

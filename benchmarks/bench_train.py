@@ -272,6 +272,7 @@ def main() -> None:
     import torch
 
     sys.path.insert(0, str(ROOT / "src"))
+    from crossmedia.bench.report import output_path
     from crossmedia.data import Dataset
     from crossmedia.data.make_synth import ensure_synthetic_dataset
     from crossmedia.seed import git_commit
@@ -379,9 +380,9 @@ def main() -> None:
             "command": "python benchmarks/bench_train.py " + " ".join(sys.argv[1:]),
             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps({"meta": meta, "part1": part1, "part2": part2, "part3": part3},
+    output_path(out, ".json").write_text(json.dumps({"meta": meta, "part1": part1, "part2": part2, "part3": part3},
                                                   indent=1))
-    out.with_suffix(".md").write_text(report(meta, part1, part2, part3))
+    output_path(out, ".md").write_text(report(meta, part1, part2, part3))
     print(f"wrote {out}.md", flush=True)
 
 

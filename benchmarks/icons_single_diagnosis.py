@@ -28,6 +28,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+
+from crossmedia.bench.report import output_path  # noqa: E402
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import icons  # noqa: E402  (benchmarks/icons.py: settings)
@@ -167,9 +169,9 @@ def main(argv=None) -> int:
                wall_time_s=round(time.perf_counter() - t0, 1),
                command="python benchmarks/icons_single_diagnosis.py " + " ".join(sys.argv[1:] if argv is None else argv))
     out = Path(args.out)
-    write_json(out.with_suffix(".json"), rep)
-    write_text(out.with_suffix(".md"), markdown(rep))
-    log(f"wrote {out.with_suffix('.md')}, {out.with_suffix('.json')}")
+    write_json(output_path(out, ".json"), rep)
+    write_text(output_path(out, ".md"), markdown(rep))
+    log(f"wrote {output_path(out, '.md')}, {output_path(out, '.json')}")
     return 0
 
 

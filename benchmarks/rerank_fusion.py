@@ -188,6 +188,7 @@ def markdown(state: dict) -> str:
 def main(argv=None) -> int:
     import torch
 
+    from crossmedia.bench.report import output_path
     from crossmedia.io import write_json, write_text
     from crossmedia.seed import git_commit
 
@@ -229,9 +230,9 @@ def main(argv=None) -> int:
              "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
              "command": "python " + " ".join(shlex.quote(a) for a in sys.argv)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    write_json(args.out.with_suffix(".json"), state)
+    write_json(output_path(args.out, ".json"), state)
     md = markdown(state)
-    write_text(args.out.with_suffix(".md"), md + "\n")
+    write_text(output_path(args.out, ".md"), md + "\n")
     partial.unlink(missing_ok=True)
     print(md)
     return 0

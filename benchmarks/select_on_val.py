@@ -34,6 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from crossmedia.bench.report import output_path  # noqa: E402
+
 NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
@@ -183,9 +185,9 @@ def main(argv=None) -> int:
         "command": "python benchmarks/select_on_val.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    write_json(args.out.with_suffix(".json"), report)
-    write_text(args.out.with_suffix(".md"), markdown(report))
-    print(f"chosen: {report['choice']['chosen']}; wrote {args.out.with_suffix('.md')}, {args.out.with_suffix('.json')}")
+    write_json(output_path(args.out, ".json"), report)
+    write_text(output_path(args.out, ".md"), markdown(report))
+    print(f"chosen: {report['choice']['chosen']}; wrote {output_path(args.out, '.md')}, {output_path(args.out, '.json')}")
     return 0
 
 

@@ -37,6 +37,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
+from crossmedia.bench.report import output_path  # noqa: E402
+
 DIRECTIONS = ("image->text", "text->image")
 SOURCE = ('Zhu et al., Data Analysis and Knowledge Discovery 4(5):84-91, 2020, table "MAP in Different '
           'Methods on Wiki Dataset" (test pairs as queries and retrieval set, real-valued)')
@@ -200,8 +202,8 @@ def main(argv: list[str] | None = None) -> int:
            "machine": f"{os.cpu_count()} CPU cores, numpy/scipy, no GPU",
            "wall_time_s": round(time.perf_counter() - t0, 1), "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    write_json(args.out.with_suffix(".json"), rep)
-    write_text(args.out.with_suffix(".md"), markdown(rep))
+    write_json(output_path(args.out, ".json"), rep)
+    write_text(output_path(args.out, ".md"), markdown(rep))
     print(markdown(rep))
     return 0
 

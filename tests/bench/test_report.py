@@ -16,3 +16,13 @@ def test_write_report_records_provenance_and_a_rerunnable_command(tmp_path, caps
     assert shlex.split(saved["command"]) == ["python", "benchmarks/x.py", *argv]  # spaces and globs survive
     assert (tmp_path / "r.md").read_text() == "# rows [1, 2]\n" and "# rows" in capsys.readouterr().out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json", "r.md"]  # no temporary files left
+
+
+def test_output_path_keeps_dots_in_the_name(tmp_path):
+    from crossmedia.bench.report import output_path
+
+    assert output_path(tmp_path / "cmsl_lw0.3_ablation", ".md") == tmp_path / "cmsl_lw0.3_ablation.md"
+    assert output_path("r/x", ".json").as_posix() == "r/x.json"
+    assert output_path("r/x.md", ".json").as_posix() == "r/x.json"  # a given results extension is replaced
+    write_report(tmp_path / "a0.3", {}, lambda r: "x\n", script="s.py", argv=[])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a0.3.json", "a0.3.md"]

@@ -13,7 +13,17 @@ from typing import Callable
 from ..io import write_json, write_text
 from ..seed import git_commit, machine_info
 
-__all__ = ["write_report"]
+__all__ = ["output_path", "write_report"]
+
+
+def output_path(out, ext: str) -> Path:
+    """``OUT`` + ``ext`` (".md", ".json"): the extension is appended, so a dot inside the name stays
+    (``…_lw0.3_ablation`` → ``…_lw0.3_ablation.md``, where ``Path.with_suffix`` would cut at the
+    dot); an ``OUT`` already ending in ``.md`` or ``.json`` loses that ending first."""
+    out = Path(out)
+    if out.suffix in (".md", ".json"):
+        out = out.with_suffix("")
+    return out.with_name(out.name + ext)
 
 
 def write_report(out, report: dict, markdown: Callable[[dict], str], *, script: str, argv=None,
@@ -26,9 +36,8 @@ def write_report(out, report: dict, markdown: Callable[[dict], str], *, script: 
     report = {**report, "git_commit": git_commit(root),
               "machine": f"{m['cores']} CPU cores ({m['cpu']}), load average at the start {m['loadavg_at_start']}",
               "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "command": f"python {script} " + shlex.join(args)}
-    out = Path(out)
     text = markdown(report)
-    write_json(out.with_suffix(".json"), report)
-    write_text(out.with_suffix(".md"), text)
+    write_json(output_path(out, ".json"), report)
+    write_text(output_path(out, ".md"), text)
     print(text)
     return report
