@@ -99,7 +99,11 @@ Remaining deviations from the paper (and from CDQ), with the measurement behind 
   0.3205; CDQ's values but the re-weighting 0.3223; all four 0.2773; scale 1 with image-level
   expansion 0.3171 (``icons-scale-1-image-expansion.md``). The three best are level; scale 1 alone
   changes the fewest values, so it is the default. The re-weighting is what matters on both
-  datasets.
+  datasets. The ``cdq`` preset's own codes collapse on the icon tags' texts: its image outputs
+  have 2.6× the norm of its text outputs, the shared codebooks fit the images (relative error
+  0.012) and not the texts (0.75), and its codes lose 0.098 mAP@all image→text against its float
+  outputs, CMSL's 0.005 (``benchmarks/results/code_cost_tags.md``; the log's
+  ``quant_rel_error_image`` / ``_text`` show it per modality).
 * A label-space term not in the paper: ``loss.label_weight`` = 0.1 adds DSCMR's
   w·(‖Pᵀu − y‖² + ‖Pᵀv − y‖²) (Zhen et al. CVPR 2019), one linear map P for both modalities, to
   the pairwise likelihood (off on data without labels; the ``cdq`` preset and
@@ -125,7 +129,10 @@ Remaining deviations from the paper (and from CDQ), with the measurement behind 
   At the rate and length validation chooses on the icon tags (lr 3e-4, 45 epochs, 3 seeds;
   ``benchmarks/results/cmsl_tags_lr3e-4_label_weight.md``) it prefers weight 0.3 (val 0.3382
   against 0.3351 at 0.1 and 0.3354 at 1; test 0.3876 / 0.3639 against 0.3775 / 0.3559); the
-  default stays 0.1, the value every other recorded CMSL result used.
+  default stays 0.1, the value every other recorded CMSL result used. At weight 0.3 no part's
+  removal costs 0.01 on test either (expansion, local branch, intra-media loss: at most −0.005;
+  ``benchmarks/results/cmsl_tags_lr3e-4_lw0.3_ablation.md``), and 128-d global outputs do not
+  help (``cmsl_tags_lr3e-4_global_dim.md``).
 * Composite quantization's constant inner-product constraint is off by default
   (``quant.constant_weight=0``): ranking is by inner products (AQD), which the tables give exactly
   without it. With it the codeword cross terms vary far less across items (their std relative to
