@@ -29,8 +29,9 @@ def output_path(out, ext: str) -> Path:
 def write_report(out, report: dict, markdown: Callable[[dict], str], *, script: str, argv=None,
                  root: Path | None = None) -> dict:
     """Add ``git_commit`` (of ``root``), ``machine`` (cores, CPU, load average at the start),
-    ``finished`` and ``command`` (``python SCRIPT ARGS``, shell-quoted so that it can be rerun) to ``report``, write ``out``.json and
-    ``out``.md (``markdown(report)``), print the markdown, and return the report."""
+    ``finished`` and ``command`` (``python SCRIPT ARGS``, shell-quoted so that it reruns as given)
+    to ``report``, write ``OUT.json`` and ``OUT.md`` (``markdown(report)``; :func:`output_path`),
+    print the markdown, and return the report."""
     m = machine_info()
     args = sys.argv[1:] if argv is None else list(argv)
     report = {**report, "git_commit": git_commit(root),
