@@ -23,16 +23,14 @@ from __future__ import annotations
 
 import argparse
 import glob
-import statistics
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from crossmedia.bench.report import write_report  # noqa: E402
-
-DIRECTIONS = ("image->text", "text->image")
+from crossmedia.bench.report import mean_std, write_report  # noqa: E402
+from crossmedia.eval import DIRECTIONS  # noqa: E402
 
 
 def parse_group(text: str) -> tuple[str, list[Path]]:
@@ -70,22 +68,16 @@ def measure_run(run: Path, data_root) -> dict:
     return out
 
 
-def _stats(values: list[float]) -> dict:
-    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-            "n": len(values)}
-
-
 def summarise(groups: dict[str, list[dict]]) -> list[dict]:
     rows = []
     for name, runs in groups.items():
-        views = [v for v in ("native", "cq", "float") if all(v in r["views"] for r in runs)]
-        for view in views:
+        for view in ("native", "cq", "float"):  # every run has every view (VIEWS); table order
             row = {"group": name, "model": runs[0]["model"], "bits": runs[0]["bits"], "dim": runs[0]["dim"],
                    "view": view, "seeds": [r["seed"] for r in runs],
                    "code_bytes_per_item": runs[0]["views"][view]["code_bytes_per_item"]}
             for d in DIRECTIONS:
-                row[d] = _stats([r["views"][view][d] for r in runs])
-                row[f"{d} vs float"] = _stats([r["views"][view][d] - r["views"]["float"][d] for r in runs])
+                row[d] = mean_std([r["views"][view][d] for r in runs])
+                row[f"{d} vs float"] = mean_std([r["views"][view][d] - r["views"]["float"][d] for r in runs])
             rows.append(row)
     return rows
 

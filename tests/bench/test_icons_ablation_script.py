@@ -184,7 +184,7 @@ def test_the_glove_variants_run_only_when_named(ablation, tmp_path, monkeypatch)
 
 
 def test_the_val_column_needs_every_seeds_best_validation_score(ablation):
-    from crossmedia.bench.quality import _stats
+    from crossmedia.bench.report import mean_std as _stats
 
     got = _stats([0.30, 0.32])  # the quality bench's row statistic of the cells' best_val_score
     assert got["mean"] == pytest.approx(0.31) and got["std"] == pytest.approx(0.0141421, rel=1e-4)

@@ -44,6 +44,7 @@ from ..seed import git_commit
 from ..train import RunDir, train
 from ..train.trainer import build_model
 from .presets import preset_overrides
+from .report import mean_std
 
 DIRECTIONS = ("image->text", "text->image")
 METRIC = "map_all"
@@ -266,11 +267,11 @@ class QualityBench:
                     row = {"model": m, "bits": b, "codes": view, "code_kind": group[0]["code_kind"],
                            "seeds": [c["seed"] for c in group if view in c["codes"]],
                            "code_bytes_per_item": vals[0]["code_bytes_per_item"],
-                           "train_time_s": _stats([c["train_time_s"] for c in group]),
-                           "best_val_score": _stats([c.get("best_val_score") for c in group]),
+                           "train_time_s": mean_std([c["train_time_s"] for c in group]),
+                           "best_val_score": mean_std([c.get("best_val_score") for c in group]),
                            "ranking": vals[0]["ranking"]}
                     for d in DIRECTIONS:
-                        row[d] = _stats([v["map_all"][d] for v in vals])
+                        row[d] = mean_std([v["map_all"][d] for v in vals])
                     rows.append(row)
         return {
             "bench": "quality", "measure": "mAP@all", "convention": first["convention"]["image->text"],
@@ -313,14 +314,6 @@ def _cell_lock(path: Path) -> Iterator[bool]:
         yield True
     finally:
         os.close(fd)  # releases the lock
-
-
-def _stats(values) -> dict:
-    a = np.asarray([v for v in values if v is not None], dtype=float)
-    if a.size == 0:
-        return {"mean": None, "std": None, "n": 0}
-    return {"mean": float(a.mean()), "std": float(a.std(ddof=1)) if a.size > 1 else 0.0, "n": int(a.size),
-            "values": [float(v) for v in a]}
 
 
 def _comparable(cfg: dict) -> dict:

@@ -10,10 +10,23 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from ..io import write_json, write_text
 from ..seed import git_commit, machine_info
 
-__all__ = ["output_path", "write_report"]
+__all__ = ["mean_std", "output_path", "write_report"]
+
+
+def mean_std(values) -> dict:
+    """Mean and sample std (ddof 1; 0.0 for one value) of the values that are not None, their
+    count and the values; mean and std None when there are none — the per-seed statistic of the
+    benchmark tables."""
+    a = np.asarray([v for v in values if v is not None], dtype=float)
+    if a.size == 0:
+        return {"mean": None, "std": None, "n": 0}
+    return {"mean": float(a.mean()), "std": float(a.std(ddof=1)) if a.size > 1 else 0.0, "n": int(a.size),
+            "values": [float(v) for v in a]}
 
 
 def output_path(out, ext: str) -> Path:
