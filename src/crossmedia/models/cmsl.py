@@ -284,7 +284,7 @@ Remaining deviations from the paper (and from CDQ), with the measurement behind 
   torch thread): without expansion 0.3803 / 0.3585, without the local branch 0.3811 / 0.3574,
   without the intra-media loss 0.3704 / 0.3558 (−0.007 image→text, level with the pooled std) —
   no part costs 0.01, and validation scores each removal above the full model (0.3390, 0.3363,
-  0.3378 against 0.3351) On ``novel-icons`` at that rate word-level expansion costs 0.003 / 0.001
+  0.3378 against 0.3351). On ``novel-icons`` at that rate word-level expansion costs 0.003 / 0.001
   (0.2377 / 0.2529 against 0.2410 / 0.2541 without it; val 0.3544 against 0.3606;
   ``benchmarks/results/cmsl_novel_lr3e-4_expansion.md``).
 """
@@ -1042,7 +1042,8 @@ class CMSL(RetrievalModel):
             if mu > 0:  # ε of the new codebooks, then the refinement (the next round recomputes ε first)
                 q.update_epsilon(codes, reduce)
                 q.refine_codebooks(x, codes, reduce=reduce)
-        err = self._quant_error(q, x, codes, ranks)
+        res = self._sq_residuals(q, x, codes)  # this process's rows: images [:m], texts [m:]
+        err = ranks.mean(res, 2 * n)
         # how far the items' cross terms ξ are from one constant (what the penalty controls), relative
         # to the outputs' mean squared norm: 0 would make Euclidean distances exact from the tables
         xi = q.cross_terms(codes)
@@ -1052,12 +1053,11 @@ class CMSL(RetrievalModel):
         self.codebooks_ready.fill_(True)
         self.img_codes = ranks.all_gather(codes[:m], n).to(self.codebooks.device)
         self.txt_codes = ranks.all_gather(codes[m:], n).to(self.codebooks.device)
-        sq = ranks.mean((x * x).sum(1), 2 * n)
+        norms = (x * x).sum(1)
+        sq = ranks.mean(norms, 2 * n)
         # per modality too: the codebooks are shared, and the modality with the larger outputs
         # dominates their fit (CDQ on the icon tags, test database: image 0.012, text 0.75 — its text
         # codes collapse; CMSL 0.16 and 0.20)
-        res = ((x - q.decode(codes.to(x.device))) ** 2).sum(1)
-        norms = (x * x).sum(1)
         rel = {name: ranks.mean(res[rows], n) / max(ranks.mean(norms[rows], n), 1e-12)
                for name, rows in (("image", slice(0, m)), ("text", slice(m, None)))}
         rec.update({"quant_lambda": float(qc["weight"]), "quant_error": err,
@@ -1068,12 +1068,15 @@ class CMSL(RetrievalModel):
         return rec
 
     @staticmethod
+    def _sq_residuals(q: CompositeQuantizer, x: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        """‖x − decode(codes)‖² per row of ``x`` (this process's training outputs)."""
+        r = x - q.decode(codes.to(x.device))
+        return (r * r).sum(1)
+
+    @staticmethod
     def _quant_error(q: CompositeQuantizer, x: torch.Tensor, codes: torch.Tensor, ranks) -> float:
         """Mean over all 2n training outputs of ‖x − decode(codes)‖² (this process holds ``x``)."""
-        if ranks.world == 1:
-            return q.quantization_error(x, codes)
-        r = x - q.decode(codes.to(x.device))
-        return ranks.mean((r * r).sum(1), x.shape[0])
+        return ranks.mean(CMSL._sq_residuals(q, x, codes), x.shape[0])
 
     # ------------------------------------------------------------------ retrieval
     def codec(self) -> Codec:

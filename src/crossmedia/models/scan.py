@@ -23,8 +23,9 @@ computing a_w itself, (chunk, B_t, T, d), is cheaper than the Gram matrix and is
 :func:`attended_norm_form`; a single text — a query's rerank — takes a path of its own with
 batched matrix products over its real words only). t-i over a padded batch of texts packs their
 real words instead: (chunk, n, R) over the batch's n words, the per-text norms and pooling as
-segment sums (the ``packed`` layout of :func:`scan_similarity`). Images are processed ``chunk_size`` at a time
-(:func:`pair_chunk_size` picks it from an element budget), so the largest pair tensor holds at
+segment sums (the ``packed`` layout of :func:`scan_similarity`). Images are processed
+``chunk_size`` at a time (:func:`pair_chunk_size` picks it from an element budget), so the
+largest pair tensor holds at
 most ``max(budget, B_t·T·R)`` elements. Under autograd the saved activations of all chunks stay
 alive until backward, so training memory is a few (B_i, B_t, T, R) tensors in total — still no
 feature dimension.
@@ -158,9 +159,9 @@ def _packed_t_i(v, e, seg, count, rmask, temperature, pooling, lse_lambda, norm_
     """t-i of a chunk of images against a batch of texts whose real words are packed along one
     axis: v (c, R, d) unit-norm (padding rows zero), e (n, d) the unit-norm real words of all
     texts one after another, ``seg`` (n,) the text each word belongs to, ``count`` (n_texts,)
-    each text's number of words, rmask (c, R) bool → (c, n_texts). The same numbers as :func:`_chunk_scores` (up to rounding) with
-    no padded word in any pair tensor: (c, n, R) instead of (c, n_texts, T, R); the per-text
-    norm and pooling are segment sums (``index_add``)."""
+    each text's number of words, rmask (c, R) bool → (c, n_texts). The same numbers as
+    :func:`_chunk_scores` (up to rounding) with no padded word in any pair tensor: (c, n, R)
+    instead of (c, n_texts, T, R); the per-text norm and pooling are segment sums (``index_add``)."""
     c, r, _ = v.shape
     n_texts = count.shape[0]
     raw = torch.matmul(e, v.transpose(1, 2))  # (c, n, R) cosines
