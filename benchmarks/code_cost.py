@@ -8,8 +8,11 @@ CMSL/CDQ and the hashing models, cosine for the others) and ``cq`` (the outputs,
 composite-quantized at ``model.bits`` after training, fitted on the training split: for CMSL/CDQ
 this separates the codebooks they learn jointly with the networks from their representations). Reported per group: mean
 ± sample std over its runs of mAP@all in both directions, bytes per item, and each view's
-difference to ``float`` (what storing the codes instead of the vectors costs). A run is
-evaluated at its best validation checkpoint, as the quality bench does::
+difference to ``float`` (what storing the codes instead of the vectors costs). For a model
+whose own codes are composite (CMSL, CDQ: codebooks shared by both modalities) each run's test
+database is also described per modality: mean output norm, relative squared error of its codes
+(Σ‖x − x̂‖² / Σ‖x‖²), distinct outputs and distinct codes. A run is evaluated at its best
+validation checkpoint, as the quality bench does::
 
     PYTHONPATH=src python benchmarks/code_cost.py --group 'cmsl=RUNS/cmsl-32b-seed*' \\
         --group 'dscmr-128=OTHER/dscmr-128b-seed*' [--data DIR] [--out benchmarks/results/code_cost]
@@ -62,9 +65,36 @@ def measure_run(run: Path, data_root) -> dict:
         out["views"][view] = {"codec": res["ranking"]["codec"],
                               "code_bytes_per_item": res["code_bytes_per_item"],
                               **{d: float(res["results"][d]["map_all"]["value"]) for d in DIRECTIONS}}
+    out["database"] = database_codes(model, rd)
     p = rd.protocol.summary()
     out["protocol"] = (f"{rd.dataset.name}, protocol {p['name']} v{p['version']} (split seed {p['seed']}), "
                        + ", ".join(f"{k} {v}" for k, v in p["counts"].items()))
+    return out
+
+
+def database_codes(model, rd) -> dict | None:
+    """Per modality of the test database: mean output norm, the relative squared error of the
+    model's own composite codes, distinct output vectors, distinct codes; None when its codes are
+    not composite."""
+    import numpy as np
+
+    from crossmedia.codecs import CompositeCodec
+    from crossmedia.eval import encode_items
+
+    codec = model.codec()
+    if not isinstance(codec, CompositeCodec):
+        return None
+    books = codec.codebooks
+    images, texts = encode_items(model, rd.tensors, rd.protocol["retrieval"], desc="test database")
+    out = {}
+    for name, x in (("image", images), ("text", texts)):
+        x = codec.prepare(x)
+        codes = codec.encode(x)
+        rebuilt = sum(books[m][codes[:, m]] for m in range(books.shape[0]))
+        out[name] = {"mean_norm": float(np.linalg.norm(x, axis=1).mean()),
+                     "rel_sq_error": float(((x - rebuilt) ** 2).sum() / max(float((x * x).sum()), 1e-12)),
+                     "distinct_outputs": int(len(np.unique(x, axis=0))),
+                     "distinct_codes": int(len(np.unique(codes, axis=0))), "items": int(x.shape[0])}
     return out
 
 
@@ -92,6 +122,16 @@ def markdown(report: dict) -> str:
         delta = "–" if r["view"] == "float" else " / ".join(f"{r[f'{d} vs float']['mean']:+.4f}" for d in DIRECTIONS)
         lines.append(f"| {r['group']} | {r['model']} | {r['bits']} | {r['view']} | {r['code_bytes_per_item']:g} | "
                      f"{cells[0]} | {cells[1]} | {delta} |")
+    db = [(g, r) for g, runs in report["groups"].items() for r in runs if r.get("database")]
+    if db:
+        lines += ["", "Composite codes of the test database, per modality (models whose own codes are composite): "
+                  "mean output norm, relative squared error of the codes, distinct outputs / distinct codes.", "",
+                  "| group | seed | modality | mean norm | relative squared error | distinct outputs | distinct codes |",
+                  "|---|---:|---|---:|---:|---:|---:|"]
+        for g, r in db:
+            for mod, d in r["database"].items():
+                lines.append(f"| {g} | {r['seed']} | {mod} | {d['mean_norm']:.3f} | {d['rel_sq_error']:.4f} | "
+                             f"{d['distinct_outputs']} of {d['items']} | {d['distinct_codes']} |")
     lines += ["", f"Protocol: {report['protocol']}", "",
               f"Machine: {report['machine']}. git {report['git_commit']}; {report['finished']}; "
               f"command: `{report['command']}`."]

@@ -38,7 +38,16 @@ def test_code_cost_reports_every_view_against_float(load_benchmark, tmp_path):
         want = sum(r["views"]["native"][d] - r["views"]["float"][d] for r in runs) / len(runs)
         assert rows["q", "native"][f"{d} vs float"]["mean"] == pytest.approx(want)
         assert 0 < rows["q", "float"][d]["mean"] <= 1
-    assert "| q | cmsl | 8 | native | 1 |" in out.with_suffix(".md").read_text()
+    md = out.with_suffix(".md").read_text()
+    assert "| q | cmsl | 8 | native | 1 |" in md
+    # the composite database's per-modality description: CMSL's own codes only
+    assert all(r["database"] is None for r in rep["groups"]["r"])
+    for r in rep["groups"]["q"]:
+        for mod in ("image", "text"):
+            d = r["database"][mod]
+            assert d["items"] == 270 and 1 <= d["distinct_codes"] <= d["distinct_outputs"] <= d["items"]
+            assert d["mean_norm"] > 0 and d["rel_sq_error"] >= 0
+            assert f"| q | {r['seed']} | {mod} | {d['mean_norm']:.3f} |" in md
 
 
 def test_code_cost_bad_groups_exit_2(load_benchmark, tmp_path, capsys):
