@@ -104,7 +104,7 @@ Remaining deviations from the paper (and from CDQ), with the measurement behind 
   0.012) and not the texts (0.75), and its codes lose 0.098 mAP@all image→text against its float
   outputs, CMSL's 0.005 (``benchmarks/results/code_cost_tags.md``; the log's
   ``quant_rel_error_image`` / ``_text`` show it per modality). With the label-space term at 0.3
-  the preset's errors are level (0.024 / 0.025); at CMSL's rate and length (lr 3e-4, 45 epochs,
+  the preset's codes err alike in both modalities (0.16 / 0.17–0.18); at CMSL's rate and length (lr 3e-4, 45 epochs,
   validation's choice for it) it scores 0.3805 / 0.3593, against CMSL's 0.3876 / 0.3639 at the
   same weight — within the seeds' spread (``benchmarks/results/cdq_tags_label_weight.md``).
 * A label-space term not in the paper: ``loss.label_weight`` = 0.1 adds DSCMR's
