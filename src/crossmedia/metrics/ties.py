@@ -22,6 +22,7 @@ first m positions is therefore
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -29,7 +30,19 @@ import numpy as np
 TIE_POLICIES = ("index", "random", "expected")
 
 _X0 = 100  # below this, harmonic sums come from an exact table; above, an asymptotic series
-_H = np.array([math.fsum(1.0 / j for j in range(1, k + 1)) for k in range(_X0 + 1)])
+
+
+@functools.lru_cache(maxsize=1)
+def _segment_table() -> np.ndarray:
+    """T[lo, hi] = sum_{j=lo}^{hi-1} 1/j for 1 <= lo <= hi <= _X0, each entry correctly rounded
+    (fsum). Differences of prefix sums H[hi-1] - H[lo-1] would lose relative accuracy on short
+    segments (1/44 as H(44) - H(43) is 1e-14 off); built on first use (about 0.1 s)."""
+    t = np.zeros((_X0 + 1, _X0 + 1))
+    for lo in range(1, _X0 + 1):
+        terms = [1.0 / j for j in range(lo, _X0)]
+        for hi in range(lo + 1, _X0 + 1):
+            t[lo, hi] = math.fsum(terms[: hi - lo])
+    return t
 
 
 def check_tie(tie: str) -> str:
@@ -90,7 +103,7 @@ def harmonic_segment(x, m) -> np.ndarray:
     x, m = np.broadcast_arrays(np.asarray(x, dtype=np.int64), np.asarray(m, dtype=np.int64))
     y = x + m
     lo, hi = np.minimum(x, _X0), np.minimum(y, _X0)
-    small = np.where(hi > lo, _H[np.maximum(hi - 1, 0)] - _H[np.maximum(lo - 1, 0)], 0.0)
+    small = np.where(hi > lo, _segment_table()[lo, hi], 0.0)
     xs = np.maximum(x, _X0)
     mm = np.maximum(y - xs, 0)
     large = np.where(mm > 0, _psi_diff(xs.astype(np.float64), mm.astype(np.float64)), 0.0)
