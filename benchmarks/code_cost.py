@@ -25,27 +25,14 @@ one-line error, writing nothing.
 from __future__ import annotations
 
 import argparse
-import glob
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from crossmedia.bench.report import mean_std, write_report  # noqa: E402
+from crossmedia.bench.report import mean_std, run_group, write_report  # noqa: E402
 from crossmedia.eval import DIRECTIONS  # noqa: E402
-
-
-def parse_group(text: str) -> tuple[str, list[Path]]:
-    """``NAME=PATTERN`` → (name, the run directories the glob matches, sorted); a one-line
-    error when the form is wrong or nothing matches."""
-    name, sep, pattern = text.partition("=")
-    if not sep or not name or not pattern:
-        raise ValueError(f"--group {text!r}: expected NAME=GLOB of run directories")
-    runs = sorted(Path(p) for p in glob.glob(pattern) if (Path(p) / "config.yaml").is_file())
-    if not runs:
-        raise ValueError(f"--group {name}: no run directory (with a config.yaml) matches {pattern!r}")
-    return name, runs
 
 
 #: the views measured for every model
@@ -147,7 +134,7 @@ def main(argv=None) -> int:
     from crossmedia.errors import UserError
 
     try:
-        parsed = [parse_group(g) for g in args.group]
+        parsed = [run_group(g) for g in args.group]
         names = [n for n, _ in parsed]
         if len(set(names)) != len(names):
             raise ValueError("--group: each NAME once")

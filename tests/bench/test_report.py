@@ -1,7 +1,9 @@
-"""``crossmedia.bench.report.write_report``: a script's results with their provenance."""
+"""``crossmedia.bench.report``: a script's results with their provenance (``write_report``), its run groups (``run_group``)."""
 
 import json
 import shlex
+
+import pytest
 
 from crossmedia.bench.report import write_report
 
@@ -26,3 +28,18 @@ def test_output_path_keeps_dots_in_the_name(tmp_path):
     assert output_path("r/x.md", ".json").as_posix() == "r/x.json"  # a given results extension is replaced
     write_report(tmp_path / "a0.3", {}, lambda r: "x\n", script="s.py", argv=[])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a0.3.json", "a0.3.md"]
+
+
+def test_run_group_matches_run_directories_only(tmp_path):
+    from crossmedia.bench.report import run_group
+
+    for name in ("a-seed0", "a-seed1", "a-notes"):
+        (tmp_path / name).mkdir()
+    for name in ("a-seed1", "a-seed0"):
+        (tmp_path / name / "config.yaml").write_text("model: {}\n")
+    name, runs = run_group(f"my group={tmp_path}/a-*")
+    assert name == "my group" and runs == [tmp_path / "a-seed0", tmp_path / "a-seed1"]  # sorted, folders with a config
+    for bad, msg in (("nogroup", "expected NAME=GLOB"), ("=x*", "expected NAME=GLOB"), ("n=", "expected NAME=GLOB"),
+                     (f"n={tmp_path}/b-*", "no run directory")):
+        with pytest.raises(ValueError, match=msg):
+            run_group(bad)

@@ -119,3 +119,35 @@ def test_validation_folds_hold_out_the_database():
     assert q.tolist() == d.tolist() == p["val"].tolist()
     with pytest.raises(Exception, match="val_rule"):
         p.validation_folds("test")
+
+
+def test_test_database_views_partition_the_retrieval_set():
+    from crossmedia.data import Protocol
+    from crossmedia.data.protocol import DATABASE_VIEWS
+
+    p = Protocol.random(100, n_query=10, n_train=50, n_val=11, seed=3)
+    assert DATABASE_VIEWS == ("retrieval", "unseen", "train")
+    full, unseen, train = (p.test_database(v) for v in DATABASE_VIEWS)
+    assert full.tolist() == p["retrieval"].tolist()
+    assert train.tolist() == sorted(p["train"].tolist())  # train is carved from the retrieval set
+    assert len(unseen) == 100 - 10 - 50 - 11
+    assert not set(unseen.tolist()) & (set(p["train"].tolist()) | set(p["val"].tolist()) | set(p["query"].tolist()))
+    assert set(unseen.tolist()) | set(train.tolist()) | set(p["val"].tolist()) == set(full.tolist())
+    assert "29 of 90" in p.test_database_text("unseen") and "50 of 90" in p.test_database_text("train")
+    with pytest.raises(DataError, match="--database: expected one of retrieval, unseen, train, got 'all'"):
+        p.test_database("all")
+
+
+def test_empty_database_view_is_a_one_line_error():
+    from crossmedia.data import Protocol
+
+    # Wikipedia's shape: the test pairs are the queries and the retrieval set, train lies outside
+    p = Protocol(name="wiki", n_items=20, splits={"train": np.arange(10), "val": np.arange(10, 12),
+                                                   "query": np.arange(12, 20), "retrieval": np.arange(12, 20)},
+                 query_in_retrieval=True)
+    assert p.test_database("unseen").tolist() == list(range(12, 20))
+    with pytest.raises(DataError, match=r"^--database train: protocol 'wiki' has no training item in its retrieval set"):
+        p.test_database("train")
+    p.splits["retrieval"] = np.arange(12)  # every retrieval item is a train or val item
+    with pytest.raises(DataError, match="only training and val items"):
+        p.test_database("unseen")

@@ -137,3 +137,47 @@ def test_hamming_only_metric_on_quantized_codes_is_a_one_line_error(tmp_path, ti
     assert main(["eval", str(out), "--metrics", "map_all,pr_radius", "--codes", "sign"]) == 0
     res = json.loads((out / "results_sign.json").read_text())
     assert "pr_radius" in res["results"]["image->text"] and res["ranking"]["codec"] == "sign"
+
+
+def test_database_views_rank_the_chosen_retrieval_items(trained, capsys):
+    """`--database unseen` ranks the retrieval items outside train and val, `train` the ones the
+    model trained on; each equals ranking that subset directly, and each file sits beside the
+    protocol's own results."""
+    from crossmedia.cli.main import main
+    from crossmedia.eval import evaluate_representations
+    from crossmedia.eval.evaluator import encode_items, load_for_evaluation
+
+    ck, rd = load_for_evaluation(trained.path)
+    p = rd.protocol
+    full = json.loads(evaluate_run(trained.path, echo=lambda *_: None).read_text())
+    assert full["database"]["view"] == "retrieval" and full["database"]["count"] == len(p["retrieval"])
+    for view, expect in (("unseen", np.setdiff1d(p["retrieval"], np.union1d(p["train"], p["val"]))),
+                         ("train", np.intersect1d(p["retrieval"], p["train"]))):
+        assert 0 < len(expect) < len(p["retrieval"])
+        path = evaluate_run(trained.path, database=view, echo=lambda *_: None)
+        assert path.name == f"results_{view}.json"
+        res = json.loads(path.read_text())
+        assert res["database"] == {"split": f"retrieval ({view})", "count": len(expect), "view": view,
+                                   "holds": p.test_database_text(view)}
+        img_q, txt_q = encode_items(ck.model, rd.tensors, p["query"])
+        img_d, txt_d = encode_items(ck.model, rd.tensors, expect)
+        Y = rd.dataset.labels
+        direct = evaluate_representations(img_q.numpy(), txt_q.numpy(), img_d.numpy(), txt_d.numpy(), Y[p["query"]],
+                                          Y[expect], kind="hamming")
+        for d in ("image->text", "text->image"):
+            assert res["results"][d]["map_all"]["value"] == pytest.approx(direct["results"][d]["map_all"]["value"])
+    assert "outside train and val" in (trained.path / "results_unseen.md").read_text()
+    assert json.loads((trained.path / "results.json").read_text())["database"]["view"] == "retrieval"
+    capsys.readouterr()
+    assert main(["eval", str(trained.path), "--split", "val", "--database", "unseen"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --database unseen: applies to the test split") and len(err.strip().splitlines()) == 1
+    assert not (trained.path / "val_results_unseen.json").exists()
+
+
+def test_eval_command_offers_every_database_view():
+    from crossmedia.cli.main import eval_cmd
+    from crossmedia.data.protocol import DATABASE_VIEWS
+
+    choices = next(p for p in eval_cmd.params if p.name == "database").type.choices
+    assert tuple(choices) == DATABASE_VIEWS

@@ -4,6 +4,7 @@ atomically."""
 
 from __future__ import annotations
 
+import glob
 import shlex
 import sys
 import time
@@ -15,7 +16,7 @@ import numpy as np
 from ..io import write_json, write_text
 from ..seed import git_commit, machine_info
 
-__all__ = ["mean_std", "output_path", "write_report"]
+__all__ = ["mean_std", "output_path", "run_group", "write_report"]
 
 
 def mean_std(values) -> dict:
@@ -27,6 +28,19 @@ def mean_std(values) -> dict:
         return {"mean": None, "std": None, "n": 0}
     return {"mean": float(a.mean()), "std": float(a.std(ddof=1)) if a.size > 1 else 0.0, "n": int(a.size),
             "values": [float(v) for v in a]}
+
+
+def run_group(text: str) -> tuple[str, list[Path]]:
+    """A ``--group NAME=GLOB`` argument → (name, the run directories the glob matches, sorted);
+    a ``ValueError`` with a one-line message when the form is wrong or no run (a folder with a
+    ``config.yaml``) matches."""
+    name, sep, pattern = text.partition("=")
+    if not sep or not name or not pattern:
+        raise ValueError(f"--group {text!r}: expected NAME=GLOB of run directories")
+    runs = sorted(Path(p) for p in glob.glob(pattern) if (Path(p) / "config.yaml").is_file())
+    if not runs:
+        raise ValueError(f"--group {name}: no run directory (with a config.yaml) matches {pattern!r}")
+    return name, runs
 
 
 def output_path(out, ext: str) -> Path:

@@ -264,12 +264,16 @@ def train_cmd(config_file, model, data_root, out, overrides, bits, device, resum
               help="native: the model's own codec; sign / cq / pq: its outputs binarised, composite- or product-quantized "
                    "(fitted on the train split) at model.bits; float: no codes, the float32 outputs compared as the model "
                    "trains them (what its codes cost). Written to results_CODES.json.")
-def eval_cmd(run_dir, split, metrics, tie, out, data_root, codes) -> None:
+@click.option("--database", type=click.Choice(["retrieval", "unseen", "train"]), default="retrieval", show_default=True,
+              help="Test split only: which retrieval items the queries rank. retrieval: all (the protocol's test); "
+                   "unseen: those outside train and val, never seen in training or model selection; train: those the "
+                   "model trained on. Written to results_DATABASE.json.")
+def eval_cmd(run_dir, split, metrics, tie, out, data_root, codes, database) -> None:
     """Evaluate a trained run in both directions; writes results.json and results.md."""
     from ..eval.report import evaluate_run
 
     path = evaluate_run(run_dir, split=split, metrics=metrics, tie=tie, out=out, echo=click.echo, codes=codes,
-                        data_root=data_root)
+                        data_root=data_root, database=database)
     click.echo(f"wrote {path}")
 
 

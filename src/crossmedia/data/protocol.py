@@ -22,6 +22,8 @@ SPLITS = ("train", "val", "query", "retrieval")
 
 #: model-selection rules (``train.val_rule``): what the ``val`` queries are ranked against
 VAL_RULES = ("heldout", "train_database")
+#: which of the retrieval items a test evaluation ranks (``crossmedia eval --database``)
+DATABASE_VIEWS = ("retrieval", "unseen", "train")
 PROTOCOL_FORMAT = "crossmedia-protocol"
 PROTOCOL_FORMAT_VERSION = 1
 
@@ -98,6 +100,43 @@ class Protocol:
             name=name, n_items=n_items, seed=seed, rule=rule, dataset=dataset,
             splits={"train": train, "val": val, "query": query, "retrieval": retrieval},
         )
+
+    # ------------------------------------------------------------------ test database
+    def test_database(self, view: str = "retrieval") -> np.ndarray:
+        """The database a test evaluation ranks, sorted item indices.
+
+        ``retrieval`` (the protocol's test): the whole retrieval set. On protocols made like
+        DCMH's (MIRFlickr, NUS-WIDE, the scenes), it holds the ``train`` and ``val`` items too.
+        ``unseen``: the retrieval items outside ``train`` and ``val``, which no training step and
+        no checkpoint choice has seen — what a collection indexed after training looks like.
+        ``train``: the retrieval items the model trained on. An empty view is a
+        :class:`DataError` naming the protocol."""
+        if view not in DATABASE_VIEWS:
+            raise DataError(f"--database: expected one of {', '.join(DATABASE_VIEWS)}, got {view!r}")
+        retrieval = self["retrieval"]
+        if view == "retrieval":
+            return retrieval
+        train = self.splits.get("train", np.zeros(0, dtype=np.int64))
+        if view == "train":
+            out = np.intersect1d(retrieval, train)
+        else:
+            seen = np.union1d(train, self.splits.get("val", np.zeros(0, dtype=np.int64)))
+            out = np.setdiff1d(retrieval, seen)
+        if len(out) == 0:
+            what = "no training item" if view == "train" else "only training and val items"
+            raise DataError(f"--database {view}: protocol {self.name!r} has {what} in its retrieval set; "
+                            f"use --database retrieval")
+        return out.astype(np.int64)
+
+    def test_database_text(self, view: str = "retrieval") -> str:
+        """One line saying what ``view``'s database holds, with its size."""
+        n = len(self.test_database(view))
+        if view == "retrieval":
+            return f"the protocol's retrieval set ({n} items)"
+        if view == "train":
+            return f"the retrieval items the model trained on ({n} of {len(self['retrieval'])})"
+        return (f"the retrieval items outside train and val, never seen in training or model selection "
+                f"({n} of {len(self['retrieval'])})")
 
     # ------------------------------------------------------------------ model selection
     def validation_folds(self, rule: str = "heldout") -> list[tuple[np.ndarray, np.ndarray]]:

@@ -17,6 +17,7 @@ import torch
 
 from ..codecs import FloatCosineCodec, FloatIPCodec, SignCodec
 from ..data.loading import RunData, load_run_data
+from ..data.protocol import DATABASE_VIEWS
 from ..errors import UserError
 from ..metrics import evaluate_ranking, parse_metric_list, random_ranking_map, recall_at_k
 from ..models import Checkpoint, load_checkpoint
@@ -59,11 +60,13 @@ def encode_items(model, tensors, indices, batch_size: int = 256, device="cpu", d
     return torch.cat(imgs), torch.cat(txts)
 
 
-def split_indices(protocol, split: str) -> tuple[np.ndarray, np.ndarray, str, str]:
-    """Query and database indices of the ``test`` split (the val split has folds: use
+def split_indices(protocol, split: str, database: str = "retrieval") -> tuple[np.ndarray, np.ndarray, str, str]:
+    """Query and database indices of the ``test`` split, the database being ``database``'s view
+    of the retrieval set (:meth:`Protocol.test_database`; the val split has folds: use
     :meth:`Protocol.validation_folds`)."""
     if split == "test":
-        return protocol["query"], protocol["retrieval"], "query", "retrieval"
+        name = "retrieval" if database == "retrieval" else f"retrieval ({database})"
+        return protocol["query"], protocol.test_database(database), "query", name
     if split == "val":
         raise UserError("--split val: this evaluation supports --split test only (the model-selection folds are "
                         "evaluated by `crossmedia eval RUN --split val`)")
@@ -182,10 +185,13 @@ def validate(model, rd, cfg, device="cpu") -> dict:
     return {"val_i2t": i2t, "val_t2i": t2i, "val_score": (i2t + t2i) / 2}
 
 
-def evaluate(model, rd, cfg, *, split: str = "test", metrics=None, tie=None, device="cpu", codes: str = "native") -> dict:
+def evaluate(model, rd, cfg, *, split: str = "test", metrics=None, tie=None, device="cpu", codes: str = "native",
+             database: str = "retrieval") -> dict:
     """Results dict for ``split`` (see module docstring): per direction, per metric, each with
     its full convention; plus the expected mAP@all of a random ranking as a floor. ``codes``:
     ``native`` (the model's own codec), ``sign``, ``cq``, ``pq`` or ``float`` (see :mod:`crossmedia.eval.codes`).
+    ``database`` (test split only): ``retrieval``, ``unseen`` or ``train`` — which retrieval
+    items the queries rank (:meth:`~crossmedia.data.protocol.Protocol.test_database`).
     A metric that does not apply to the view (e.g. ``pr_radius`` without Hamming codes) is a
     :class:`UserError` raised before anything is encoded."""
     ec = cfg["eval"]
@@ -195,10 +201,14 @@ def evaluate(model, rd, cfg, *, split: str = "test", metrics=None, tie=None, dev
     if codes not in CODE_VIEWS:
         raise UserError(f"--codes: expected one of {', '.join(CODE_VIEWS)}, got {codes!r}")
     check_metrics_apply(ranking_metrics, code_kind(model, codes), codes)
+    if database not in DATABASE_VIEWS:
+        raise UserError(f"--database: expected one of {', '.join(DATABASE_VIEWS)}, got {database!r}")
+    if split == "val" and database != "retrieval":
+        raise UserError(f"--database {database}: applies to the test split; --split val ranks the folds of train.val_rule")
     if split == "val":
         return _evaluate_val(model, rd, cfg, metrics=ranking_metrics, recall_ks=recall_ks, tie=tie, device=device,
                              codes=codes)
-    q_idx, d_idx, q_name, d_name = split_indices(rd.protocol, split)
+    q_idx, d_idx, q_name, d_name = split_indices(rd.protocol, split, database)
     t0 = time.perf_counter()
     img_q, txt_q = encode_items(model, rd.tensors, q_idx, device=device, desc=f"{split} queries")
     img_d, txt_d = encode_items(model, rd.tensors, d_idx, device=device, desc=f"{split} database")
@@ -225,7 +235,8 @@ def evaluate(model, rd, cfg, *, split: str = "test", metrics=None, tie=None, dev
     return {
         "split": split if split == "test" else "val (model selection only — not a test result)",
         "queries": {"split": q_name, "count": int(len(q_idx))},
-        "database": {"split": d_name, "count": int(len(d_idx))},
+        "database": {"split": d_name, "count": int(len(d_idx)), "view": database,
+                     "holds": rd.protocol.test_database_text(database)},
         "relevance": RELEVANCE_RULE,
         "ranking": {**ranker.spec(), "codes": codes,
                     **({"fitted_on": "training split's image and text outputs"} if train_emb is not None else {})},

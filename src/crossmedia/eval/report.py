@@ -25,7 +25,7 @@ def _run_info(run_path: Path) -> dict:
 
 
 def evaluate_run(run_dir, split: str = "test", metrics: str | list | None = None, tie: str | None = None,
-                 out=None, echo=print, codes: str = "native", data_root=None) -> Path:
+                 out=None, echo=print, codes: str = "native", data_root=None, database: str = "retrieval") -> Path:
     run_path = Path(run_dir)
     if not run_path.is_dir():
         raise UserError(f"{run_path}: run directory not found")
@@ -42,7 +42,7 @@ def evaluate_run(run_dir, split: str = "test", metrics: str | list | None = None
     info = _run_info(run_path)
     model, cfg = ck.model, ck.config
     t0 = time.perf_counter()
-    res = evaluate(model, rd, cfg, split=split, metrics=metrics, tie=tie, codes=codes)
+    res = evaluate(model, rd, cfg, split=split, metrics=metrics, tie=tie, codes=codes, database=database)
     res.update({
         "dataset": {"name": rd.dataset.name, "root": str(rd.dataset.root)},
         "protocol": rd.protocol.summary(),
@@ -61,6 +61,8 @@ def evaluate_run(run_dir, split: str = "test", metrics: str | list | None = None
     prefix = "" if split == "test" else "val_"
     if codes != "native":  # results of another code view sit beside the native ones
         name, prefix = f"{name}_{codes}", f"{prefix}{codes}_"
+    if database != "retrieval":  # so is a database other than the whole retrieval set
+        name, prefix = f"{name}_{database}", f"{prefix}{database}_"
     res["plots"] = write_plots(res, out, prefix=prefix)
     path = out / f"{name}.json"
     write_json(path, res)
@@ -107,6 +109,7 @@ def results_table(res: dict) -> str:
     lines.append(f"| random-ranking mAP@all | {res['random_ranking']['map_all']:.4f} | {res['random_ranking']['map_all']:.4f} |")
     lines.append("")
     lines.append(f"split: {res['split']}; queries: {res['queries']['split']} ({res['queries']['count']}), "
-                 f"database: {res['database']['split']} ({res['database']['count']}); {res['relevance']}; "
+                 f"database: {res['database'].get('holds') or res['database']['split']} ({res['database']['count']}); "
+                 f"{res['relevance']}; "
                  f"protocol {res['protocol']['name']} v{res['protocol']['version']} (seed {res['protocol']['seed']})")
     return "\n".join(lines)

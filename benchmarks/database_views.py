@@ -1,0 +1,145 @@
+"""Benchmark: how much of a test score comes from the training items in the database.
+
+Protocols made like DCMH's (MIRFlickr, NUS-WIDE, the icon and synthetic scenes) rank the test
+queries against a retrieval set that holds the training items. A model that fits its training
+items closely ranks them well, and that counts in its mAP, although a collection indexed after
+training holds none of them. For every trained run of every group the test queries are ranked,
+with the model's own codec, against each view of the retrieval set
+(:meth:`crossmedia.data.protocol.Protocol.test_database`): ``retrieval`` (all of it, the
+protocol's test), ``unseen`` (the items outside train and val: never seen in training or model
+selection) and ``train`` (the items the model trained on). Reported per group and view: mean ±
+sample std over its runs of mAP@all in both directions, and each group's difference to the
+first group (difference of means, with the two groups' pooled std). A run is evaluated at its
+best validation checkpoint, as the quality bench does::
+
+    PYTHONPATH=src python benchmarks/database_views.py --group 'cmsl=RUNS/cmsl-32b-seed*' \\
+        --group 'acmr=OTHER/acmr-32b-seed*' [--data DIR] [--codes native] \\
+        [--out benchmarks/results/database_views]
+
+``--group NAME=GLOB`` (repeatable): run directories. Writes ``OUT.md`` and ``OUT.json``; a
+malformed group, a pattern matching no run, a protocol without one of the views or a run that
+cannot be evaluated exits 2 with a one-line error, writing nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from crossmedia.bench.report import mean_std, run_group, write_report  # noqa: E402
+from crossmedia.data.protocol import DATABASE_VIEWS  # noqa: E402
+from crossmedia.eval import DIRECTIONS  # noqa: E402
+
+
+def measure_run(run: Path, data_root, codes: str) -> dict:
+    from crossmedia.eval import evaluate
+    from crossmedia.eval.evaluator import load_for_evaluation
+
+    ck, rd = load_for_evaluation(run, data_root=data_root)
+    model, cfg = ck.model, ck.config
+    out = {"run": str(run), "model": model.model_name, "bits": int(model.bits), "seed": int(cfg["train"]["seed"]),
+           "views": {}}
+    for view in DATABASE_VIEWS:
+        res = evaluate(model, rd, cfg, split="test", metrics=["map_all"], codes=codes, database=view)
+        out["views"][view] = {"items": res["database"]["count"], "holds": res["database"]["holds"],
+                              "random": res["random_ranking"]["map_all"], "codec": res["ranking"]["codec"],
+                              **{d: float(res["results"][d]["map_all"]["value"]) for d in DIRECTIONS}}
+    p = rd.protocol.summary()
+    out["protocol"] = (f"{rd.dataset.name}, protocol {p['name']} v{p['version']} (split seed {p['seed']}), "
+                       + ", ".join(f"{k} {v}" for k, v in p["counts"].items()))
+    return out
+
+
+def pooled_std(a: dict, b: dict) -> float | None:
+    """sqrt((s_a² + s_b²) / 2) of two groups' per-seed statistics; None without a spread."""
+    if a["n"] < 2 or b["n"] < 2:
+        return None
+    return math.sqrt((a["std"] ** 2 + b["std"] ** 2) / 2)
+
+
+def summarise(groups: dict[str, list[dict]]) -> list[dict]:
+    rows = []
+    first = next(iter(groups))
+    for view in DATABASE_VIEWS:
+        for name, runs in groups.items():
+            row = {"group": name, "model": runs[0]["model"], "bits": runs[0]["bits"], "database": view,
+                   "items": runs[0]["views"][view]["items"], "random": runs[0]["views"][view]["random"],
+                   "seeds": [r["seed"] for r in runs]}
+            for d in DIRECTIONS:
+                row[d] = mean_std([r["views"][view][d] for r in runs])
+            rows.append(row)
+        ref = {d: rows[-len(groups)][d] for d in DIRECTIONS}
+        for row in rows[-len(groups):]:
+            for d in DIRECTIONS:
+                row[f"{d} vs {first}"] = {"diff": row[d]["mean"] - ref[d]["mean"], "pooled_std": pooled_std(row[d], ref[d])}
+    return rows
+
+
+def markdown(report: dict) -> str:
+    first = next(iter(report["groups"]))
+    lines = ["# Test mAP@all against each view of the retrieval set: all of it, the items never seen, the training items",
+             "", report["description"], "",
+             f"| database | items | random | group | model | bits | image→text | text→image | Δ vs {first} (i→t / t→i) |",
+             "|---|---:|---:|---|---|---:|---:|---:|---|"]
+    for r in report["rows"]:
+        cells = [f"{r[d]['mean']:.4f} ± {r[d]['std']:.4f}" for d in DIRECTIONS]
+        if r["group"] == first:
+            delta = "–"
+        else:
+            delta = " / ".join(f"{r[f'{d} vs {first}']['diff']:+.4f}" for d in DIRECTIONS)
+            ps = [r[f"{d} vs {first}"]["pooled_std"] for d in DIRECTIONS]
+            if None not in ps:
+                delta += " (pooled std " + " / ".join(f"{p:.4f}" for p in ps) + ")"
+        lines.append(f"| {r['database']} | {r['items']} | {r['random']:.4f} | {r['group']} | {r['model']} | {r['bits']} | "
+                     f"{cells[0]} | {cells[1]} | {delta} |")
+    holds = {v: next(iter(report["groups"].values()))[0]["views"][v]["holds"] for v in DATABASE_VIEWS}
+    lines += ["", "Views: " + "; ".join(f"`{v}` = {h}" for v, h in holds.items()) + ".", "",
+              f"Protocol: {report['protocol']}", "",
+              f"Machine: {report['machine']}. git {report['git_commit']}; {report['finished']}; "
+              f"command: `{report['command']}`."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    from crossmedia.eval import CODE_VIEWS
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--group", action="append", required=True, help="NAME=GLOB of run directories (repeatable)")
+    ap.add_argument("--data", type=Path, default=None, help="dataset folder (default: the one each run recorded)")
+    ap.add_argument("--codes", choices=CODE_VIEWS, default="native", help="code view every run is ranked in")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "database_views")
+    args = ap.parse_args(argv)
+    from crossmedia.errors import UserError
+
+    try:
+        parsed = [run_group(g) for g in args.group]
+        names = [n for n, _ in parsed]
+        if len(set(names)) != len(names):
+            raise ValueError("--group: each NAME once")
+        groups = {name: [measure_run(r, args.data, args.codes) for r in runs] for name, runs in parsed}
+    except (ValueError, UserError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    protocols = {r["protocol"] for runs in groups.values() for r in runs}
+    report = {
+        "bench": "database_views", "codes": args.codes,
+        "measure": "mAP@all (test queries; relevant iff query and item share a label; ties by index)",
+        "description": ("Per group: mean ± sample std over its runs (seeds "
+                        + "; ".join(f"{n}: {', '.join(str(r['seed']) for r in runs)}" for n, runs in groups.items())
+                        + f"), each run at its best validation checkpoint, ranked in its `{args.codes}` code view. "
+                        "The same test queries every time; only the database changes. `random` = expected mAP@all "
+                        "of a random ranking of that database. Δ = difference of the groups' means; pooled std = "
+                        "sqrt((s₁² + s₂²) / 2)."),
+        "protocol": " | ".join(sorted(protocols)), "groups": groups, "rows": summarise(groups),
+    }
+    write_report(args.out, report, markdown, script="benchmarks/database_views.py", argv=argv, root=ROOT)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
