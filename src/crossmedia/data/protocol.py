@@ -142,8 +142,9 @@ class Protocol:
     def validation_folds(self, rule: str = "heldout") -> list[tuple[np.ndarray, np.ndarray]]:
         """(query indices, database indices) pairs on which a model is selected.
 
-        ``heldout`` (the default): the database is held out from training like the test
-        protocol's. When the test queries double as the retrieval set (``query_in_retrieval``,
+        ``heldout`` (the default): the database is held out from training, like the ``unseen``
+        view of the test database (:meth:`test_database`; the protocol's whole retrieval set may
+        hold the training items, as DCMH's protocols do). When the test queries double as the retrieval set (``query_in_retrieval``,
         e.g. Wikipedia's 693 test pairs), the ``val`` items are both the queries and the
         database, as the test pairs are. Otherwise the test queries are disjoint from the
         database, so the ``val`` items are split in two halves by a seeded permutation
