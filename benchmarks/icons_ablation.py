@@ -25,7 +25,6 @@ two, and whether the component is worth ≥ 0.01 with a difference larger than t
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import shutil

@@ -23,7 +23,6 @@ the runner-up and whether that margin exceeds the pooled std of the two.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import shlex
 import statistics

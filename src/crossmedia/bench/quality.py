@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import platform
 import shlex
@@ -425,7 +424,7 @@ def markdown(report: dict) -> str:
         "continuous (AQD). bytes/item = stored code per database item. `train s`: training wall time incl. "
         "per-epoch validation, mean over seeds.",
         "",
-        f"Settings per model (then `model.bits`, `train.seed`): "
+        "Settings per model (then `model.bits`, `train.seed`): "
         + "; ".join(f"`{m}`: {' '.join(o) or 'defaults'}" for m, o in report["presets"].items())
         + (f"; user overrides: {' '.join(report['overrides'])}" if report["overrides"] else "") + ".",
         "",
