@@ -16,7 +16,8 @@ best validation checkpoint, as the quality bench does::
         --group 'acmr=OTHER/acmr-32b-seed*' [--data DIR] [--codes native] \\
         [--out benchmarks/results/database_views]
 
-``--group NAME=GLOB`` (repeatable): run directories. Writes ``OUT.md`` and ``OUT.json``; a
+``--group NAME=GLOB`` (repeatable): run directories. Writes ``OUT.md``, ``OUT.json`` and the bars
+of every cell, ``OUT.png``; a
 malformed group, a pattern matching no run, a protocol without one of the views or a run that
 cannot be evaluated exits 2 with a one-line error, writing nothing.
 """
@@ -98,11 +99,49 @@ def markdown(report: dict) -> str:
         lines.append(f"| {r['database']} | {r['items']} | {r['random']:.4f} | {r['group']} | {r['model']} | {r['bits']} | "
                      f"{cells[0]} | {cells[1]} | {delta} |")
     holds = {v: next(iter(report["groups"].values()))[0]["views"][v]["holds"] for v in DATABASE_VIEWS}
+    if report.get("plot"):
+        lines += ["", f"![mAP@all per group and database]({report['plot']})"]
     lines += ["", "Views: " + "; ".join(f"`{v}` = {h}" for v, h in holds.items()) + ".", "",
               f"Protocol: {report['protocol']}", "",
               f"Machine: {report['machine']}. git {report['git_commit']}; {report['finished']}; "
               f"command: `{report['command']}`."]
     return "\n".join(lines) + "\n"
+
+
+def plot(report: dict, path: Path) -> Path:
+    """Bars per group, one per database view (mean ± std over seeds), a panel per direction."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from crossmedia.io import atomic_path
+
+    names = list(report["groups"])
+    rows = {(r["group"], r["database"]): r for r in report["rows"]}
+    x = np.arange(len(names))
+    w = 0.8 / len(DATABASE_VIEWS)
+    fig, axes = plt.subplots(1, 2, figsize=(max(7.0, 1.1 * len(names) + 3), 4.4), sharey=True)
+    for ax, d in zip(axes, DIRECTIONS):
+        for k, view in enumerate(DATABASE_VIEWS):
+            cells = [rows[n, view] for n in names]
+            ax.bar(x + (k - (len(DATABASE_VIEWS) - 1) / 2) * w, [c[d]["mean"] for c in cells], w,
+                   yerr=[c[d]["std"] for c in cells], capsize=2, color=f"C{k}",
+                   label=f"{view} ({cells[0]['items']} items)")
+        ax.axhline(rows[names[0], "retrieval"]["random"], color="grey", lw=0.8, ls="-.", label="random ranking")
+        ax.set_xticks(x, names, rotation=35, ha="right", fontsize=8)
+        ax.set_title(d.replace("->", " → "))
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].set_ylabel("test mAP@all (mean ± std over seeds)")
+    axes[1].legend(fontsize=7)
+    fig.suptitle("The same test queries against the whole retrieval set, its unseen items, its training items")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+    return path
 
 
 def main(argv=None) -> int:
@@ -137,7 +176,11 @@ def main(argv=None) -> int:
                         "sqrt((s₁² + s₂²) / 2)."),
         "protocol": " | ".join(sorted(protocols)), "groups": groups, "rows": summarise(groups),
     }
+    from crossmedia.bench.report import output_path
+
+    report["plot"] = output_path(args.out, ".png").name
     write_report(args.out, report, markdown, script="benchmarks/database_views.py", argv=argv, root=ROOT)
+    plot(report, output_path(args.out, ".png"))
     return 0
 
 

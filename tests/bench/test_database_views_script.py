@@ -51,6 +51,10 @@ def test_database_views_report_every_view_per_group(load_benchmark, runs, tmp_pa
             assert rows["t", v][f"{d} vs t"]["diff"] == 0
     md = out.with_suffix(".md").read_text()
     assert "| unseen | 70 |" in md and "`unseen` = the retrieval items outside train and val" in md
+    from PIL import Image
+
+    assert f"![mAP@all per group and database]({out.name}.png)" in md
+    assert Image.open(out.with_suffix(".png")).format == "PNG"
 
 
 def test_database_views_bad_input_exits_2(load_benchmark, runs, tmp_path, capsys):
@@ -62,4 +66,4 @@ def test_database_views_bad_input_exits_2(load_benchmark, runs, tmp_path, capsys
     assert bench.main(["--group", f"a={runs}/twotower-seed0", "--group", f"a={runs}/dscmr-seed0",
                        "--out", str(tmp_path / "x")]) == 2
     assert "each NAME once" in capsys.readouterr().err
-    assert not (tmp_path / "x.json").exists() and not (tmp_path / "x.md").exists()
+    assert not any((tmp_path / f"x{ext}").exists() for ext in (".json", ".md", ".png"))
