@@ -103,6 +103,11 @@ it names, chance ≈ 0.137, ``benchmarks/icons_attention.py``). mAP@all image→
   DAFSN 30 epochs (val 0.4766 ± 0.0008, level with 60), test 0.4573 ± 0.0012 / 0.5534 ± 0.0065
   (``dafsn-captions-e30/``); ACMR 200, the longest tried, 0.4515 ± 0.0025 / 0.6174 ± 0.0089
   (``acmr-captions-e200/``). The 15-epoch lead over ACMR (+0.0196 / +0.0311) does not survive: ACMR leads text→image.
+  That lead is in the training items of the test database: against the 2,100 database items
+  outside train and val (``crossmedia eval --database unseen``;
+  ``benchmarks/results/database_views_captions.md``) DAFSN leads ACMR by +0.0153 / +0.0150
+  (0.4513 / 0.4442 against 0.4359 / 0.4293, pooled std 0.0013 / 0.0016); on the training items
+  ACMR's text→image is 0.7713 against DAFSN's 0.6473.
 * **Spread over seeds.** On the icon scenes' pretrained regions the std of mAP@all is ≤ 0.005
   (captions 0.0024 / 0.0004, tags 0.0033 / 0.0035, ``novel-icons`` 0.0046 / 0.0016); on the
   embedded scenes, where the small CNN learns the pixels from scratch, it is 0.04 with every
