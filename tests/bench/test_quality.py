@@ -47,6 +47,14 @@ def test_bench_writes_complete_table_and_skips_done_cells(tmp_path, capsys):
     v = by[("acmr", "native")]["best_val_score"]
     assert v["n"] == 1 and v["values"] == [cell["best_val_score"]]
     assert cell["config"]["train"]["seed"] == 0 and "protocol" in cell
+    # the retrieval set holds the training items: the native codes also against the unseen ones
+    p = cell["protocol"]["counts"]
+    assert cell["unseen"]["database"]["count"] == p["retrieval"] - p["train"] - p["val"] > 0
+    assert cell["unseen"]["database"]["view"] == "unseen" and 0 <= cell["unseen"]["map_all"]["text->image"] <= 1
+    assert by[("acmr", "native")]["unseen"]["text->image"]["values"] == [cell["unseen"]["map_all"]["text->image"]]
+    assert "unseen" not in by[("acmr", "sign")] and "unseen" not in by[("acmr", "cq")]
+    assert " unseen items: i→t / t→i |" in md and "**Unseen items.**" in md
+    assert md.count("| acmr | sign |") == 1 and [ln for ln in md.splitlines() if "| acmr | sign |" in ln][0].endswith(" – |")
     mtime = (out / "cells" / "acmr-8b-seed0.json").stat().st_mtime_ns
     capsys.readouterr()
     # rerun: both cells skipped, nothing retrained; a new model only trains its own cell

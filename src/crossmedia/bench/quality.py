@@ -4,7 +4,10 @@ Each *cell* (model, bits, seed) trains the model on the protocol's ``train`` spl
 chosen on its ``val`` queries), then evaluates the protocol's ``query`` items against its
 ``retrieval`` items in both directions with mAP@all — in the model's native representation
 and, for real-valued models, also after sign binarisation and after composite quantization at
-the same number of bits (:mod:`crossmedia.eval.codes`). A finished cell is written atomically
+the same number of bits (:mod:`crossmedia.eval.codes`). When the retrieval set holds the
+training or val items (DCMH-style protocols), the native codes are also ranked against the
+retrieval items outside train and val (the ``unseen`` database view, a column of its own;
+cells made before it show "–"). A finished cell is written atomically
 to ``OUT/cells/<model>-<bits>b-seed<seed>.json`` and skipped when the bench is run again with
 the same settings (an interrupted training run is resumed from its last checkpoint), so adding
 a model or a code length later only trains the new cells. A cell is trained under a lock
@@ -181,9 +184,14 @@ class QualityBench:
                 "eval_wall_s": round(time.perf_counter() - t0, 3),
             }
             conv = {d: {k: val for k, val in res["results"][d][METRIC].items() if k != "value"} for d in DIRECTIONS}
+        unseen = None
+        if _holds_seen_items(rd.protocol):  # the native codes against the retrieval items never seen
+            u = evaluate(model_obj, rd, cfg2, split="test", metrics=[METRIC], codes="native", database="unseen")
+            unseen = {"map_all": {d: float(u["results"][d][METRIC]["value"]) for d in DIRECTIONS},
+                      "database": u["database"], "random_ranking": u["random_ranking"]["map_all"]}
         return {
             "cell": cid, "model": model, "bits": bits, "seed": seed, "code_kind": code_kind,
-            "codes": evals, "train_time_s": info.get("train_time_s"), "best_epoch": info.get("best_epoch"),
+            "codes": evals, "unseen": unseen, "train_time_s": info.get("train_time_s"), "best_epoch": info.get("best_epoch"),
             "epochs": int(cfg["train"]["epochs"]), "best_val_score": info.get("best_val_score"),
             "val_selection": info.get("val_selection"),
             "queries": res["queries"], "database": res["database"], "relevance": res["relevance"],
@@ -271,11 +279,16 @@ class QualityBench:
                            "ranking": vals[0]["ranking"]}
                     for d in DIRECTIONS:
                         row[d] = mean_std([v["map_all"][d] for v in vals])
+                    unseen = [c["unseen"] for c in group if view == "native" and c.get("unseen")]
+                    if unseen:
+                        row["unseen"] = {d: mean_std([u["map_all"][d] for u in unseen]) for d in DIRECTIONS}
                     rows.append(row)
         return {
             "bench": "quality", "measure": "mAP@all", "convention": first["convention"]["image->text"],
             "relevance": first["relevance"], "queries": first["queries"], "database": first["database"],
             "random_ranking": first["random_ranking"], "protocol": first["protocol"], "dataset": first["dataset"],
+            "unseen_database": next(({"database": c["unseen"]["database"], "random_ranking": c["unseen"]["random_ranking"]}
+                                     for c in cells if c.get("unseen")), None),
             "image_source": self.image_source, "models": self.models, "bits": self.bits, "seeds": self.seeds,
             "overrides": self.overrides,
             "presets": {m: ([f"--config {m}"] if preset_path(m) else preset_overrides(self.kind, m)) for m in self.models},
@@ -350,6 +363,15 @@ def same_settings(then: dict, now: dict) -> bool:
     return {k: v for k, v in fb.items() if k not in added} == fa
 
 
+def _holds_seen_items(protocol) -> bool:
+    """Whether the protocol's retrieval set holds train or val items (DCMH-style protocols do;
+    Wikipedia's test pairs do not), so that its ``unseen`` view is a different database."""
+    try:
+        return len(protocol.test_database("unseen")) < len(protocol["retrieval"])
+    except UserError:  # every retrieval item was seen
+        return False
+
+
 def _split_counts(protocol_summary: dict) -> dict:
     return {"name": protocol_summary.get("name"), "version": protocol_summary.get("version"),
             "seed": protocol_summary.get("seed"), "counts": protocol_summary.get("counts")}
@@ -381,9 +403,11 @@ def _bytes(x) -> str:
 
 
 def markdown(report: dict) -> str:
+    unseen = report.get("unseen_database")
     lines = [f"# Retrieval quality: {report['dataset']['name']}, mAP@all", "",
-             "| model | codes | bits | bytes/item | image→text | text→image | seeds | train s |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
+             "| model | codes | bits | bytes/item | image→text | text→image | seeds | train s |"
+             + (" unseen items: i→t / t→i |" if unseen else ""),
+             "|---|---|---:|---:|---:|---:|---:|---:|" + ("---|" if unseen else "")]
     for r in report["rows"]:
         bits = r["bits"]
         if r["codes"] == "native" and r["code_kind"] == "real":
@@ -392,7 +416,9 @@ def markdown(report: dict) -> str:
         t = r["train_time_s"]
         t_s = f"{t['mean']:.0f}" if t["mean"] is not None else "–"
         lines.append(f"| {r['model']} | {r['codes']} | {bits} | {_bytes(r['code_bytes_per_item'])} | "
-                     f"{format_mean_std(r['image->text'])} | {format_mean_std(r['text->image'])} | {len(r['seeds'])} | {t_s} |")
+                     f"{format_mean_std(r['image->text'])} | {format_mean_std(r['text->image'])} | {len(r['seeds'])} | {t_s} |"
+                     + ((" " + " / ".join(format_mean_std(r["unseen"][d]) for d in DIRECTIONS) + " |" if r.get("unseen")
+                         else " – |") if unseen else ""))
     if report.get("cells_missing"):
         lines += ["", f"Not run (yet): {', '.join(report['cells_missing'])} — the same command without "
                   "`--no-train` trains them; finished cells are kept."]
@@ -414,6 +440,10 @@ def markdown(report: dict) -> str:
         f"{spec.get('empty_query', '?')}. mean ± sample std (ddof 1) over the seeds finished of {seeds} (column seeds; a single number: one seed). "
         f"A random ranking scores {report['random_ranking']:.4f}.",
         "",
+        *([f"**Unseen items.** The native codes' mAP@all with the same queries against "
+           f"{unseen['database']['holds']} (`crossmedia eval RUN --database unseen`): the retrieval set above holds "
+           f"the training items, which a collection indexed after training does not. A random ranking scores "
+           f"{unseen['random_ranking']:.4f} there.", ""] if unseen else []),
         "**Codes.** `native`: the model's own codec (Hamming on sign codes for twotower/dcmh; composite-"
         "quantization codes with asymmetric distance for cmsl/cdq — inner products of float32 vectors when the "
         "selected checkpoint predates the codebooks; cosine of float32 vectors for dafsn and for acmr/dscmr, whose "
