@@ -20,6 +20,9 @@ only the runs not yet there (a run is reused only if its folder, its ``run.json`
 and the git commit are the same), and the file is removed once the results are written.
 
     python benchmarks/rerank_fusion.py --runs RUN [RUN ...] --out benchmarks/results/cmsl_rerank_fusion
+
+``--database unseen`` ranks the test queries against the retrieval items outside train and val only
+(``crossmedia eval --database``); the weight is still chosen on the validation folds.
 """
 
 from __future__ import annotations
@@ -49,6 +52,9 @@ def parse_args(argv=None):
     p.add_argument("--runs", nargs="+", required=True, type=Path, help="trained run folders of one model with a fine-grained score")
     p.add_argument("--weights", default="0,0.25,0.5,1,2,4,8", help="first-stage weights w ≥ 0 to choose from")
     p.add_argument("--top-n", type=int, default=100, help="test: rerank each query's first-stage top-N (and mAP@N)")
+    p.add_argument("--database", choices=("retrieval", "unseen", "train"), default="retrieval",
+                   help="test: which retrieval items are ranked (crossmedia eval --database); unseen = those outside "
+                        "train and val")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, required=True, help="results file stem (OUT.json, OUT.md)")
     args = p.parse_args(argv)
@@ -75,12 +81,13 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def run_key(run: Path, weights: list[float], top_n: int, commit: str) -> str:
+def run_key(run: Path, weights: list[float], top_n: int, commit: str, database: str = "retrieval") -> str:
     """What a finished measurement depends on: the run folder and its ``run.json`` (a retrained run
-    changes it), the weight grid, N and the code."""
+    changes it), the weight grid, N, the test database and the code."""
     rj = hashlib.sha256((run / "run.json").read_bytes()).hexdigest()
     blob = json.dumps({"run": str(run.resolve()), "run_json": rj, "weights": weights, "top_n": top_n,
-                       "commit": commit}, sort_keys=True)
+                       "commit": commit, **({"database": database} if database != "retrieval" else {})},
+                      sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -93,7 +100,7 @@ def load_partial(path: Path) -> dict:
         return {}
 
 
-def measure_run(run: Path, weights: list[float], top_n: int, echo=lambda m: None) -> dict:
+def measure_run(run: Path, weights: list[float], top_n: int, echo=lambda m: None, database: str = "retrieval") -> dict:
     from crossmedia.eval import evaluate, load_for_evaluation
     from crossmedia.eval.rerank import evaluate_reranked_weights
 
@@ -114,10 +121,10 @@ def measure_run(run: Path, weights: list[float], top_n: int, echo=lambda m: None
     echo(f"chose w = {chosen:g} on validation ({time.perf_counter() - t0:.0f} s); test: the first stage alone")
     k = f"map@{top_n}"
     metrics = ["map_all", k]
-    first = evaluate(m, rd, cfg, split="test", metrics=metrics)
+    first = evaluate(m, rd, cfg, split="test", metrics=metrics, database=database)
     echo(f"test: each query's top {top_n} reranked, every weight ({time.perf_counter() - t0:.0f} s)")
     test_res = evaluate_reranked_weights(m, rd, cfg, top_n=top_n, split="test", metrics=metrics,
-                                         first_stage_weights=weights)
+                                         first_stage_weights=weights, database=database)
     test = {w: {mm: _both(test_res[w], mm) for mm in metrics} for w in weights}
     conv = {mm: {kk: v for kk, v in first["results"]["text->image"][mm].items() if kk != "value"} for mm in metrics}
     return {
@@ -146,7 +153,8 @@ def markdown(state: dict) -> str:
     runs, k = state["runs"], f"map@{state['top_n']}"
     r0 = runs[0]
     lines = [f"# Two-stage search with a fused rerank score — {r0['model']}, {r0['dataset']}", "",
-             f"{r0['queries']['count']} test queries against {r0['database']['count']} items; first stage: the "
+             f"{r0['queries']['count']} test queries against {r0['database'].get('holds') or 'the retrieval set'} "
+             f"({r0['database']['count']} items); first stage: the "
              f"model's codec ({_ranking_text(r0['ranking'])}); rerank of each query's top {state['top_n']} by "
              "z(fine-grained score) + w · z(first-stage score), each standardised over the query's top N. "
              f"Seeds {', '.join(str(r['seed']) for r in runs)} (mean ± sample std over runs).", "",
@@ -205,14 +213,14 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     try:
         for i, r in enumerate(args.runs, 1):
-            key = run_key(r, args.weight_list, args.top_n, commit)
+            key = run_key(r, args.weight_list, args.top_n, commit, args.database)
             if key in done:
                 log(f"[{i}/{len(args.runs)}] {r}: reused from {partial.name}")
                 runs.append(done[key])
                 continue
             log(f"[{i}/{len(args.runs)}] {r}: loading")
             res = measure_run(r, args.weight_list, args.top_n,
-                              echo=lambda m, i=i: log(f"[{i}/{len(args.runs)}] {m}"))
+                              echo=lambda m, i=i: log(f"[{i}/{len(args.runs)}] {m}"), database=args.database)
             runs.append(res)
             done[key] = res
             write_json(partial, {"runs": done})
@@ -224,6 +232,7 @@ def main(argv=None) -> int:
         log(f"interrupted; {len(done)} finished run(s) kept in {partial}: run the same command again to resume")
         return 130
     state = {"benchmark": "two-stage search, fused rerank weight chosen on validation", "top_n": args.top_n,
+             "database": args.database,
              "weights": args.weight_list, "runs": runs, "git_commit": commit,
              "machine": f"{platform.machine()} {os.cpu_count()} CPU cores, torch threads {args.threads}, "
                         f"{platform.processor() or 'cpu'}; load average {os.getloadavg()[0]:.1f} at the end",

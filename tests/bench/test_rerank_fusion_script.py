@@ -39,6 +39,21 @@ def test_weight_chosen_on_val_and_reported_on_test(tmp_path, bench, cmsl_run):
     assert "(chosen)" in md and "first stage alone" in md and "w chosen on val" in md
 
 
+def test_test_rows_on_the_unseen_database(tmp_path, bench, cmsl_run):
+    from crossmedia.eval import evaluate, load_for_evaluation
+
+    out = tmp_path / "u"
+    assert bench.main(["--runs", str(cmsl_run), "--weights", "0.5", "--top-n", "5", "--database", "unseen",
+                       "--out", str(out)]) == 0
+    rep = json.loads(out.with_suffix(".json").read_text())
+    r = rep["runs"][0]
+    ck, rd = load_for_evaluation(cmsl_run)
+    plain = evaluate(ck.model, rd, ck.config, metrics=["map_all"], database="unseen")
+    assert rep["database"] == "unseen" and r["database"]["count"] == len(rd.protocol.test_database("unseen"))
+    assert r["first_stage"]["map_all"]["text->image"] == pytest.approx(plain["results"]["text->image"]["map_all"]["value"])
+    assert "outside train and val" in out.with_suffix(".md").read_text()
+
+
 @pytest.mark.parametrize("extra, msg", [(["--weights", "a"], "--weights"), (["--weights", "-1"], "--weights"),
                                          (["--top-n", "0"], "--top-n")])
 def test_bad_input_exits_2_in_one_line(tmp_path, bench, capsys, cmsl_run, extra, msg):

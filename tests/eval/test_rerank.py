@@ -105,3 +105,24 @@ def test_fine_scores_computed_once_then_fused_per_weight_equal_the_one_shot_rera
         for direction in one["results"]:
             assert many[w]["results"][direction]["map_all"]["value"] == one["results"][direction]["map_all"]["value"]
         assert many[w]["ranking"] == one["ranking"]
+
+
+def test_rerank_on_a_view_of_the_test_database(tiny_dataset):
+    """`database=unseen`: the first stage and the rerank rank the retrieval items outside train
+    and val only; a rerank of nothing there equals the plain evaluation of the same view."""
+    import pytest
+
+    from crossmedia.errors import UserError
+
+    m, cfg, rd = _model(tiny_dataset.root)
+    unseen = rd.protocol.test_database("unseen")
+    assert 0 < len(unseen) < len(rd.protocol["retrieval"])
+    a = evaluate(m, rd, cfg, database="unseen")
+    b = evaluate_reranked(m, rd, cfg, top_n=0, database="unseen")
+    assert a["database"]["count"] == b["database"]["count"] == len(unseen) and b["database"]["view"] == "unseen"
+    for direction in a["results"]:
+        assert abs(a["results"][direction]["map_all"]["value"] - b["results"][direction]["map_all"]["value"]) < 1e-9
+    c = evaluate_reranked(m, rd, cfg, top_n=5, database="unseen")
+    assert c["database"]["count"] == len(unseen)
+    with pytest.raises(UserError, match="--database unseen: applies to the test split"):
+        evaluate_reranked(m, rd, cfg, top_n=5, split="val", database="unseen")

@@ -103,19 +103,21 @@ def reranked_distances(model, tensors, q_idx, d_idx, first_stage: np.ndarray, di
 
 
 def evaluate_reranked(model, rd, cfg, *, top_n: int, split: str = "test", metrics=None, device="cpu",
-                      first_stage_weight: float = 0.0) -> dict:
+                      first_stage_weight: float = 0.0, database: str = "retrieval") -> dict:
     """Like :func:`crossmedia.eval.evaluate` (label-based measures), with the fine-grained rerank
     of each query's first-stage top-``top_n`` (fused with the first stage's score by
     ``first_stage_weight``, see the module docstring). ``split="val"`` scores the model-selection
     folds of ``train.val_rule`` (:meth:`~crossmedia.data.protocol.Protocol.validation_folds`),
     averaged as every validation result (:func:`~crossmedia.eval.evaluator.mean_over_folds`) — for
-    choosing the weight without the test queries."""
+    choosing the weight without the test queries. ``database`` (test split): which retrieval items
+    are ranked, as in :func:`~crossmedia.eval.evaluate`."""
     return evaluate_reranked_weights(model, rd, cfg, top_n=top_n, split=split, metrics=metrics, device=device,
-                                     first_stage_weights=[first_stage_weight])[float(first_stage_weight)]
+                                     first_stage_weights=[first_stage_weight],
+                                     database=database)[float(first_stage_weight)]
 
 
 def evaluate_reranked_weights(model, rd, cfg, *, top_n: int, first_stage_weights, split: str = "test",
-                              metrics=None, device="cpu") -> dict:
+                              metrics=None, device="cpu", database: str = "retrieval") -> dict:
     """:func:`evaluate_reranked` for several first-stage weights at the cost of one: the fine-grained
     scores of the top-N are computed once and fused per weight. Returns {weight: result}; each
     result's wall time covers all the weights."""
@@ -127,9 +129,12 @@ def evaluate_reranked_weights(model, rd, cfg, *, top_n: int, first_stage_weights
     ec = cfg["eval"]
     metrics = list(metrics or ec["metrics"])
     if split == "val":
+        if database != "retrieval":
+            raise UserError(f"--database {database}: applies to the test split; the val split ranks the folds of "
+                            "train.val_rule")
         folds = [(q, d, "val", "val") for q, d in rd.protocol.validation_folds(str(cfg["train"]["val_rule"]))]
     else:
-        folds = [split_indices(rd.protocol, split)]
+        folds = [split_indices(rd.protocol, split, database)]
     Y = rd.dataset.labels
     per_fold = {w: [] for w in weights}
     t0 = time.perf_counter()
@@ -155,7 +160,7 @@ def evaluate_reranked_weights(model, rd, cfg, *, top_n: int, first_stage_weights
         how = "fine-grained score" if not w else \
             f"standardised fine-grained score + {w:g} × standardised first-stage score"
         out[w] = {"split": split, "queries": {"split": q_name, "count": int(sum(len(f[0]) for f in folds))},
-                  "database": {"split": d_name, "count": int(len(d_idx))}, "relevance": RELEVANCE_RULE,
+                  "database": {"split": d_name, "count": int(len(d_idx)), "view": database}, "relevance": RELEVANCE_RULE,
                   "ranking": {**model.codec().spec(), "rerank": f"top-{top_n} of the first stage re-sorted by the "
                                                                 f"model's {how}",
                               "first_stage_weight": w},
