@@ -52,7 +52,9 @@ def parse_args(argv=None):
     p.add_argument("--runs", nargs="+", required=True, type=Path, help="trained run folders of one model with a fine-grained score")
     p.add_argument("--weights", default="0,0.25,0.5,1,2,4,8", help="first-stage weights w ≥ 0 to choose from")
     p.add_argument("--top-n", type=int, default=100, help="test: rerank each query's first-stage top-N (and mAP@N)")
-    p.add_argument("--database", choices=("retrieval", "unseen", "train"), default="retrieval",
+    from crossmedia.data.protocol import DATABASE_VIEWS
+
+    p.add_argument("--database", choices=DATABASE_VIEWS, default="retrieval",
                    help="test: which retrieval items are ranked (crossmedia eval --database); unseen = those outside "
                         "train and val")
     p.add_argument("--threads", type=int, default=1)

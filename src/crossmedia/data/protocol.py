@@ -144,13 +144,13 @@ class Protocol:
 
         ``heldout`` (the default): the database is held out from training, like the ``unseen``
         view of the test database (:meth:`test_database`; the protocol's whole retrieval set may
-        hold the training items, as DCMH's protocols do). When the test queries double as the retrieval set (``query_in_retrieval``,
-        e.g. Wikipedia's 693 test pairs), the ``val`` items are both the queries and the
-        database, as the test pairs are. Otherwise the test queries are disjoint from the
-        database, so the ``val`` items are split in two halves by a seeded permutation
-        (numpy ``default_rng([seed, 20])``) and each half's queries are ranked against the other
-        half: every val item is a query once and no query's own pair is in its database. No
-        fold ever contains a training item.
+        hold the training items, as DCMH's protocols do). When the test queries double as the
+        retrieval set (``query_in_retrieval``, e.g. Wikipedia's 693 test pairs), the ``val``
+        items are both the queries and the database, as the test pairs are. Otherwise the test
+        queries are disjoint from the database, so the ``val`` items are split in two halves by
+        a seeded permutation (numpy ``default_rng([seed, 20])``) and each half's queries are
+        ranked against the other half: every val item is a query once and no query's own pair
+        is in its database. No fold ever contains a training item.
 
         ``train_database`` (the rule before; kept only to reproduce old results): the ``val``
         queries against the ``train`` items — a model that memorises the training items scores
