@@ -73,6 +73,15 @@ def split_indices(protocol, split: str, database: str = "retrieval") -> tuple[np
     raise UserError(f"--split: expected 'test' or 'val', got {split!r}")
 
 
+def check_database(split: str, database: str) -> None:
+    """One-line errors for a database view that is unknown or asked of the val split (whose
+    folds are train.val_rule's)."""
+    if database not in DATABASE_VIEWS:
+        raise UserError(f"--database: expected one of {', '.join(DATABASE_VIEWS)}, got {database!r}")
+    if split == "val" and database != "retrieval":
+        raise UserError(f"--database {database}: applies to the test split; --split val ranks the folds of train.val_rule")
+
+
 def check_validation(rd, cfg) -> None:
     """One-line errors for a validation that cannot run: no val items, an instance-level metric."""
     if len(rd.protocol["val"]) == 0:
@@ -201,10 +210,7 @@ def evaluate(model, rd, cfg, *, split: str = "test", metrics=None, tie=None, dev
     if codes not in CODE_VIEWS:
         raise UserError(f"--codes: expected one of {', '.join(CODE_VIEWS)}, got {codes!r}")
     check_metrics_apply(ranking_metrics, code_kind(model, codes), codes)
-    if database not in DATABASE_VIEWS:
-        raise UserError(f"--database: expected one of {', '.join(DATABASE_VIEWS)}, got {database!r}")
-    if split == "val" and database != "retrieval":
-        raise UserError(f"--database {database}: applies to the test split; --split val ranks the folds of train.val_rule")
+    check_database(split, database)
     if split == "val":
         return _evaluate_val(model, rd, cfg, metrics=ranking_metrics, recall_ks=recall_ks, tie=tie, device=device,
                              codes=codes)

@@ -25,7 +25,7 @@ import torch
 from ..errors import UserError
 from ..metrics import PrecomputedScorer, evaluate_ranking
 from ..progress import progress
-from .evaluator import RELEVANCE_RULE, encode_items, mean_over_folds, split_indices
+from .evaluator import RELEVANCE_RULE, check_database, encode_items, mean_over_folds, split_indices
 
 __all__ = ["top_fine_scores", "fused_distances", "reranked_distances", "evaluate_reranked", "evaluate_reranked_weights"]
 
@@ -128,10 +128,8 @@ def evaluate_reranked_weights(model, rd, cfg, *, top_n: int, first_stage_weights
         raise ValueError("first_stage_weights: expected at least one weight")
     ec = cfg["eval"]
     metrics = list(metrics or ec["metrics"])
+    check_database(split, database)
     if split == "val":
-        if database != "retrieval":
-            raise UserError(f"--database {database}: applies to the test split; the val split ranks the folds of "
-                            "train.val_rule")
         folds = [(q, d, "val", "val") for q, d in rd.protocol.validation_folds(str(cfg["train"]["val_rule"]))]
     else:
         folds = [split_indices(rd.protocol, split, database)]
@@ -160,7 +158,8 @@ def evaluate_reranked_weights(model, rd, cfg, *, top_n: int, first_stage_weights
         how = "fine-grained score" if not w else \
             f"standardised fine-grained score + {w:g} × standardised first-stage score"
         out[w] = {"split": split, "queries": {"split": q_name, "count": int(sum(len(f[0]) for f in folds))},
-                  "database": {"split": d_name, "count": int(len(d_idx)), "view": database}, "relevance": RELEVANCE_RULE,
+                  "database": {"split": d_name, "count": int(len(d_idx)),
+                               **({"view": database} if split == "test" else {})}, "relevance": RELEVANCE_RULE,
                   "ranking": {**model.codec().spec(), "rerank": f"top-{top_n} of the first stage re-sorted by the "
                                                                 f"model's {how}",
                               "first_stage_weight": w},
