@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from crossmedia.bench.report import mean_std, run_group, write_report  # noqa: E402
+from crossmedia.bench.report import mean_std, run_groups, write_report  # noqa: E402
 from crossmedia.eval import DIRECTIONS  # noqa: E402
 
 
@@ -134,10 +134,7 @@ def main(argv=None) -> int:
     from crossmedia.errors import UserError
 
     try:
-        parsed = [run_group(g) for g in args.group]
-        names = [n for n, _ in parsed]
-        if len(set(names)) != len(names):
-            raise ValueError("--group: each NAME once")
+        parsed = run_groups(args.group)
         groups = {name: [measure_run(r, args.data) for r in runs] for name, runs in parsed}
     except (ValueError, UserError) as e:
         print(f"error: {e}", file=sys.stderr)

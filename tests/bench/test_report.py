@@ -43,3 +43,8 @@ def test_run_group_matches_run_directories_only(tmp_path):
                      (f"n={tmp_path}/b-*", "no run directory")):
         with pytest.raises(ValueError, match=msg):
             run_group(bad)
+    from crossmedia.bench.report import run_groups
+
+    assert [n for n, _ in run_groups([f"b={tmp_path}/a-seed1", f"a={tmp_path}/a-*"])] == ["b", "a"]
+    with pytest.raises(ValueError, match="each NAME once"):
+        run_groups([f"a={tmp_path}/a-seed1", f"a={tmp_path}/a-*"])

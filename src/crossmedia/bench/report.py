@@ -16,7 +16,7 @@ import numpy as np
 from ..io import write_json, write_text
 from ..seed import git_commit, machine_info
 
-__all__ = ["mean_std", "output_path", "run_group", "write_report"]
+__all__ = ["mean_std", "output_path", "run_group", "run_groups", "write_report"]
 
 
 def mean_std(values) -> dict:
@@ -41,6 +41,16 @@ def run_group(text: str) -> tuple[str, list[Path]]:
     if not runs:
         raise ValueError(f"--group {name}: no run directory (with a config.yaml) matches {pattern!r}")
     return name, runs
+
+
+def run_groups(texts) -> list[tuple[str, list[Path]]]:
+    """Every ``--group`` argument through :func:`run_group`, in order; a ``ValueError`` when a
+    name repeats."""
+    parsed = [run_group(t) for t in texts]
+    names = [n for n, _ in parsed]
+    if len(set(names)) != len(names):
+        raise ValueError("--group: each NAME once")
+    return parsed
 
 
 def output_path(out, ext: str) -> Path:
