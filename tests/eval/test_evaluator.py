@@ -167,6 +167,10 @@ def test_database_views_rank_the_chosen_retrieval_items(trained, capsys):
         for d in ("image->text", "text->image"):
             assert res["results"][d]["map_all"]["value"] == pytest.approx(direct["results"][d]["map_all"]["value"])
     assert "outside train and val" in (trained.path / "results_unseen.md").read_text()
+    both = evaluate_run(trained.path, codes="float", database="train", echo=lambda *_: None)  # views combine
+    res = json.loads(both.read_text())
+    assert both.name == "results_float_train.json" and res["ranking"]["codes"] == "float"
+    assert res["database"]["view"] == "train" and res["database"]["count"] == len(np.intersect1d(p["retrieval"], p["train"]))
     assert json.loads((trained.path / "results.json").read_text())["database"]["view"] == "retrieval"
     capsys.readouterr()
     assert main(["eval", str(trained.path), "--split", "val", "--database", "unseen"]) == 2
