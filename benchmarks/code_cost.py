@@ -17,7 +17,8 @@ validation checkpoint, as the quality bench does::
     PYTHONPATH=src python benchmarks/code_cost.py --group 'cmsl=RUNS/cmsl-32b-seed*' \\
         --group 'dscmr-128=OTHER/dscmr-128b-seed*' [--data DIR] [--out benchmarks/results/code_cost]
 
-``--group NAME=PATTERN`` (repeatable): a glob of run directories. Writes ``OUT.md`` and ``OUT.json``; a
+``--group NAME=PATTERN`` (repeatable): a glob of run directories. ``--database unseen`` ranks the
+retrieval items outside train and val only (``crossmedia eval --database``). Writes ``OUT.md`` and ``OUT.json``; a
 malformed group, a pattern matching no run or a run that cannot be evaluated exits 2 with a
 one-line error, writing nothing.
 """
@@ -32,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from crossmedia.bench.report import mean_std, run_groups, write_report  # noqa: E402
+from crossmedia.data.protocol import DATABASE_VIEWS  # noqa: E402
 from crossmedia.eval import DIRECTIONS  # noqa: E402
 
 
@@ -39,7 +41,7 @@ from crossmedia.eval import DIRECTIONS  # noqa: E402
 VIEWS = ("native", "float", "cq")
 
 
-def measure_run(run: Path, data_root) -> dict:
+def measure_run(run: Path, data_root, database: str = "retrieval") -> dict:
     from crossmedia.eval import evaluate
     from crossmedia.eval.evaluator import load_for_evaluation
 
@@ -48,18 +50,19 @@ def measure_run(run: Path, data_root) -> dict:
     out = {"run": str(run), "model": model.model_name, "bits": int(model.bits), "dim": int(model.dim),
            "seed": int(cfg["train"]["seed"]), "views": {}}
     for view in VIEWS:
-        res = evaluate(model, rd, cfg, split="test", metrics=["map_all"], codes=view)
+        res = evaluate(model, rd, cfg, split="test", metrics=["map_all"], codes=view, database=database)
         out["views"][view] = {"codec": res["ranking"]["codec"],
                               "code_bytes_per_item": res["code_bytes_per_item"],
                               **{d: float(res["results"][d]["map_all"]["value"]) for d in DIRECTIONS}}
-    out["database"] = database_codes(model, rd)
+    out["database"] = database_codes(model, rd, database)
+    out["database_view"] = {"view": database, "holds": rd.protocol.test_database_text(database)}
     p = rd.protocol.summary()
     out["protocol"] = (f"{rd.dataset.name}, protocol {p['name']} v{p['version']} (split seed {p['seed']}), "
                        + ", ".join(f"{k} {v}" for k, v in p["counts"].items()))
     return out
 
 
-def database_codes(model, rd) -> dict | None:
+def database_codes(model, rd, database: str = "retrieval") -> dict | None:
     """Per modality of the test database: mean output norm, the relative squared error of the
     model's own composite codes, distinct output vectors, distinct codes; None when its codes are
     not composite."""
@@ -72,7 +75,7 @@ def database_codes(model, rd) -> dict | None:
     if not isinstance(codec, CompositeCodec):
         return None
     books = codec.codebooks
-    images, texts = encode_items(model, rd.tensors, rd.protocol["retrieval"], desc="test database")
+    images, texts = encode_items(model, rd.tensors, rd.protocol.test_database(database), desc="test database")
     out = {}
     for name, x in (("image", images), ("text", texts)):
         x = codec.prepare(x)
@@ -119,7 +122,8 @@ def markdown(report: dict) -> str:
             for mod, d in r["database"].items():
                 lines.append(f"| {g} | {r['seed']} | {mod} | {d['mean_norm']:.3f} | {d['rel_sq_error']:.4f} | "
                              f"{d['distinct_outputs']} of {d['items']} | {d['distinct_codes']} |")
-    lines += ["", f"Protocol: {report['protocol']}", "",
+    first = next(iter(report["groups"].values()))[0]
+    lines += ["", f"Test database: {first['database_view']['holds']}.", "", f"Protocol: {report['protocol']}", "",
               f"Machine: {report['machine']}. git {report['git_commit']}; {report['finished']}; "
               f"command: `{report['command']}`."]
     return "\n".join(lines) + "\n"
@@ -129,19 +133,22 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--group", action="append", required=True, help="NAME=GLOB of run directories (repeatable)")
     ap.add_argument("--data", type=Path, default=None, help="dataset folder (default: the one each run recorded)")
+    ap.add_argument("--database", choices=DATABASE_VIEWS, default="retrieval",
+                    help="which retrieval items the test queries rank (crossmedia eval --database)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "code_cost")
     args = ap.parse_args(argv)
     from crossmedia.errors import UserError
 
     try:
         parsed = run_groups(args.group)
-        groups = {name: [measure_run(r, args.data) for r in runs] for name, runs in parsed}
+        groups = {name: [measure_run(r, args.data, args.database) for r in runs] for name, runs in parsed}
     except (ValueError, UserError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     protocols = {r["protocol"] for runs in groups.values() for r in runs}
     report = {
         "bench": "code_cost", "measure": "mAP@all (test split; relevant iff query and item share a label)",
+        "database": args.database,
         "description": ("Per group: mean ± sample std over its runs (seeds "
                         + "; ".join(f"{n}: {', '.join(str(r['seed']) for r in runs)}" for n, runs in groups.items())
                         + "), each run at its best validation checkpoint. Views: native = the model's own codec; "

@@ -48,6 +48,15 @@ def test_code_cost_reports_every_view_against_float(load_benchmark, tmp_path):
             assert d["items"] == 270 and 1 <= d["distinct_codes"] <= d["distinct_outputs"] <= d["items"]
             assert d["mean_norm"] > 0 and d["rel_sq_error"] >= 0
             assert f"| q | {r['seed']} | {mod} | {d['mean_norm']:.3f} |" in md
+    assert "Test database: the protocol's retrieval set (270 items)." in md
+    # the same runs against the retrieval items never seen in training
+    unseen = tmp_path / "cost-unseen"
+    assert bench.main(["--group", f"q={tmp_path}/runs/cmsl-seed*", "--database", "unseen", "--out", str(unseen)]) == 0
+    rep = json.loads(unseen.with_suffix(".json").read_text())
+    assert rep["database"] == "unseen"
+    for r in rep["groups"]["q"]:
+        assert r["database_view"]["view"] == "unseen" and r["database"]["image"]["items"] == 270 - 150 - 15
+    assert "Test database: the retrieval items outside train and val" in unseen.with_suffix(".md").read_text()
 
 
 def test_code_cost_bad_groups_exit_2(load_benchmark, tmp_path, capsys):
