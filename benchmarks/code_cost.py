@@ -25,14 +25,13 @@ one-line error, writing nothing.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from crossmedia.bench.report import mean_std, run_groups, write_report  # noqa: E402
+from crossmedia.bench.report import group_parser, groups_summary, mean_std, measure_groups, write_report  # noqa: E402
 from crossmedia.data.protocol import DATABASE_VIEWS  # noqa: E402
 from crossmedia.eval import DIRECTIONS  # noqa: E402
 
@@ -130,32 +129,22 @@ def markdown(report: dict) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--group", action="append", required=True, help="NAME=GLOB of run directories (repeatable)")
-    ap.add_argument("--data", type=Path, default=None, help="dataset folder (default: the one each run recorded)")
+    ap = group_parser(__doc__.split("\n\n")[0], ROOT / "benchmarks" / "results" / "code_cost")
     ap.add_argument("--database", choices=DATABASE_VIEWS, default="retrieval",
                     help="which retrieval items the test queries rank (crossmedia eval --database)")
-    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "code_cost")
     args = ap.parse_args(argv)
-    from crossmedia.errors import UserError
-
-    try:
-        parsed = run_groups(args.group)
-        groups = {name: [measure_run(r, args.data, args.database) for r in runs] for name, runs in parsed}
-    except (ValueError, UserError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    groups = measure_groups(args.group, lambda r: measure_run(r, args.data, args.database))
+    if groups is None:
         return 2
-    protocols = {r["protocol"] for runs in groups.values() for r in runs}
+    head = groups_summary(groups)
     report = {
         "bench": "code_cost", "measure": "mAP@all (test split; relevant iff query and item share a label)",
         "database": args.database,
-        "description": ("Per group: mean ± sample std over its runs (seeds "
-                        + "; ".join(f"{n}: {', '.join(str(r['seed']) for r in runs)}" for n, runs in groups.items())
-                        + "), each run at its best validation checkpoint. Views: native = the model's own codec; "
+        "description": (head["seeds"] + ", each run at its best validation checkpoint. Views: native = the model's own codec; "
                         "float = its float32 outputs compared as it trains them (inner product for CMSL/CDQ and the "
                         "hashing models, cosine for the others: there float is native); cq = the outputs l2-normalised "
                         "and composite-quantized at model.bits after training, fitted on the training split."),
-        "protocol": " | ".join(sorted(protocols)), "groups": groups, "rows": summarise(groups),
+        "protocol": head["protocol"], "groups": groups, "rows": summarise(groups),
     }
     write_report(args.out, report, markdown, script="benchmarks/code_cost.py", argv=argv, root=ROOT)
     return 0

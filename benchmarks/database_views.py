@@ -24,7 +24,6 @@ cannot be evaluated exits 2 with a one-line error, writing nothing.
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from pathlib import Path
@@ -32,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from crossmedia.bench.report import mean_std, run_groups, write_report  # noqa: E402
+from crossmedia.bench.report import group_parser, groups_summary, mean_std, measure_groups, write_report  # noqa: E402
 from crossmedia.data.protocol import DATABASE_VIEWS  # noqa: E402
 from crossmedia.eval import DIRECTIONS  # noqa: E402
 
@@ -147,31 +146,21 @@ def plot(report: dict, path: Path) -> Path:
 def main(argv=None) -> int:
     from crossmedia.eval import CODE_VIEWS
 
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--group", action="append", required=True, help="NAME=GLOB of run directories (repeatable)")
-    ap.add_argument("--data", type=Path, default=None, help="dataset folder (default: the one each run recorded)")
+    ap = group_parser(__doc__.split("\n\n")[0], ROOT / "benchmarks" / "results" / "database_views")
     ap.add_argument("--codes", choices=CODE_VIEWS, default="native", help="code view every run is ranked in")
-    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "database_views")
     args = ap.parse_args(argv)
-    from crossmedia.errors import UserError
-
-    try:
-        parsed = run_groups(args.group)
-        groups = {name: [measure_run(r, args.data, args.codes) for r in runs] for name, runs in parsed}
-    except (ValueError, UserError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    groups = measure_groups(args.group, lambda r: measure_run(r, args.data, args.codes))
+    if groups is None:
         return 2
-    protocols = {r["protocol"] for runs in groups.values() for r in runs}
+    head = groups_summary(groups)
     report = {
         "bench": "database_views", "codes": args.codes,
         "measure": "mAP@all (test queries; relevant iff query and item share a label; ties by index)",
-        "description": ("Per group: mean ± sample std over its runs (seeds "
-                        + "; ".join(f"{n}: {', '.join(str(r['seed']) for r in runs)}" for n, runs in groups.items())
-                        + f"), each run at its best validation checkpoint, ranked in its `{args.codes}` code view. "
+        "description": (head["seeds"] + f", each run at its best validation checkpoint, ranked in its `{args.codes}` code view. "
                         "The same test queries every time; only the database changes. `random` = expected mAP@all "
                         "of a random ranking of that database. Δ = difference of the groups' means; pooled std = "
                         "sqrt((s₁² + s₂²) / 2)."),
-        "protocol": " | ".join(sorted(protocols)), "groups": groups, "rows": summarise(groups),
+        "protocol": head["protocol"], "groups": groups, "rows": summarise(groups),
     }
     from crossmedia.bench.report import output_path
 

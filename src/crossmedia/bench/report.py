@@ -16,7 +16,8 @@ import numpy as np
 from ..io import write_json, write_text
 from ..seed import git_commit, machine_info
 
-__all__ = ["mean_std", "output_path", "run_group", "run_groups", "write_report"]
+__all__ = ["group_parser", "groups_summary", "mean_std", "measure_groups", "output_path", "run_group", "run_groups",
+           "write_report"]
 
 
 def mean_std(values) -> dict:
@@ -51,6 +52,41 @@ def run_groups(texts) -> list[tuple[str, list[Path]]]:
     if len(set(names)) != len(names):
         raise ValueError("--group: each NAME once")
     return parsed
+
+
+def group_parser(description: str, default_out: Path):
+    """An ``argparse`` parser with the options of a script that measures groups of trained runs:
+    ``--group NAME=GLOB`` (repeatable), ``--data`` (the dataset, default: the one each run
+    recorded) and ``--out``; the script adds its own."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--group", action="append", required=True, help="NAME=GLOB of run directories (repeatable)")
+    parser.add_argument("--data", type=Path, default=None, help="dataset folder (default: the one each run recorded)")
+    parser.add_argument("--out", type=Path, default=default_out)
+    return parser
+
+
+def measure_groups(texts, measure: Callable[[Path], dict]) -> dict[str, list[dict]] | None:
+    """{group name: [``measure(run)`` for each of its runs]} for the ``--group`` arguments
+    (:func:`run_groups`); None after printing a one-line ``error: …`` to stderr when an argument
+    is malformed, matches no run, or a run cannot be measured (``ValueError``, ``UserError``) — the
+    script then exits 2 having written nothing."""
+    from ..errors import UserError
+
+    try:
+        return {name: [measure(r) for r in runs] for name, runs in run_groups(texts)}
+    except (ValueError, UserError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return None
+
+
+def groups_summary(groups: dict[str, list[dict]]) -> dict:
+    """What a report of measured groups says first: ``seeds`` ("Per group: mean ± sample std over
+    its runs (seeds A: 0, 1; …)") and ``protocol`` (the runs' distinct ``protocol`` texts, joined)."""
+    seeds = "; ".join(f"{n}: {', '.join(str(r['seed']) for r in runs)}" for n, runs in groups.items())
+    return {"seeds": f"Per group: mean ± sample std over its runs (seeds {seeds})",
+            "protocol": " | ".join(sorted({r["protocol"] for runs in groups.values() for r in runs}))}
 
 
 def output_path(out, ext: str) -> Path:
