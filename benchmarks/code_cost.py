@@ -31,7 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from crossmedia.bench.report import group_parser, groups_summary, mean_std, measure_groups, write_report  # noqa: E402
+from crossmedia.bench.report import (group_parser, groups_summary, mean_std, measure_groups, protocol_line,  # noqa: E402
+                                     write_report)
 from crossmedia.data.protocol import DATABASE_VIEWS  # noqa: E402
 from crossmedia.eval import DIRECTIONS  # noqa: E402
 
@@ -55,9 +56,7 @@ def measure_run(run: Path, data_root, database: str = "retrieval") -> dict:
                               **{d: float(res["results"][d]["map_all"]["value"]) for d in DIRECTIONS}}
     out["database"] = database_codes(model, rd, database)
     out["database_view"] = {"view": database, "holds": rd.protocol.test_database_text(database)}
-    p = rd.protocol.summary()
-    out["protocol"] = (f"{rd.dataset.name}, protocol {p['name']} v{p['version']} (split seed {p['seed']}), "
-                       + ", ".join(f"{k} {v}" for k, v in p["counts"].items()))
+    out["protocol"] = protocol_line(rd)
     return out
 
 

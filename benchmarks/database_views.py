@@ -24,14 +24,14 @@ cannot be evaluated exits 2 with a one-line error, writing nothing.
 
 from __future__ import annotations
 
-import math
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from crossmedia.bench.report import group_parser, groups_summary, mean_std, measure_groups, write_report  # noqa: E402
+from crossmedia.bench.report import (group_parser, groups_summary, mean_std, measure_groups, output_path,  # noqa: E402
+                                     pooled_std, protocol_line, write_report)
 from crossmedia.data.protocol import DATABASE_VIEWS  # noqa: E402
 from crossmedia.eval import DIRECTIONS  # noqa: E402
 
@@ -49,17 +49,13 @@ def measure_run(run: Path, data_root, codes: str) -> dict:
         out["views"][view] = {"items": res["database"]["count"], "holds": res["database"]["holds"],
                               "random": res["random_ranking"]["map_all"], "codec": res["ranking"]["codec"],
                               **{d: float(res["results"][d]["map_all"]["value"]) for d in DIRECTIONS}}
-    p = rd.protocol.summary()
-    out["protocol"] = (f"{rd.dataset.name}, protocol {p['name']} v{p['version']} (split seed {p['seed']}), "
-                       + ", ".join(f"{k} {v}" for k, v in p["counts"].items()))
+    out["protocol"] = protocol_line(rd)
     return out
 
 
-def pooled_std(a: dict, b: dict) -> float | None:
-    """sqrt((s_a² + s_b²) / 2) of two groups' per-seed statistics; None without a spread."""
-    if a["n"] < 2 or b["n"] < 2:
-        return None
-    return math.sqrt((a["std"] ** 2 + b["std"] ** 2) / 2)
+def _spread(stat: dict) -> float | None:
+    """A group's per-seed std, None for a single run (no spread)."""
+    return stat["std"] if stat["n"] > 1 else None
 
 
 def summarise(groups: dict[str, list[dict]]) -> list[dict]:
@@ -76,7 +72,7 @@ def summarise(groups: dict[str, list[dict]]) -> list[dict]:
         ref = {d: rows[-len(groups)][d] for d in DIRECTIONS}
         for row in rows[-len(groups):]:
             for d in DIRECTIONS:
-                row[f"{d} vs {first}"] = {"diff": row[d]["mean"] - ref[d]["mean"], "pooled_std": pooled_std(row[d], ref[d])}
+                row[f"{d} vs {first}"] = {"diff": row[d]["mean"] - ref[d]["mean"], "pooled_std": pooled_std(_spread(row[d]), _spread(ref[d]))}
     return rows
 
 
@@ -162,8 +158,6 @@ def main(argv=None) -> int:
                         "sqrt((s₁² + s₂²) / 2)."),
         "protocol": head["protocol"], "groups": groups, "rows": summarise(groups),
     }
-    from crossmedia.bench.report import output_path
-
     report["plot"] = output_path(args.out, ".png").name
     write_report(args.out, report, markdown, script="benchmarks/database_views.py", argv=argv, root=ROOT)
     plot(report, output_path(args.out, ".png"))

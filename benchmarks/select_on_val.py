@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from crossmedia.bench.report import output_path  # noqa: E402
+from crossmedia.bench.report import output_path, pooled_std  # noqa: E402
 
 NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
@@ -92,8 +92,8 @@ def summarise(candidates: list[dict]) -> dict:
         second = ranked[1]
         margin = best["val_mean"] - second["val_mean"]
         out.update({"runner_up": second["name"], "margin": margin, "pooled_std": None, "margin_exceeds_pooled_std": None})
-        if best["val_std"] is not None and second["val_std"] is not None:
-            pooled = ((best["val_std"] ** 2 + second["val_std"] ** 2) / 2) ** 0.5
+        pooled = pooled_std(best["val_std"], second["val_std"])
+        if pooled is not None:
             out.update({"pooled_std": pooled, "margin_exceeds_pooled_std": bool(margin > pooled)})
     return out
 

@@ -48,3 +48,10 @@ def test_run_group_matches_run_directories_only(tmp_path):
     assert [n for n, _ in run_groups([f"b={tmp_path}/a-seed1", f"a={tmp_path}/a-*"])] == ["b", "a"]
     with pytest.raises(ValueError, match="each NAME once"):
         run_groups([f"a={tmp_path}/a-seed1", f"a={tmp_path}/a-*"])
+
+
+def test_pooled_std_needs_both_spreads():
+    from crossmedia.bench.report import pooled_std
+
+    assert pooled_std(0.003, 0.004) == pytest.approx(((0.003 ** 2 + 0.004 ** 2) / 2) ** 0.5)
+    assert pooled_std(None, 0.004) is None and pooled_std(0.003, None) is None

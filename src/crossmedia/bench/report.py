@@ -16,8 +16,8 @@ import numpy as np
 from ..io import write_json, write_text
 from ..seed import git_commit, machine_info
 
-__all__ = ["group_parser", "groups_summary", "mean_std", "measure_groups", "output_path", "run_group", "run_groups",
-           "write_report"]
+__all__ = ["group_parser", "groups_summary", "mean_std", "measure_groups", "output_path", "pooled_std", "protocol_line",
+           "run_group", "run_groups", "write_report"]
 
 
 def mean_std(values) -> dict:
@@ -29,6 +29,21 @@ def mean_std(values) -> dict:
         return {"mean": None, "std": None, "n": 0}
     return {"mean": float(a.mean()), "std": float(a.std(ddof=1)) if a.size > 1 else 0.0, "n": int(a.size),
             "values": [float(v) for v in a]}
+
+
+def pooled_std(std_a: float | None, std_b: float | None) -> float | None:
+    """sqrt((s_a² + s_b²) / 2), the spread two groups' difference of means is weighed against;
+    None when either has no spread (a single seed: None)."""
+    if std_a is None or std_b is None:
+        return None
+    return ((std_a ** 2 + std_b ** 2) / 2) ** 0.5
+
+
+def protocol_line(rd) -> str:
+    """One line naming a run's dataset, protocol (name, version, split seed) and split counts."""
+    p = rd.protocol.summary()
+    return (f"{rd.dataset.name}, protocol {p['name']} v{p['version']} (split seed {p['seed']}), "
+            + ", ".join(f"{k} {v}" for k, v in p["counts"].items()))
 
 
 def run_group(text: str) -> tuple[str, list[Path]]:
