@@ -146,21 +146,18 @@ def _ranking_text(spec: dict) -> str:
                      if key in spec)
 
 
-def _database_text(db: dict) -> str:
-    """What the test queries ranked, with its size (results made before database views: the count)."""
-    return db.get("holds") or f"{db['count']} items"
-
-
 def _ms(xs) -> str:
     xs = list(xs)
     return f"{statistics.fmean(xs):.4f} ± {statistics.stdev(xs):.4f}" if len(xs) > 1 else f"{xs[0]:.4f}"
 
 
 def markdown(state: dict) -> str:
+    from crossmedia.eval.report import database_text
+
     runs, k = state["runs"], f"map@{state['top_n']}"
     r0 = runs[0]
     lines = [f"# Two-stage search with a fused rerank score — {r0['model']}, {r0['dataset']}", "",
-             f"{r0['queries']['count']} test queries against {_database_text(r0['database'])}; first stage: the "
+             f"{r0['queries']['count']} test queries against {database_text(r0['database'])}; first stage: the "
              f"model's codec ({_ranking_text(r0['ranking'])}); rerank of each query's top {state['top_n']} by "
              "z(fine-grained score) + w · z(first-stage score), each standardised over the query's top N. "
              f"Seeds {', '.join(str(r['seed']) for r in runs)} (mean ± sample std over runs).", "",

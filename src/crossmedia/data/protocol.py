@@ -28,6 +28,12 @@ PROTOCOL_FORMAT = "crossmedia-protocol"
 PROTOCOL_FORMAT_VERSION = 1
 
 
+def check_database_view(view: str) -> None:
+    """A one-line :class:`DataError` unless ``view`` is one of :data:`DATABASE_VIEWS`."""
+    if view not in DATABASE_VIEWS:
+        raise DataError(f"--database: expected one of {', '.join(DATABASE_VIEWS)}, got {view!r}")
+
+
 @dataclass
 class Protocol:
     """A split of ``n_items`` items. ``train`` and ``val`` are carved from the retrieval side;
@@ -111,8 +117,7 @@ class Protocol:
         no checkpoint choice has seen — what a collection indexed after training looks like.
         ``train``: the retrieval items the model trained on. An empty view is a
         :class:`DataError` naming the protocol."""
-        if view not in DATABASE_VIEWS:
-            raise DataError(f"--database: expected one of {', '.join(DATABASE_VIEWS)}, got {view!r}")
+        check_database_view(view)
         retrieval = self["retrieval"]
         if view == "retrieval":
             return retrieval

@@ -17,7 +17,7 @@ import torch
 
 from ..codecs import FloatCosineCodec, FloatIPCodec, SignCodec
 from ..data.loading import RunData, load_run_data
-from ..data.protocol import DATABASE_VIEWS
+from ..data.protocol import check_database_view
 from ..errors import UserError
 from ..metrics import evaluate_ranking, parse_metric_list, random_ranking_map, recall_at_k
 from ..models import Checkpoint, load_checkpoint
@@ -76,8 +76,7 @@ def split_indices(protocol, split: str, database: str = "retrieval") -> tuple[np
 def check_database(split: str, database: str) -> None:
     """One-line errors for a database view that is unknown or asked of the val split (whose
     folds are train.val_rule's)."""
-    if database not in DATABASE_VIEWS:
-        raise UserError(f"--database: expected one of {', '.join(DATABASE_VIEWS)}, got {database!r}")
+    check_database_view(database)
     if split == "val" and database != "retrieval":
         raise UserError(f"--database {database}: applies to the test split; --split val ranks the folds of train.val_rule")
 

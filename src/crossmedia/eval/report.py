@@ -99,7 +99,7 @@ def write_plots(res: dict, out: Path, prefix: str = "") -> list[str]:
     return [str(p) for p in written]
 
 
-def _database_text(db: dict) -> str:
+def database_text(db: dict) -> str:
     """What the queries ranked: the view's description (with its size), else the split and count."""
     return db.get("holds") or f"{db['split']} ({db['count']})"
 
@@ -114,7 +114,7 @@ def results_table(res: dict) -> str:
     lines.append(f"| random-ranking mAP@all | {res['random_ranking']['map_all']:.4f} | {res['random_ranking']['map_all']:.4f} |")
     lines.append("")
     lines.append(f"split: {res['split']}; queries: {res['queries']['split']} ({res['queries']['count']}), "
-                 f"database: {_database_text(res['database'])}; "
+                 f"database: {database_text(res['database'])}; "
                  f"{res['relevance']}; "
                  f"protocol {res['protocol']['name']} v{res['protocol']['version']} (seed {res['protocol']['seed']})")
     return "\n".join(lines)
