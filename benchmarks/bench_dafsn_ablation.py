@@ -95,6 +95,7 @@ def main(argv=None) -> int:
     from crossmedia.eval.localization import attention_localization
     from crossmedia.seed import git_commit
     from crossmedia.eval import load_for_evaluation
+    from crossmedia.bench.report import merge_runs
     from crossmedia.train import train
 
     torch.set_num_threads(args.threads)
@@ -174,20 +175,16 @@ def main(argv=None) -> int:
                   f"t->i {rec['map_all']['text->image']:.4f} shape-hit {loc['shape']['hit_rate']:.3f} "
                   f"colour-hit {loc['colour']['hit_rate']:.3f} (best epoch {rec['best_epoch']}, {t_train:.0f} s)",
                   flush=True)
-            runs = _merge(json_path, runs)
+            runs = merge_runs(json_path, runs, _run_key)
             _write(args, json_path, runs, data, gen, protocol, selection, git_commit(), t_all)
-    runs = _merge(json_path, runs)
+    runs = merge_runs(json_path, runs, _run_key)
     md = _write(args, json_path, runs, data, gen, protocol, selection, git_commit(), t_all)
     print(md)
     return 0
 
 
-def _merge(json_path: Path, runs: list[dict]) -> list[dict]:
-    """Runs of this process plus those another process (other variants/seeds) wrote meanwhile."""
-    if json_path.is_file():
-        seen = {(r["variant"], r["seed"]) for r in runs}
-        runs = runs + [r for r in json.loads(json_path.read_text()).get("runs", []) if (r["variant"], r["seed"]) not in seen]
-    return sorted(runs, key=lambda r: (list(VARIANTS).index(r["variant"]), r["seed"]))
+def _run_key(r: dict) -> tuple:
+    return (list(VARIANTS).index(r["variant"]), r["seed"])
 
 
 def _write(args, json_path, runs, data, gen, protocol, selection, commit, t_all) -> str:

@@ -55,3 +55,14 @@ def test_pooled_std_needs_both_spreads():
 
     assert pooled_std(0.003, 0.004) == pytest.approx(((0.003 ** 2 + 0.004 ** 2) / 2) ** 0.5)
     assert pooled_std(None, 0.004) is None and pooled_std(0.003, None) is None
+
+
+def test_merge_runs_adds_what_another_process_wrote_and_keeps_its_own(tmp_path):
+    from crossmedia.bench.report import merge_runs
+
+    path = tmp_path / "r.json"
+    key = lambda r: (r["v"], r["seed"])  # noqa: E731
+    assert merge_runs(path, [{"v": "b", "seed": 1, "x": 1}], key) == [{"v": "b", "seed": 1, "x": 1}]
+    path.write_text(json.dumps({"runs": [{"v": "b", "seed": 1, "x": 0}, {"v": "a", "seed": 2, "x": 0}]}))
+    assert merge_runs(path, [{"v": "b", "seed": 1, "x": 1}], key) == [{"v": "a", "seed": 2, "x": 0},
+                                                                       {"v": "b", "seed": 1, "x": 1}]

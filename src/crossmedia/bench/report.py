@@ -16,8 +16,8 @@ import numpy as np
 from ..io import write_json, write_text
 from ..seed import git_commit, machine_info
 
-__all__ = ["group_parser", "groups_summary", "mean_std", "measure_groups", "output_path", "pooled_std", "protocol_line",
-           "run_group", "run_groups", "write_report"]
+__all__ = ["group_parser", "groups_summary", "mean_std", "measure_groups", "merge_runs", "output_path", "pooled_std",
+           "protocol_line", "run_group", "run_groups", "write_report"]
 
 
 def mean_std(values) -> dict:
@@ -102,6 +102,18 @@ def groups_summary(groups: dict[str, list[dict]]) -> dict:
     seeds = "; ".join(f"{n}: {', '.join(str(r['seed']) for r in runs)}" for n, runs in groups.items())
     return {"seeds": f"Per group: mean ± sample std over its runs (seeds {seeds})",
             "protocol": " | ".join(sorted({r["protocol"] for runs in groups.values() for r in runs}))}
+
+
+def merge_runs(json_path: Path, runs: list[dict], key: Callable[[dict], tuple]) -> list[dict]:
+    """The runs of this process plus those that another process (other variants or seeds,
+    resuming the same results file) has written to ``json_path`` meanwhile, one per ``key``
+    (this process's record wins), sorted by ``key``."""
+    mine = {key(r) for r in runs}
+    if json_path.is_file():
+        import json
+
+        runs = runs + [r for r in json.loads(json_path.read_text()).get("runs", []) if key(r) not in mine]
+    return sorted(runs, key=key)
 
 
 def output_path(out, ext: str) -> Path:
