@@ -170,6 +170,8 @@ def main(argv=None) -> int:
 def _write(args, json_path, runs, data, gen, protocol, selection, commit, t_all) -> str:
     from crossmedia.io import write_json, write_text
 
+    before = json.loads(json_path.read_text()).get("commands", []) if json_path.is_file() else []
+    args.commands = before + [c for c in [args.command] if c not in before]
     variants = [v for v in VARIANTS if any(r["variant"] == v for r in runs)]
     bits_list = sorted({r["bits"] for r in runs})
     seeds = sorted({r["seed"] for r in runs})
@@ -210,7 +212,7 @@ def _summary(runs, args, data, gen, protocol, selection, commit, variants, bits_
                        "ranking": "AQD: continuous query vs ICM-coded database (composite quantization)"},
         "variants": {v: VARIANTS[v][2] for v in variants}, "bits": bits_list, "seeds": seeds,
         "git_commit": commit, "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "command": args.command,
+        "commands": args.commands,  # every invocation that filled this file (processes may share it)
         "aggregate": sorted(agg, key=lambda a: (a["bits"], list(VARIANTS).index(a["variant"]))),
         "runs": runs,
     }
@@ -240,7 +242,7 @@ def format_markdown(state: dict) -> str:
         lines.append(f"| {a['variant']} | {a['bits']} | {it['mean']:.4f} ± {it['std']:.4f} | "
                      f"{ti['mean']:.4f} ± {ti['std']:.4f} | {(it['mean'] + ti['mean']) / 2:.4f} |")
     lines += ["", f"git {state['git_commit']}; {state['machine']['cpus']} CPU cores, {tr['threads']} torch thread(s) "
-              f"per run; `{state.get('command')}`."]
+              f"per run; " + "; ".join(f"`{c}`" for c in state.get("commands", [])) + "."]
     return "\n".join(lines)
 
 

@@ -28,12 +28,18 @@ def test_a_run_is_selected_under_the_heldout_rule_and_resumed(tmp_path, bench):
     assert rep["training"]["model_selection"].startswith("best val mAP@all, mean of both directions; val_rule=heldout")
     md = (out / "abl.md").read_text()
     assert "**Model selection.** best val mAP@all" in md and "| cdq | 16 |" in md
-    assert rep["command"].endswith("--variants cdq")
+    assert len(rep["commands"]) == 1 and rep["commands"][0].endswith("--variants cdq")
     # a second invocation finds the run done and trains nothing
     (tmp_path / "w" / "runs").rename(tmp_path / "w" / "moved")
     assert bench.main(argv) == 0
     assert not (tmp_path / "w" / "runs").exists()
-    assert json.loads((out / "abl.json").read_text())["runs"] == rep["runs"]
+    again = json.loads((out / "abl.json").read_text())
+    assert again["runs"] == rep["runs"] and again["commands"] == rep["commands"]
+    # another invocation filling the same file (other bits) is recorded beside the first
+    assert bench.main([*argv[:-4], "--bits", "8", "--variants", "cdq"]) == 0
+    both = json.loads((out / "abl.json").read_text())
+    assert [(r["variant"], r["bits"]) for r in both["runs"]] == [("cdq", 8), ("cdq", 16)]
+    assert len(both["commands"]) == 2 and both["commands"][0] == rep["commands"][0]
 
 
 def test_a_file_of_runs_selected_under_another_rule_exits_2(tmp_path, bench, capsys):
