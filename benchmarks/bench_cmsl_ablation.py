@@ -65,14 +65,6 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def _ints(text: str, name: str) -> list[int]:
-    try:
-        vals = [int(x) for x in text.split(",")]
-    except ValueError:
-        raise ValueError(f"--{name}: expected comma-separated integers, got {text!r}") from None
-    return vals
-
-
 def _fail(msg: str) -> int:
     print(f"bench_cmsl_ablation: {msg}", file=sys.stderr)
     return 2
@@ -87,7 +79,7 @@ def main(argv=None) -> int:
     args.command = "python benchmarks/bench_cmsl_ablation.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     import torch
 
-    from crossmedia.bench.report import merge_runs
+    from crossmedia.bench.report import int_list, merge_runs
     from crossmedia.config import resolve_config
     from crossmedia.data import Dataset, make_synth
     from crossmedia.errors import UserError
@@ -96,7 +88,7 @@ def main(argv=None) -> int:
     from crossmedia.train import train
 
     try:
-        bits_list, seeds = _ints(args.bits, "bits"), _ints(args.seeds, "seeds")
+        bits_list, seeds = int_list(args.bits, "--bits"), int_list(args.seeds, "--seeds")
     except ValueError as e:
         return _fail(str(e))
     variants = [v for v in args.variants.split(",") if v]

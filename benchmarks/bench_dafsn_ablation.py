@@ -95,14 +95,14 @@ def main(argv=None) -> int:
     from crossmedia.eval.localization import attention_localization
     from crossmedia.seed import git_commit
     from crossmedia.eval import load_for_evaluation
-    from crossmedia.bench.report import merge_runs
+    from crossmedia.bench.report import int_list, merge_runs
     from crossmedia.train import train
 
     torch.set_num_threads(args.threads)
     try:
-        seeds = [int(s) for s in args.seeds.split(",")]
-    except ValueError:
-        print(f"bench_dafsn_ablation: --seeds: expected comma-separated integers, got {args.seeds!r}", file=sys.stderr)
+        seeds = int_list(args.seeds, "--seeds")
+    except ValueError as e:
+        print(f"bench_dafsn_ablation: {e}", file=sys.stderr)
         return 2
     variants = [v for v in args.variants.split(",") if v]
     for v in variants:

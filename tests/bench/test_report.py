@@ -66,3 +66,11 @@ def test_merge_runs_adds_what_another_process_wrote_and_keeps_its_own(tmp_path):
     path.write_text(json.dumps({"runs": [{"v": "b", "seed": 1, "x": 0}, {"v": "a", "seed": 2, "x": 0}]}))
     assert merge_runs(path, [{"v": "b", "seed": 1, "x": 1}], key) == [{"v": "a", "seed": 2, "x": 0},
                                                                        {"v": "b", "seed": 1, "x": 1}]
+
+
+def test_int_list_names_the_option_and_the_value():
+    from crossmedia.bench.report import int_list
+
+    assert int_list("0,1,2", "--seeds") == [0, 1, 2]
+    with pytest.raises(ValueError, match=r"^--bits: expected comma-separated integers, got '32,'$"):
+        int_list("32,", "--bits")

@@ -5,6 +5,7 @@ atomically."""
 from __future__ import annotations
 
 import glob
+import json
 import shlex
 import sys
 import time
@@ -16,7 +17,7 @@ import numpy as np
 from ..io import write_json, write_text
 from ..seed import git_commit, machine_info
 
-__all__ = ["group_parser", "groups_summary", "mean_std", "measure_groups", "merge_runs", "output_path", "pooled_std",
+__all__ = ["group_parser", "groups_summary", "int_list", "mean_std", "measure_groups", "merge_runs", "output_path", "pooled_std",
            "protocol_line", "run_group", "run_groups", "write_report"]
 
 
@@ -104,14 +105,21 @@ def groups_summary(groups: dict[str, list[dict]]) -> dict:
             "protocol": " | ".join(sorted({r["protocol"] for runs in groups.values() for r in runs}))}
 
 
+def int_list(text: str, option: str) -> list[int]:
+    """A comma-separated option value (``--seeds 0,1,2``) as integers; a ``ValueError`` whose
+    message names the option and the value when a part is not an integer."""
+    try:
+        return [int(x) for x in text.split(",")]
+    except ValueError:
+        raise ValueError(f"{option}: expected comma-separated integers, got {text!r}") from None
+
+
 def merge_runs(json_path: Path, runs: list[dict], key: Callable[[dict], tuple]) -> list[dict]:
     """The runs of this process plus those that another process (other variants or seeds,
     resuming the same results file) has written to ``json_path`` meanwhile, one per ``key``
     (this process's record wins), sorted by ``key``."""
     mine = {key(r) for r in runs}
     if json_path.is_file():
-        import json
-
         runs = runs + [r for r in json.loads(json_path.read_text()).get("runs", []) if key(r) not in mine]
     return sorted(runs, key=key)
 
